@@ -1,0 +1,67 @@
+/* The Election aggregate: the state that events fold into, the invariants
+ * checked before a fold, the results and the JSON document.
+ *
+ * check() never changes the state; apply() folds an event that check()
+ * accepted (or that the store already holds: the projector trusts the
+ * stream, yet apply() never crashes on an event that does not fit and
+ * reports it instead). */
+#ifndef PV_DOMAIN_ELECTION_H
+#define PV_DOMAIN_ELECTION_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "domain/event.h"
+#include "error.h"
+
+struct pv_election; /* opaque */
+
+enum pv_verdict_kind {
+	PV_VERDICT_ACCEPTED,
+	PV_VERDICT_STATE,         /* a state rule: HTTP 409 */
+	PV_VERDICT_VALUE,         /* a rule on values: HTTP 422 */
+	PV_VERDICT_AUTHORIZATION, /* not allowed: HTTP 403 */
+};
+
+struct pv_verdict {
+	enum pv_verdict_kind kind;
+	const char *rule; /* static stable word, e.g. "already_voted", NULL if accepted */
+	char reason[256]; /* human sentence */
+};
+
+/* A new empty election (no ElectionCreated yet) for stream Election-<id>. */
+struct pv_election *pv_election_new(const char *election_id);
+void pv_election_free(struct pv_election *e);
+const char *pv_election_id(const struct pv_election *e);
+/* Number of the last event folded (-1: none), as in the stream. */
+int64_t pv_election_version(const struct pv_election *e);
+bool pv_election_exists(const struct pv_election *e);  /* created, not deleted */
+bool pv_election_deleted(const struct pv_election *e);
+const char *pv_election_owner(const struct pv_election *e);
+
+/* Checks every invariant of domain.md, authorization included (the user
+ * and admin flag come from ev->meta).  Returns PV_VERDICT_ACCEPTED or the
+ * first rule broken. */
+enum pv_verdict_kind pv_election_check(const struct pv_election *e, const struct pv_event *ev,
+				       struct pv_verdict *verdict);
+/* Folds ev as event number `number` of the stream. */
+enum pv_err pv_election_apply(struct pv_election *e, const struct pv_event *ev, int64_t number,
+			      struct pv_error *err);
+
+/* Views of the document. */
+enum pv_election_view {
+	PV_VIEW_FULL,   /* everything: the stored document, round-trips exactly */
+	PV_VIEW_OWNER,  /* API for the owner/admin: no individual ballots */
+	PV_VIEW_PUBLIC, /* API for others: no ballots, no voter names/emails */
+};
+json_t *pv_election_to_json(const struct pv_election *e, enum pv_election_view view);
+/* Inverse of PV_VIEW_FULL: from_json(to_json(e, FULL)) is equal to e. */
+enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out, struct pv_error *err);
+
+/* Results per competition: for each candidate the count of cast ballots
+ * that rated it, the sum and the mean; candidates ranked by mean, ties by
+ * count (then by id for a stable order). */
+json_t *pv_election_results(const struct pv_election *e);
+
+#endif

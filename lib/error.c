@@ -1,0 +1,80 @@
+#include "config.h"
+
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	const char *text;
+} err_table[PV_ERR__COUNT] = {
+	[PV_OK] = {"ok", "success"},
+	[PV_ERR_NOMEM] = {"nomem", "out of memory"},
+	[PV_ERR_SYSTEM] = {"system", "system call failed"},
+	[PV_ERR_CONFIG] = {"config", "invalid configuration"},
+	[PV_ERR_JSON] = {"json", "invalid JSON"},
+	[PV_ERR_INVALID] = {"invalid", "invalid value"},
+	[PV_ERR_CONFLICT] = {"conflict", "conflict with current state"},
+	[PV_ERR_FORBIDDEN] = {"forbidden", "not allowed"},
+	[PV_ERR_UNAUTHORIZED] = {"unauthorized", "missing or bad credentials"},
+	[PV_ERR_NOT_FOUND] = {"not_found", "not found"},
+	[PV_ERR_GONE] = {"gone", "permanently deleted"},
+	[PV_ERR_TOO_LARGE] = {"too_large", "too large"},
+	[PV_ERR_UNAVAILABLE] = {"unavailable", "service unavailable"},
+	[PV_ERR_TIMEOUT] = {"timeout", "timed out"},
+	[PV_ERR_PROTOCOL] = {"protocol", "unexpected answer from server"},
+	[PV_ERR_DATABASE] = {"database", "database error"},
+	[PV_ERR_BROKER] = {"broker", "message broker error"},
+	[PV_ERR_HTTP] = {"http", "HTTP error"},
+};
+
+const char *pv_err_name(enum pv_err code)
+{
+	if ((unsigned)code >= PV_ERR__COUNT)
+		return "unknown";
+	return err_table[code].name;
+}
+
+const char *pv_strerror(enum pv_err code)
+{
+	if ((unsigned)code >= PV_ERR__COUNT)
+		return "unknown error";
+	return err_table[code].text;
+}
+
+enum pv_err pv_error_set(struct pv_error *err, enum pv_err code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+enum pv_err pv_error_prefix(struct pv_error *err, const char *fmt, ...)
+{
+	char head[256], old[sizeof err->msg];
+	va_list ap;
+
+	if (!err)
+		return PV_OK;
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof head, fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof old);
+	snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+	return err->code;
+}
+
+void pv_error_clear(struct pv_error *err)
+{
+	if (err) {
+		err->code = PV_OK;
+		err->msg[0] = '\0';
+	}
+}

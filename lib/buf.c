@@ -1,5 +1,3 @@
-#include "config.h"
-
 #include "buf.h"
 #include "xalloc.h"
 

@@ -1,5 +1,3 @@
-#include "config.h"
-
 #include "error.h"
 
 #include <stdarg.h>
@@ -67,7 +65,18 @@ enum pv_err pv_error_prefix(struct pv_error *err, const char *fmt, ...)
 	vsnprintf(head, sizeof head, fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
-	snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+	/* Composed by hand: cutting the end of a long message is intended. */
+	size_t hl = strlen(head), ol = strlen(old), cap = sizeof err->msg - 1;
+	if (hl > cap)
+		hl = cap;
+	memcpy(err->msg, head, hl);
+	size_t o = hl;
+	for (const char *sep = ": "; *sep && o < cap; sep++)
+		err->msg[o++] = *sep;
+	if (ol > cap - o)
+		ol = cap - o;
+	memcpy(err->msg + o, old, ol);
+	err->msg[o + ol] = '\0';
 	return err->code;
 }
 

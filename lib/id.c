@@ -1,5 +1,3 @@
-#include "config.h"
-
 #include "id.h"
 
 #include <openssl/evp.h>
@@ -98,10 +96,11 @@ uint64_t pv_ulid_time_ms(const char *ulid)
 {
 	uint64_t v = 0;
 
-	/* The first 10 digits hold 50 bits: the 48-bit time and 2 random bits. */
+	/* 26 digits carry 130 bits, the top 2 always zero: the first 10
+	 * digits are exactly the 48-bit time. */
 	for (int i = 0; i < 10; i++)
 		v = (v << 5) | (uint64_t)crockford_value(ulid[i]);
-	return v >> 2;
+	return v;
 }
 
 void pv_uuid_new(char out[PV_UUID_LEN + 1])

@@ -1,5 +1,3 @@
-#include "config.h"
-
 #include "xalloc.h"
 
 #include <stdint.h>

@@ -1,0 +1,58 @@
+#!/bin/sh
+# Installs what building, testing and running PhotoVote locally need on
+# Debian 12: Debian packages (only the missing ones, so a second run is
+# quick and offline) and the pinned Cosmos DB stand-in from npm.
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+packages="
+build-essential autoconf automake libtool pkg-config
+libfcgi-dev librabbitmq-dev libpq-dev libjansson-dev libcurl4-openssl-dev
+libncurses-dev libinih-dev uuid-dev libssl-dev libcmocka-dev
+postgresql postgresql-client rabbitmq-server amqp-tools
+lighttpd apache2 nginx libapache2-mod-fcgid
+curl python3 procps iproute2 tmux wrk
+"
+
+missing=""
+for p in $packages; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing="$missing $p"
+	fi
+done
+
+# Node.js: the machine's own (NodeSource builds ship npm inside nodejs, and
+# Debian's npm package would conflict with them); Debian's otherwise.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing Debian packages:$missing (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "install-deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# Services are started by the project's own scripts, never by dpkg.
+	policy=/usr/sbin/policy-rc.d
+	created_policy=no
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' > "$policy"
+		chmod 755 "$policy"
+		created_policy=yes
+	fi
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+	[ "$created_policy" = no ] || rm -f "$policy"
+fi
+
+# The Cosmos DB stand-in, exactly as pinned by the committed lockfile.
+cosmos="$top/tests/cosmos"
+if [ -f "$cosmos/package-lock.json" ]; then
+	stamp="$cosmos/node_modules/.package-lock.json"
+	if [ ! -f "$stamp" ] || [ "$cosmos/package-lock.json" -nt "$stamp" ]; then
+		echo "install-deps: npm ci in tests/cosmos"
+		(cd "$cosmos" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+fi

@@ -1,0 +1,1295 @@
+/* The `esdb` backend: EventStoreDB / KurrentDB over the AtomPub HTTP API.
+ *
+ * State: one CURL easy handle per store, reset and configured again for each
+ * request, so that its connection cache keeps the TCP/TLS connection alive
+ * between requests.  A store is therefore used by one thread at a time.
+ *
+ * Wire rules (reference/protocols.md sections 1-4):
+ *  - appends POST a JSON array with application/vnd.eventstore.events+json,
+ *    which every server generation accepts;
+ *  - request headers are sent as ES-X and Kurrent-X with the same value:
+ *    servers up to v24.10 read ES-X only, v25+ read Kurrent-X first;
+ *    responses are read as Kurrent-X, then ES-X;
+ *  - reads ask for application/vnd.eventstore.atom+json with embed=body, in
+ *    which `data` and `metaData` are strings of JSON text (parsed again
+ *    here), and entries come newest first (reversed here);
+ *  - the category feed is the $ce-<category> stream with links resolved;
+ *    its checkpoint is positionEventNumber, and a link whose target was
+ *    deleted has no rich fields: it is skipped, the page's `previous` link
+ *    still tells where the next page starts.
+ *
+ * Retries: transport failures and 5xx answers are retried, with a bounded
+ * exponential backoff, only where a repeat cannot write twice: reads, and
+ * appends with an expected version >= -1 (the server answers a repeat of
+ * the same ids at the same place with the original numbers).  Appends with
+ * "any"/"exists" and deletes are tried once.
+ *
+ * A 404 is ambiguous: a missing stream, or AtomPub switched off (then no
+ * /streams route exists).  The first 404 makes us ask GET /info once; when
+ * features.atomPub is false every operation fails with PV_ERR_UNAVAILABLE
+ * saying so.
+ *
+ * Credentials go to libcurl only (CURLOPT_USERNAME/PASSWORD); they are never
+ * part of a URL, a message or a log line. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "eventstore/esdb.h"
+
+#include "buf.h"
+#include "log.h"
+#include "xalloc.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define ESDB_DEFAULT_TIMEOUT_MS 10000L
+#define ESDB_CONNECT_TIMEOUT_MS 5000L
+#define ESDB_ATTEMPTS 4          /* first try + 3 retries */
+#define ESDB_BACKOFF_MS 100L     /* doubled per retry */
+#define ESDB_BACKOFF_MAX_MS 2000L
+#define ESDB_PAGE_MAX 4096u      /* the server refuses larger counts */
+#define ESDB_LIST_PAGE 200u
+#define ESDB_BODY_MAX (256u * 1024u * 1024u) /* largest answer we hold */
+
+#define ESDB_EVENTS_TYPE "application/vnd.eventstore.events+json"
+#define ESDB_ATOM_TYPE "application/vnd.eventstore.atom+json"
+
+enum atompub_state { ATOMPUB_UNKNOWN, ATOMPUB_ON, ATOMPUB_OFF };
+
+struct esdb {
+	struct pv_es base;
+	CURL *curl;
+	char *url; /* base URL without a final '/' */
+	char *username;
+	char *password;
+	char *ca_file;
+	long timeout_ms;
+	enum atompub_state atompub;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+struct esdb_request {
+	const char *method; /* GET, POST, DELETE */
+	const char *path;   /* escaped, starts with '/' */
+	const char *accept;
+	const char *content_type;
+	const char *body;
+	size_t body_len;
+	struct curl_slist *headers; /* extra request headers, borrowed */
+	long extra_timeout_ms;      /* added to the store's timeout (long poll) */
+	bool retry;                 /* a repeat cannot change the outcome */
+};
+
+struct esdb_response {
+	long status;
+	char reason[128];
+	char *location;
+	bool has_current;
+	bool current_from_kurrent;
+	int64_t current_version;
+	struct pv_buf body;
+	bool body_too_large;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_OK;
+
+static void esdb_curl_global_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- libcurl and HTTP status mapping ---------------------------------- */
+
+/* libcurl results worth naming; anything else is PV_ERR_HTTP.  `retry`
+ * marks failures after which the same request may succeed. */
+static const struct {
+	CURLcode rc;
+	enum pv_err code;
+	bool retry;
+} curl_table[] = {
+	{CURLE_COULDNT_RESOLVE_HOST, PV_ERR_UNAVAILABLE, true},
+	{CURLE_COULDNT_CONNECT, PV_ERR_UNAVAILABLE, true},
+	{CURLE_SEND_ERROR, PV_ERR_UNAVAILABLE, true},
+	{CURLE_RECV_ERROR, PV_ERR_UNAVAILABLE, true},
+	{CURLE_GOT_NOTHING, PV_ERR_UNAVAILABLE, true},
+	{CURLE_PARTIAL_FILE, PV_ERR_UNAVAILABLE, true},
+	{CURLE_OPERATION_TIMEDOUT, PV_ERR_TIMEOUT, true},
+	{CURLE_SSL_CONNECT_ERROR, PV_ERR_UNAVAILABLE, true},
+	{CURLE_PEER_FAILED_VERIFICATION, PV_ERR_UNAVAILABLE, false},
+	{CURLE_SSL_CACERT_BADFILE, PV_ERR_CONFIG, false},
+	{CURLE_SSL_CERTPROBLEM, PV_ERR_CONFIG, false},
+	{CURLE_URL_MALFORMAT, PV_ERR_CONFIG, false},
+	{CURLE_UNSUPPORTED_PROTOCOL, PV_ERR_CONFIG, false},
+	{CURLE_OUT_OF_MEMORY, PV_ERR_NOMEM, false},
+	{CURLE_WRITE_ERROR, PV_ERR_TOO_LARGE, false},
+};
+
+/* HTTP statuses every operation maps the same way.  Operations look at
+ * 201/204/400-with-CurrentVersion/404 themselves first. */
+static const struct {
+	long status;
+	enum pv_err code;
+	bool retry;
+} status_table[] = {
+	{307, PV_ERR_PROTOCOL, false}, {400, PV_ERR_INVALID, false},
+	{401, PV_ERR_UNAUTHORIZED, false}, {403, PV_ERR_FORBIDDEN, false},
+	{404, PV_ERR_NOT_FOUND, false}, {406, PV_ERR_PROTOCOL, false},
+	{408, PV_ERR_TIMEOUT, true}, {410, PV_ERR_GONE, false},
+	{413, PV_ERR_TOO_LARGE, false}, {415, PV_ERR_PROTOCOL, false},
+	{429, PV_ERR_UNAVAILABLE, true}, {500, PV_ERR_UNAVAILABLE, true},
+	{502, PV_ERR_UNAVAILABLE, true}, {503, PV_ERR_UNAVAILABLE, true},
+	{504, PV_ERR_TIMEOUT, true},
+};
+
+static enum pv_err status_code(long status, bool *retry)
+{
+	for (size_t i = 0; i < sizeof status_table / sizeof status_table[0]; i++) {
+		if (status_table[i].status == status) {
+			*retry = status_table[i].retry;
+			return status_table[i].code;
+		}
+	}
+	*retry = status >= 500;
+	return status >= 500 ? PV_ERR_UNAVAILABLE : PV_ERR_HTTP;
+}
+
+static enum pv_err curl_code(CURLcode rc, bool *retry)
+{
+	for (size_t i = 0; i < sizeof curl_table / sizeof curl_table[0]; i++) {
+		if (curl_table[i].rc == rc) {
+			*retry = curl_table[i].retry;
+			return curl_table[i].code;
+		}
+	}
+	*retry = false;
+	return PV_ERR_HTTP;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* Appends s percent-encoded as Uri.EscapeDataString does: RFC 3986
+ * unreserved characters stay, every other byte (UTF-8 included) is %XX. */
+static void esc_append(struct pv_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			pv_buf_append(b, p, 1);
+		} else {
+			char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+			pv_buf_append(b, enc, 3);
+		}
+	}
+}
+
+/* Strict decimal int64: the whole string, optional '-', no blanks. */
+static bool parse_i64(const char *s, size_t len, int64_t *out)
+{
+	char tmp[24];
+	char *end;
+	long long v;
+
+	if (len == 0 || len >= sizeof tmp)
+		return false;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	if (!((tmp[0] >= '0' && tmp[0] <= '9') || (tmp[0] == '-' && len > 1)))
+		return false;
+	errno = 0;
+	v = strtoll(tmp, &end, 10);
+	if (errno || *end != '\0')
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
+{
+	struct curl_slist *n = curl_slist_append(list, line);
+
+	if (!n)
+		pv_oom("curl_slist_append", strlen(line));
+	return n;
+}
+
+/* Adds "Kurrent-name: value" and "ES-name: value". */
+static struct curl_slist *header_both(struct curl_slist *list, const char *name, const char *value)
+{
+	char line[128];
+
+	snprintf(line, sizeof line, "Kurrent-%s: %s", name, value);
+	list = slist_add(list, line);
+	snprintf(line, sizeof line, "ES-%s: %s", name, value);
+	return slist_add(list, line);
+}
+
+static struct curl_slist *header_version(struct curl_slist *list, int64_t expected)
+{
+	char v[24];
+
+	snprintf(v, sizeof v, "%" PRId64, expected);
+	return header_both(list, "ExpectedVersion", v);
+}
+
+static void response_clear(struct esdb_response *r)
+{
+	free(r->location);
+	pv_buf_free(&r->body);
+	memset(r, 0, sizeof *r);
+}
+
+/* ---- libcurl callbacks ------------------------------------------------ */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct esdb_response *r = arg;
+	size_t n = size * nmemb;
+
+	if (r->body.len + n > ESDB_BODY_MAX) {
+		r->body_too_large = true;
+		return 0; /* makes libcurl fail with CURLE_WRITE_ERROR */
+	}
+	pv_buf_append(&r->body, data, n);
+	return n;
+}
+
+/* Length of a header line's name if it is `name` (any case), else 0. */
+static size_t header_is(const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (len > n && line[n] == ':' && strncasecmp(line, name, n) == 0)
+		return n + 1;
+	return 0;
+}
+
+static void trim(const char **s, size_t *len)
+{
+	while (*len && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len && ((*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n' ||
+			(*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
+{
+	struct esdb_response *r = arg;
+	size_t len = size * nmemb, skip;
+	const char *v;
+	size_t vlen;
+	int64_t num;
+
+	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		/* A new status line (after 100 Continue or a redirect): forget
+		 * what the previous answer said. */
+		const char *sp = memchr(line, ' ', len);
+		free(r->location);
+		r->location = NULL;
+		r->has_current = false;
+		r->reason[0] = '\0';
+		if (sp) {
+			sp = memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line));
+			if (sp) {
+				v = sp + 1;
+				vlen = len - (size_t)(v - line);
+				trim(&v, &vlen);
+				if (vlen >= sizeof r->reason)
+					vlen = sizeof r->reason - 1;
+				memcpy(r->reason, v, vlen);
+				r->reason[vlen] = '\0';
+			}
+		}
+		return len;
+	}
+	if ((skip = header_is(line, len, "Location"))) {
+		v = line + skip;
+		vlen = len - skip;
+		trim(&v, &vlen);
+		free(r->location);
+		r->location = pv_xstrndup(v, vlen);
+	} else if ((skip = header_is(line, len, "Kurrent-CurrentVersion"))) {
+		v = line + skip;
+		vlen = len - skip;
+		trim(&v, &vlen);
+		if (parse_i64(v, vlen, &num)) {
+			r->current_version = num;
+			r->has_current = true;
+			r->current_from_kurrent = true;
+		}
+	} else if ((skip = header_is(line, len, "ES-CurrentVersion"))) {
+		v = line + skip;
+		vlen = len - skip;
+		trim(&v, &vlen);
+		/* Kurrent-X wins when a v25+ server sends both. */
+		if (parse_i64(v, vlen, &num) && !r->current_from_kurrent) {
+			r->current_version = num;
+			r->has_current = true;
+		}
+	}
+	return len;
+}
+
+/* ---- one HTTP exchange, with retries ---------------------------------- */
+
+static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
+				 struct esdb_response *resp, bool *retry, struct pv_error *err)
+{
+	CURL *c = es->curl;
+	struct pv_buf url = PV_BUF_INIT;
+	struct curl_slist *hdrs = NULL;
+	char line[160];
+	CURLcode rc;
+	enum pv_err code = PV_OK;
+
+	response_clear(resp);
+	*retry = false;
+	curl_easy_reset(c); /* keeps the connection cache */
+	es->curl_err[0] = '\0';
+
+	pv_buf_puts(&url, es->url);
+	pv_buf_puts(&url, rq->path);
+
+	for (const struct curl_slist *h = rq->headers; h; h = h->next)
+		hdrs = slist_add(hdrs, h->data);
+	if (rq->accept) {
+		snprintf(line, sizeof line, "Accept: %s", rq->accept);
+		hdrs = slist_add(hdrs, line);
+	}
+	if (rq->content_type) {
+		snprintf(line, sizeof line, "Content-Type: %s", rq->content_type);
+		hdrs = slist_add(hdrs, line);
+	}
+	/* No "Expect: 100-continue" round trip for large appends. */
+	hdrs = slist_add(hdrs, "Expect:");
+
+	rc = curl_easy_setopt(c, CURLOPT_URL, url.data);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, es->curl_err);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, es->timeout_ms + rq->extra_timeout_ms);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+				      es->timeout_ms < ESDB_CONNECT_TIMEOUT_MS ?
+					      es->timeout_ms : ESDB_CONNECT_TIMEOUT_MS);
+	if (rc == CURLE_OK && es->username) {
+		rc = curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(c, CURLOPT_USERNAME, es->username);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(c, CURLOPT_PASSWORD, es->password ? es->password : "");
+	}
+	if (rc == CURLE_OK && es->ca_file)
+		rc = curl_easy_setopt(c, CURLOPT_CAINFO, es->ca_file);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+	if (rc == CURLE_OK && strcmp(rq->method, "POST") == 0) {
+		rc = curl_easy_setopt(c, CURLOPT_POST, 1L);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+					      (curl_off_t)rq->body_len);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+	} else if (rc == CURLE_OK && strcmp(rq->method, "GET") != 0) {
+		rc = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
+	}
+	if (rc != CURLE_OK) {
+		code = pv_error_set(err, rc == CURLE_OUT_OF_MEMORY ? PV_ERR_NOMEM : PV_ERR_CONFIG,
+				    "esdb: libcurl refused an option: %s", curl_easy_strerror(rc));
+		goto out;
+	}
+
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		if (resp->body_too_large) {
+			code = pv_error_set(err, PV_ERR_TOO_LARGE,
+					    "esdb: %s %s: answer larger than %u bytes", rq->method,
+					    rq->path, ESDB_BODY_MAX);
+			goto out;
+		}
+		code = curl_code(rc, retry);
+		pv_error_set(err, code, "esdb: %s %s%s: libcurl: %s%s%s", rq->method, es->url,
+			     rq->path, curl_easy_strerror(rc), es->curl_err[0] ? ": " : "",
+			     es->curl_err);
+		goto out;
+	}
+	rc = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (rc != CURLE_OK)
+		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s %s: no HTTP status: %s",
+				    rq->method, rq->path, curl_easy_strerror(rc));
+	else if (resp->status >= 500 || resp->status == 408 || resp->status == 429)
+		code = pv_error_set(err, status_code(resp->status, retry),
+				    "esdb: %s %s: HTTP %ld %s", rq->method, rq->path,
+				    resp->status, resp->reason);
+out:
+	curl_slist_free_all(hdrs);
+	pv_buf_free(&url);
+	return code;
+}
+
+/* Performs rq; on PV_OK resp holds an HTTP answer below 500 (the caller
+ * interprets it).  Retries retryable failures when rq->retry. */
+static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
+			    struct esdb_response *resp, struct pv_error *err)
+{
+	long backoff = ESDB_BACKOFF_MS;
+	enum pv_err code = PV_OK;
+	struct pv_error e;
+	bool retry;
+
+	for (int attempt = 1; attempt <= ESDB_ATTEMPTS; attempt++) {
+		code = exchange_once(es, rq, resp, &retry, &e);
+		if (code == PV_OK || !retry || !rq->retry || attempt == ESDB_ATTEMPTS)
+			break;
+		pv_log_warnx("esdb", "%s (attempt %d of %d, retrying in %ld ms)", e.msg, attempt,
+			     ESDB_ATTEMPTS, backoff);
+		sleep_ms(backoff);
+		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
+	}
+	if (code != PV_OK)
+		pv_error_set(err, code, "%s", e.msg);
+	return code;
+}
+
+/* The error for an answer the operation did not expect. */
+static enum pv_err status_error(const struct esdb_request *rq, const struct esdb_response *resp,
+				const char *what, struct pv_error *err)
+{
+	bool retry;
+	enum pv_err code = status_code(resp->status, &retry);
+
+	if (resp->status >= 200 && resp->status < 300)
+		code = PV_ERR_PROTOCOL;
+	return pv_error_set(err, code, "esdb: %s %s (%s): HTTP %ld %s", rq->method, rq->path, what,
+			    resp->status, resp->reason[0] ? resp->reason : "(no reason)");
+}
+
+/* After a 404: is AtomPub off?  Asks GET /info once per store; an answer
+ * we cannot read counts as "on" so that a missing stream stays missing. */
+static enum pv_err check_atompub(struct esdb *es, struct pv_error *err)
+{
+	struct esdb_request rq = {.method = "GET", .path = "/info", .accept = "application/json",
+				  .retry = true};
+	struct esdb_response resp = {0};
+	struct pv_error ierr;
+	json_t *doc = NULL, *feat, *flag;
+
+	if (es->atompub == ATOMPUB_UNKNOWN) {
+		if (exchange(es, &rq, &resp, &ierr) == PV_OK && resp.status == 200) {
+			doc = json_loadb(resp.body.data, resp.body.len, 0, NULL);
+			feat = json_is_object(doc) ? json_object_get(doc, "features") : NULL;
+			flag = json_is_object(feat) ? json_object_get(feat, "atomPub") : NULL;
+			es->atompub = json_is_false(flag) ? ATOMPUB_OFF : ATOMPUB_ON;
+			json_decref(doc);
+		}
+		/* Transport failure: decide next time. */
+		response_clear(&resp);
+	}
+	if (es->atompub == ATOMPUB_OFF)
+		return pv_error_set(err, PV_ERR_UNAVAILABLE,
+				    "esdb: %s has the AtomPub HTTP API disabled (GET /info: "
+				    "features.atomPub is false); start it with "
+				    "--enable-atom-pub-over-http",
+				    es->url);
+	return PV_OK;
+}
+
+/* ---- append ----------------------------------------------------------- */
+
+static bool valid_name(const char *s)
+{
+	return s && *s;
+}
+
+/* The first event number in a 201's Location: ".../streams/{s}/{n}". */
+static bool location_number(const char *loc, int64_t *n)
+{
+	const char *slash = loc ? strrchr(loc, '/') : NULL;
+
+	return slash && parse_i64(slash + 1, strlen(slash + 1), n) && *n >= 0;
+}
+
+static enum pv_err build_batch(const struct pv_es_new_event *events, size_t count, char **out,
+			       size_t *out_len, struct pv_error *err)
+{
+	json_t *arr = json_array();
+	enum pv_err code = PV_OK;
+
+	if (!arr)
+		pv_oom("json_array", 0);
+	for (size_t i = 0; i < count; i++) {
+		const struct pv_es_new_event *ev = &events[i];
+		size_t size;
+		json_t *obj;
+
+		if (!pv_uuid_valid(ev->id)) {
+			code = pv_error_set(err, PV_ERR_INVALID, "esdb: event %zu: id is not a UUID",
+					    i);
+			goto out;
+		}
+		if (!valid_name(ev->type)) {
+			code = pv_error_set(err, PV_ERR_INVALID, "esdb: event %zu: empty type", i);
+			goto out;
+		}
+		if (!json_is_object(ev->data) || (ev->metadata && !json_is_object(ev->metadata))) {
+			code = pv_error_set(err, PV_ERR_INVALID,
+					    "esdb: event %zu: data and metadata must be JSON objects",
+					    i);
+			goto out;
+		}
+		size = json_dumpb(ev->data, NULL, 0, JSON_COMPACT);
+		if (ev->metadata)
+			size += json_dumpb(ev->metadata, NULL, 0, JSON_COMPACT);
+		if (size > PV_ES_EVENT_MAX) {
+			code = pv_error_set(err, PV_ERR_TOO_LARGE,
+					    "esdb: event %zu: data and metadata are %zu bytes, more "
+					    "than the server's limit of %u",
+					    i, size, PV_ES_EVENT_MAX);
+			goto out;
+		}
+		obj = json_pack("{s:s, s:s, s:O}", "eventId", ev->id, "eventType", ev->type, "data",
+				ev->data);
+		if (!obj)
+			pv_oom("json_pack", 0);
+		if (ev->metadata && json_object_set(obj, "metadata", (json_t *)ev->metadata) != 0)
+			pv_oom("json_object_set", 0);
+		if (json_array_append_new(arr, obj) != 0)
+			pv_oom("json_array_append_new", 0);
+	}
+	*out = json_dumps(arr, JSON_COMPACT);
+	if (!*out)
+		pv_oom("json_dumps", 0);
+	*out_len = strlen(*out);
+out:
+	json_decref(arr);
+	return code;
+}
+
+static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t expected,
+			       const struct pv_es_new_event *events, size_t count,
+			       int64_t *version, struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_request rq = {.method = "POST", .content_type = ESDB_EVENTS_TYPE};
+	struct esdb_response resp = {0};
+	struct pv_buf path = PV_BUF_INIT;
+	char *body = NULL;
+	size_t body_len = 0;
+	int64_t first;
+	enum pv_err code;
+
+	if (!valid_name(stream))
+		return pv_error_set(err, PV_ERR_INVALID, "esdb: append: empty stream name");
+	if (count == 0)
+		return pv_error_set(err, PV_ERR_INVALID, "esdb: append to %s: no events", stream);
+	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "esdb: append to %s: bad expected version %" PRId64, stream,
+				    expected);
+	code = build_batch(events, count, &body, &body_len, err);
+	if (code != PV_OK)
+		return pv_error_prefix(err, "append to %s", stream);
+
+	pv_buf_puts(&path, "/streams/");
+	esc_append(&path, stream);
+	rq.path = path.data;
+	rq.body = body;
+	rq.body_len = body_len;
+	rq.headers = header_version(NULL, expected);
+	/* A repeat of the same ids at the same expected place is answered with
+	 * the original numbers; with "any"/"exists" it may write twice. */
+	rq.retry = expected >= PV_ES_NO_STREAM;
+
+	code = exchange(es, &rq, &resp, err);
+	if (code != PV_OK)
+		goto out;
+	switch (resp.status) {
+	case 201:
+		if (!location_number(resp.location, &first)) {
+			code = pv_error_set(err, PV_ERR_PROTOCOL,
+					    "esdb: POST %s: 201 without a usable Location", rq.path);
+			break;
+		}
+		if (version)
+			*version = first + (int64_t)count - 1;
+		break;
+	case 400:
+		if (resp.has_current) {
+			if (version)
+				*version = resp.current_version;
+			code = pv_error_set(err, PV_ERR_CONFLICT,
+					    "esdb: append to %s: expected version %" PRId64
+					    ", stream is at %" PRId64 " (HTTP 400 %s)",
+					    stream, expected, resp.current_version, resp.reason);
+			break;
+		}
+		code = status_error(&rq, &resp, "append", err);
+		break;
+	case 404:
+		code = check_atompub(es, err);
+		if (code == PV_OK)
+			code = status_error(&rq, &resp, "append", err);
+		break;
+	default:
+		code = status_error(&rq, &resp, "append", err);
+		break;
+	}
+out:
+	curl_slist_free_all(rq.headers);
+	response_clear(&resp);
+	pv_buf_free(&path);
+	free(body);
+	return code;
+}
+
+/* ---- feeds ------------------------------------------------------------ */
+
+/* The event number in a feed link ".../{n}/forward/{count}" or
+ * ".../{n}/backward/{count}" of relation rel; false when absent. */
+static bool feed_link_number(const json_t *feed, const char *rel, int64_t *n)
+{
+	const json_t *links = json_object_get(feed, "links");
+	size_t i;
+	json_t *l;
+
+	if (!json_is_array(links))
+		return false;
+	json_array_foreach(links, i, l) {
+		const char *r = json_string_value(json_object_get(l, "relation"));
+		const char *uri = json_string_value(json_object_get(l, "uri"));
+		const char *end, *p, *seg;
+		int slashes = 0;
+
+		if (!r || !uri || strcmp(r, rel) != 0)
+			continue;
+		/* Walk back over "{count}" and "forward|backward" to "{n}". */
+		end = uri + strlen(uri);
+		for (p = end; p > uri; p--) {
+			if (p[-1] == '/' && ++slashes == 2)
+				break;
+		}
+		if (slashes != 2)
+			return false;
+		end = p - 1; /* the '/' before "forward" */
+		for (seg = end; seg > uri && seg[-1] != '/'; seg--)
+			;
+		return parse_i64(seg, (size_t)(end - seg), n) && *n >= 0;
+	}
+	return false;
+}
+
+static enum pv_err json_text(const json_t *v, const char *what, json_t **out,
+			     struct pv_error *err)
+{
+	const char *text = json_string_value(v);
+	json_error_t jerr;
+
+	*out = NULL;
+	if (!text || !*text) {
+		*out = json_null();
+		return PV_OK;
+	}
+	*out = json_loadb(text, json_string_length(v), JSON_DECODE_ANY, &jerr);
+	if (!*out)
+		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s is not JSON: %s (line %d)",
+				    what, jerr.text, jerr.line);
+	return PV_OK;
+}
+
+static void event_clear(struct pv_es_event *e)
+{
+	free(e->type);
+	free(e->stream);
+	free(e->created);
+	json_decref(e->data);
+	json_decref(e->metadata);
+	memset(e, 0, sizeof *e);
+}
+
+/* Fills *e from a rich (embed=body) entry.  position is -1 for stream
+ * reads.  Returns PV_ERR_PROTOCOL naming the field on a malformed entry. */
+static enum pv_err entry_event(const json_t *entry, int64_t position, struct pv_es_event *e,
+			       struct pv_error *err)
+{
+	const char *id = json_string_value(json_object_get(entry, "eventId"));
+	const char *type = json_string_value(json_object_get(entry, "eventType"));
+	const char *stream = json_string_value(json_object_get(entry, "streamId"));
+	const char *updated = json_string_value(json_object_get(entry, "updated"));
+	const json_t *num = json_object_get(entry, "eventNumber");
+	const json_t *is_json = json_object_get(entry, "isJson");
+	const char *meta;
+	enum pv_err code;
+
+	memset(e, 0, sizeof *e);
+	if (!id || !pv_uuid_valid(id) || !type || !stream || !json_is_integer(num) ||
+	    json_integer_value(num) < 0)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "esdb: feed entry without eventId, eventType, streamId or "
+				    "eventNumber (was embed=body honoured?)");
+	memcpy(e->id, id, PV_UUID_LEN + 1);
+	e->type = pv_xstrdup(type);
+	e->stream = pv_xstrdup(stream);
+	e->created = pv_xstrdup(updated ? updated : "");
+	e->number = json_integer_value(num);
+	e->position = position;
+	/* Only JSON data is sent with embed=body; other events get null. */
+	if (json_is_true(is_json)) {
+		code = json_text(json_object_get(entry, "data"), "event data", &e->data, err);
+		if (code != PV_OK)
+			goto fail;
+	} else {
+		e->data = json_null();
+	}
+	meta = json_string_value(json_object_get(entry, "metaData"));
+	if (!meta || !*meta)
+		e->metadata = json_null();
+	else if (!(e->metadata = json_loads(meta, JSON_DECODE_ANY, NULL)))
+		/* Metadata written as plain text by someone else: keep the text. */
+		e->metadata = json_string(meta);
+	if (!e->metadata)
+		e->metadata = json_null();
+	return PV_OK;
+fail:
+	event_clear(e);
+	return code;
+}
+
+/* Parses a feed body into a page: entries reversed into ascending order.
+ * category != NULL: entries are resolved links of that $ce- stream. */
+static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_stream,
+			      json_t **feed_out, struct pv_es_page *page, struct pv_error *err)
+{
+	json_error_t jerr;
+	json_t *feed, *entries;
+	size_t n;
+	enum pv_err code = PV_OK;
+
+	feed = json_loadb(resp->body.data, resp->body.len, 0, &jerr);
+	if (!feed)
+		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed is not JSON: %s (line %d)",
+				    jerr.text, jerr.line);
+	entries = json_object_get(feed, "entries");
+	if (!json_is_object(feed) || !json_is_array(entries)) {
+		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed without an entries array");
+		goto out;
+	}
+	n = json_array_size(entries);
+	page->events = n ? pv_xcalloc(n, sizeof *page->events) : NULL;
+	page->count = 0;
+	for (size_t k = n; k-- > 0;) {
+		const json_t *entry = json_array_get(entries, k);
+		int64_t position = -1;
+
+		if (!json_is_object(entry)) {
+			code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed entry is not an object");
+			goto out;
+		}
+		if (ce_stream) {
+			const json_t *pos = json_object_get(entry, "positionEventNumber");
+			const char *pstream =
+				json_string_value(json_object_get(entry, "positionStreamId"));
+
+			/* A link whose target is gone has no rich fields. */
+			if (!json_object_get(entry, "eventId"))
+				continue;
+			if (!json_is_integer(pos) || json_integer_value(pos) < 0 ||
+			    (pstream && strcmp(pstream, ce_stream) != 0)) {
+				code = pv_error_set(err, PV_ERR_PROTOCOL,
+						    "esdb: %s entry without a usable "
+						    "positionEventNumber",
+						    ce_stream);
+				goto out;
+			}
+			position = json_integer_value(pos);
+		}
+		code = entry_event(entry, position, &page->events[page->count], err);
+		if (code != PV_OK)
+			goto out;
+		page->count++;
+	}
+	*feed_out = feed;
+	feed = NULL;
+out:
+	json_decref(feed);
+	if (code != PV_OK)
+		pv_es_page_clear(page);
+	return code;
+}
+
+static void page_init(struct pv_es_page *page)
+{
+	memset(page, 0, sizeof *page);
+	page->next = -1;
+}
+
+/* ---- read a stream ---------------------------------------------------- */
+
+static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int64_t from,
+				    size_t max, bool backward, struct pv_es_page *page,
+				    struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
+	struct esdb_response resp = {0};
+	struct pv_buf path = PV_BUF_INIT;
+	json_t *feed = NULL;
+	int64_t link;
+	enum pv_err code;
+
+	page_init(page);
+	if (!valid_name(stream))
+		return pv_error_set(err, PV_ERR_INVALID, "esdb: read: empty stream name");
+	if (max == 0 || from < (backward ? -1 : 0))
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "esdb: read %s: bad start %" PRId64 " or count %zu", stream,
+				    from, max);
+	if (max > ESDB_PAGE_MAX)
+		max = ESDB_PAGE_MAX;
+
+	pv_buf_puts(&path, "/streams/");
+	esc_append(&path, stream);
+	if (backward && from < 0)
+		pv_buf_printf(&path, "/head/backward/%zu?embed=body", max);
+	else
+		pv_buf_printf(&path, "/%" PRId64 "/%s/%zu?embed=body", from,
+			      backward ? "backward" : "forward", max);
+	rq.path = path.data;
+
+	code = exchange(es, &rq, &resp, err);
+	if (code != PV_OK)
+		goto out;
+	if (resp.status == 404) {
+		code = check_atompub(es, err);
+		if (code == PV_OK)
+			code = pv_error_set(err, PV_ERR_NOT_FOUND,
+					    "esdb: stream %s not found (HTTP 404)", stream);
+		goto out;
+	}
+	if (resp.status == 410) {
+		code = pv_error_set(err, PV_ERR_GONE, "esdb: stream %s was deleted for good (HTTP 410)",
+				    stream);
+		goto out;
+	}
+	if (resp.status != 200) {
+		code = status_error(&rq, &resp, "read", err);
+		goto out;
+	}
+	code = parse_feed(&resp, NULL, &feed, page, err);
+	if (code != PV_OK) {
+		pv_error_prefix(err, "read %s", stream);
+		goto out;
+	}
+	if (backward) {
+		/* No "next" link: the page reached the stream's first event. */
+		page->end_of_stream = !feed_link_number(feed, "next", &link);
+		page->next = page->end_of_stream ? -1 : link;
+	} else {
+		page->end_of_stream = json_is_true(json_object_get(feed, "headOfStream"));
+		page->next = page->count ? page->events[page->count - 1].number + 1 : from;
+	}
+out:
+	json_decref(feed);
+	response_clear(&resp);
+	pv_buf_free(&path);
+	return code;
+}
+
+/* ---- category feed ---------------------------------------------------- */
+
+static enum pv_err esdb_read_category(struct pv_es *base, const char *category, int64_t from,
+				      size_t max, int wait_ms, struct pv_es_page *page,
+				      struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
+	struct esdb_response resp = {0};
+	struct pv_buf path = PV_BUF_INIT;
+	char *ce = NULL;
+	json_t *feed = NULL;
+	int64_t link;
+	long started = now_ms(), waited;
+	enum pv_err code;
+
+	page_init(page);
+	if (!valid_name(category) || strchr(category, '-'))
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "esdb: category must be non-empty and without '-'");
+	if (max == 0 || from < 0)
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "esdb: read category %s: bad start %" PRId64 " or count %zu",
+				    category, from, max);
+	if (max > ESDB_PAGE_MAX)
+		max = ESDB_PAGE_MAX;
+
+	ce = pv_xasprintf("$ce-%s", category);
+	pv_buf_puts(&path, "/streams/");
+	esc_append(&path, ce);
+	pv_buf_printf(&path, "/%" PRId64 "/forward/%zu?embed=body", from, max);
+	rq.path = path.data;
+	rq.headers = header_both(NULL, "ResolveLinkTos", "true");
+	if (wait_ms > 0) {
+		/* Long poll counts whole seconds; round up rather than spin. */
+		char secs[16];
+		snprintf(secs, sizeof secs, "%d", (wait_ms + 999) / 1000);
+		rq.headers = header_both(rq.headers, "LongPoll", secs);
+		rq.extra_timeout_ms = (long)wait_ms + 1000;
+	}
+
+	code = exchange(es, &rq, &resp, err);
+	if (code != PV_OK)
+		goto out;
+	if (resp.status == 404) {
+		/* No event in the category yet (or the projection is not
+		 * running): an empty feed, unless AtomPub is off. */
+		code = check_atompub(es, err);
+		if (code != PV_OK)
+			goto out;
+		waited = now_ms() - started;
+		if (wait_ms > 0 && waited < wait_ms)
+			sleep_ms(wait_ms - waited);
+		page->next = from;
+		page->end_of_stream = true;
+		goto out;
+	}
+	if (resp.status == 410) {
+		code = pv_error_set(err, PV_ERR_GONE, "esdb: %s was deleted for good (HTTP 410)", ce);
+		goto out;
+	}
+	if (resp.status != 200) {
+		code = status_error(&rq, &resp, "read category", err);
+		goto out;
+	}
+	code = parse_feed(&resp, ce, &feed, page, err);
+	if (code != PV_OK) {
+		pv_error_prefix(err, "read %s", ce);
+		goto out;
+	}
+	page->end_of_stream = json_is_true(json_object_get(feed, "headOfStream"));
+	/* "previous" points after this page even when its last entries were
+	 * links to deleted events; no "previous" = caught up at `from`. */
+	if (feed_link_number(feed, "previous", &link))
+		page->next = link;
+	else
+		page->next = page->count ? page->events[page->count - 1].position + 1 : from;
+	if (page->next < from || page->next > from + (int64_t)max ||
+	    (page->count && page->events[page->count - 1].position >= page->next)) {
+		code = pv_error_set(err, PV_ERR_PROTOCOL,
+				    "esdb: %s page from %" PRId64 " says the next starts at %" PRId64,
+				    ce, from, page->next);
+		pv_es_page_clear(page);
+		page_init(page);
+	}
+out:
+	json_decref(feed);
+	curl_slist_free_all(rq.headers);
+	response_clear(&resp);
+	pv_buf_free(&path);
+	free(ce);
+	return code;
+}
+
+/* ---- list streams ----------------------------------------------------- */
+
+/* The stream's last event: version and time.  PV_ERR_NOT_FOUND when it is
+ * deleted or empty. */
+static enum pv_err stream_head(struct esdb *es, const char *name, struct pv_es_stream_info *info,
+			       struct pv_error *err)
+{
+	struct pv_es_page page;
+	enum pv_err code;
+
+	code = esdb_read_stream(&es->base, name, -1, 1, true, &page, err);
+	if (code == PV_ERR_GONE)
+		code = PV_ERR_NOT_FOUND;
+	if (code != PV_OK)
+		return code;
+	if (page.count == 0) {
+		pv_es_page_clear(&page);
+		return PV_ERR_NOT_FOUND;
+	}
+	info->name = pv_xstrdup(name);
+	info->version = page.events[0].number;
+	info->updated = pv_xstrdup(page.events[0].created);
+	pv_es_page_clear(&page);
+	return PV_OK;
+}
+
+static bool in_category(const char *name, const char *category)
+{
+	size_t n;
+
+	if (name[0] == '$')
+		return false;
+	if (!category || !*category)
+		return true;
+	n = strlen(category);
+	return strncmp(name, category, n) == 0 && name[n] == '-';
+}
+
+/* $streams holds one link "0@<name>" per stream.  Read without resolving
+ * (embed=tryharder shows the link's text), then ask each stream of the
+ * category for its head: that also drops deleted streams. */
+static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
+				     struct pv_es_stream_list *list, struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
+	struct esdb_response resp = {0};
+	struct pv_buf path = PV_BUF_INIT;
+	json_t *feed = NULL;
+	size_t cap = 0;
+	int64_t from = 0, link;
+	enum pv_err code = PV_OK;
+
+	memset(list, 0, sizeof *list);
+	rq.headers = header_both(NULL, "ResolveLinkTos", "false");
+	for (;;) {
+		json_error_t jerr;
+		json_t *entries, *entry;
+		size_t n;
+
+		pv_buf_reset(&path);
+		pv_buf_printf(&path, "/streams/%%24streams/%" PRId64 "/forward/%u?embed=tryharder",
+			      from, ESDB_LIST_PAGE);
+		rq.path = path.data;
+		code = exchange(es, &rq, &resp, err);
+		if (code != PV_OK)
+			goto out;
+		if (resp.status == 404) {
+			code = check_atompub(es, err);
+			goto out; /* no stream at all yet */
+		}
+		if (resp.status != 200) {
+			code = status_error(&rq, &resp, "list streams", err);
+			goto out;
+		}
+		feed = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
+		entries = json_object_get(feed, "entries");
+		if (!json_is_array(entries)) {
+			code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: $streams: not a feed: %s",
+					    feed ? "no entries" : jerr.text);
+			goto out;
+		}
+		n = json_array_size(entries);
+		for (size_t k = n; k-- > 0;) {
+			const char *data, *at;
+			struct pv_es_stream_info info;
+
+			entry = json_array_get(entries, k);
+			data = json_string_value(json_object_get(entry, "data"));
+			at = data ? strchr(data, '@') : NULL;
+			if (!at || !at[1] || !in_category(at + 1, category))
+				continue;
+			code = stream_head(es, at + 1, &info, err);
+			if (code == PV_ERR_NOT_FOUND)
+				continue;
+			if (code != PV_OK)
+				goto out;
+			if (list->count == cap) {
+				cap = cap ? cap * 2 : 16;
+				list->streams = pv_xreallocarray(list->streams, cap,
+								 sizeof *list->streams);
+			}
+			list->streams[list->count++] = info;
+		}
+		if (n == 0 || json_is_true(json_object_get(feed, "headOfStream")) ||
+		    !feed_link_number(feed, "previous", &link) || link <= from)
+			break;
+		from = link;
+		json_decref(feed);
+		feed = NULL;
+	}
+out:
+	if (code != PV_OK)
+		pv_es_stream_list_clear(list);
+	json_decref(feed);
+	curl_slist_free_all(rq.headers);
+	response_clear(&resp);
+	pv_buf_free(&path);
+	return code;
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, int64_t expected,
+				      bool hard, struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_request rq = {.method = "DELETE"};
+	struct esdb_response resp = {0};
+	struct pv_buf path = PV_BUF_INIT;
+	enum pv_err code;
+
+	if (!valid_name(stream))
+		return pv_error_set(err, PV_ERR_INVALID, "esdb: delete: empty stream name");
+	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "esdb: delete %s: bad expected version %" PRId64, stream,
+				    expected);
+	pv_buf_puts(&path, "/streams/");
+	esc_append(&path, stream);
+	rq.path = path.data;
+	rq.headers = header_version(NULL, expected);
+	if (hard)
+		rq.headers = header_both(rq.headers, "HardDelete", "true");
+
+	code = exchange(es, &rq, &resp, err);
+	if (code != PV_OK)
+		goto out;
+	switch (resp.status) {
+	case 200:
+	case 204:
+		break;
+	case 400:
+		if (resp.has_current) {
+			code = pv_error_set(err, PV_ERR_CONFLICT,
+					    "esdb: delete %s: expected version %" PRId64
+					    ", stream is at %" PRId64 " (HTTP 400 %s)",
+					    stream, expected, resp.current_version, resp.reason);
+			break;
+		}
+		code = status_error(&rq, &resp, "delete", err);
+		break;
+	case 404:
+		code = check_atompub(es, err);
+		if (code == PV_OK)
+			code = pv_error_set(err, PV_ERR_NOT_FOUND,
+					    "esdb: delete: stream %s not found (HTTP 404)", stream);
+		break;
+	case 410:
+		code = pv_error_set(err, PV_ERR_GONE,
+				    "esdb: delete: stream %s was deleted for good (HTTP 410)",
+				    stream);
+		break;
+	default:
+		code = status_error(&rq, &resp, "delete", err);
+		break;
+	}
+out:
+	curl_slist_free_all(rq.headers);
+	response_clear(&resp);
+	pv_buf_free(&path);
+	return code;
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static void esdb_close(struct pv_es *base)
+{
+	struct esdb *es = (struct esdb *)base;
+
+	curl_easy_cleanup(es->curl);
+	free(es->url);
+	free(es->username);
+	if (es->password) {
+		/* The password should not outlive the store in freed memory. */
+		volatile char *p = es->password;
+		while (*p)
+			*p++ = '\0';
+		free(es->password);
+	}
+	free(es->ca_file);
+	free(es);
+}
+
+static const struct pv_es_ops esdb_ops = {
+	.name = "esdb",
+	.append = esdb_append,
+	.read_stream = esdb_read_stream,
+	.read_category = esdb_read_category,
+	.list_streams = esdb_list_streams,
+	.delete_stream = esdb_delete_stream,
+	.close = esdb_close,
+};
+
+enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out,
+			    struct pv_error *err)
+{
+	struct esdb *es;
+	const char *url = opts ? opts->url : NULL;
+	const char *authority;
+	size_t len;
+
+	*out = NULL;
+	if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+		return pv_error_set(err, PV_ERR_CONFIG,
+				    "esdb: the URL must start with http:// or https://");
+	authority = strstr(url, "://") + 3;
+	len = strcspn(authority, "/?#");
+	if (memchr(authority, '@', len))
+		return pv_error_set(err, PV_ERR_CONFIG,
+				    "esdb: put the credentials in the username and password "
+				    "settings, not in the URL");
+	if (len == 0)
+		return pv_error_set(err, PV_ERR_CONFIG, "esdb: the URL has no host");
+	if (opts->timeout_ms < 0)
+		return pv_error_set(err, PV_ERR_CONFIG, "esdb: negative timeout");
+	pthread_once(&curl_once, esdb_curl_global_init);
+	if (curl_init_rc != CURLE_OK)
+		return pv_error_set(err, PV_ERR_SYSTEM, "esdb: curl_global_init: %s",
+				    curl_easy_strerror(curl_init_rc));
+
+	es = pv_xcalloc(1, sizeof *es);
+	es->base.ops = &esdb_ops;
+	es->curl = curl_easy_init();
+	if (!es->curl) {
+		free(es);
+		return pv_error_set(err, PV_ERR_NOMEM, "esdb: curl_easy_init failed");
+	}
+	len = strlen(url);
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	es->url = pv_xstrndup(url, len);
+	es->username = opts->username ? pv_xstrdup(opts->username) : NULL;
+	es->password = opts->password ? pv_xstrdup(opts->password) : NULL;
+	es->ca_file = opts->ca_file ? pv_xstrdup(opts->ca_file) : NULL;
+	es->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : ESDB_DEFAULT_TIMEOUT_MS;
+	es->atompub = ATOMPUB_UNKNOWN;
+	*out = &es->base;
+	return PV_OK;
+}

@@ -1,0 +1,173 @@
+# shellcheck shell=bash
+# Shared by the appender tests: servers, a private database and private broker names per test,
+# the appender in the background, and checks of the stream and audit log against the verdicts
+# gen-election.py expects.  Source after setting top_srcdir/top_builddir (the test harness
+# exports them).
+
+: "${top_srcdir:?}" "${top_builddir:?}"
+# shellcheck source=../servers/servers.sh
+. "$top_srcdir/tests/servers/servers.sh"
+
+pva_tool=$top_builddir/tests/appender/pv-appender-tool
+pva_appender=$top_builddir/workers/photovote-appender
+pva_gen=$top_srcdir/tests/appender/gen-election.py
+pva_n=0
+pva_failed=0
+APPENDER_PID=
+
+pva_ok()
+{
+	pva_n=$((pva_n + 1))
+	if [[ $1 == 0 ]]; then
+		echo "ok $pva_n - $2"
+	else
+		echo "not ok $pva_n - $2"
+		pva_failed=1
+	fi
+}
+
+pva_check()
+{
+	local name=$1
+	shift
+	if "$@"; then pva_ok 0 "$name"; else pva_ok 1 "$name"; fi
+}
+
+pva_sql()
+{
+	psql -XAtq -v ON_ERROR_STOP=1 "$PHOTOVOTE_POSTGRES_CONNINFO" -c "$1"
+}
+
+# pva_setup NAME [SERVERS...]: servers (private ones when SERVERS says "private"), a fresh
+# database, private exchange and queue names, and a work folder $pva_work.
+pva_setup()
+{
+	local name=$1 db
+	if [[ ${2:-} == private ]]; then
+		pv_servers_need_private postgres rabbitmq || return 1
+	else
+		pv_servers_need postgres rabbitmq || return 1
+	fi
+	db=pva_${name}_$$
+	psql -XAtq -v ON_ERROR_STOP=1 "$PV_TEST_PG_CONNINFO" -c "CREATE DATABASE $db" || return 1
+	pva_work=$(mktemp -d "${TMPDIR:-/tmp}/pva-$name.XXXXXX")
+	pv_on_exit "pva_teardown $db"
+	export PHOTOVOTE_POSTGRES_CONNINFO="$PV_TEST_PG_CONNINFO dbname=$db"
+	export PHOTOVOTE_AMQP_HOST=127.0.0.1 PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT
+	export PHOTOVOTE_AMQP_USER=guest PHOTOVOTE_AMQP_PASSWORD=guest PHOTOVOTE_AMQP_VHOST=/
+	export PHOTOVOTE_AMQP_EXCHANGE=pva.$name.$$.events PHOTOVOTE_AMQP_QUEUE=pva.$name.$$.appender
+	export PHOTOVOTE_AMQP_DEAD_LETTER_EXCHANGE=pva.$name.$$.dead
+	export PHOTOVOTE_AMQP_DEAD_LETTER_QUEUE=pva.$name.$$.dead
+	export PHOTOVOTE_EVENTSTORE_BACKEND=${PVA_BACKEND:-postgres}
+	export PHOTOVOTE_LOG_LEVEL=${PVA_LOG_LEVEL:-info}
+	unset PHOTOVOTE_FAULT
+}
+
+pva_teardown()
+{
+	pva_stop >/dev/null 2>&1
+	if [[ $pva_failed != 0 && -f $pva_work/appender.log ]]; then
+		echo "# --- appender log ---"
+		tail -n 60 "$pva_work/appender.log" | sed 's/^/# /'
+	fi
+	[[ -n ${PV_TEST_PG_CONNINFO:-} ]] &&
+		psql -XAtq "$PV_TEST_PG_CONNINFO" -c "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
+	rm -rf "$pva_work"
+}
+
+# pva_start [VAR=VALUE...]: starts the appender in the background (applying the migrations).
+pva_start()
+{
+	env "$@" "$pva_appender" --migrate "$top_srcdir/sql" >>"$pva_work/appender.log" 2>&1 &
+	APPENDER_PID=$!
+}
+
+# pva_stop: SIGTERM, then waits; returns the appender's exit status.
+pva_stop()
+{
+	local rc
+	[[ -n $APPENDER_PID ]] || return 0
+	kill -TERM "$APPENDER_PID" 2>/dev/null
+	wait "$APPENDER_PID"
+	rc=$?
+	APPENDER_PID=
+	return $rc
+}
+
+pva_verdicts()
+{
+	pva_sql "SELECT count(*) FROM audit_log" 2>/dev/null || echo 0
+}
+
+# pva_wait_verdicts N [SECONDS]: until the audit log holds N rows; false on timeout or when
+# the appender died.
+pva_wait_verdicts()
+{
+	local want=$1 deadline=$((SECONDS + ${2:-60}))
+	while ((SECONDS < deadline)); do
+		(($(pva_verdicts) >= want)) && return 0
+		if [[ -n $APPENDER_PID ]] && ! kill -0 "$APPENDER_PID" 2>/dev/null; then
+			return 1
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# pva_expected_stream ELECTION: the event ids the stream must hold, in order.
+pva_expected_stream()
+{
+	awk -v e="$1" '
+		FILENAME ~ /messages$/ { split($0, a, "\"election_id\":\""); id = substr(a[2], 1, 26)
+		                         split($0, b, "\"event_id\":\""); ev[FNR] = substr(b[2], 1, 36)
+		                         el[FNR] = id; next }
+		$2 == "appended" && el[FNR] == e { print $1 }' \
+		"$pva_work/messages" "$pva_work/expected"
+}
+
+# pva_check_streams: every election's stream holds exactly its accepted events, in order,
+# numbered from 0, and the audit log agrees on each number.
+pva_check_streams()
+{
+	local e got want audit
+	while read -r e; do
+		got=$("$pva_tool" stream "$e" | awk '{ print $2 }') || return 1
+		want=$(pva_expected_stream "$e")
+		if [[ $got != "$want" ]]; then
+			echo "# stream Election-$e differs:"
+			diff <(echo "$want") <(echo "$got") | sed 's/^/#   /'
+			return 1
+		fi
+		got=$("$pva_tool" stream "$e" | awk '{ print $1, $2 }')
+		audit=$(pva_sql "SELECT number || ' ' || event_id FROM audit_log
+			WHERE stream = 'Election-$e' AND status = 'appended' ORDER BY number")
+		if [[ $got != "$audit" ]]; then
+			echo "# audit numbers of Election-$e differ from the stream"
+			return 1
+		fi
+		[[ $(awk 'NR != $1 + 1' <<<"$got") == "" ]] || return 1
+	done <"$pva_work/elections"
+}
+
+# pva_check_verdicts: every expected verdict is in the audit log, with its rule.
+pva_check_verdicts()
+{
+	local got
+	got=$(pva_sql "SELECT event_id || ' ' || status || coalesce(' ' || rule, '')
+		FROM audit_log WHERE kind IS DISTINCT FROM 'malformed'" | sort)
+	if [[ $got != "$(sort "$pva_work/expected")" ]]; then
+		echo "# verdicts differ (- expected, + audit log):"
+		diff <(sort "$pva_work/expected") <(echo "$got") | head -20 | sed 's/^/#   /'
+		return 1
+	fi
+}
+
+pva_generate()
+{
+	python3 "$pva_gen" "$pva_work/messages" "$pva_work/expected" "$pva_work/elections" "${1:-1}"
+}
+
+pva_publish()
+{
+	"$pva_tool" publish <"${1:-$pva_work/messages}"
+}

@@ -1,0 +1,254 @@
+/* Test equipment for the appender tests, configured like the programs
+ * (PHOTOVOTE_* environment variables, no file):
+ *
+ *   pv-appender-tool publish      publishes each line of stdin as one persistent
+ *                                 message with confirms; routing key: the
+ *                                 line's data.election_id, or "poison"
+ *   pv-appender-tool dead-letters drains the dead-letter queue, printing
+ *                                 "<x-photovote-reason>\t<body>" per message
+ *   pv-appender-tool stream ID    prints "<number> <event id> <type>" for each
+ *                                 event of stream Election-ID, from the
+ *                                 configured event store
+ *   pv-appender-tool pending      prints how many messages the appender's
+ *                                 queues hold (ready, not unacked)
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "amqp_conn.h"
+#include "config.h"
+#include "eventstore.h"
+#include "log.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct pv_config *cfg;
+static struct pv_amqp_params params;
+
+static void die(const char *what, const struct pv_error *err)
+{
+	fprintf(stderr, "pv-appender-tool: %s: %s\n", what, err->msg);
+	exit(1);
+}
+
+static amqp_connection_state_t connect_broker(void)
+{
+	amqp_connection_state_t conn;
+	struct pv_error err;
+
+	if (pv_amqp_connect(&params, &conn, &err) != PV_OK)
+		die("connect", &err);
+	if (pv_amqp_declare_topology(conn, &params, &err) != PV_OK)
+		die("declare", &err);
+	return conn;
+}
+
+static int publish(void)
+{
+	amqp_connection_state_t conn = connect_broker();
+	char *line = NULL;
+	size_t cap = 0, sent = 0, acked = 0;
+	ssize_t n;
+	struct pv_error err;
+
+	amqp_confirm_select(conn, 1);
+	if (pv_amqp_reply_check(amqp_get_rpc_reply(conn), "confirm.select", &err) != PV_OK)
+		die("publish", &err);
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		amqp_basic_properties_t props;
+		json_t *root;
+		const char *key = "poison", *id = NULL;
+		int status;
+
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		root = json_loadb(line, (size_t)n, 0, NULL);
+		if (root) {
+			const char *eid = json_string_value(
+				json_object_get(json_object_get(root, "data"), "election_id"));
+			if (eid)
+				key = eid;
+			id = json_string_value(json_object_get(root, "event_id"));
+		}
+		memset(&props, 0, sizeof props);
+		props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
+		props.delivery_mode = 2;
+		props.content_type = amqp_cstring_bytes("application/json");
+		if (id) {
+			props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+			props.message_id = amqp_cstring_bytes(id);
+		}
+		status = amqp_basic_publish(conn, 1, amqp_cstring_bytes(params.exchange),
+					    amqp_cstring_bytes(key), 1, 0, &props,
+					    (amqp_bytes_t){.len = (size_t)n, .bytes = line});
+		json_decref(root);
+		if (pv_amqp_status_check(status, "basic.publish", &err) != PV_OK)
+			die("publish", &err);
+		sent++;
+	}
+	free(line);
+	while (acked < sent) {
+		amqp_frame_t frame;
+		int status = amqp_simple_wait_frame(conn, &frame);
+
+		if (pv_amqp_status_check(status, "wait for confirms", &err) != PV_OK)
+			die("publish", &err);
+		if (frame.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+			const amqp_basic_ack_t *a = frame.payload.method.decoded;
+			acked = a->multiple ? (size_t)a->delivery_tag : acked + 1;
+		} else if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD ||
+			   frame.payload.method.id == AMQP_BASIC_RETURN_METHOD) {
+			fprintf(stderr, "pv-appender-tool: a message was nacked or returned\n");
+			return 1;
+		}
+	}
+	pv_amqp_disconnect(conn);
+	return 0;
+}
+
+static const char *header(const amqp_basic_properties_t *p, const char *name, int *len)
+{
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return NULL;
+	for (int i = 0; i < p->headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+		if (e->key.len == strlen(name) && memcmp(e->key.bytes, name, e->key.len) == 0 &&
+		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+		     e->value.kind == AMQP_FIELD_KIND_BYTES)) {
+			*len = (int)e->value.value.bytes.len;
+			return e->value.value.bytes.bytes;
+		}
+	}
+	return NULL;
+}
+
+static int dead_letters(void)
+{
+	amqp_connection_state_t conn = connect_broker();
+	struct pv_error err;
+
+	for (;;) {
+		amqp_rpc_reply_t r = amqp_basic_get(conn, 1,
+						    amqp_cstring_bytes(params.dead_letter_queue), 1);
+		amqp_message_t msg;
+		const char *reason;
+		int rlen = 0;
+
+		if (pv_amqp_reply_check(r, "basic.get", &err) != PV_OK)
+			die("dead-letters", &err);
+		if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+			break;
+		r = amqp_read_message(conn, 1, &msg, 0);
+		if (pv_amqp_reply_check(r, "read message", &err) != PV_OK)
+			die("dead-letters", &err);
+		reason = header(&msg.properties, "x-photovote-reason", &rlen);
+		printf("%.*s\t%.*s\n", reason ? rlen : 6, reason ? reason : "(none)",
+		       (int)msg.body.len, (const char *)msg.body.bytes);
+		amqp_destroy_message(&msg);
+		amqp_maybe_release_buffers(conn);
+	}
+	pv_amqp_disconnect(conn);
+	return 0;
+}
+
+static int pending(void)
+{
+	amqp_connection_state_t conn = connect_broker();
+	struct pv_error err;
+	unsigned long total = 0;
+
+	for (int i = 0; i < (params.partitions > 1 ? params.partitions : 1); i++) {
+		char name[300];
+		amqp_queue_declare_ok_t *ok;
+
+		if (params.partitions > 1)
+			snprintf(name, sizeof name, "%s.%d", params.queue, i);
+		else
+			snprintf(name, sizeof name, "%s", params.queue);
+		ok = amqp_queue_declare(conn, 1, amqp_cstring_bytes(name), 1, 0, 0, 0,
+					amqp_empty_table);
+		if (pv_amqp_reply_check(amqp_get_rpc_reply(conn), "queue.declare passive", &err) !=
+		    PV_OK)
+			die("pending", &err);
+		total += ok->message_count;
+	}
+	printf("%lu\n", total);
+	pv_amqp_disconnect(conn);
+	return 0;
+}
+
+static int stream(const char *id)
+{
+	struct pv_es_options o = {
+		.backend = pv_config_str(cfg, "eventstore", "backend"),
+		.url = pv_config_str(cfg, "eventstore", "url"),
+		.username = pv_config_str(cfg, "eventstore", "username"),
+		.password = pv_config_str(cfg, "eventstore", "password"),
+		.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms"),
+		.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo"),
+	};
+	char name[100];
+	struct pv_error err;
+	struct pv_es *es;
+	int64_t from = 0;
+
+	if (*pv_config_str(cfg, "eventstore", "ca_file"))
+		o.ca_file = pv_config_str(cfg, "eventstore", "ca_file");
+	snprintf(name, sizeof name, "Election-%s", id);
+	if (pv_es_open(&o, &es, &err) != PV_OK)
+		die("open event store", &err);
+	for (;;) {
+		struct pv_es_page page = {0};
+		enum pv_err rc = pv_es_read_stream(es, name, from, 500, false, &page, &err);
+		bool more;
+
+		if (rc == PV_ERR_NOT_FOUND)
+			break;
+		if (rc != PV_OK)
+			die("read", &err);
+		for (size_t i = 0; i < page.count; i++)
+			printf("%" PRId64 " %s %s\n", page.events[i].number, page.events[i].id,
+			       page.events[i].type);
+		more = page.count > 0 && !page.end_of_stream;
+		from = page.next;
+		pv_es_page_clear(&page);
+		if (!more || from < 0)
+			break;
+	}
+	pv_es_close(es);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct pv_error err;
+	int rc;
+
+	pv_log_init("pv-appender-tool", PV_LOG_STDERR, PV_LOG_WARNING);
+	if (argc < 2) {
+		fprintf(stderr, "usage: pv-appender-tool publish|dead-letters|pending|stream ID\n");
+		return 2;
+	}
+	if (pv_config_load(NULL, NULL, &cfg, &err) != PV_OK)
+		die("config", &err);
+	pv_amqp_params_from_config(&params, cfg);
+	if (strcmp(argv[1], "publish") == 0)
+		rc = publish();
+	else if (strcmp(argv[1], "dead-letters") == 0)
+		rc = dead_letters();
+	else if (strcmp(argv[1], "pending") == 0)
+		rc = pending();
+	else if (strcmp(argv[1], "stream") == 0 && argc == 3)
+		rc = stream(argv[2]);
+	else
+		rc = 2;
+	pv_amqp_params_clear(&params);
+	pv_config_free(cfg);
+	return rc;
+}

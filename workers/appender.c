@@ -1,0 +1,346 @@
+/* photovote-appender: consumes commands from RabbitMQ, checks each against
+ * its election's state, appends it to the event store and mirrors every
+ * verdict into the PostgreSQL audit log.
+ *
+ * Design
+ *   - Queue: the appender queue, or the N partition queues of the
+ *     consistent-hash exchange (amqp_conn.h); each has single active
+ *     consumer, so one election's commands are handled in the order they
+ *     were accepted even with several appenders.  Manual acks, a prefetch
+ *     window of [amqp] prefetch messages.
+ *   - Per message (appender_core.c): decode; audit row already there ->
+ *     ack; load the election (bounded LRU cache kept in step with the
+ *     stream version, read from the stream on a miss); check with the
+ *     user in the metadata; append with the expected version it checked
+ *     against; a conflict reads the stream on and checks again; then the
+ *     audit row.  The event store interface has no transaction shared with
+ *     the audit log, so the order is append, then audit row: both are
+ *     idempotent by event id, and a redelivered event that is in the
+ *     stream is recorded "appended", never re-checked.
+ *   - Ack only after both are durable.  One message at a time: batching
+ *     would put several audit rows in one transaction; it is not done.
+ *   - Poison (not JSON, not an event envelope, unknown type, no election
+ *     id): published to the dead-letter exchange with the reason in the
+ *     header x-photovote-reason, then acked (amqp_consumer.h); never
+ *     requeued.
+ *   - Transient failures (PostgreSQL, event store, broker): the message
+ *     stays unacked and is retried with a capped exponential backoff; one
+ *     warning when an outage starts and one line when it ends.  A broken
+ *     broker connection is dropped and opened again; the broker redelivers
+ *     what was unacked (flagged redelivered: searched for in the stream).
+ *   - SIGTERM/SIGINT: stop taking messages, finish the one in hand (a
+ *     message waiting out an outage is left unacked), close, exit 0.
+ *     Prefetched messages go back to the queue when the channel closes.
+ *     SIGHUP reopens the log.
+ *   - PHOTOVOTE_FAULT=after_append|after_audit|before_ack[:N]: SIGKILL at
+ *     that point (the N-th time), for the crash-safety tests. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "amqp_conn.h"
+#include "amqp_consumer.h"
+#include "appender.h"
+#include "config.h"
+#include "eventstore.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgutil.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG "/etc/photovote/photovote.conf"
+#define POLL_MS 250
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reopen_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Sleeps ms, waking early on a stop request. */
+static void nap(int ms)
+{
+	while (ms > 0 && !stop_requested) {
+		int step = ms < 50 ? ms : 50;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
+
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+/* One outage at a time per cause is logged: its start and its end. */
+struct outage {
+	const char *what;
+	bool down;
+	int backoff_ms;
+	time_t since;
+};
+
+static void outage_fail(struct outage *o, const struct pv_error *err)
+{
+	if (!o->down) {
+		pv_log_warnx("appender", "%s: %s; retrying with backoff", o->what, err->msg);
+		o->down = true;
+		o->since = time(NULL);
+		o->backoff_ms = BACKOFF_MIN_MS;
+	} else {
+		pv_log_debug("appender", "%s: %s", o->what, err->msg);
+	}
+	nap(o->backoff_ms);
+	o->backoff_ms = o->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : o->backoff_ms * 2;
+}
+
+static void outage_ok(struct outage *o)
+{
+	if (!o->down)
+		return;
+	pv_log_info("appender", "%s: back after %lld s", o->what,
+		    (long long)(time(NULL) - o->since));
+	o->down = false;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: photovote-appender [-c FILE] [--migrate DIR]\n"
+		     "  -c, --config FILE   configuration (default " DEFAULT_CONFIG
+		     " if it exists,\n"
+		     "                      or $PHOTOVOTE_CONFIG)\n"
+		     "  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
+		     "  -h, --help          this text\n");
+}
+
+static void migrate(const char *conninfo, const char *dir)
+{
+	struct pv_error err;
+	PGconn *conn;
+	int applied = 0;
+
+	if (pv_pg_connect(conninfo, &conn, &err) != PV_OK)
+		pv_log_fatalx("migrate", "%s", err.msg);
+	if (pv_migrate_run(conn, dir, &applied, &err) != PV_OK) {
+		PQfinish(conn);
+		pv_log_fatalx("migrate", "%s", err.msg);
+	}
+	PQfinish(conn);
+	if (applied > 0)
+		pv_log_info("migrate", "applied %d migration(s) from %s", applied, dir);
+}
+
+struct appender {
+	struct pv_amqp_params amqp;
+	int prefetch;
+	struct pv_amqp_consumer *consumer;
+	struct pv_appender_core *core;
+	struct outage broker, work;
+};
+
+/* Handles one delivery until its verdict is durable and it is acked or
+ * dead-lettered, or a stop is requested during an outage. */
+static void deliver(struct appender *a, struct pv_amqp_delivery *d)
+{
+	bool suspect = d->redelivered;
+	enum pv_appender_action act;
+	char reason[600];
+	struct pv_error err;
+	enum pv_err rc;
+
+	for (;;) {
+		act = pv_appender_core_handle(a->core, d->body, d->body_len, suspect, reason,
+					      sizeof reason, &err);
+		if (act != PV_APPENDER_RETRY)
+			break;
+		/* Half done, maybe: from now on look before acting. */
+		suspect = true;
+		outage_fail(&a->work, &err);
+		if (stop_requested)
+			return;
+	}
+	outage_ok(&a->work);
+	pv_appender_fault(PV_FAULT_BEFORE_ACK);
+	if (act == PV_APPENDER_DEAD_LETTER) {
+		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
+			     d->message_id ? d->message_id : "without id", d->queue, reason);
+		rc = pv_amqp_consumer_dead_letter(a->consumer, d, reason, &err);
+	} else {
+		rc = pv_amqp_consumer_ack(a->consumer, d->tag, &err);
+	}
+	if (rc != PV_OK) {
+		/* The verdict is durable; the redelivery will find it. */
+		pv_log_warnx("appender", "%s", err.msg);
+		pv_amqp_consumer_close(a->consumer);
+		a->consumer = NULL;
+	}
+}
+
+static void run(struct appender *a)
+{
+	struct pv_amqp_delivery d;
+	struct pv_error err;
+	enum pv_err rc;
+
+	while (!stop_requested) {
+		if (reopen_requested) {
+			reopen_requested = 0;
+			pv_log_reopen();
+		}
+		if (!a->consumer) {
+			rc = pv_amqp_consumer_open(&a->amqp, a->prefetch, &a->consumer, &err);
+			if (rc != PV_OK) {
+				outage_fail(&a->broker, &err);
+				continue;
+			}
+			outage_ok(&a->broker);
+			pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)",
+				    a->amqp.queue, a->amqp.partitions, a->prefetch);
+		}
+		rc = pv_amqp_consumer_next(a->consumer, POLL_MS, &d, &err);
+		if (rc == PV_ERR_TIMEOUT)
+			continue;
+		if (rc != PV_OK) {
+			pv_amqp_consumer_close(a->consumer);
+			a->consumer = NULL;
+			outage_fail(&a->broker, &err);
+			continue;
+		}
+		deliver(a, &d);
+		pv_amqp_delivery_clear(&d);
+	}
+}
+
+static const char *config_path(const char *given)
+{
+	const char *env = getenv("PHOTOVOTE_CONFIG");
+
+	if (given)
+		return given;
+	if (env && *env)
+		return env;
+	return access(DEFAULT_CONFIG, R_OK) == 0 ? DEFAULT_CONFIG : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"migrate", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *cfgfile = NULL, *migrate_dir = NULL;
+	struct pv_es_options eso;
+	struct appender a;
+	struct pv_config *cfg;
+	struct pv_error err;
+	struct pv_es *es;
+	int level, opt;
+
+	while ((opt = getopt_long(argc, argv, "c:m:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			cfgfile = optarg;
+			break;
+		case 'm':
+			migrate_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	pv_log_init("photovote-appender", PV_LOG_STDERR, PV_LOG_INFO);
+	if (pv_config_load(config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
+		pv_log_fatalx("config", "%s", err.msg);
+	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
+	pv_log_init("photovote-appender",
+		     strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
+										 : PV_LOG_STDERR,
+		     level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+	if (pv_appender_fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
+		pv_log_fatalx("config", "%s", err.msg);
+	if (migrate_dir)
+		migrate(pv_config_str(cfg, "postgres", "conninfo"), migrate_dir);
+
+	memset(&eso, 0, sizeof eso);
+	eso.backend = pv_config_str(cfg, "eventstore", "backend");
+	eso.url = pv_config_str(cfg, "eventstore", "url");
+	eso.username = pv_config_str(cfg, "eventstore", "username");
+	eso.password = pv_config_str(cfg, "eventstore", "password");
+	eso.ca_file = *pv_config_str(cfg, "eventstore", "ca_file")
+			      ? pv_config_str(cfg, "eventstore", "ca_file")
+			      : NULL;
+	eso.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
+	eso.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
+	/* A store that is down at start is an outage like any other. */
+	install_signals();
+	for (struct outage o = {.what = "event store"};;) {
+		enum pv_err rc = pv_es_open(&eso, &es, &err);
+
+		if (rc == PV_OK)
+			break;
+		if (rc == PV_ERR_CONFIG)
+			pv_log_fatalx("eventstore", "%s", err.msg);
+		outage_fail(&o, &err);
+		if (stop_requested) {
+			pv_config_free(cfg);
+			return 0;
+		}
+	}
+
+	memset(&a, 0, sizeof a);
+	pv_amqp_params_from_config(&a.amqp, cfg);
+	a.prefetch = (int)pv_config_int(cfg, "amqp", "prefetch");
+	a.broker.what = "broker";
+	a.work.what = "event store or audit log";
+	a.core = pv_appender_core_new(es, eso.pg_conninfo,
+				      (size_t)pv_config_int(cfg, "appender", "cache_elections"));
+	pv_log_info("appender", "started (event store: %s)", eso.backend);
+	run(&a);
+	pv_amqp_consumer_close(a.consumer);
+	pv_appender_core_free(a.core);
+	pv_es_close(es);
+	pv_amqp_params_clear(&a.amqp);
+	pv_config_free(cfg);
+	pv_log_info("appender", "stopped");
+	return 0;
+}

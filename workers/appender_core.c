@@ -1,0 +1,579 @@
+/* The appender's core: one message in, one verdict out, made durable in
+ * the event store and the audit log before the caller may ack.
+ *
+ * State: a bounded LRU cache of Election aggregates, one per election id,
+ * each with the stream version it has folded.  The cache is only a guess
+ * of the stream: every append names the version the check ran against, so
+ * a stale entry (another appender wrote meanwhile) gets PV_ERR_CONFLICT,
+ * reads the stream forward from its version and checks again.
+ *
+ * Idempotency, by event id, in this order:
+ *   1. a row in the audit log: the verdict is already durable, ack;
+ *   2. the id in the stream (searched when the message is "suspect", i.e.
+ *      redelivered or retried here, and before any rejection, and seen
+ *      while reading forward after a conflict): record "appended" with its
+ *      number, never re-check it, so it can never become a rejection;
+ *   3. otherwise check and append with the expected version.
+ * The audit row is written after the append (the event store interface
+ * has no shared transaction), so a crash in between leaves an appended
+ * event without a row: the redelivery takes path 2. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "appender.h"
+#include "audit.h"
+#include "domain/election.h"
+#include "domain/event.h"
+#include "log.h"
+#include "pgutil.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STREAM_PREFIX "Election-"
+#define READ_PAGE 500
+/* Conflicts in a row before giving the message back for a later try. */
+#define MAX_CONFLICTS 32
+
+struct entry {
+	char id[PV_ULID_LEN + 1];
+	struct pv_election *election;
+	int64_t version; /* last stream number read into election; -1 none */
+	bool loaded;     /* has read the stream at least once */
+	struct entry *hnext;
+	struct entry *prev, *next; /* LRU: head is the most recent */
+};
+
+struct pv_appender_core {
+	struct pv_es *es;
+	char *conninfo;
+	PGconn *pg;
+	size_t cap;
+	struct entry **buckets;
+	size_t nbuckets;
+	size_t count;
+	struct entry *head, *tail;
+};
+
+/* Fault points. */
+
+static const char *const fault_names[] = {
+	[PV_FAULT_NONE] = "none",
+	[PV_FAULT_AFTER_APPEND] = "after_append",
+	[PV_FAULT_AFTER_AUDIT] = "after_audit",
+	[PV_FAULT_BEFORE_ACK] = "before_ack",
+};
+static enum pv_appender_fault fault_point = PV_FAULT_NONE;
+static long fault_countdown;
+
+enum pv_err pv_appender_fault_parse(const char *spec, struct pv_error *err)
+{
+	const char *colon;
+	size_t len;
+	long n = 1;
+
+	fault_point = PV_FAULT_NONE;
+	if (!spec || !*spec)
+		return PV_OK;
+	colon = strchr(spec, ':');
+	len = colon ? (size_t)(colon - spec) : strlen(spec);
+	if (colon) {
+		char *end;
+		n = strtol(colon + 1, &end, 10);
+		if (end == colon + 1 || *end || n < 1)
+			return pv_error_set(err, PV_ERR_CONFIG,
+					    "PHOTOVOTE_FAULT: \"%s\": count must be a number >= 1",
+					    spec);
+	}
+	for (size_t i = 1; i < sizeof fault_names / sizeof fault_names[0]; i++) {
+		if (strlen(fault_names[i]) == len && strncmp(spec, fault_names[i], len) == 0) {
+			fault_point = (enum pv_appender_fault)i;
+			fault_countdown = n;
+			return PV_OK;
+		}
+	}
+	return pv_error_set(err, PV_ERR_CONFIG,
+			    "PHOTOVOTE_FAULT: \"%s\" is not after_append, after_audit or before_ack",
+			    spec);
+}
+
+void pv_appender_fault(enum pv_appender_fault point)
+{
+	if (point != fault_point || fault_point == PV_FAULT_NONE)
+		return;
+	if (--fault_countdown > 0)
+		return;
+	pv_log_warnx("fault", "PHOTOVOTE_FAULT: killing myself at %s", fault_names[point]);
+	kill(getpid(), SIGKILL);
+}
+
+/* The cache. */
+
+static size_t hash_id(const char *s)
+{
+	size_t h = 5381;
+
+	while (*s)
+		h = h * 33 + (unsigned char)*s++;
+	return h;
+}
+
+static void lru_unlink(struct pv_appender_core *c, struct entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push(struct pv_appender_core *c, struct entry *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head)
+		c->head->prev = e;
+	c->head = e;
+	if (!c->tail)
+		c->tail = e;
+}
+
+static void cache_drop(struct pv_appender_core *c, struct entry *e)
+{
+	struct entry **pp = &c->buckets[hash_id(e->id) % c->nbuckets];
+
+	while (*pp && *pp != e)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = e->hnext;
+	lru_unlink(c, e);
+	c->count--;
+	pv_election_free(e->election);
+	free(e);
+}
+
+/* The entry of election id, created empty (not loaded) when missing. */
+static struct entry *cache_get(struct pv_appender_core *c, const char *id)
+{
+	size_t b = hash_id(id) % c->nbuckets;
+	struct entry *e;
+
+	for (e = c->buckets[b]; e; e = e->hnext) {
+		if (strcmp(e->id, id) == 0) {
+			lru_unlink(c, e);
+			lru_push(c, e);
+			return e;
+		}
+	}
+	/* Evict before adding, never the entry about to be used. */
+	while (c->count > 0 && c->count >= c->cap)
+		cache_drop(c, c->tail);
+	e = pv_xcalloc(1, sizeof *e);
+	snprintf(e->id, sizeof e->id, "%s", id);
+	e->election = pv_election_new(id);
+	e->version = -1;
+	e->hnext = c->buckets[b];
+	c->buckets[b] = e;
+	lru_push(c, e);
+	c->count++;
+	return e;
+}
+
+struct pv_appender_core *pv_appender_core_new(struct pv_es *es, const char *pg_conninfo,
+					      size_t cache_elections)
+{
+	struct pv_appender_core *c = pv_xcalloc(1, sizeof *c);
+
+	c->es = es;
+	c->conninfo = pv_xstrdup(pg_conninfo);
+	c->cap = cache_elections;
+	c->nbuckets = 64;
+	while (c->nbuckets < 2 * c->cap && c->nbuckets < (1u << 24))
+		c->nbuckets *= 2;
+	c->buckets = pv_xcalloc(c->nbuckets, sizeof *c->buckets);
+	return c;
+}
+
+void pv_appender_core_free(struct pv_appender_core *c)
+{
+	if (!c)
+		return;
+	while (c->head)
+		cache_drop(c, c->head);
+	free(c->buckets);
+	if (c->pg)
+		PQfinish(c->pg);
+	free(c->conninfo);
+	free(c);
+}
+
+/* The event store. */
+
+/* An event read back from the stream, as the aggregate folds it. */
+static enum pv_err recorded_event(const struct pv_es_event *r, struct pv_event *ev,
+				  struct pv_error *err)
+{
+	struct pv_event_meta meta, fallback;
+	struct pv_error ignored;
+	int type = pv_event_type_parse(r->type);
+	enum pv_err rc;
+
+	memset(ev, 0, sizeof *ev);
+	if (type < 0)
+		return pv_error_set(err, PV_ERR_INVALID, "unknown event type");
+	/* Events written by other tools may lack our metadata; the fold does
+	 * not depend on it, so an anonymous stand-in is good enough. */
+	if (pv_event_meta_from_json(r->metadata, &meta, &ignored) != PV_OK) {
+		memset(&fallback, 0, sizeof fallback);
+		fallback.user = "unknown";
+		fallback.at = r->created;
+		return pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data),
+				     &fallback, err);
+	}
+	rc = pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data), &meta, err);
+	pv_event_meta_clear(&meta);
+	return rc;
+}
+
+/* Reads the stream forward from e->version + 1 and folds what it finds.
+ * If an event with id `want` goes by, *found is set to its number. */
+static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const char *stream,
+			    const char *want, int64_t *found, struct pv_error *err)
+{
+	for (;;) {
+		struct pv_es_page page = {0};
+		enum pv_err rc = pv_es_read_stream(c->es, stream, e->version + 1, READ_PAGE, false,
+						   &page, err);
+
+		if (rc == PV_ERR_NOT_FOUND) {
+			e->loaded = true;
+			return PV_OK;
+		}
+		if (rc != PV_OK)
+			return pv_error_prefix(err, "read %s: ", stream);
+		for (size_t i = 0; i < page.count; i++) {
+			const struct pv_es_event *r = &page.events[i];
+			struct pv_event ev;
+			struct pv_error why;
+
+			if (r->number <= e->version)
+				continue;
+			if (want && strcmp(r->id, want) == 0)
+				*found = r->number;
+			if (recorded_event(r, &ev, &why) != PV_OK ||
+			    pv_election_apply(e->election, &ev, r->number, &why) != PV_OK)
+				pv_log_warnx("appender", "%s event %" PRId64 " (%s) does not fold: %s",
+					     stream, r->number, r->id, why.msg);
+			pv_event_clear(&ev);
+			e->version = r->number;
+		}
+		{
+			bool more = page.count > 0 && !page.end_of_stream;
+			pv_es_page_clear(&page);
+			if (!more)
+				break;
+		}
+	}
+	e->loaded = true;
+	return PV_OK;
+}
+
+/* Searches the whole stream, newest first, for event id; *number = -1
+ * when it is not there. */
+static enum pv_err stream_find(struct pv_appender_core *c, const char *stream, const char *id,
+			       int64_t *number, struct pv_error *err)
+{
+	int64_t from = -1;
+
+	*number = -1;
+	for (;;) {
+		struct pv_es_page page = {0};
+		enum pv_err rc = pv_es_read_stream(c->es, stream, from, READ_PAGE, true, &page, err);
+		bool more;
+
+		if (rc == PV_ERR_NOT_FOUND)
+			return PV_OK;
+		if (rc != PV_OK)
+			return pv_error_prefix(err, "search %s: ", stream);
+		for (size_t i = 0; i < page.count && *number < 0; i++)
+			if (strcmp(page.events[i].id, id) == 0)
+				*number = page.events[i].number;
+		more = *number < 0 && page.count > 0 && !page.end_of_stream && page.next >= 0;
+		from = page.next;
+		pv_es_page_clear(&page);
+		if (!more)
+			return PV_OK;
+	}
+}
+
+/* The audit log. */
+
+static enum pv_err pg_ready(struct pv_appender_core *c, struct pv_error *err)
+{
+	if (!c->pg)
+		return pv_pg_connect(c->conninfo, &c->pg, err);
+	return pv_pg_ensure(c->pg, err);
+}
+
+static void entry_from_event(struct pv_audit_entry *a, const struct pv_event *ev,
+			     const char *stream, json_t *meta, const char *received)
+{
+	memset(a, 0, sizeof *a);
+	snprintf(a->event_id, sizeof a->event_id, "%s", ev->id);
+	a->stream = (char *)stream;
+	a->number = -1;
+	a->type = (char *)pv_event_type_name(ev->type);
+	a->data = ev->data;
+	a->metadata = meta;
+	a->user = ev->meta.user;
+	a->source = ev->meta.source;
+	a->correlation_id = ev->meta.correlation_id;
+	a->accepted = ev->meta.at;
+	a->received = (char *)received;
+}
+
+static const enum pv_audit_kind verdict_kinds[] = {
+	[PV_VERDICT_ACCEPTED] = PV_AUDIT_KIND_NONE,
+	[PV_VERDICT_STATE] = PV_AUDIT_KIND_STATE,
+	[PV_VERDICT_VALUE] = PV_AUDIT_KIND_VALUE,
+	[PV_VERDICT_AUTHORIZATION] = PV_AUDIT_KIND_AUTHORIZATION,
+};
+
+static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev,
+			  const char *stream, json_t *meta, const char *received, int64_t number,
+			  enum pv_audit_kind kind, const char *rule, const char *reason,
+			  struct pv_error *err)
+{
+	struct pv_audit_entry a;
+	bool inserted;
+	enum pv_err rc;
+
+	entry_from_event(&a, ev, stream, meta, received);
+	a.status = number >= 0 ? PV_AUDIT_APPENDED : PV_AUDIT_REJECTED;
+	a.number = number;
+	a.kind = kind;
+	a.rule = (char *)rule;
+	a.reason = (char *)reason;
+	rc = pv_audit_record(c->pg, &a, &inserted, err);
+	if (rc != PV_OK)
+		return pv_error_prefix(err, "event %s: ", ev->id);
+	if (number >= 0)
+		pv_log_debug("appender", "%s %s appended as %s #%" PRId64 "%s", ev->id,
+			     a.type, stream, number, inserted ? "" : " (already recorded)");
+	else
+		pv_log_info("appender", "%s %s on %s rejected: %s: %s%s", ev->id, a.type, stream,
+			    rule, reason ? reason : "", inserted ? "" : " (already recorded)");
+	return PV_OK;
+}
+
+/* What a failure of the event store means for the message. */
+static enum pv_appender_action store_failure(enum pv_err code)
+{
+	switch (code) {
+	case PV_ERR_JSON:
+	case PV_ERR_INVALID:
+	case PV_ERR_TOO_LARGE:
+		return PV_APPENDER_DEAD_LETTER; /* no retry will ever store it */
+	default:
+		return PV_APPENDER_RETRY;
+	}
+}
+
+static enum pv_appender_action done(enum pv_err rc)
+{
+	return rc == PV_OK ? PV_APPENDER_ACK : PV_APPENDER_RETRY;
+}
+
+static enum pv_appender_action handle_event(struct pv_appender_core *c, const struct pv_event *ev,
+					    bool suspect, const char *received, char *reason,
+					    size_t reason_size, struct pv_error *err)
+{
+	char stream[sizeof STREAM_PREFIX + PV_ULID_LEN];
+	struct pv_audit_entry old;
+	struct pv_es_new_event ne;
+	struct pv_verdict verdict;
+	struct entry *e;
+	bool searched = false;
+	int64_t found = -1;
+	json_t *meta = NULL;
+	enum pv_err rc;
+
+	if ((rc = pg_ready(c, err)) != PV_OK)
+		return PV_APPENDER_RETRY;
+	rc = pv_audit_get(c->pg, ev->id, &old, err);
+	if (rc == PV_OK) {
+		pv_log_debug("appender", "%s already %s", ev->id, pv_audit_status_name(old.status));
+		pv_audit_entry_clear(&old);
+		return PV_APPENDER_ACK;
+	}
+	if (rc != PV_ERR_NOT_FOUND)
+		return PV_APPENDER_RETRY;
+
+	snprintf(stream, sizeof stream, STREAM_PREFIX "%s", pv_event_election_id(ev));
+	e = cache_get(c, pv_event_election_id(ev));
+	if (!e->loaded || suspect) {
+		rc = catch_up(c, e, stream, ev->id, &found, err);
+		if (rc != PV_OK)
+			goto fail;
+	}
+	if (suspect && found < 0) {
+		rc = stream_find(c, stream, ev->id, &found, err);
+		if (rc != PV_OK)
+			goto fail;
+		searched = true;
+	}
+	meta = pv_event_meta_to_json(&ev->meta);
+	ne = (struct pv_es_new_event){
+		.id = ev->id,
+		.type = pv_event_type_name(ev->type),
+		.data = ev->data,
+		.metadata = meta,
+	};
+	for (int conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
+		int64_t version = -1;
+		enum pv_verdict_kind kind;
+
+		if (found >= 0) {
+			rc = record(c, ev, stream, meta, received, found, PV_AUDIT_KIND_NONE, NULL,
+				    NULL, err);
+			goto out;
+		}
+		kind = pv_election_check(e->election, ev, &verdict);
+		if (kind != PV_VERDICT_ACCEPTED) {
+			/* Never turn an event that is in the stream into a
+			 * rejection: look before recording one. */
+			if (!searched) {
+				rc = stream_find(c, stream, ev->id, &found, err);
+				if (rc != PV_OK)
+					goto fail;
+				searched = true;
+				if (found >= 0)
+					continue;
+			}
+			rc = record(c, ev, stream, meta, received, -1, verdict_kinds[kind],
+				    verdict.rule ? verdict.rule : "rejected", verdict.reason, err);
+			goto out;
+		}
+		rc = pv_es_append(c->es, stream, e->version, &ne, 1, &version, err);
+		if (rc == PV_OK) {
+			pv_appender_fault(PV_FAULT_AFTER_APPEND);
+			if (version == e->version + 1) {
+				struct pv_error why;
+				if (pv_election_apply(e->election, ev, version, &why) != PV_OK)
+					pv_log_warnx("appender", "%s: %s", stream, why.msg);
+				e->version = version;
+			} else {
+				/* An idempotent re-append at an older position:
+				 * the cache no longer knows where it is. */
+				cache_drop(c, e);
+				e = NULL;
+			}
+			rc = record(c, ev, stream, meta, received, version, PV_AUDIT_KIND_NONE, NULL,
+				    NULL, err);
+			if (rc == PV_OK)
+				pv_appender_fault(PV_FAULT_AFTER_AUDIT);
+			goto out;
+		}
+		if (rc == PV_ERR_CONFLICT) {
+			pv_log_debug("appender", "%s: expected version %" PRId64 ", now %" PRId64
+				     ": reading on", stream, e->version, version);
+			rc = catch_up(c, e, stream, ev->id, &found, err);
+			if (rc != PV_OK)
+				goto fail;
+			continue;
+		}
+		if (rc == PV_ERR_GONE) {
+			rc = record(c, ev, stream, meta, received, -1, PV_AUDIT_KIND_STATE,
+				    "stream_deleted", "the election's stream was deleted", err);
+			goto out;
+		}
+		if (store_failure(rc) == PV_APPENDER_DEAD_LETTER) {
+			snprintf(reason, reason_size, "event store refused the event: %s", err->msg);
+			json_decref(meta);
+			return PV_APPENDER_DEAD_LETTER;
+		}
+		goto fail;
+	}
+	rc = pv_error_set(err, PV_ERR_CONFLICT, "%s: %d version conflicts in a row", stream,
+			  MAX_CONFLICTS);
+fail:
+	/* Whether the store took it is unknown: start over from the stream. */
+	if (e)
+		cache_drop(c, e);
+	e = NULL;
+out:
+	if (e && c->cap == 0)
+		cache_drop(c, e);
+	json_decref(meta);
+	return done(rc);
+}
+
+/* A message that is not an event.  If it names a valid event id the
+ * verdict is recorded too, so that the API can say "rejected" instead of
+ * "pending" forever; the message itself goes to the dead letters. */
+static enum pv_appender_action malformed(struct pv_appender_core *c, const json_t *root,
+					 const char *received, const char *reason,
+					 struct pv_error *err)
+{
+	const char *id = json_string_value(json_object_get(root, "event_id"));
+	struct pv_audit_entry a;
+
+	if (!id || !pv_uuid_valid(id))
+		return PV_APPENDER_DEAD_LETTER;
+	if (pg_ready(c, err) != PV_OK)
+		return PV_APPENDER_RETRY;
+	memset(&a, 0, sizeof a);
+	snprintf(a.event_id, sizeof a.event_id, "%s", id);
+	a.number = -1;
+	a.type = (char *)json_string_value(json_object_get(root, "type"));
+	a.data = json_object_get(root, "data");
+	a.metadata = json_object_get(root, "metadata");
+	a.received = (char *)received;
+	a.status = PV_AUDIT_REJECTED;
+	a.kind = PV_AUDIT_KIND_MALFORMED;
+	a.rule = "malformed_message";
+	a.reason = (char *)reason;
+	if (pv_audit_record(c->pg, &a, NULL, err) != PV_OK)
+		return store_failure(err->code) == PV_APPENDER_DEAD_LETTER
+			       ? PV_APPENDER_DEAD_LETTER
+			       : PV_APPENDER_RETRY;
+	return PV_APPENDER_DEAD_LETTER;
+}
+
+enum pv_appender_action pv_appender_core_handle(struct pv_appender_core *c, const char *body,
+						size_t len, bool suspect, char *reason,
+						size_t reason_size, struct pv_error *err)
+{
+	enum pv_appender_action act;
+	char received[32];
+	struct pv_event ev;
+	json_error_t jerr;
+	json_t *root;
+
+	pv_rfc3339_now(received);
+	reason[0] = '\0';
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(reason, reason_size, "not JSON: %s (line %d, column %d)", jerr.text,
+			 jerr.line, jerr.column);
+		return PV_APPENDER_DEAD_LETTER;
+	}
+	if (pv_event_from_json(root, &ev, err) != PV_OK) {
+		snprintf(reason, reason_size, "%s", err->msg);
+		act = malformed(c, root, received, reason, err);
+		json_decref(root);
+		return act;
+	}
+	json_decref(root);
+	act = handle_event(c, &ev, suspect, received, reason, reason_size, err);
+	pv_event_clear(&ev);
+	return act;
+}

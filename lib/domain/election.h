@@ -39,6 +39,11 @@ int64_t pv_election_version(const struct pv_election *e);
 bool pv_election_exists(const struct pv_election *e);  /* created, not deleted */
 bool pv_election_deleted(const struct pv_election *e);
 const char *pv_election_owner(const struct pv_election *e);
+/* "new" (no ElectionCreated yet), "draft", "open", "closed" or "deleted". */
+const char *pv_election_status(const struct pv_election *e);
+
+/* "accepted", "state", "value", "authorization". */
+const char *pv_verdict_kind_name(enum pv_verdict_kind kind);
 
 /* Checks every invariant of domain.md, authorization included (the user
  * and admin flag come from ev->meta).  Returns PV_VERDICT_ACCEPTED or the
@@ -55,13 +60,31 @@ enum pv_election_view {
 	PV_VIEW_OWNER,  /* API for the owner/admin: no individual ballots */
 	PV_VIEW_PUBLIC, /* API for others: no ballots, no voter names/emails */
 };
+/* Document (snake_case), arrays in insertion order:
+ *   {"id", "version", "status", "name", "description", "owner"*,
+ *    "created_at", "opened_at", "closed_at",
+ *    "competitions": [{"id", "name", "description", "candidates": [
+ *        {"id", "name", "description", "image_url", "image_caption",
+ *         "ratings_count"+, "ratings_sum"+}]}],
+ *    "voter_count", "ballot_count", "cast_count",
+ *    "voters"*: [{"id", "name", "email"}],
+ *    "ballots"+: [{"id", "voter_id", "cast", "ratings": {"<candidate_id>": 1..5}}]}
+ * (* not in PV_VIEW_PUBLIC; + only in PV_VIEW_FULL).  Absent optional
+ * values are null.  A new election (no ElectionCreated) has status "new"
+ * and version -1. */
 json_t *pv_election_to_json(const struct pv_election *e, enum pv_election_view view);
 /* Inverse of PV_VIEW_FULL: from_json(to_json(e, FULL)) is equal to e. */
 enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out, struct pv_error *err);
 
 /* Results per competition: for each candidate the count of cast ballots
  * that rated it, the sum and the mean; candidates ranked by mean, ties by
- * count (then by id for a stable order). */
+ * count (then by id for a stable order).
+ *   {"election_id", "version", "status", "cast_count",
+ *    "competitions": [{"id", "name", "candidates": [
+ *        {"rank", "id", "name", "count", "sum", "mean"}]}]}
+ * mean is null for a candidate no cast ballot rated; such candidates rank
+ * after every rated one.  rank is competition ranking ("1224"): candidates
+ * with the same mean and count share a rank (listed by id). */
 json_t *pv_election_results(const struct pv_election *e);
 
 #endif

@@ -1,8 +1,9 @@
 /* The 19 PhotoVote events (../shared/reference/domain.md).
  *
- * Events are described by one table (event.c, `event_table[]`): name,
- * field spec, invariant check and fold.  Adding an event type touches one
- * row of that table, one enum value here and its tests.
+ * Events are described by one table (table.h; the rows are at the end of
+ * election.c, `pv_event_table[]`): name, field spec, gates, invariant
+ * check and fold.  Adding an event type touches one row of that table, one
+ * enum value here and its tests (see lib/domain/README.md).
  *
  * An event's data is kept as the strictly validated jansson object it was
  * decoded from; the envelope adds the event id, the type and metadata. */
@@ -86,12 +87,17 @@ enum pv_field_error {
 	PV_FIELD_ERR_BAD_ID,      /* invalid_id */
 	PV_FIELD_ERR_BAD_VALUE,   /* invalid_value (rating, url, date, email, empty name) */
 };
+/* Stable word of a field error, as the HTTP API's error code:
+ * "missing_field", "unknown_field", "invalid_type", "field_too_long",
+ * "invalid_id", "invalid_value", "not_object" ("none" for NONE). */
+const char *pv_field_error_name(enum pv_field_error kind);
 enum pv_err pv_event_validate_data(enum pv_event_type type, const json_t *data,
 				   enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
 				   struct pv_error *err);
 
 /* Builds an event taking over `data` (even on failure), after
- * pv_event_validate_data.  meta strings are copied.  */
+ * pv_event_validate_data.  meta strings are copied and validated (user
+ * required; at must be RFC 3339, and is set to now when NULL). */
 enum pv_err pv_event_init(struct pv_event *ev, const char *event_id, enum pv_event_type type,
 			  json_t *data, const struct pv_event_meta *meta, struct pv_error *err);
 void pv_event_clear(struct pv_event *ev);

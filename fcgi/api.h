@@ -1,0 +1,47 @@
+/* The HTTP API of photovote.fcgi (../shared/reference/http-api.md):
+ * the routing table, authentication, the write handlers that turn a
+ * request into one event and publish it, /healthz and /metrics.
+ *
+ * One struct pv_api is shared by all request threads; each thread has a
+ * struct pv_api_thread for what cannot be shared (its PostgreSQL
+ * connection, opened when first needed and reset when it breaks). */
+#ifndef PV_FCGI_API_H
+#define PV_FCGI_API_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "amqp_publisher.h"
+#include "http.h"
+
+struct pv_config;
+struct pv_idem;
+struct pv_metrics;
+
+enum pv_auth_mode { PV_AUTH_TOKEN, PV_AUTH_REMOTE_USER };
+
+struct pv_api {
+	enum pv_auth_mode auth_mode;
+	size_t body_limit;
+	int publish_timeout_ms;
+	char *pg_conninfo;
+	struct pv_amqp_publisher *publisher;
+	struct pv_idem *idem;
+	struct pv_metrics *metrics;
+};
+
+struct pv_api_thread {
+	struct pv_api *api;
+	PGconn *pg;
+};
+
+/* Reads the [http] and [postgres] settings and starts the publisher. */
+struct pv_api *pv_api_new(const struct pv_config *cfg);
+void pv_api_free(struct pv_api *api);
+
+/* Answers one request into resp (status, headers, body). */
+void pv_api_handle(struct pv_api_thread *t, const struct pv_http_request *req,
+		   struct pv_http_response *resp);
+void pv_api_thread_clear(struct pv_api_thread *t);
+
+#endif

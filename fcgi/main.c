@@ -1,0 +1,348 @@
+/* photovote.fcgi: the FastCGI program of the HTTP API.
+ *
+ * Where requests come from, in this order:
+ *   --listen ADDR        a socket of our own: "HOST:PORT", ":PORT" or a
+ *                        Unix socket path (nginx fastcgi_pass, Apache
+ *                        mod_proxy_fcgi);
+ *   LISTEN_FDS/LISTEN_PID systemd socket activation (fd 3);
+ *   fd 0                 a listening socket set up by the web server that
+ *                        spawned us (lighttpd bin-path, Apache mod_fcgid).
+ *
+ * Threads: N request threads each loop on FCGX_Accept_r on the shared
+ * listening socket; one publisher thread owns the broker connection; the
+ * main thread waits for signals.  SIGTERM/SIGINT: stop accepting, let
+ * requests in progress finish, close the broker connection, exit 0.  The
+ * request threads are woken from accept() by SIGUSR2 (no restart), sent
+ * repeatedly while a thread is in accept until it has noticed, so there is
+ * no race with a thread that is just about to block, and a thread busy
+ * with a request is not interrupted.  SIGHUP reopens the log. */
+#include <errno.h>
+#include <fcgiapp.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "xalloc.h"
+
+#ifndef PV_CONFIG_FILE
+#define PV_CONFIG_FILE "/etc/photovote/photovote.conf"
+#endif
+
+#define PATH_MAX_LEN 4096
+#define LISTEN_BACKLOG 128
+
+struct worker {
+	pthread_t thread;
+	struct pv_api_thread ctx;
+	int listen_fd;
+	atomic_bool in_accept; /* only then is it woken by SIGUSR2 */
+	atomic_bool done;
+};
+
+static atomic_bool stopping;
+
+static void on_wake(int sig)
+{
+	(void)sig;
+}
+
+static const char *param(FCGX_Request *r, const char *name)
+{
+	return FCGX_GetParam(name, r->envp);
+}
+
+static int fcgi_read(void *ctx, char *buf, int n)
+{
+	FCGX_Request *r = ctx;
+	int got = FCGX_GetStr(buf, n, r->in);
+
+	return got < n && FCGX_GetError(r->in) ? -1 : got;
+}
+
+/* The path relative to the mount point, and the mount point itself.
+ * PATH_INFO when the server gives it; otherwise REQUEST_URI without its
+ * query, decoded, minus SCRIPT_NAME (a server that mounts us at "/" may
+ * call the whole path SCRIPT_NAME: then the prefix is empty). */
+static bool request_path(FCGX_Request *r, char *path, char *prefix)
+{
+	const char *info = param(r, "PATH_INFO"), *script = param(r, "SCRIPT_NAME");
+	const char *uri = param(r, "REQUEST_URI");
+	size_t slen = script ? strlen(script) : 0;
+
+	snprintf(prefix, PATH_MAX_LEN, "%s", script ? script : "");
+	if (info && *info) {
+		snprintf(path, PATH_MAX_LEN, "%s", info);
+		return true;
+	}
+	if (!uri || strlen(uri) >= PATH_MAX_LEN)
+		return false;
+	snprintf(path, PATH_MAX_LEN, "%.*s", (int)strcspn(uri, "?"), uri);
+	if (!pv_http_path_decode(path))
+		return false;
+	if (slen && strncmp(path, script, slen) == 0 && path[slen] == '/') {
+		memmove(path, path + slen, strlen(path + slen) + 1);
+	} else {
+		prefix[0] = '\0';
+	}
+	return true;
+}
+
+static void write_response(FCGX_Request *r, const struct pv_http_response *resp)
+{
+	struct pv_buf head = PV_BUF_INIT;
+
+	/* libfcgi's own printf knows no %zu: format here. */
+	pv_buf_printf(&head,
+		      "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		      "Cache-Control: no-store\r\n%s\r\n",
+		      resp->status, pv_http_reason(resp->status), resp->content_type, resp->body.len,
+		      resp->headers.data ? resp->headers.data : "");
+	FCGX_PutStr(head.data, (int)head.len, r->out);
+	pv_buf_free(&head);
+	if (resp->body.len)
+		FCGX_PutStr(resp->body.data, (int)resp->body.len, r->out);
+}
+
+static void serve(struct worker *w, FCGX_Request *r)
+{
+	char *path = pv_xmalloc(PATH_MAX_LEN), *prefix = pv_xmalloc(PATH_MAX_LEN);
+	const char *len = param(r, "CONTENT_LENGTH");
+	struct pv_http_response resp;
+	struct pv_http_request req = {
+		.method = param(r, "REQUEST_METHOD"),
+		.path = path,
+		.prefix = prefix,
+		.content_type = param(r, "CONTENT_TYPE"),
+		.content_length = -1,
+		.authorization = param(r, "HTTP_AUTHORIZATION"),
+		.remote_user = param(r, "REMOTE_USER"),
+		.remote_addr = param(r, "REMOTE_ADDR"),
+		.idempotency_key = param(r, "HTTP_IDEMPOTENCY_KEY"),
+		.correlation_id = param(r, "HTTP_X_CORRELATION_ID"),
+		.read = fcgi_read,
+		.read_ctx = r,
+	};
+
+	if (!req.correlation_id)
+		req.correlation_id = param(r, "HTTP_X_REQUEST_ID");
+	if (req.content_type && !*req.content_type)
+		req.content_type = NULL;
+	pv_http_response_init(&resp);
+	if (len && *len) {
+		char *end;
+
+		errno = 0;
+		req.content_length = strtoll(len, &end, 10);
+		if (errno || *end || req.content_length < 0) {
+			pv_http_error(&resp, 400, "invalid_request", "bad CONTENT_LENGTH");
+			goto done;
+		}
+	}
+	if (!req.method || !request_path(r, path, prefix)) {
+		pv_http_error(&resp, 400, "invalid_request", "no method or a bad path");
+		goto done;
+	}
+	pv_api_handle(&w->ctx, &req, &resp);
+done:
+	write_response(r, &resp);
+	pv_http_response_clear(&resp);
+	free(path);
+	free(prefix);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	FCGX_Request r;
+	sigset_t wake;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	if (FCGX_InitRequest(&r, w->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+		pv_log_fatalx("fcgi", "FCGX_InitRequest failed");
+	while (!atomic_load(&stopping)) {
+		int rc;
+
+		atomic_store(&w->in_accept, true);
+		rc = FCGX_Accept_r(&r);
+		atomic_store(&w->in_accept, false);
+		if (rc < 0) {
+			if (!atomic_load(&stopping))
+				pv_log_warnx("fcgi", "FCGX_Accept_r: %s", strerror(-rc));
+			break;
+		}
+		serve(w, &r);
+		FCGX_Finish_r(&r);
+	}
+	FCGX_Free(&r, 1);
+	pv_api_thread_clear(&w->ctx);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* fd 3 when systemd passed us exactly our sockets, else -1. */
+static int systemd_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (!pid || !fds || atol(pid) != (long)getpid() || atoi(fds) < 1)
+		return -1;
+	if (atoi(fds) > 1)
+		pv_log_warnx("fcgi", "LISTEN_FDS=%s: using the first socket only", fds);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 3;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: photovote.fcgi [-c FILE] [--listen ADDR] [--threads N]\n"
+		"  -c, --config FILE   configuration (default: $PHOTOVOTE_CONFIG or %s)\n"
+		"  -l, --listen ADDR   listen on HOST:PORT, :PORT or a Unix socket path\n"
+		"                      (default: socket activation, or the socket on fd 0\n"
+		"                      when spawned by the web server)\n"
+		"  -t, --threads N     request threads (default: [http] threads)\n"
+		"  -h, --help          this text\n",
+		PV_CONFIG_FILE);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{"threads", required_argument, NULL, 't'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config_path = getenv("PHOTOVOTE_CONFIG"), *listen_addr = NULL;
+	struct sigaction sa = {.sa_handler = on_wake};
+	struct pv_config *cfg;
+	struct pv_error err;
+	struct worker *workers;
+	struct pv_api *api;
+	sigset_t sigs;
+	int c, nthreads = 0, listen_fd, sig = 0;
+
+	while ((c = getopt_long(argc, argv, "c:l:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'l':
+			listen_addr = optarg;
+			break;
+		case 't':
+			nthreads = atoi(optarg);
+			if (nthreads < 1 || nthreads > 256) {
+				fprintf(stderr, "photovote.fcgi: --threads must be 1..256\n");
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	pv_log_init("photovote.fcgi", PV_LOG_STDERR, PV_LOG_INFO);
+	if (!config_path)
+		config_path = PV_CONFIG_FILE;
+	if (pv_config_load(config_path, NULL, &cfg, &err) != PV_OK)
+		pv_log_fatalx("config", "%s", err.msg);
+	pv_log_init("photovote.fcgi",
+		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
+									   : PV_LOG_STDERR,
+		    (enum pv_log_level)pv_log_level_parse(pv_config_str(cfg, "log", "level")));
+	if (!nthreads)
+		nthreads = (int)pv_config_int(cfg, "http", "threads");
+
+	if (FCGX_Init() != 0)
+		pv_log_fatalx("fcgi", "FCGX_Init failed");
+	if (listen_addr) {
+		/* Our own Unix socket replaces a stale one from a previous run. */
+		if (strchr(listen_addr, '/'))
+			unlink(listen_addr);
+		listen_fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG);
+		if (listen_fd < 0)
+			pv_log_fatal("fcgi", "cannot listen on %s", listen_addr);
+	} else if ((listen_fd = systemd_fd()) < 0) {
+		if (FCGX_IsCGI())
+			pv_log_fatalx("fcgi", "not started by a web server or systemd; "
+					      "use --listen ADDR");
+		listen_fd = 0;
+	}
+
+	/* Signals are for the main thread (sigwait) and SIGUSR2 for waking the
+	 * request threads; every thread starts with them blocked. */
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGUSR2, &sa, NULL);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	api = pv_api_new(cfg);
+	pv_log_info("fcgi", "%d request threads, auth %s, body limit %zu", nthreads,
+		    api->auth_mode == PV_AUTH_TOKEN ? "token" : "remote_user", api->body_limit);
+	workers = pv_xcalloc((size_t)nthreads, sizeof *workers);
+	for (int i = 0; i < nthreads; i++) {
+		workers[i].ctx.api = api;
+		workers[i].listen_fd = listen_fd;
+		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
+			pv_log_fatal("fcgi", "starting request thread %d", i);
+	}
+
+	sigdelset(&sigs, SIGUSR2);
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			pv_log_reopen();
+			continue;
+		}
+		break;
+	}
+	pv_log_info("fcgi", "signal %d: finishing requests in progress", sig);
+	atomic_store(&stopping, true);
+	FCGX_ShutdownPending();
+	for (int i = 0; i < nthreads; i++) {
+		while (!atomic_load(&workers[i].done)) {
+			struct timespec ts = {0, 50 * 1000 * 1000};
+
+			/* A request in progress is left alone to finish. */
+			if (atomic_load(&workers[i].in_accept))
+				pthread_kill(workers[i].thread, SIGUSR2);
+			nanosleep(&ts, NULL);
+		}
+		pthread_join(workers[i].thread, NULL);
+	}
+	free(workers);
+	pv_api_free(api);
+	pv_config_free(cfg);
+	pv_log_info("fcgi", "stopped");
+	return 0;
+}

@@ -1,0 +1,74 @@
+/* Confirmed, pipelined publishing to RabbitMQ for many request threads.
+ *
+ * One publisher thread owns the AMQP connection (librabbitmq connections
+ * are not thread-safe) with publisher confirms on.  Request threads call
+ * pv_amqp_publisher_publish(), which queues the message, wakes the
+ * publisher thread and waits on a condition until the broker acked or
+ * nacked that message's delivery tag, or the timeout passed.  The
+ * publisher thread publishes everything queued in one burst and then reads
+ * confirms, so concurrent requests share round trips instead of waiting one
+ * after another.  See amqp_publisher.c for the ownership rules.
+ *
+ * When the broker is unreachable or the connection breaks, waiting and new
+ * requests fail at once with PV_ERR_UNAVAILABLE and the thread reconnects
+ * in the background with a capped backoff (and declares the topology again).
+ * A message whose confirm never came is reported as failed; it may still
+ * have been stored by the broker, which is why the event id (the message
+ * id) makes every later step idempotent. */
+#ifndef PV_AMQP_PUBLISHER_H
+#define PV_AMQP_PUBLISHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "amqp_conn.h"
+#include "error.h"
+
+struct pv_amqp_publisher;
+
+/* One message.  Everything is copied by publish(); NULL strings are left
+ * out of the message. */
+struct pv_amqp_message {
+	const char *routing_key;    /* the election id */
+	const void *body;
+	size_t body_len;
+	const char *content_type;   /* "application/json" */
+	const char *message_id;     /* the event id */
+	const char *type;           /* the event type */
+	uint64_t timestamp;         /* seconds since the epoch */
+	const char *user;           /* header "user" */
+	const char *correlation_id; /* property and header "correlation_id" */
+	const char *source;         /* header "source": the client's address */
+};
+
+/* Counters since start, for /metrics. */
+struct pv_amqp_publisher_stats {
+	uint64_t published;   /* basic.publish sent */
+	uint64_t acked;       /* confirmed by the broker */
+	uint64_t nacked;      /* refused by the broker (nack or returned) */
+	uint64_t failed;      /* not published or lost with a connection */
+	uint64_t timeouts;    /* no confirm within the caller's timeout */
+	uint64_t connects;    /* successful (re)connections */
+	bool connected;
+};
+
+/* Starts the publisher thread; it connects in the background (see
+ * pv_amqp_publisher_wait_connected).  params is copied. */
+struct pv_amqp_publisher *pv_amqp_publisher_start(const struct pv_amqp_params *params);
+/* Fails what is still waiting, closes the connection, joins the thread. */
+void pv_amqp_publisher_stop(struct pv_amqp_publisher *pub);
+
+/* Publishes msg and waits for the broker's confirm at most timeout_ms.
+ * PV_OK only when the broker acked.  PV_ERR_UNAVAILABLE: not connected or
+ * connection lost; PV_ERR_BROKER: nacked or unroutable; PV_ERR_TIMEOUT. */
+enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
+				      const struct pv_amqp_message *msg, int timeout_ms,
+				      struct pv_error *err);
+
+bool pv_amqp_publisher_connected(struct pv_amqp_publisher *pub);
+/* Waits until connected (true) or timeout_ms passed (false). */
+bool pv_amqp_publisher_wait_connected(struct pv_amqp_publisher *pub, int timeout_ms);
+void pv_amqp_publisher_stats(struct pv_amqp_publisher *pub, struct pv_amqp_publisher_stats *out);
+
+#endif

@@ -1,7 +1,7 @@
 #include "config.h"
 
 #include "pv_test.h"
-#include "test-domain-util.h"
+#include "domain-test-util.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
 #include "config.h"
 
 #include "pv_test.h"
-#include "test-domain-util.h"
+#include "domain-test-util.h"
 
 #include "domain/election.h"
 #include "domain/event.h"

@@ -4,7 +4,7 @@
 #include "config.h"
 
 #include "pv_test.h"
-#include "test-domain-util.h"
+#include "domain-test-util.h"
 
 #include "domain/event.h"
 #include "domain/table.h"

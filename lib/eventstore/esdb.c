@@ -799,10 +799,12 @@ fail:
 	return code;
 }
 
-/* Parses a feed body into a page: entries reversed into ascending order.
- * category != NULL: entries are resolved links of that $ce- stream. */
+/* Parses a feed body into a page.  The server lists entries newest first;
+ * forward pages are reversed into ascending order, backward pages keep it.
+ * ce_stream != NULL: entries are resolved links of that $ce- stream. */
 static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_stream,
-			      json_t **feed_out, struct pv_es_page *page, struct pv_error *err)
+			      bool backward, json_t **feed_out, struct pv_es_page *page,
+			      struct pv_error *err)
 {
 	json_error_t jerr;
 	json_t *feed, *entries;
@@ -821,8 +823,8 @@ static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_s
 	n = json_array_size(entries);
 	page->events = n ? pv_xcalloc(n, sizeof *page->events) : NULL;
 	page->count = 0;
-	for (size_t k = n; k-- > 0;) {
-		const json_t *entry = json_array_get(entries, k);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *entry = json_array_get(entries, backward ? i : n - 1 - i);
 		int64_t position = -1;
 
 		if (!json_is_object(entry)) {
@@ -919,7 +921,7 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 		code = status_error(&rq, &resp, "read", err);
 		goto out;
 	}
-	code = parse_feed(&resp, NULL, &feed, page, err);
+	code = parse_feed(&resp, NULL, backward, &feed, page, err);
 	if (code != PV_OK) {
 		pv_error_prefix(err, "read %s", stream);
 		goto out;
@@ -1004,7 +1006,7 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 		code = status_error(&rq, &resp, "read category", err);
 		goto out;
 	}
-	code = parse_feed(&resp, ce, &feed, page, err);
+	code = parse_feed(&resp, ce, false, &feed, page, err);
 	if (code != PV_OK) {
 		pv_error_prefix(err, "read %s", ce);
 		goto out;
@@ -1126,8 +1128,10 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 			if (!at || !at[1] || !in_category(at + 1, category))
 				continue;
 			code = stream_head(es, at + 1, &info, err);
-			if (code == PV_ERR_NOT_FOUND)
+			if (code == PV_ERR_NOT_FOUND) {
+				code = PV_OK; /* deleted since it was listed */
 				continue;
+			}
 			if (code != PV_OK)
 				goto out;
 			if (list->count == cap) {

@@ -30,6 +30,8 @@ Test-only control route (not part of EventStoreDB, no auth):
                           "delay_ms": M}
   fail_next: answer the next N requests with `status` without doing anything;
   drop_next: close the next N connections without any answer;
+  lose_next: do the next N requests, then close without answering (the
+             answer is lost on the way back, as after a network failure);
   delay_ms:  sleep before answering every following request.
   GET /_standin/faults returns the counters, including "requests" seen.
 """
@@ -227,6 +229,7 @@ class Faults:
         self.fail_next = 0
         self.status = 500
         self.drop_next = 0
+        self.lose_next = 0
         self.delay_ms = delay_ms
         self.fail_rate = fail_rate
         self.requests = 0
@@ -268,6 +271,10 @@ class Handler(BaseHTTPRequestHandler):
         return ("Kurrent-" if OPTS.header_generation == "kurrent" else "ES-") + name
 
     def answer(self, status, body=b"", ctype=None, headers=(), reason=None):
+        if getattr(self, "lose", False):
+            self.lose = False
+            self.close_connection = True
+            return
         self.send_response(status, reason)
         for k, v in headers:
             self.send_header(k, v)
@@ -339,6 +346,9 @@ class Handler(BaseHTTPRequestHandler):
             drop = FAULTS.drop_next > 0
             if drop:
                 FAULTS.drop_next -= 1
+            self.lose = FAULTS.lose_next > 0
+            if self.lose:
+                FAULTS.lose_next -= 1
             fail = FAULTS.fail_next > 0 or (FAULTS.fail_rate > 0 and
                                             random.random() < FAULTS.fail_rate)
             if FAULTS.fail_next > 0:
@@ -416,12 +426,14 @@ class Handler(BaseHTTPRequestHandler):
                     FAULTS.fail_next = int(cfg.get("fail_next", FAULTS.fail_next))
                     FAULTS.status = int(cfg.get("status", FAULTS.status))
                     FAULTS.drop_next = int(cfg.get("drop_next", FAULTS.drop_next))
+                    FAULTS.lose_next = int(cfg.get("lose_next", FAULTS.lose_next))
                     FAULTS.delay_ms = int(cfg.get("delay_ms", FAULTS.delay_ms))
             except (ValueError, AttributeError, TypeError):
                 return self.text_error(400, "Bad fault settings")
         with FAULTS.lock:
             out = {"fail_next": FAULTS.fail_next, "status": FAULTS.status,
-                   "drop_next": FAULTS.drop_next, "delay_ms": FAULTS.delay_ms,
+                   "drop_next": FAULTS.drop_next, "lose_next": FAULTS.lose_next,
+                   "delay_ms": FAULTS.delay_ms,
                    "requests": FAULTS.requests}
         self.answer(200, json.dumps(out).encode(), "application/json")
 
@@ -875,9 +887,15 @@ def main():
     FAULTS.delay_ms = OPTS.delay
     FAULTS.fail_rate = OPTS.fail_rate
 
+    def quiet_error(request, client_address):
+        # A client that gave up (timeout test) is not the stand-in's fault.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            ThreadingHTTPServer.handle_error(server, request, client_address)
+
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     server = ThreadingHTTPServer(("127.0.0.1", OPTS.port), Handler)
+    server.handle_error = quiet_error
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
     try:

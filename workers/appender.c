@@ -289,6 +289,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pv_log_init("photovote-appender", PV_LOG_STDERR, PV_LOG_INFO);
+	/* PHOTOVOTE_FAULT is test equipment, not configuration: the config
+	 * module refuses PHOTOVOTE_* variables it does not know, so it is read
+	 * and removed first. */
+	if (pv_appender_fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
+		pv_log_fatalx("config", "%s", err.msg);
+	unsetenv("PHOTOVOTE_FAULT");
 	if (pv_config_load(config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
@@ -296,8 +302,6 @@ int main(int argc, char **argv)
 		     strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
 										 : PV_LOG_STDERR,
 		     level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
-	if (pv_appender_fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
-		pv_log_fatalx("config", "%s", err.msg);
 	if (migrate_dir)
 		migrate(pv_config_str(cfg, "postgres", "conninfo"), migrate_dir);
 

@@ -38,8 +38,9 @@ pva_sql()
 	psql -XAtq -v ON_ERROR_STOP=1 "$PHOTOVOTE_POSTGRES_CONNINFO" -c "$1"
 }
 
-# pva_setup NAME [SERVERS...]: servers (private ones when SERVERS says "private"), a fresh
-# database, private exchange and queue names, and a work folder $pva_work.
+# pva_setup NAME [private]: servers (private ones, which the test may stop, with "private"), a
+# fresh database, private exchange and queue names, and a work folder $pva_work.  May be called
+# again with another NAME for a clean slate on the same servers.
 pva_setup()
 {
 	local name=$1 db
@@ -51,7 +52,7 @@ pva_setup()
 	db=pva_${name}_$$
 	psql -XAtq -v ON_ERROR_STOP=1 "$PV_TEST_PG_CONNINFO" -c "CREATE DATABASE $db" || return 1
 	pva_work=$(mktemp -d "${TMPDIR:-/tmp}/pva-$name.XXXXXX")
-	pv_on_exit "pva_teardown $db"
+	pv_on_exit "pva_teardown $db $pva_work"
 	export PHOTOVOTE_POSTGRES_CONNINFO="$PV_TEST_PG_CONNINFO dbname=$db"
 	export PHOTOVOTE_AMQP_HOST=127.0.0.1 PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT
 	export PHOTOVOTE_AMQP_USER=guest PHOTOVOTE_AMQP_PASSWORD=guest PHOTOVOTE_AMQP_VHOST=/
@@ -63,16 +64,17 @@ pva_setup()
 	unset PHOTOVOTE_FAULT
 }
 
+# pva_teardown DB WORK: runs at exit (pv_on_exit), once per pva_setup.
 pva_teardown()
 {
 	pva_stop >/dev/null 2>&1
-	if [[ $pva_failed != 0 && -f $pva_work/appender.log ]]; then
-		echo "# --- appender log ---"
-		tail -n 60 "$pva_work/appender.log" | sed 's/^/# /'
+	if [[ $pva_failed != 0 && -f $2/appender.log ]]; then
+		echo "# --- appender log ($2) ---"
+		tail -n 40 "$2/appender.log" | sed 's/^/# /'
 	fi
 	[[ -n ${PV_TEST_PG_CONNINFO:-} ]] &&
 		psql -XAtq "$PV_TEST_PG_CONNINFO" -c "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
-	rm -rf "$pva_work"
+	rm -rf "$2"
 }
 
 # pva_start [VAR=VALUE...]: starts the appender in the background (applying the migrations).

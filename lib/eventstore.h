@@ -11,8 +11,9 @@
  * Numbers: the first event of a stream is 0; a stream's version is the
  * number of its last event, -1 when it has none.  The category feed has
  * its own position per event (0, 1, 2, ...; EventStoreDB: the event number
- * in the $ce-<category> stream; PostgreSQL: a gap-free global sequence), in
- * commit order; a reader that checkpoints on `position` never skips one. */
+ * in the $ce-<category> stream; PostgreSQL: a gap-free sequence per
+ * category), in commit order; a reader that checkpoints on `position` never
+ * skips one.  Deleted events leave holes: positions only ever increase. */
 #ifndef PV_EVENTSTORE_H
 #define PV_EVENTSTORE_H
 
@@ -79,8 +80,9 @@ struct pv_es_ops {
 	/* Appends count events atomically.  On success *version is the number
 	 * of the last event now in the stream.  On PV_ERR_CONFLICT *version is
 	 * the stream's current version (-1 none).  Re-appending the same ids at
-	 * the same position succeeds without writing (idempotent). Deleted for
-	 * good: PV_ERR_GONE. */
+	 * the same position succeeds without writing (idempotent); *version is
+	 * then the number of the last of those events, as EventStoreDB reports
+	 * the first one's.  Deleted for good: PV_ERR_GONE. */
 	enum pv_err (*append)(struct pv_es *es, const char *stream, int64_t expected,
 			      const struct pv_es_new_event *events, size_t count, int64_t *version,
 			      struct pv_error *err);

@@ -47,7 +47,7 @@ static void chomp_copy(char *dst, size_t size, const char *src)
 	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
 		dst[--n] = '\0';
 	for (char *p = dst; *p; p++)
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\t')
 			*p = ' ';
 }
 

@@ -367,9 +367,9 @@ static enum pv_err write_events(struct pg_es *pg, const char *stream, const char
 			  ntf_params, NULL, err);
 }
 
-static enum pv_err pg_append(struct pv_es *es, const char *stream, int64_t expected,
-			     const struct pv_es_new_event *events, size_t count, int64_t *version,
-			     struct pv_error *err)
+static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t expected,
+			       const struct pv_es_new_event *events, size_t count,
+			       int64_t *version, struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	struct batch b;
@@ -502,8 +502,9 @@ static const char read_backward_sql[] =
 	"  ORDER BY x.number DESC LIMIT $3::bigint) e ON true"
 	" WHERE s.name = $1 ORDER BY e.number DESC";
 
-static enum pv_err pg_read_stream(struct pv_es *es, const char *stream, int64_t from, size_t max,
-				  bool backward, struct pv_es_page *page, struct pv_error *err)
+static enum pv_err read_stream_once(struct pv_es *es, const char *stream, int64_t from,
+				    size_t max, bool backward, struct pv_es_page *page,
+				    struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	char from_s[24], limit_s[24];
@@ -604,9 +605,9 @@ static enum pv_err wait_notify(struct pg_es *pg, const char *category, int64_t d
 	}
 }
 
-static enum pv_err pg_read_category(struct pv_es *es, const char *category, int64_t from,
-				    size_t max, int wait_ms, struct pv_es_page *page,
-				    struct pv_error *err)
+static enum pv_err read_category_once(struct pv_es *es, const char *category, int64_t from,
+				      size_t max, int wait_ms, struct pv_es_page *page,
+				      struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	char from_s[24], limit_s[24];
@@ -670,8 +671,8 @@ out:
 	return rc;
 }
 
-static enum pv_err pg_list_streams(struct pv_es *es, const char *category,
-				   struct pv_es_stream_list *list, struct pv_error *err)
+static enum pv_err list_streams_once(struct pv_es *es, const char *category,
+				     struct pv_es_stream_list *list, struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	const char *params[1] = {category};
@@ -755,6 +756,64 @@ rollback:
 	fail_txn(pg, rc);
 out:
 	free(category);
+	return rc;
+}
+
+/* ---- one retry after a lost connection --------------------------------
+ *
+ * A connection that died since the last call (server restart, idle
+ * timeout, a terminated backend) is only noticed by the call that uses it.
+ * Reads and appends are repeated once on a fresh connection: reads change
+ * nothing, and an append whose COMMIT may or may not have happened is
+ * recognised on the second try by its event ids (idempotency).  Deletes are
+ * not repeated: a hard delete that did commit would answer GONE. */
+
+static bool retry_worth(struct pv_es *es, enum pv_err rc)
+{
+	return rc == PV_ERR_UNAVAILABLE && PQstatus(pg_of(es)->conn) != CONNECTION_OK;
+}
+
+static enum pv_err pg_append(struct pv_es *es, const char *stream, int64_t expected,
+			     const struct pv_es_new_event *events, size_t count, int64_t *version,
+			     struct pv_error *err)
+{
+	enum pv_err rc = append_once(es, stream, expected, events, count, version, err);
+
+	if (retry_worth(es, rc)) {
+		pv_log_warnx("pg", "%s; reconnecting", err ? err->msg : "connection lost");
+		rc = append_once(es, stream, expected, events, count, version, err);
+	}
+	return rc;
+}
+
+static enum pv_err pg_read_stream(struct pv_es *es, const char *stream, int64_t from, size_t max,
+				  bool backward, struct pv_es_page *page, struct pv_error *err)
+{
+	enum pv_err rc = read_stream_once(es, stream, from, max, backward, page, err);
+
+	if (retry_worth(es, rc))
+		rc = read_stream_once(es, stream, from, max, backward, page, err);
+	return rc;
+}
+
+static enum pv_err pg_read_category(struct pv_es *es, const char *category, int64_t from,
+				    size_t max, int wait_ms, struct pv_es_page *page,
+				    struct pv_error *err)
+{
+	enum pv_err rc = read_category_once(es, category, from, max, wait_ms, page, err);
+
+	if (retry_worth(es, rc))
+		rc = read_category_once(es, category, from, max, wait_ms, page, err);
+	return rc;
+}
+
+static enum pv_err pg_list_streams(struct pv_es *es, const char *category,
+				   struct pv_es_stream_list *list, struct pv_error *err)
+{
+	enum pv_err rc = list_streams_once(es, category, list, err);
+
+	if (retry_worth(es, rc))
+		rc = list_streams_once(es, category, list, err);
 	return rc;
 }
 

@@ -482,6 +482,69 @@ static void category_order_with_concurrent_writers(void **state)
 	free(f.seen);
 }
 
+/* ---- racing appenders -------------------------------------------------- */
+
+#define RACERS 6
+
+struct racer {
+	pthread_t thread;
+	const char *stream;
+	pthread_barrier_t *start;
+	enum pv_err rc;
+	int64_t version;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	struct pv_es *s = open_store();
+	struct batch b;
+
+	r->rc = PV_ERR_UNAVAILABLE;
+	pthread_barrier_wait(r->start);
+	if (!s)
+		return NULL;
+	batch_make(&b, 2, 0);
+	r->rc = pv_es_append(s, r->stream, 0, b.ev, b.count, &r->version, NULL);
+	batch_free(&b);
+	pv_es_close(s);
+	return NULL;
+}
+
+static void racing_appenders_cannot_both_win(void **state)
+{
+	char *stream = fresh_stream();
+	pthread_barrier_t start;
+	struct racer r[RACERS];
+	struct batch b;
+	int64_t v;
+	int wins = 0;
+
+	batch_make(&b, 1, 0);
+	assert_int_equal(append(es, stream, PV_ES_NO_STREAM, &b, &v), PV_OK);
+	batch_free(&b);
+	assert_int_equal(pthread_barrier_init(&start, NULL, RACERS), 0);
+	for (int i = 0; i < RACERS; i++) {
+		r[i] = (struct racer){.stream = stream, .start = &start};
+		assert_int_equal(pthread_create(&r[i].thread, NULL, racer_main, &r[i]), 0);
+	}
+	for (int i = 0; i < RACERS; i++) {
+		pthread_join(r[i].thread, NULL);
+		if (r[i].rc == PV_OK) {
+			wins++;
+			assert_int_equal(r[i].version, 2);
+		} else {
+			/* The losers learn where the stream is now. */
+			assert_int_equal(r[i].rc, PV_ERR_CONFLICT);
+			assert_int_equal(r[i].version, 2);
+		}
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(wins, 1);
+	assert_int_equal(count_events(stream), 3);
+	free(stream);
+}
+
 /* ---- long poll -------------------------------------------------------- */
 
 struct late_writer {
@@ -771,6 +834,7 @@ int main(void)
 		cmocka_unit_test(resending_the_same_ids_is_idempotent),
 		cmocka_unit_test(paging_forward_and_backward),
 		cmocka_unit_test(category_order_with_concurrent_writers),
+		cmocka_unit_test(racing_appenders_cannot_both_win),
 		cmocka_unit_test(long_poll_wakes_on_append),
 		cmocka_unit_test(soft_delete_then_recreate),
 		cmocka_unit_test(hard_delete_is_forever),

@@ -33,21 +33,21 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define API_VERSION "2018-12-31"
+#define API_VERSION        "2018-12-31"
 #define DEFAULT_TIMEOUT_MS 10000L
-#define DEFAULT_RETRIES 6
+#define DEFAULT_RETRIES    6
 /* Backoff for 408/5xx/transport failures: base * 2^attempt, capped. */
 #define BACKOFF_BASE_MS 50L
-#define BACKOFF_CAP_MS 2000L
+#define BACKOFF_CAP_MS  2000L
 /* A 429 without x-ms-retry-after-ms waits this long; the server's value is
  * capped so a bad header cannot park a worker. */
 #define THROTTLE_DEFAULT_MS 100L
-#define THROTTLE_CAP_MS 5000L
+#define THROTTLE_CAP_MS     5000L
 /* Query pages are at most 4 MB and items 2 MB; anything far larger is not
  * a Cosmos DB answer. */
 #define MAX_RESPONSE_BYTES (32u << 20)
-#define MAX_KEY_BYTES 256
-#define MAX_NAME_LEN 255
+#define MAX_KEY_BYTES      256
+#define MAX_NAME_LEN       255
 
 struct pv_cosmos {
 	CURL *curl;
@@ -68,12 +68,12 @@ struct pv_cosmos {
 
 /* One logical request; cosmos_exchange() may send it several times. */
 struct req {
-	const char *op;      /* for messages: "read", "create", ... */
-	const char *verb;    /* GET POST PUT DELETE */
-	const char *rtype;   /* signed resource type: dbs, colls, docs */
-	const char *link;    /* signed resource link, no leading slash */
-	const char *path;    /* URL path after the endpoint, leading slash */
-	const char *body;    /* NULL: none */
+	const char *op;    /* for messages: "read", "create", ... */
+	const char *verb;  /* GET POST PUT DELETE */
+	const char *rtype; /* signed resource type: dbs, colls, docs */
+	const char *link;  /* signed resource link, no leading slash */
+	const char *path;  /* URL path after the endpoint, leading slash */
+	const char *body;  /* NULL: none */
 	size_t body_len;
 	const char *content_type;
 	struct curl_slist *headers; /* operation-specific headers */
@@ -302,8 +302,7 @@ static char *header_value(const char *line, size_t len, const char *name)
 	const char *v = line + nl + 1, *end = line + len;
 	while (v < end && (*v == ' ' || *v == '\t'))
 		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' ||
-			   end[-1] == '\t'))
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	return pv_xstrndup(v, (size_t)(end - v));
 }
@@ -385,10 +384,10 @@ static const struct {
 	long status;
 	enum pv_err code;
 } status_map[] = {
-	{400, PV_ERR_INVALID},   {401, PV_ERR_UNAUTHORIZED}, {403, PV_ERR_FORBIDDEN},
-	{404, PV_ERR_NOT_FOUND}, {408, PV_ERR_TIMEOUT},      {409, PV_ERR_CONFLICT},
-	{410, PV_ERR_GONE},      {412, PV_ERR_CONFLICT},     {413, PV_ERR_TOO_LARGE},
-	{429, PV_ERR_UNAVAILABLE}, {502, PV_ERR_UNAVAILABLE}, {503, PV_ERR_UNAVAILABLE},
+	{400, PV_ERR_INVALID},     {401, PV_ERR_UNAUTHORIZED}, {403, PV_ERR_FORBIDDEN},
+	{404, PV_ERR_NOT_FOUND},   {408, PV_ERR_TIMEOUT},      {409, PV_ERR_CONFLICT},
+	{410, PV_ERR_GONE},        {412, PV_ERR_CONFLICT},     {413, PV_ERR_TOO_LARGE},
+	{429, PV_ERR_UNAVAILABLE}, {502, PV_ERR_UNAVAILABLE},  {503, PV_ERR_UNAVAILABLE},
 	{504, PV_ERR_UNAVAILABLE},
 };
 
@@ -421,16 +420,12 @@ static bool curl_in(CURLcode cc, const CURLcode *set, size_t n)
 static enum pv_err curl_code(CURLcode cc)
 {
 	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return PV_ERR_TIMEOUT;
-	case CURLE_OUT_OF_MEMORY:
-		return PV_ERR_NOMEM;
+	case CURLE_OPERATION_TIMEDOUT: return PV_ERR_TIMEOUT;
+	case CURLE_OUT_OF_MEMORY: return PV_ERR_NOMEM;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_SSL_CACERT_BADFILE:
-		return PV_ERR_CONFIG;
-	default:
-		return PV_ERR_UNAVAILABLE;
+	case CURLE_SSL_CACERT_BADFILE: return PV_ERR_CONFIG;
+	default: return PV_ERR_UNAVAILABLE;
 	}
 }
 
@@ -490,8 +485,8 @@ static CURLcode attempt_once(struct pv_cosmos *c, const struct req *q, struct re
 	c->curl_err[0] = '\0';
 
 	pv_cosmos_date((long long)time(NULL), date);
-	*sign_rc = sign(c->key, c->key_len, q->verb, q->rtype, q->link, date, auth, sizeof auth,
-			err);
+	*sign_rc =
+		sign(c->key, c->key_len, q->verb, q->rtype, q->link, date, auth, sizeof auth, err);
 	if (*sign_rc != PV_OK)
 		return CURLE_OK;
 	snprintf(line, sizeof line, "x-ms-date: %s", date);
@@ -511,10 +506,10 @@ static CURLcode attempt_once(struct pv_cosmos *c, const struct req *q, struct re
 
 	/* Keeps live connections, the DNS and TLS session caches. */
 	curl_easy_reset(c->curl);
-#define TRY(opt, val)                                                                        \
-	do {                                                                                 \
-		if ((cc = curl_easy_setopt(c->curl, opt, val)) != CURLE_OK)                  \
-			goto out;                                                            \
+#define TRY(opt, val)                                                                              \
+	do {                                                                                       \
+		if ((cc = curl_easy_setopt(c->curl, opt, val)) != CURLE_OK)                        \
+			goto out;                                                                  \
 	} while (0)
 	TRY(CURLOPT_URL, url);
 	TRY(CURLOPT_ERRORBUFFER, c->curl_err);
@@ -582,12 +577,13 @@ static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, con
 						    "cosmos %s %s: answer over %u bytes", q->op,
 						    target, MAX_RESPONSE_BYTES);
 			if (!transient || last)
-				return pv_error_set(err, curl_code(cc),
-						    "cosmos %s %s: libcurl: %s (%s), no HTTP status, "
-						    "after %d attempt%s",
-						    q->op, target, curl_easy_strerror(cc),
-						    c->curl_err[0] ? c->curl_err : "no detail",
-						    attempt + 1, attempt ? "s" : "");
+				return pv_error_set(
+					err, curl_code(cc),
+					"cosmos %s %s: libcurl: %s (%s), no HTTP status, "
+					"after %d attempt%s",
+					q->op, target, curl_easy_strerror(cc),
+					c->curl_err[0] ? c->curl_err : "no detail", attempt + 1,
+					attempt ? "s" : "");
 			if (!curl_in(cc, curl_unsent, sizeof curl_unsent / sizeof curl_unsent[0]))
 				*may_have_landed = true;
 			wait = backoff_ms(c, attempt);
@@ -664,12 +660,9 @@ static enum pv_err parse_body(const struct req *q, const char *target, const str
 static void add_header(struct curl_slist **list, const char *name, const char *value)
 {
 	char *line = pv_xasprintf("%s: %s", name, value);
-	struct curl_slist *n = curl_slist_append(*list, line);
 
+	add_line(list, line);
 	free(line);
-	if (!n)
-		pv_oom("libcurl header list", strlen(name) + strlen(value));
-	*list = n;
 }
 
 /* x-ms-documentdb-partitionkey: ["value"], JSON-escaped (ASCII only, so
@@ -690,8 +683,7 @@ static void add_partition_header(struct curl_slist **list, const char *pk)
 /* Open / close                                                        */
 /* ------------------------------------------------------------------ */
 
-static enum pv_err check_partition_path(struct pv_cosmos *c, const char *target,
-					json_t *coll, struct pv_error *err)
+static enum pv_err check_partition_path(const char *target, json_t *coll, struct pv_error *err)
 {
 	json_t *paths = json_object_get(json_object_get(coll, "partitionKey"), "paths");
 	const char *p = json_string_value(json_array_get(paths, 0));
@@ -700,7 +692,6 @@ static enum pv_err check_partition_path(struct pv_cosmos *c, const char *target,
 		return pv_error_set(err, PV_ERR_CONFIG,
 				    "cosmos: container %s is not partitioned on %s (found %s)",
 				    target, PV_COSMOS_PARTITION_PATH, p ? p : "no partition key");
-	(void)c;
 	return PV_OK;
 }
 
@@ -715,8 +706,13 @@ static enum pv_err create_if_missing(struct pv_cosmos *c, struct pv_error *err)
 	if (!j || !(body = json_dumps(j, JSON_COMPACT)))
 		pv_oom("cosmos database body", 0);
 	json_decref(j);
-	struct req qd = {.op = "create database", .verb = "POST", .rtype = "dbs", .link = "",
-			 .path = "/dbs", .body = body, .body_len = strlen(body)};
+	struct req qd = {.op = "create database",
+			 .verb = "POST",
+			 .rtype = "dbs",
+			 .link = "",
+			 .path = "/dbs",
+			 .body = body,
+			 .body_len = strlen(body)};
 	rc = cosmos_call(c, &qd, c->database, 201, 409, &r, err);
 	free(body);
 	body = NULL;
@@ -730,8 +726,13 @@ static enum pv_err create_if_missing(struct pv_cosmos *c, struct pv_error *err)
 	json_decref(j);
 	link = pv_xasprintf("dbs/%s", c->database);
 	path = pv_xasprintf("/dbs/%s/colls", c->database);
-	struct req qc = {.op = "create container", .verb = "POST", .rtype = "colls", .link = link,
-			 .path = path, .body = body, .body_len = strlen(body)};
+	struct req qc = {.op = "create container",
+			 .verb = "POST",
+			 .rtype = "colls",
+			 .link = link,
+			 .path = path,
+			 .body = body,
+			 .body_len = strlen(body)};
 	rc = cosmos_call(c, &qc, c->container, 201, 409, &r, err);
 out:
 	free(body);
@@ -746,7 +747,10 @@ enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err)
 	struct resp r = {.retry_after_ms = -1};
 	char *link = pv_xasprintf("dbs/%s/colls/%s", c->database, c->container);
 	char *path = pv_xasprintf("/%s", link);
-	struct req q = {.op = "read container", .verb = "GET", .rtype = "colls", .link = link,
+	struct req q = {.op = "read container",
+			.verb = "GET",
+			.rtype = "colls",
+			.link = link,
 			.path = path};
 	json_t *coll = NULL;
 	enum pv_err rc = cosmos_call(c, &q, link, 200, 0, &r, err);
@@ -754,7 +758,7 @@ enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err)
 	if (rc == PV_OK)
 		rc = parse_body(&q, link, &r, &coll, err);
 	if (rc == PV_OK)
-		rc = check_partition_path(c, link, coll, err);
+		rc = check_partition_path(link, coll, err);
 	json_decref(coll);
 	resp_free(&r);
 	free(link);
@@ -790,8 +794,9 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 				    "cosmos: endpoint '%s' is not an http:// or https:// URL",
 				    opt->endpoint ? opt->endpoint : "");
 	if (!valid_header_value(opt->endpoint) || strchr(opt->endpoint, ' '))
-		return pv_error_set(err, PV_ERR_CONFIG, "cosmos: endpoint holds a space or a "
-							"control character");
+		return pv_error_set(err, PV_ERR_CONFIG,
+				    "cosmos: endpoint holds a space or a "
+				    "control character");
 	if (!valid_name(opt->database))
 		return pv_error_set(err, PV_ERR_CONFIG,
 				    "cosmos: database name must be 1-%d characters of "
@@ -819,7 +824,7 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 	c->container = pv_xstrdup(opt->container);
 	c->ca_file = opt->ca_file && *opt->ca_file ? pv_xstrdup(opt->ca_file) : NULL;
 	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
-	c->max_retries = opt->max_retries < 0 ? 0
+	c->max_retries = opt->max_retries < 0    ? 0
 			 : opt->max_retries == 0 ? DEFAULT_RETRIES
 						 : opt->max_retries;
 	c->quirks = opt->emulator_quirks;
@@ -830,10 +835,14 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 	}
 	if (opt->create_if_missing && (rc = create_if_missing(c, err)) != PV_OK)
 		goto fail;
+	/* Checked here once: the stand-in answers a write into a missing
+	 * container with 500, not 404 (protocols.md §8), so later failures
+	 * would not say what is wrong.  Its GET of a container does say 404. */
 	if ((rc = pv_cosmos_ping(c, err)) != PV_OK) {
 		if (rc == PV_ERR_NOT_FOUND && !opt->create_if_missing)
-			pv_error_prefix(err, "cosmos: container %s/%s is missing and "
-					     "create_if_missing is off",
+			pv_error_prefix(err,
+					"cosmos: container %s/%s is missing and "
+					"create_if_missing is off",
 					c->database, c->container);
 		goto fail;
 	}
@@ -926,7 +935,11 @@ enum pv_err pv_cosmos_read(struct pv_cosmos *c, const char *pk, const char *id, 
 	 * is sent only when configured for the stand-in. */
 	if (c->quirks)
 		add_header(&h, "x-ms-documentdb-query-enablecrosspartition", "true");
-	struct req q = {.op = "read", .verb = "GET", .rtype = "docs", .link = link, .path = path,
+	struct req q = {.op = "read",
+			.verb = "GET",
+			.rtype = "docs",
+			.link = link,
+			.path = path,
 			.headers = h};
 	rc = cosmos_call(c, &q, link, 200, 0, &r, err);
 	if (rc == PV_OK)
@@ -946,7 +959,8 @@ static enum pv_err doc_body(json_t *doc, const char *pk, const char **id, char *
 	enum pv_err rc;
 
 	if (!json_is_object(doc))
-		return pv_error_set(err, PV_ERR_INVALID, "cosmos: a document must be a JSON object");
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "cosmos: a document must be a JSON object");
 	*id = json_string_value(json_object_get(doc, "id"));
 	if ((rc = check_pk(pk, err)) != PV_OK || (rc = check_id(*id, err)) != PV_OK)
 		return rc;
@@ -997,12 +1011,22 @@ static enum pv_err write_doc(struct pv_cosmos *c, const char *op, const char *pk
 	/* Create ignores the header on the stand-in but the real service needs
 	 * it; upsert and replace need it on both (protocols.md §7, §8). */
 	add_partition_header(&h, pk);
+	/* "true", not "1": the stand-in takes only the word (protocols.md §8). */
 	if (upsert)
 		add_header(&h, "x-ms-documentdb-is-upsert", "true");
+	/* Verbatim: the stand-in's ETags are bare UUIDs and it compares If-Match
+	 * byte for byte, the real service's are quoted (protocols.md §7, §8);
+	 * adding or removing quotes would break one or the other. */
 	if (if_match)
 		add_header(&h, "If-Match", if_match);
-	struct req q = {.op = op, .verb = put ? "PUT" : "POST", .rtype = "docs", .link = link,
-			.path = path, .body = body, .body_len = strlen(body), .headers = h};
+	struct req q = {.op = op,
+			.verb = put ? "PUT" : "POST",
+			.rtype = "docs",
+			.link = link,
+			.path = path,
+			.body = body,
+			.body_len = strlen(body),
+			.headers = h};
 	rc = cosmos_call(c, &q, target, put ? 200 : 201, upsert ? 200 : 0, &r, err);
 	if (rc == PV_OK)
 		rc = take_result(&q, target, &r, stored, etag, err);
@@ -1021,9 +1045,8 @@ enum pv_err pv_cosmos_create(struct pv_cosmos *c, const char *pk, json_t *doc, j
 	return write_doc(c, "create", pk, doc, NULL, stored, etag, err);
 }
 
-enum pv_err pv_cosmos_upsert(struct pv_cosmos *c, const char *pk, json_t *doc,
-			     const char *if_match, json_t **stored, char **etag,
-			     struct pv_error *err)
+enum pv_err pv_cosmos_upsert(struct pv_cosmos *c, const char *pk, json_t *doc, const char *if_match,
+			     json_t **stored, char **etag, struct pv_error *err)
 {
 	return write_doc(c, "upsert", pk, doc, if_match, stored, etag, err);
 }
@@ -1051,8 +1074,12 @@ enum pv_err pv_cosmos_delete(struct pv_cosmos *c, const char *pk, const char *id
 	add_partition_header(&h, pk);
 	if (if_match)
 		add_header(&h, "If-Match", if_match);
-	struct req q = {.op = "delete", .verb = "DELETE", .rtype = "docs", .link = link,
-			.path = path, .headers = h};
+	struct req q = {.op = "delete",
+			.verb = "DELETE",
+			.rtype = "docs",
+			.link = link,
+			.path = path,
+			.headers = h};
 	rc = cosmos_call(c, &q, link, 204, 200, &r, err);
 	resp_free(&r);
 	curl_slist_free_all(h);
@@ -1119,9 +1146,15 @@ enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params
 	}
 	if (continuation)
 		add_header(&h, "x-ms-continuation", continuation);
-	struct req q = {.op = "query", .verb = "POST", .rtype = "docs", .link = link, .path = path,
-			.body = body, .body_len = strlen(body),
-			.content_type = "application/query+json", .headers = h};
+	struct req q = {.op = "query",
+			.verb = "POST",
+			.rtype = "docs",
+			.link = link,
+			.path = path,
+			.body = body,
+			.body_len = strlen(body),
+			.content_type = "application/query+json",
+			.headers = h};
 	rc = cosmos_call(c, &q, link, 200, 0, &r, err);
 	if (rc == PV_OK)
 		rc = parse_body(&q, link, &r, &page, err);

@@ -49,8 +49,8 @@
 struct pv_cosmos;
 
 struct pv_cosmos_options {
-	const char *endpoint;   /* "https://host:port" (a trailing slash is ignored) */
-	const char *key;        /* base64 master key */
+	const char *endpoint; /* "https://host:port" (a trailing slash is ignored) */
+	const char *key;      /* base64 master key */
 	const char *database;
 	const char *container;
 	const char *ca_file;    /* NULL or "": the system's CA store */
@@ -92,9 +92,8 @@ enum pv_err pv_cosmos_read(struct pv_cosmos *c, const char *pk, const char *id, 
  * ETag.  if_match (optional, verbatim) guards upsert, replace and delete. */
 enum pv_err pv_cosmos_create(struct pv_cosmos *c, const char *pk, json_t *doc, json_t **stored,
 			     char **etag, struct pv_error *err);
-enum pv_err pv_cosmos_upsert(struct pv_cosmos *c, const char *pk, json_t *doc,
-			     const char *if_match, json_t **stored, char **etag,
-			     struct pv_error *err);
+enum pv_err pv_cosmos_upsert(struct pv_cosmos *c, const char *pk, json_t *doc, const char *if_match,
+			     json_t **stored, char **etag, struct pv_error *err);
 enum pv_err pv_cosmos_replace(struct pv_cosmos *c, const char *pk, json_t *doc,
 			      const char *if_match, json_t **stored, char **etag,
 			      struct pv_error *err);

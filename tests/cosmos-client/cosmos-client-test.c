@@ -23,7 +23,8 @@
 #include "pv_test.h"
 
 /* Any base64 key: the stand-in checks no signature (protocols.md §8). */
-#define KEY "uuTPhTbkOL5ZmYdw2XH0GjKNSb8d6fdAetfog1oH7YVNG1YNl163hVW7PW8qaPHrMxJrHv1Hi+eHcXEqxiyLYQ=="
+#define KEY                                                                                        \
+	"uuTPhTbkOL5ZmYdw2XH0GjKNSb8d6fdAetfog1oH7YVNG1YNl163hVW7PW8qaPHrMxJrHv1Hi+eHcXEqxiyLYQ=="
 
 static const char *env(const char *name)
 {

@@ -12,9 +12,11 @@
 
 #include "pv_test.h"
 
-#define V1_KEY "dsZQi3KtZmCv1ljt3VNWNm7sQUF1y5rJfC6kv5JiwvW0EndXdDku/dkKBp8/ufDToSxLzR4y+O/0H/t4bQtVNw=="
+#define V1_KEY                                                                                     \
+	"dsZQi3KtZmCv1ljt3VNWNm7sQUF1y5rJfC6kv5JiwvW0EndXdDku/dkKBp8/ufDToSxLzR4y+O/0H/t4bQtVNw=="
 #define V1_DATE "Thu, 27 Apr 2017 00:51:12 GMT"
-#define V2_KEY "8F8xXXOptJxkblM1DBXW7a6NMI5oE8NnwPGYBmwxLCKfejOK7B7yhcCHMGvN3PBrlMLIOeol1Hv9RCdzAZR5sg=="
+#define V2_KEY                                                                                     \
+	"8F8xXXOptJxkblM1DBXW7a6NMI5oE8NnwPGYBmwxLCKfejOK7B7yhcCHMGvN3PBrlMLIOeol1Hv9RCdzAZR5sg=="
 #define V2_DATE "Mon, 01 Jan 1900 01:00:00 GMT"
 
 /* The header value for a raw base64 signature, URL-encoded the JS SDK's way
@@ -50,7 +52,8 @@ static void v1_microsoft_example(void **state)
 					       sizeof out, &err),
 			 PV_OK);
 	/* Exactly as published, lower-case escapes and all. */
-	assert_true(strcasecmp(out, "type%3dmaster%26ver%3d1.0%26sig%3dc09PEVJrgp2uQRkr934kFbTqhByc7TVr3OHyqlu%2bc%2bc%3d") == 0);
+	assert_true(strcasecmp(out, "type%3dmaster%26ver%3d1.0%26sig%"
+				    "3dc09PEVJrgp2uQRkr934kFbTqhByc7TVr3OHyqlu%2bc%2bc%3d") == 0);
 	expect_sig(out, "c09PEVJrgp2uQRkr934kFbTqhByc7TVr3OHyqlu+c+c=");
 }
 
@@ -148,13 +151,14 @@ static void bad_keys_are_config_errors(void **state)
 {
 	static const char *const bad[] = {
 		"",
-		"abc",                /* not whole quanta */
-		"ab$d",               /* outside the alphabet */
-		"ab=d",               /* padding in the middle */
-		"ab d",               /* whitespace */
-		"a===",               /* too much padding */
+		"abc",  /* not whole quanta */
+		"ab$d", /* outside the alphabet */
+		"ab=d", /* padding in the middle */
+		"ab d", /* whitespace */
+		"a===", /* too much padding */
 		"====",
-		"dsZQi3KtZmCv1ljt3VNWNm7sQUF1y5rJfC6kv5JiwvW0EndXdDku/dkKBp8/ufDToSxLzR4y+O/0H/t4bQtVNw=\n",
+		"dsZQi3KtZmCv1ljt3VNWNm7sQUF1y5rJfC6kv5JiwvW0EndXdDku/dkKBp8/ufDToSxLzR4y+O/0H/"
+		"t4bQtVNw=\n",
 	};
 	char out[256];
 	struct pv_error err;
@@ -169,9 +173,9 @@ static void bad_keys_are_config_errors(void **state)
 		assert_non_null(strstr(err.msg, "master key"));
 		assert_string_equal(out, "");
 	}
-	assert_int_equal(pv_cosmos_auth_header(NULL, "GET", "dbs", "dbs/x", V1_DATE, out,
-					       sizeof out, &err),
-			 PV_ERR_CONFIG);
+	assert_int_equal(
+		pv_cosmos_auth_header(NULL, "GET", "dbs", "dbs/x", V1_DATE, out, sizeof out, &err),
+		PV_ERR_CONFIG);
 }
 
 static void small_buffer_is_an_error(void **state)

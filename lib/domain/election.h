@@ -76,6 +76,19 @@ json_t *pv_election_to_json(const struct pv_election *e, enum pv_election_view v
 /* Inverse of PV_VIEW_FULL: from_json(to_json(e, FULL)) is equal to e. */
 enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out, struct pv_error *err);
 
+/* Stores limit an item's size (Cosmos DB refuses items over 2 MB), so a
+ * FULL document of a large election is stored as parts:
+ * pv_election_doc_split() returns an array whose element 0 is the head (the
+ * FULL document without "voters" and "ballots", plus "parts": n) and whose
+ * elements 1..n are {"id": "<election_id>-part-<k>", "election_id",
+ * "part": k, "voters": [...], "ballots": [...]} with at most per_part
+ * voters and per_part ballots each.  pv_election_doc_join() checks the
+ * parts (count, order, ids) and gives back the FULL document, key order
+ * included.  Both work on JSON; inputs are borrowed. */
+json_t *pv_election_doc_split(const json_t *full, size_t per_part);
+enum pv_err pv_election_doc_join(const json_t *head, const json_t *parts, json_t **full,
+				 struct pv_error *err);
+
 /* Results per competition: for each candidate the count of cast ballots
  * that rated it, the sum and the mean; candidates ranked by mean, ties by
  * count (then by id for a stable order).

@@ -372,6 +372,95 @@ static void test_document_tampered(void **state)
 	pv_election_free(e);
 }
 
+/* Split into parts, joined back: the same text; broken part sets refused. */
+static void expect_split_join(const struct pv_election *e, size_t per_part, size_t max_bytes)
+{
+	json_t *full = pv_election_to_json(e, PV_VIEW_FULL), *split, *parts, *joined;
+	struct pv_election *back = NULL;
+	struct pv_error err;
+	char *s1, *s2;
+	size_t i, nv = 0, nb = 0;
+	const json_t *p;
+
+	split = pv_election_doc_split(full, per_part);
+	assert_true(json_array_size(split) >= 1);
+	parts = json_array();
+	json_array_foreach(split, i, p) {
+		char *text = td_dump(p);
+
+		assert_true(strlen(text) < max_bytes);
+		free(text);
+		if (i == 0) {
+			assert_null(json_object_get(p, "ballots"));
+			assert_null(json_object_get(p, "voters"));
+			assert_int_equal(json_integer_value(json_object_get(p, "parts")),
+					 json_array_size(split) - 1);
+			continue;
+		}
+		assert_true(json_array_size(json_object_get(p, "voters")) <= per_part);
+		assert_true(json_array_size(json_object_get(p, "ballots")) <= per_part);
+		nv += json_array_size(json_object_get(p, "voters"));
+		nb += json_array_size(json_object_get(p, "ballots"));
+		json_array_append(parts, (json_t *)p);
+	}
+	assert_int_equal(nv, json_array_size(json_object_get(full, "voters")));
+	assert_int_equal(nb, json_array_size(json_object_get(full, "ballots")));
+	assert_int_equal(pv_election_doc_join(json_array_get(split, 0), parts, &joined, &err), PV_OK);
+	s1 = td_dump(full);
+	s2 = td_dump(joined);
+	assert_string_equal(s1, s2);
+	assert_int_equal(pv_election_from_json(joined, &back, &err), PV_OK);
+	pv_election_free(back);
+	json_decref(joined);
+	if (json_array_size(parts) >= 2) {
+		/* Out of order, or one missing. */
+		json_t *swapped = json_array();
+
+		json_array_append(swapped, json_array_get(parts, 1));
+		json_array_append(swapped, json_array_get(parts, 0));
+		for (i = 2; i < json_array_size(parts); i++)
+			json_array_append(swapped, json_array_get(parts, i));
+		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), swapped, &joined,
+						      &err),
+				 PV_ERR_INVALID);
+		assert_null(joined);
+		json_array_remove(swapped, 0);
+		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), swapped, &joined,
+						      &err),
+				 PV_ERR_INVALID);
+		assert_non_null(strstr(err.msg, "parts"));
+		json_decref(swapped);
+	}
+	if (json_array_size(parts) >= 1) {
+		/* A part of another election. */
+		json_t *other = json_deep_copy(parts);
+
+		json_object_set_new(json_array_get(other, 0), "election_id",
+				    json_string("01HZXE0000000000000000000F"));
+		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), other, &joined,
+						      &err),
+				 PV_ERR_INVALID);
+		json_decref(other);
+	}
+	free(s1);
+	free(s2);
+	json_decref(parts);
+	json_decref(split);
+	json_decref(full);
+}
+
+static void test_split_join(void **state)
+{
+	struct pv_election *e = run_scenario("scenarios/voting.json");
+	struct pv_election *n = pv_election_new(EID);
+
+	expect_split_join(e, 2, 1 << 20);  /* 6 voters, 5 ballots: 3 parts */
+	expect_split_join(e, 100, 1 << 20); /* one part */
+	expect_split_join(n, 10, 1 << 20);  /* no parts at all */
+	pv_election_free(e);
+	pv_election_free(n);
+}
+
 /* 20,000 voters, ballots with three ratings each, cast: every event is
  * checked and applied.  Linear scans per event would take minutes here. */
 static void test_big_election(void **state)
@@ -456,6 +545,8 @@ static void test_big_election(void **state)
 	assert_int_equal(json_integer_value(json_object_get(d, "count")), N);
 	assert_int_equal(json_integer_value(json_object_get(res, "cast_count")), N);
 	expect_roundtrip(e, "big election");
+	/* Every stored item stays under Cosmos DB's 2 MB. */
+	expect_split_join(e, 2000, 2 * 1024 * 1024);
 	json_decref(res);
 	pv_election_free(e);
 #undef FOLD
@@ -464,9 +555,13 @@ static void test_big_election(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_scenarios),         cmocka_unit_test(test_new_election),
-		cmocka_unit_test(test_verdict_words),     cmocka_unit_test(test_apply_numbers),
-		cmocka_unit_test(test_document_tampered), cmocka_unit_test(test_big_election),
+		cmocka_unit_test(test_scenarios),
+		cmocka_unit_test(test_new_election),
+		cmocka_unit_test(test_verdict_words),
+		cmocka_unit_test(test_apply_numbers),
+		cmocka_unit_test(test_document_tampered),
+		cmocka_unit_test(test_split_join),
+		cmocka_unit_test(test_big_election),
 	};
 
 	return PV_RUN_TESTS(tests);

@@ -4,7 +4,9 @@
  * One client holds one libcurl easy handle (so connections are reused when
  * the server allows it) and is NOT thread-safe: use one client per thread.
  * pv_cosmos_open() may be called from any thread; it initialises libcurl
- * once per process.
+ * once per process.  libcurl runs with CURLOPT_NOSIGNAL (threads), so it
+ * does not ignore SIGPIPE itself: programs ignore SIGPIPE, as the services
+ * here do.
  *
  * Every item operation names the partition-key value (the container is
  * partitioned on /election_id).  Document ids, database and container names
@@ -64,6 +66,14 @@ struct pv_cosmos_options {
 	bool emulator_quirks;
 };
 
+struct pv_config;
+
+/* Fills *o from the [cosmos] section of a loaded configuration (endpoint,
+ * key, database, container, ca_file, create_if_missing, timeout_ms).  The
+ * strings are borrowed from cfg; emulator_quirks and max_retries are left
+ * at false and 0 (the default) for the caller to set. */
+void pv_cosmos_options_from_config(const struct pv_config *cfg, struct pv_cosmos_options *o);
+
 /* The partition key path of the container this project uses. */
 #define PV_COSMOS_PARTITION_PATH "/election_id"
 
@@ -112,7 +122,9 @@ enum pv_err pv_cosmos_delete(struct pv_cosmos *c, const char *pk, const char *id
  *   continuation NULL for the first page, then the last *next verbatim
  *
  * On success *documents is a new array and *next the continuation token
- * (malloc'd) or NULL on the last page. */
+ * (malloc'd) or NULL on the last page.  A page may be empty while *next is
+ * not NULL (the real service pages partition by partition): callers loop
+ * until *next is NULL, not until a page comes back empty. */
 enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params, const char *pk,
 			    int max_items, const char *continuation, json_t **documents,
 			    char **next, struct pv_error *err);

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "config.h"
 #include "cosmos.h"
 
 #include "pv_test.h"
@@ -203,6 +204,36 @@ static void date_is_rfc1123_in_english(void **state)
 	assert_string_equal(d, "Sun, 06 Nov 1994 08:49:37 GMT");
 }
 
+static void options_from_config(void **state)
+{
+	char *const envp[] = {
+		"PHOTOVOTE_COSMOS_ENDPOINT=http://127.0.0.1:1234",
+		"PHOTOVOTE_COSMOS_KEY=" V2_KEY,
+		"PHOTOVOTE_COSMOS_CONTAINER=c1",
+		"PHOTOVOTE_COSMOS_CREATE_IF_MISSING=false",
+		"PHOTOVOTE_COSMOS_TIMEOUT_MS=1500",
+		NULL,
+	};
+	struct pv_config *cfg = NULL;
+	struct pv_cosmos_options o;
+	struct pv_error err;
+
+	(void)state;
+	if (pv_config_load(NULL, envp, &cfg, &err) != PV_OK)
+		fail_msg("pv_config_load: %s", err.msg);
+	pv_cosmos_options_from_config(cfg, &o);
+	assert_string_equal(o.endpoint, "http://127.0.0.1:1234");
+	assert_string_equal(o.key, V2_KEY);
+	assert_string_equal(o.database, "photovote");
+	assert_string_equal(o.container, "c1");
+	assert_string_equal(o.ca_file, "");
+	assert_false(o.create_if_missing);
+	assert_int_equal(o.timeout_ms, 1500);
+	assert_false(o.emulator_quirks);
+	assert_int_equal(o.max_retries, 0);
+	pv_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +246,7 @@ int main(void)
 		cmocka_unit_test(bad_keys_are_config_errors),
 		cmocka_unit_test(small_buffer_is_an_error),
 		cmocka_unit_test(date_is_rfc1123_in_english),
+		cmocka_unit_test(options_from_config),
 	};
 	return PV_RUN_TESTS(tests);
 }

@@ -405,6 +405,10 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 #endif
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	/* HTTP/1.1 even over TLS: its reason phrases ("Wrong expected
+	 * EventNumber") name the server's reasons in our messages. */
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, es->timeout_ms + rq->extra_timeout_ms);
 	if (rc == CURLE_OK)
@@ -486,7 +490,8 @@ static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
 		code = exchange_once(es, rq, resp, &retry, &e);
 		if (code == PV_OK || !retry || !rq->retry || attempt == ESDB_ATTEMPTS)
 			break;
-		pv_log_warnx("esdb", "%s (attempt %d of %d, retrying in %ld ms)", e.msg, attempt,
+		pv_log_warnx("esdb", "%s (attempt %d of %d, retrying in %ld ms)",
+			     strncmp(e.msg, "esdb: ", 6) == 0 ? e.msg + 6 : e.msg, attempt,
 			     ESDB_ATTEMPTS, backoff);
 		sleep_ms(backoff);
 		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
@@ -505,6 +510,13 @@ static enum pv_err status_error(const struct esdb_request *rq, const struct esdb
 
 	if (resp->status >= 200 && resp->status < 300)
 		code = PV_ERR_PROTOCOL;
+	/* A cluster follower sends writes to the leader; we do not follow
+	 * (the credentials would go along to wherever Location points). */
+	if (resp->status == 307 && resp->location)
+		return pv_error_set(err, code,
+				    "esdb: %s %s (%s): HTTP 307 redirect to %s: point the URL at "
+				    "the cluster leader",
+				    rq->method, rq->path, what, resp->location);
 	return pv_error_set(err, code, "esdb: %s %s (%s): HTTP %ld %s", rq->method, rq->path, what,
 			    resp->status, resp->reason[0] ? resp->reason : "(no reason)");
 }
@@ -646,6 +658,13 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 	rq.retry = expected >= PV_ES_NO_STREAM;
 
 	code = exchange(es, &rq, &resp, err);
+	if ((code == PV_ERR_UNAVAILABLE || code == PV_ERR_TIMEOUT) && err) {
+		/* The server answers 500 when its commit timed out, and an
+		 * answer can be lost after the write: say so. */
+		size_t used = strlen(err->msg);
+		snprintf(err->msg + used, sizeof err->msg - used,
+			 " (the events may or may not have been written)");
+	}
 	if (code != PV_OK)
 		goto out;
 	switch (resp.status) {
@@ -1289,9 +1308,10 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 	while (len > 0 && url[len - 1] == '/')
 		len--;
 	es->url = pv_xstrndup(url, len);
-	es->username = opts->username ? pv_xstrdup(opts->username) : NULL;
+	/* Empty settings (an unset environment variable) mean "none". */
+	es->username = opts->username && *opts->username ? pv_xstrdup(opts->username) : NULL;
 	es->password = opts->password ? pv_xstrdup(opts->password) : NULL;
-	es->ca_file = opts->ca_file ? pv_xstrdup(opts->ca_file) : NULL;
+	es->ca_file = opts->ca_file && *opts->ca_file ? pv_xstrdup(opts->ca_file) : NULL;
 	es->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : ESDB_DEFAULT_TIMEOUT_MS;
 	es->atompub = ATOMPUB_UNKNOWN;
 	*out = &es->base;

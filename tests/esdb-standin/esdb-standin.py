@@ -21,7 +21,8 @@ Deliberately not implemented: XML bodies, $all, stream metadata, persistent
 subscriptions, projections' HTTP API, clustering.  They answer 404 or 406.
 
 Usage: esdb-standin.py [--header-generation es|kurrent] [--atompub-disabled]
-                       [--delay MS] [--fail-rate P] [--verbose] PORT
+                       [--delay MS] [--fail-rate P] [--tls-cert PEM --tls-key PEM]
+                       [--verbose] PORT
 PORT 0 picks a free port; the chosen one is printed as
 "listening on 127.0.0.1:PORT".
 
@@ -33,7 +34,9 @@ Test-only control route (not part of EventStoreDB, no auth):
   lose_next: do the next N requests, then close without answering (the
              answer is lost on the way back, as after a network failure);
   delay_ms:  sleep before answering every following request.
-  GET /_standin/faults returns the counters, including "requests" seen.
+  GET /_standin/faults returns the settings and the counters "requests"
+  (control route not counted) and "connections" (TCP connections accepted,
+  control route's included).
 """
 
 import argparse
@@ -43,6 +46,7 @@ import json
 import random
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -233,6 +237,7 @@ class Faults:
         self.delay_ms = delay_ms
         self.fail_rate = fail_rate
         self.requests = 0
+        self.connections = 0
 
 
 FAULTS = Faults()
@@ -255,6 +260,11 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "esdb-standin/1"
 
     # -- plumbing ---------------------------------------------------------
+    def setup(self):
+        super().setup()
+        with FAULTS.lock:
+            FAULTS.connections += 1
+
     def log_message(self, fmt, *args):
         if OPTS.verbose:
             sys.stderr.write("esdb-standin: " + (fmt % args) + "\n")
@@ -296,7 +306,7 @@ class Handler(BaseHTTPRequestHandler):
         return h
 
     def base(self):
-        return "http://" + (self.headers.get("Host") or "%s:%d" % self.server.server_address)
+        return ("https://" if OPTS.tls_cert else "http://") + (self.headers.get("Host") or "%s:%d" % self.server.server_address)
 
     def read_body(self):
         """Returns the body bytes, or None after answering 413."""
@@ -434,7 +444,7 @@ class Handler(BaseHTTPRequestHandler):
             out = {"fail_next": FAULTS.fail_next, "status": FAULTS.status,
                    "drop_next": FAULTS.drop_next, "lose_next": FAULTS.lose_next,
                    "delay_ms": FAULTS.delay_ms,
-                   "requests": FAULTS.requests}
+                   "requests": FAULTS.requests, "connections": FAULTS.connections}
         self.answer(200, json.dumps(out).encode(), "application/json")
 
     def info(self):
@@ -882,20 +892,31 @@ def main():
     p.add_argument("--atompub-disabled", action="store_true")
     p.add_argument("--delay", type=int, default=0, metavar="MS")
     p.add_argument("--fail-rate", type=float, default=0.0, metavar="P")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
+    p.add_argument("--tls-key", metavar="PEM")
     p.add_argument("--verbose", action="store_true")
     OPTS = p.parse_args()
+    if bool(OPTS.tls_cert) != bool(OPTS.tls_key):
+        p.error("--tls-cert and --tls-key go together")
     FAULTS.delay_ms = OPTS.delay
     FAULTS.fail_rate = OPTS.fail_rate
 
     def quiet_error(request, client_address):
         # A client that gave up (timeout test) is not the stand-in's fault.
-        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError,
+                                              ssl.SSLError)):
             ThreadingHTTPServer.handle_error(server, request, client_address)
 
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     server = ThreadingHTTPServer(("127.0.0.1", OPTS.port), Handler)
     server.handle_error = quiet_error
+    if OPTS.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(OPTS.tls_cert, OPTS.tls_key)
+        # The handshake happens in the request's thread, on first read.
+        server.socket = ctx.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
     try:

@@ -31,7 +31,8 @@ struct standin {
 	char url[64];
 };
 
-static void standin_start(struct standin *s, const char *opt1, const char *opt2)
+/* Starts a stand-in with up to 4 options (NULL-terminated list or NULL). */
+static void standin_start(struct standin *s, const char *const *opts)
 {
 	const char *srcdir = getenv("top_srcdir");
 	char script[1024], line[128];
@@ -44,12 +45,9 @@ static void standin_start(struct standin *s, const char *opt1, const char *opt2)
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
-		const char *argv[6] = {"python3", script, "0", NULL, NULL, NULL};
-		int i = 3;
-		if (opt1)
-			argv[i++] = opt1;
-		if (opt2)
-			argv[i++] = opt2;
+		const char *argv[8] = {"python3", script, "0"};
+		for (int i = 0; opts && opts[i] && i < 4; i++)
+			argv[3 + i] = opts[i];
 		/* A failed assertion must not leave the server running. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(fds[1], 1);
@@ -64,7 +62,8 @@ static void standin_start(struct standin *s, const char *opt1, const char *opt2)
 	assert_non_null(fgets(line, sizeof line, f));
 	fclose(f);
 	assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", &s->port), 1);
-	snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+	snprintf(s->url, sizeof s->url, "%s://127.0.0.1:%d",
+		 opts && opts[0] && strcmp(opts[0], "--tls-cert") == 0 ? "https" : "http", s->port);
 }
 
 static void standin_stop(struct standin *s)
@@ -85,7 +84,7 @@ static struct standin shared;
 static struct standin *shared_standin(void)
 {
 	if (shared.pid == 0)
-		standin_start(&shared, NULL, NULL);
+		standin_start(&shared, NULL);
 	return &shared;
 }
 
@@ -114,8 +113,9 @@ static void standin_faults(struct standin *s, const char *json)
 	curl_easy_cleanup(c);
 }
 
-/* Requests the stand-in has seen so far (the control route not counted). */
-static long standin_requests(struct standin *s)
+/* A counter of the stand-in: "requests" (the control route not counted)
+ * or "connections". */
+static long standin_counter(struct standin *s, const char *name)
 {
 	char url[128], buf[512] = "";
 	FILE *f;
@@ -132,9 +132,10 @@ static long standin_requests(struct standin *s)
 	assert_int_equal(curl_easy_perform(c), CURLE_OK);
 	fclose(f);
 	curl_easy_cleanup(c);
-	p = strstr(buf, "\"requests\": ");
+	snprintf(url, sizeof url, "\"%s\": ", name);
+	p = strstr(buf, url);
 	assert_non_null(p);
-	n = strtol(p + 12, NULL, 10);
+	n = strtol(p + strlen(url), NULL, 10);
 	return n;
 }
 
@@ -287,7 +288,7 @@ static void test_header_generation_es(void **state)
 	int64_t v = -99;
 
 	/* A v24.10 server: only ES-* headers, in both directions. */
-	standin_start(&s, "--header-generation", "es");
+	standin_start(&s, (const char *const[]){"--header-generation", "es", NULL});
 	es = open_store(&s, "admin", "changeit", 5000);
 	assert_int_equal(append_n(es, "Election-es", PV_ES_NO_STREAM, 2, 0, &v, &err), PV_OK);
 	assert_int_equal(v, 1);
@@ -507,7 +508,7 @@ static void test_auth_and_atompub(void **state)
 	assert_null(strstr(err.msg, "wrong"));
 	pv_es_close(es);
 
-	standin_start(&s, "--atompub-disabled", NULL);
+	standin_start(&s, (const char *const[]){"--atompub-disabled", NULL});
 	es = open_store(&s, "admin", "changeit", 5000);
 	assert_int_equal(pv_es_read_stream(es, "Election-a", 0, 5, false, &page, &err),
 			 PV_ERR_UNAVAILABLE);
@@ -544,9 +545,19 @@ static void test_faults(void **state)
 	int64_t v;
 	long before;
 
-	standin_start(&s, NULL, NULL);
+	standin_start(&s, NULL);
 	es = open_store(&s, "admin", "changeit", 800);
 	assert_int_equal(append_n(es, "Election-f", PV_ES_ANY, 1, 0, &v, &err), PV_OK);
+
+	/* One kept-alive connection for many requests (the control route's
+	 * own connection counts one). */
+	before = standin_counter(&s, "connections");
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(pv_es_read_stream(es, "Election-f", 0, 5, false, &page, &err),
+				 PV_OK);
+		pv_es_page_clear(&page);
+	}
+	assert_true(standin_counter(&s, "connections") <= before + 2);
 
 	/* Reads are retried through a few 500s... */
 	standin_faults(&s, "{\"fail_next\": 2, \"status\": 500}");
@@ -562,10 +573,10 @@ static void test_faults(void **state)
 
 	/* An append with "any" is never repeated: it could write twice. */
 	standin_faults(&s, "{\"fail_next\": 1, \"status\": 500}");
-	before = standin_requests(&s);
+	before = standin_counter(&s, "requests");
 	assert_int_equal(append_n(es, "Election-f", PV_ES_ANY, 1, 0, &v, &err),
 			 PV_ERR_UNAVAILABLE);
-	assert_int_equal(standin_requests(&s), before + 1);
+	assert_int_equal(standin_counter(&s, "requests"), before + 1);
 
 	/* An append with a version is repeated after a lost answer, and the
 	 * server's idempotency makes the repeat a success without a copy. */
@@ -624,6 +635,53 @@ static void test_too_large(void **state)
 
 }
 
+/* HTTPS with a private CA: works with ca_file, refused without. */
+static void test_tls(void **state)
+{
+	char dir[] = "/tmp/pv-esdb-tls.XXXXXX", cmd[1024], cert[64], key[64];
+	struct standin s;
+	struct pv_es *es;
+	struct pv_es_options o = {.backend = "esdb", .username = "admin",
+				  .password = "changeit", .timeout_ms = 5000};
+	struct pv_error err = {0};
+	struct pv_es_page page;
+	int64_t v;
+
+	if (system("command -v openssl >/dev/null 2>&1") != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	snprintf(cmd, sizeof cmd,
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "-keyout %s -out %s -days 1 -subj /CN=127.0.0.1 "
+		 "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+		 key, cert);
+	assert_int_equal(system(cmd), 0);
+	standin_start(&s, (const char *const[]){"--tls-cert", cert, "--tls-key", key, NULL});
+	o.url = s.url;
+	o.ca_file = cert;
+	assert_int_equal(pv_es_esdb_open(&o, &es, &err), PV_OK);
+	assert_int_equal(append_n(es, "Tls-1", PV_ES_NO_STREAM, 2, 0, &v, &err), PV_OK);
+	assert_int_equal(v, 1);
+	assert_int_equal(pv_es_read_stream(es, "Tls-1", 0, 5, false, &page, &err), PV_OK);
+	assert_int_equal(page.count, 2);
+	pv_es_page_clear(&page);
+	pv_es_close(es);
+
+	/* The system CAs do not know our private one: a named refusal. */
+	o.ca_file = NULL;
+	assert_int_equal(pv_es_esdb_open(&o, &es, &err), PV_OK);
+	assert_int_equal(pv_es_read_stream(es, "Tls-1", 0, 5, false, &page, &err),
+			 PV_ERR_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "libcurl"));
+	pv_es_close(es);
+	standin_stop(&s);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_auth_and_atompub),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_tls),
 	};
 
 	int rc;

@@ -401,6 +401,22 @@ def test_faults():
         s.stop()
 
 
+def test_cli_faults():
+    s = Standin("--fail-rate", "1.0")
+    try:
+        r, _ = s.req("GET", "/info", auth=False)
+        ok(r.status == 500, "--fail-rate 1.0: every answer is 500")
+    finally:
+        s.stop()
+    s = Standin("--delay", "400")
+    try:
+        t0 = time.monotonic()
+        r, _ = s.req("GET", "/info", auth=False)
+        ok(r.status == 200 and time.monotonic() - t0 >= 0.39, "--delay 400: answers 400 ms late")
+    finally:
+        s.stop()
+
+
 def main():
     s = Standin()
     try:
@@ -414,7 +430,7 @@ def main():
                 s.conn.close()
     finally:
         s.stop()
-    for t in (test_es_generation, test_atompub_disabled, test_faults):
+    for t in (test_es_generation, test_atompub_disabled, test_faults, test_cli_faults):
         try:
             t()
         except Exception as e:

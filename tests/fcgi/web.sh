@@ -371,3 +371,52 @@ pv_web_done()
 	echo "1..$_t"
 	[[ $_failed == 0 ]]
 }
+
+# pv_web_nginx SOCKET [AUTH_FILE]: nginx in front of the program's Unix
+# socket; /api/ (with HTTP Basic when AUTH_FILE is given) and /open/ (never
+# authenticated by nginx).  Sets NGINX_BASE.
+pv_web_nginx()
+{
+	local sock=$1 authfile=${2-} port auth=
+	port=$(free_port) || bail "no free port"
+	[[ -n $authfile ]] && auth="auth_basic \"photovote\"; auth_basic_user_file $authfile;"
+	mkdir -p "$WORK/nginx-tmp"
+	cat >"$WORK/nginx.conf" <<CONF
+daemon off;
+user root;
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events {}
+http {
+	access_log off;
+	client_body_temp_path $WORK/nginx-tmp/body;
+	fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
+	proxy_temp_path $WORK/nginx-tmp/proxy;
+	uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
+	scgi_temp_path $WORK/nginx-tmp/scgi;
+	server {
+		listen 127.0.0.1:$port;
+		location /api/ {
+			$auth
+			include /etc/nginx/fastcgi_params;
+			fastcgi_split_path_info ^(/api)(/.*)\$;
+			fastcgi_param SCRIPT_NAME \$fastcgi_script_name;
+			fastcgi_param PATH_INFO \$fastcgi_path_info;
+			fastcgi_pass unix:$sock;
+		}
+		location /open/ {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_split_path_info ^(/open)(/.*)\$;
+			fastcgi_param SCRIPT_NAME \$fastcgi_script_name;
+			fastcgi_param PATH_INFO \$fastcgi_path_info;
+			fastcgi_pass unix:$sock;
+		}
+	}
+}
+CONF
+	nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" >>"$WORK/nginx.out" 2>&1 &
+	NGINX_PID=$!
+	pv_on_exit "kill $NGINX_PID 2>/dev/null; wait $NGINX_PID 2>/dev/null"
+	NGINX_BASE=http://127.0.0.1:$port
+}

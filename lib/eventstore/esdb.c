@@ -221,12 +221,12 @@ static void sleep_ms(long ms)
 		;
 }
 
-static long now_ms(void)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
@@ -973,7 +973,7 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	char *ce = NULL;
 	json_t *feed = NULL;
 	int64_t link;
-	long started = now_ms(), waited;
+	int64_t started = now_ms(), waited;
 	enum pv_err code;
 
 	page_init(page);
@@ -1012,7 +1012,7 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 			goto out;
 		waited = now_ms() - started;
 		if (wait_ms > 0 && waited < wait_ms)
-			sleep_ms(wait_ms - waited);
+			sleep_ms((long)(wait_ms - waited));
 		page->next = from;
 		page->end_of_stream = true;
 		goto out;

@@ -17,8 +17,13 @@ each append to "<cat>-<rest>" links the event into "$ce-<cat>" (event type
 stronger than the real (asynchronous) projections; readers must not rely on
 that and the C client does not.
 
-Deliberately not implemented: XML bodies, $all, stream metadata, persistent
-subscriptions, projections' HTTP API, clustering.  They answer 404 or 406.
+Persistent subscriptions (section 5) are kept simply: one cursor per group
+over its stream, messages in flight until acked, redelivered with a higher
+retryCount after messageTimeoutMilliseconds or a nack "retry", parked after
+maxRetryCount; consumer strategies are not told apart.
+
+Deliberately not implemented: XML bodies, $all, stream metadata, the parked
+message stream, projections' HTTP API, clustering.  They answer 404 or 406.
 
 Usage: esdb-standin.py [--header-generation es|kurrent] [--atompub-disabled]
                        [--delay MS] [--fail-rate P] [--tls-cert PEM --tls-key PEM]
@@ -227,6 +232,61 @@ class Store:
 STORE = Store()
 
 
+class Subscription:
+    """One persistent subscription group.  Lock: STORE.cond."""
+
+    def __init__(self, stream, group, settings):
+        self.stream = stream
+        self.group = group
+        self.inflight = {}   # ack id -> [raw event, retry count, deadline]
+        self.retry = []      # [raw event, retry count] to deliver again
+        self.parked = []
+        self.apply(settings)
+        s = STORE.get(stream)
+        start = self.start_from
+        self.next = (s.last() + 1 if s else 0) if start == -1 else max(start, 0)
+
+    def apply(self, settings):
+        self.resolve = bool(settings.get("resolveLinktos", False))
+        self.start_from = int(settings.get("startFrom", 0))
+        self.timeout_ms = int(settings.get("messageTimeoutMilliseconds", 10000))
+        self.max_retry = int(settings.get("maxRetryCount", 10))
+        self.strategy = str(settings.get("namedConsumerStrategy", "RoundRobin"))
+
+    @staticmethod
+    def ack_id(raw):
+        return raw.id   # the original event's: the link's when resolved
+
+    def take(self, count):
+        """Next messages to deliver: timed-out first, then retries, then new."""
+        now = time.monotonic()
+        for key, (raw, tries, deadline) in list(self.inflight.items()):
+            if deadline <= now:
+                del self.inflight[key]
+                self.requeue(raw, tries + 1)
+        out = []
+        while self.retry and len(out) < count:
+            out.append(self.retry.pop(0))
+        s = STORE.get(self.stream)
+        while s is not None and not s.hard_deleted and len(out) < count and \
+                self.next <= s.last():
+            if s.visible(self.next):
+                out.append([s.events[self.next], 0])
+            self.next += 1
+        for raw, tries in out:
+            self.inflight[self.ack_id(raw)] = [raw, tries, now + self.timeout_ms / 1000.0]
+        return out
+
+    def requeue(self, raw, tries):
+        if tries > self.max_retry:
+            self.parked.append(raw)
+        else:
+            self.retry.append([raw, tries])
+
+
+SUBSCRIPTIONS = {}
+
+
 class Faults:
     def __init__(self, delay_ms=0, fail_rate=0.0):
         self.lock = threading.Lock()
@@ -335,14 +395,14 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(n) if n > 0 else b""
 
-    def authorized(self):
+    def authorized(self, admin_only=False):
         auth = self.headers.get("Authorization", "")
         if auth.startswith("Basic "):
             try:
                 user, _, pw = base64.b64decode(auth[6:], validate=True).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
                 user, pw = None, None
-            if user in USERS and USERS[user] == pw:
+            if user in USERS and USERS[user] == pw and (user == "admin" or not admin_only):
                 return True
         self.answer(401, b"", None, [("WWW-Authenticate", 'X-Basic realm="ESDB"')],
                     "Unauthorized")
@@ -394,6 +454,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.dispatch("DELETE")
 
+    def do_PUT(self):
+        self.dispatch("PUT")
+
     def dispatch(self, method):
         segs, query = self.route()
         if segs and segs[0] == "_standin":
@@ -422,6 +485,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.delete_stream(stream)
             if method == "GET":
                 return self.get_stream(stream, rest, query)
+        if len(segs) >= 3 and segs[0] == "subscriptions":
+            # These routes exist even with AtomPub off.
+            return self.subscription(method, segs[1], segs[2], segs[3:], query)
         self.read_body()
         self.answer(404)
 
@@ -457,6 +523,111 @@ class Handler(BaseHTTPRequestHandler):
             "authentication": {"type": "internal", "properties": {}},
         }
         self.answer(200, json.dumps(doc).encode(), "application/json; charset=utf-8")
+
+    # -- persistent subscriptions -------------------------------------------
+    def subscription(self, method, stream, group, rest, query):
+        body = self.read_body()
+        if body is None:
+            return
+        manage = method in ("PUT", "DELETE") or (method == "POST" and not rest)
+        if not self.authorized(admin_only=manage):
+            return
+        key = (stream, group)
+        if manage:
+            settings = {}
+            if method != "DELETE":
+                try:
+                    settings = json.loads(body.decode("utf-8") or "{}")
+                    if not isinstance(settings, dict):
+                        raise ValueError
+                    Subscription.apply(Subscription.__new__(Subscription), settings)
+                except (ValueError, TypeError, UnicodeDecodeError):
+                    return self.text_error(400, "Invalid subscription settings")
+            with STORE.cond:
+                sub = SUBSCRIPTIONS.get(key)
+                if method == "PUT":
+                    if sub is not None:
+                        return self.text_error(409, "Subscription group already exists")
+                    SUBSCRIPTIONS[key] = Subscription(stream, group, settings)
+                    return self.answer(201, reason="Subscription group created")
+                if sub is None:
+                    return self.text_error(404, "Subscription group does not exist")
+                if method == "DELETE":
+                    del SUBSCRIPTIONS[key]
+                    return self.answer(200, reason="OK")
+                sub.apply(settings)
+                return self.answer(200, reason="OK")
+        if method == "POST" and rest and rest[0] in ("ack", "nack"):
+            ids = rest[1:2] or ",".join(query.get("ids", [])).split(",")
+            action = (query.get("action", ["retry"])[0] or "retry").lower()
+            if rest[0] == "nack" and action not in ("park", "retry", "skip", "stop"):
+                return self.text_error(400, "Unknown nack action")
+            with STORE.cond:
+                sub = SUBSCRIPTIONS.get(key)
+                if sub is None:
+                    return self.text_error(404, "Subscription group does not exist")
+                for i in ids:
+                    entry = sub.inflight.pop(i.strip(), None)
+                    if entry is None or rest[0] == "ack":
+                        continue
+                    if action == "park":
+                        sub.parked.append(entry[0])
+                    elif action == "retry":
+                        sub.requeue(entry[0], entry[1] + 1)
+            return self.answer(202, reason="Accepted")
+        if method != "GET" or len(rest) > 1:
+            return self.answer(404)
+        count = 1
+        if rest:
+            if not re.fullmatch(r"[0-9]{1,4}", rest[0]) or not 1 <= int(rest[0]) <= 100:
+                return self.text_error(400, "Count should be between 1 and 100")
+            count = int(rest[0])
+        types = ["application/vnd.eventstore.competingatom+json"]
+        if OPTS.header_generation == "kurrent":
+            types.insert(0, "application/vnd.kurrent.competingatom+json")
+        asked = [p.split(";")[0].strip().lower()
+                 for p in (self.headers.get("Accept") or "").split(",")]
+        media = next((t for t in asked if t in types), None)
+        if media is None:
+            return self.answer(406, reason="Not Acceptable")
+        embed = (query.get("embed", ["none"])[0] or "none").lower()
+        with STORE.cond:
+            sub = SUBSCRIPTIONS.get(key)
+            if sub is None:
+                return self.text_error(404, "Subscription group does not exist")
+            msgs = sub.take(count)
+            feed = self.competing_feed(sub, msgs, count, embed)
+        body = json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8")
+        self.answer(200, body, media + "; charset=utf-8",
+                    [("Cache-Control", "max-age=0, no-cache, must-revalidate")])
+
+    def competing_feed(self, sub, msgs, count, embed):
+        base = self.base() + "/subscriptions/%s/%s" % (esc(sub.stream), esc(sub.group))
+        ids = ",".join(Subscription.ack_id(raw) for raw, _ in msgs)
+        links = []
+        if msgs:
+            links.append(self.link(base + "/ack?ids=" + ids, "ackAll"))
+            links.append(self.link(base + "/nack?ids=" + ids, "nackAll"))
+        links.append(self.link(base + "/%d" % count, "previous"))
+        links.append(self.link(base, "self"))
+        entries = []
+        for raw, tries in reversed(msgs):
+            e = self.entry(raw, embed, sub.resolve)
+            aid = Subscription.ack_id(raw)
+            e["links"].append(self.link(base + "/ack/" + aid, "ack"))
+            e["links"].append(self.link(base + "/nack/" + aid, "nack"))
+            e["retryCount"] = tries
+            entries.append(e)
+        return {
+            "title": "Messages for '%s/%s'" % (sub.stream, sub.group),
+            "id": base,
+            "updated": now_text(msgs[-1][0].ts) if msgs else "0001-01-01T00:00:00Z",
+            "author": {"name": "Kurrent" if OPTS.header_generation == "kurrent"
+                       else "EventStore"},
+            "headOfStream": False,
+            "links": links,
+            "entries": entries,
+        }
 
     # -- append -----------------------------------------------------------
     def expected_version(self):

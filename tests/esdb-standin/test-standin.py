@@ -346,6 +346,61 @@ def test_single_event_form(s):
     ok(r.status == 400, "single event without type: 400")
 
 
+def test_subscriptions(s):
+    comp = {"Accept": "application/vnd.eventstore.competingatom+json"}
+    ops = "Basic " + base64.b64encode(b"ops:changeit").decode()
+    r, _ = s.req("PUT", "/subscriptions/Sub-1/g", {"startFrom": 0},
+                 {"Content-Type": "application/json", "Authorization": ops})
+    ok(r.status == 401, "subscriptions: creating needs admin (ops is 401)")
+    r, _ = s.req("PUT", "/subscriptions/Sub-1/g", {"startFrom": 0, "maxRetryCount": 1},
+                 {"Content-Type": "application/json"})
+    ok(r.status == 201, "subscriptions: PUT creates, 201")
+    r, _ = s.req("PUT", "/subscriptions/Sub-1/g", {}, {"Content-Type": "application/json"})
+    ok(r.status == 409, "subscriptions: PUT again is 409")
+    r, _ = s.req("GET", "/subscriptions/Nope/g", None, comp)
+    ok(r.status == 404, "subscriptions: missing group is 404")
+    r, _ = s.req("GET", "/subscriptions/Sub-1/g/101", None, comp)
+    ok(r.status == 400, "subscriptions: count over 100 is 400")
+    a, b, c = ev(data={"n": 0}), ev(data={"n": 1}), ev(data={"n": 2})
+    s.append("Sub-1", [a, b, c])
+    r, data = s.req("GET", "/subscriptions/Sub-1/g/2?embed=body", None, comp)
+    f = json.loads(data)
+    rels = [l["relation"] for l in f["links"]]
+    ok(r.status == 200 and [e["title"] for e in f["entries"]] == ["1@Sub-1", "0@Sub-1"]
+       and all(e["retryCount"] == 0 for e in f["entries"]), "subscriptions: 2 messages")
+    ok("ackAll" in rels and "nackAll" in rels and "previous" in rels,
+       "subscriptions: feed has ackAll, nackAll, previous")
+    ack_all = [l["uri"] for l in f["links"] if l["relation"] == "ackAll"][0]
+    ok(ack_all.endswith("/ack?ids=%s,%s" % (a["eventId"], b["eventId"])),
+       "subscriptions: ackAll names the ids")
+    r, _ = s.req("POST", ack_all.split(str(s.port), 1)[1])
+    ok(r.status == 202, "subscriptions: ack is 202")
+    r, data = s.req("GET", "/subscriptions/Sub-1/g/5", None, comp)
+    f = json.loads(data)
+    ok([e["title"] for e in f["entries"]] == ["2@Sub-1"], "subscriptions: acked ones not again")
+    r, _ = s.req("POST", "/subscriptions/Sub-1/g/nack/%s?action=retry" % c["eventId"])
+    ok(r.status == 202, "subscriptions: nack retry is 202")
+    r, data = s.req("GET", "/subscriptions/Sub-1/g/5", None, comp)
+    f = json.loads(data)
+    ok([e["retryCount"] for e in f["entries"]] == [1], "subscriptions: retried with retryCount 1")
+    r, _ = s.req("POST", "/subscriptions/Sub-1/g/nack?ids=%s&action=retry" % c["eventId"])
+    r, data = s.req("GET", "/subscriptions/Sub-1/g/5", None, comp)
+    ok(json.loads(data)["entries"] == [], "subscriptions: parked after maxRetryCount")
+    r, _ = s.req("POST", "/subscriptions/Sub-1/g", {"messageTimeoutMilliseconds": 200},
+                 {"Content-Type": "application/json"})
+    ok(r.status == 200, "subscriptions: POST updates")
+    s.append("Sub-1", [ev()])
+    r, data = s.req("GET", "/subscriptions/Sub-1/g/5", None, comp)
+    time.sleep(0.3)
+    r, data = s.req("GET", "/subscriptions/Sub-1/g/5", None, comp)
+    f = json.loads(data)
+    ok([e["retryCount"] for e in f["entries"]] == [1], "subscriptions: redelivered after timeout")
+    r, _ = s.req("DELETE", "/subscriptions/Sub-1/g")
+    ok(r.status == 200, "subscriptions: DELETE")
+    r, _ = s.req("GET", "/subscriptions/Sub-1/g", None, comp)
+    ok(r.status == 404, "subscriptions: gone after DELETE")
+
+
 def test_es_generation():
     s = Standin("--header-generation", "es")
     try:
@@ -375,6 +430,8 @@ def test_atompub_disabled():
         ok(r.status == 404, "AtomPub off: GET /streams is 404, like a missing stream")
         r, data = s.req("GET", "/info", auth=False)
         ok(json.loads(data)["features"]["atomPub"] is False, "AtomPub off: /info says so")
+        r, _ = s.req("PUT", "/subscriptions/Off-1/g", {}, {"Content-Type": "application/json"})
+        ok(r.status == 201, "AtomPub off: /subscriptions routes still exist")
     finally:
         s.stop()
 
@@ -422,7 +479,7 @@ def main():
     try:
         for t in (test_append, test_append_errors, test_auth, test_idempotency, test_reads,
                   test_embed, test_categories, test_long_poll, test_delete,
-                  test_single_event_form):
+                  test_single_event_form, test_subscriptions):
             try:
                 t(s)
             except Exception as e:  # a crash is a failure, not a stop

@@ -60,8 +60,28 @@ pva_setup()
 	export PHOTOVOTE_AMQP_DEAD_LETTER_EXCHANGE=pva.$name.$$.dead
 	export PHOTOVOTE_AMQP_DEAD_LETTER_QUEUE=pva.$name.$$.dead
 	export PHOTOVOTE_EVENTSTORE_BACKEND=${PVA_BACKEND:-postgres}
+	if [[ $PHOTOVOTE_EVENTSTORE_BACKEND == esdb ]]; then
+		pva_standin || return 1
+	fi
 	export PHOTOVOTE_LOG_LEVEL=${PVA_LOG_LEVEL:-info}
 	unset PHOTOVOTE_FAULT
+}
+
+# pva_standin: the EventStoreDB stand-in on a free port, stopped at exit.
+pva_standin()
+{
+	local port i
+	python3 "$top_srcdir/tests/esdb-standin/esdb-standin.py" 0 >"$pva_work/standin.out" \
+		2>"$pva_work/standin.err" &
+	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	for ((i = 0; i < 100; i++)); do
+		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$pva_work/standin.out" \
+			"$pva_work/standin.err" | head -n 1)
+		[[ -n $port ]] && break
+		sleep 0.1
+	done
+	[[ -n $port ]] || return 1
+	export PHOTOVOTE_EVENTSTORE_URL=http://127.0.0.1:$port
 }
 
 # pva_teardown DB WORK: runs at exit (pv_on_exit), once per pva_setup.

@@ -129,13 +129,18 @@ static void proxy_faults(const char *json_list)
 	json_decref(proxy("POST", "faults", json_list));
 }
 
-static long proxy_requests(void)
+static long proxy_stat(const char *name)
 {
 	json_t *s = proxy("GET", "stats", NULL);
-	long n = (long)json_integer_value(json_object_get(s, "requests"));
+	long n = (long)json_integer_value(json_object_get(s, name));
 
 	json_decref(s);
 	return n;
+}
+
+static long proxy_requests(void)
+{
+	return proxy_stat("requests");
 }
 
 /* ---- plain HTTP ---- */
@@ -502,6 +507,32 @@ static struct pv_cosmos *proxied(char *db, size_t n, long timeout_ms, int retrie
 	return c;
 }
 
+static void connections_are_reused(void **state)
+{
+	char db[64];
+	struct pv_cosmos *c = proxied(db, sizeof db, 5000, 3);
+	struct pv_error err = {0};
+	json_t *d = ballot("k1", "E1", 1), *got = NULL;
+	long before;
+
+	(void)state;
+	/* The proxy keeps connections open (the stand-in itself closes each):
+	 * one client, one handle, one connection for many requests.  Each
+	 * control request of this test opens a connection of its own. */
+	before = proxy_stat("connections");
+	assert_int_equal(pv_cosmos_create(c, "E1", d, NULL, NULL, &err), PV_OK);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(pv_cosmos_read(c, "E1", "k1", &got, NULL, &err), PV_OK);
+		json_decref(got);
+	}
+	/* At most one new connection for the client (the one opened by
+	 * pv_cosmos_open may still be in use) plus this stats request's. */
+	assert_in_range(proxy_stat("connections") - before, 1, 2);
+	assert_int_equal(proxy_requests(), 6);
+	json_decref(d);
+	pv_cosmos_close(c);
+}
+
 static void throttled_then_succeeds(void **state)
 {
 	char db[64];
@@ -642,6 +673,7 @@ int main(void)
 		cmocka_unit_test(query_with_continuation),
 		cmocka_unit_test(tls_with_the_run_ca),
 		cmocka_unit_test(tls_verification_is_on_by_default),
+		cmocka_unit_test(connections_are_reused),
 		cmocka_unit_test(throttled_then_succeeds),
 		cmocka_unit_test(throttled_for_good_is_unavailable),
 		cmocka_unit_test(persistent_500_is_a_named_error),

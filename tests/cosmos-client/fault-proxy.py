@@ -10,8 +10,9 @@ so the client's retry and timeout paths are tested through this.
 
 Control (requests whose path starts with /__proxy/, never forwarded):
   POST /__proxy/faults  body: JSON list of faults, appended to the queue
-  POST /__proxy/reset   empties the queue and zeroes the counter
-  GET  /__proxy/stats   {"requests": n, "queued": m}: n counts proxied requests
+  POST /__proxy/reset   empties the queue and zeroes the counters
+  GET  /__proxy/stats   {"requests": n, "queued": m, "connections": k}: n counts
+                        proxied requests, k client connections accepted
 
 Each proxied request takes the first queued fault (if any).  A fault is an
 object with:
@@ -44,6 +45,7 @@ class State:
         self.lock = threading.Lock()
         self.queue = []
         self.requests = 0
+        self.connections = 0
 
     def take(self):
         with self.lock:
@@ -63,6 +65,12 @@ class State:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fault-proxy"
+
+    def setup(self):
+        super().setup()
+        st = self.server.state
+        with st.lock:
+            st.connections += 1
 
     def log_message(self, fmt, *args):
         sys.stderr.write("fault-proxy: " + (fmt % args) + "\n")
@@ -92,10 +100,12 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.queue.clear()
                 st.requests = 0
+                st.connections = 0
             self.reply(200, {})
         elif self.command == "GET" and self.path == "/__proxy/stats":
             with st.lock:
-                self.reply(200, {"requests": st.requests, "queued": len(st.queue)})
+                self.reply(200, {"requests": st.requests, "queued": len(st.queue),
+                                 "connections": st.connections})
         else:
             self.reply(404, {"message": "no such control"})
 
@@ -112,6 +122,13 @@ class Handler(BaseHTTPRequestHandler):
         return resp.status, data, out
 
     def handle_any(self):
+        try:
+            self.handle_request()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (a timeout test): nothing to answer.
+            self.close_connection = True
+
+    def handle_request(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path.startswith("/__proxy/"):

@@ -90,7 +90,8 @@ enum pv_err pv_migrate_scan(const char *dir, struct pv_migration_list *list,
 		version = parse_name(de->d_name);
 		if (version < 0) {
 			rc = pv_error_set(err, PV_ERR_CONFIG,
-					  "migration %s/%s: name must be NNN_name.sql", dir, de->d_name);
+					  "migration %s/%s: name must be NNN_name.sql", dir,
+					  de->d_name);
 			goto out;
 		}
 		list->items = pv_xreallocarray(list->items, list->count + 1, sizeof *list->items);
@@ -103,7 +104,8 @@ enum pv_err pv_migrate_scan(const char *dir, struct pv_migration_list *list,
 		qsort(list->items, list->count, sizeof *list->items, migration_cmp);
 	for (size_t i = 1; i < list->count; i++)
 		if (list->items[i].version == list->items[i - 1].version) {
-			rc = pv_error_set(err, PV_ERR_CONFIG, "migrations %s and %s share number %03d",
+			rc = pv_error_set(err, PV_ERR_CONFIG,
+					  "migrations %s and %s share number %03d",
 					  list->items[i - 1].name, list->items[i].name,
 					  list->items[i].version);
 			goto out;

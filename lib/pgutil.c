@@ -91,7 +91,8 @@ enum pv_err pv_pg_connect(const char *conninfo, PGconn **out, struct pv_error *e
 	if (PQsetClientEncoding(conn, "UTF8") != 0) {
 		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
 		PQfinish(conn);
-		return pv_error_set(err, PV_ERR_DATABASE, "PostgreSQL client_encoding UTF8: %s", msg);
+		return pv_error_set(err, PV_ERR_DATABASE, "PostgreSQL client_encoding UTF8: %s",
+				    msg);
 	}
 	PQsetNoticeReceiver(conn, notice_receiver, NULL);
 	*out = conn;
@@ -178,7 +179,8 @@ enum pv_err pv_pg_ensure(PGconn *conn, struct pv_error *err)
 	}
 	if (PQsetClientEncoding(conn, "UTF8") != 0) {
 		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
-		return pv_error_set(err, PV_ERR_DATABASE, "PostgreSQL client_encoding UTF8: %s", msg);
+		return pv_error_set(err, PV_ERR_DATABASE, "PostgreSQL client_encoding UTF8: %s",
+				    msg);
 	}
 	return PV_OK;
 }

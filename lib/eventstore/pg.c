@@ -105,7 +105,8 @@ static enum pv_err check_stream_name(const char *stream, struct pv_error *err)
 	if (!stream || !*stream)
 		return pv_error_set(err, PV_ERR_INVALID, "event store: empty stream name");
 	if (strlen(stream) > PG_NAME_MAX)
-		return pv_error_set(err, PV_ERR_INVALID, "event store: stream name longer than %d bytes",
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "event store: stream name longer than %d bytes",
 				    PG_NAME_MAX);
 	if (stream[0] == '$')
 		return pv_error_set(err, PV_ERR_INVALID,
@@ -182,12 +183,15 @@ static enum pv_err batch_build(const struct pv_es_new_event *events, size_t coun
 		size_t size;
 
 		if (!e->id || !pv_uuid_valid(e->id))
-			return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: bad event id", i);
+			return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: bad event id",
+					    i);
 		if (!e->type || !*e->type)
-			return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: empty type", i);
+			return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: empty type",
+					    i);
 		if (!e->data || !(json_is_object(e->data) || json_is_array(e->data)))
 			return pv_error_set(err, PV_ERR_INVALID,
-					    "append: event %zu: data is not a JSON object or array", i);
+					    "append: event %zu: data is not a JSON object or array",
+					    i);
 		data = json_dumps(e->data, flags);
 		if (e->metadata && !json_is_null(e->metadata))
 			meta = json_dumps(e->metadata, flags);
@@ -195,14 +199,16 @@ static enum pv_err batch_build(const struct pv_es_new_event *events, size_t coun
 			free(data);
 			free(meta);
 			return pv_error_set(err, PV_ERR_JSON,
-					    "append: event %zu: jansson could not encode its data", i);
+					    "append: event %zu: jansson could not encode its data",
+					    i);
 		}
 		size = strlen(data) + (meta ? strlen(meta) : 0);
 		if (size > PV_ES_EVENT_MAX) {
 			free(data);
 			free(meta);
 			return pv_error_set(err, PV_ERR_TOO_LARGE,
-					    "append: event %zu: data and metadata are %zu bytes, over %u",
+					    "append: event %zu: data and metadata are %zu bytes,"
+					    " over %u",
 					    i, size, PV_ES_EVENT_MAX);
 		}
 		array_elem(&b->ids, e->id);
@@ -234,7 +240,8 @@ static enum pv_err resent_at(struct pg_es *pg, const char *stream, int64_t first
 	fmt_i64(from, first);
 	fmt_i64(limit, (int64_t)count);
 	rc = pv_pg_exec(pg->conn, "append: idempotency check",
-			"SELECT number, id FROM es_events WHERE stream = $1 AND number >= $2::bigint"
+			"SELECT number, id FROM es_events"
+			" WHERE stream = $1 AND number >= $2::bigint"
 			" ORDER BY number LIMIT $3::bigint",
 			3, params, &res, err);
 	if (rc != PV_OK)
@@ -358,7 +365,8 @@ static enum pv_err write_events(struct pg_es *pg, const char *stream, const char
 	if (rc != PV_OK)
 		return rc;
 	rc = pv_pg_exec(pg->conn, "append: update stream",
-			"UPDATE es_streams SET version = $2::bigint, state = 'live', updated = now()"
+			"UPDATE es_streams"
+			" SET version = $2::bigint, state = 'live', updated = now()"
 			" WHERE name = $1",
 			2, upd_params, NULL, err);
 	if (rc != PV_OK)
@@ -385,7 +393,8 @@ static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t exp
 	if (count == 0)
 		return pv_error_set(err, PV_ERR_INVALID, "append to %s: no events", stream);
 	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
-		return pv_error_set(err, PV_ERR_INVALID, "append to %s: bad expected version %" PRId64,
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "append to %s: bad expected version %" PRId64,
 				    stream, expected);
 	rc = batch_build(events, count, &b, err);
 	if (rc != PV_OK)
@@ -401,7 +410,8 @@ static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t exp
 	if (rc != PV_OK)
 		goto rollback;
 	if (state == 'h') {
-		rc = pv_error_set(err, PV_ERR_GONE, "append to %s: stream is deleted for good", stream);
+		rc = pv_error_set(err, PV_ERR_GONE, "append to %s: stream is deleted for good",
+				  stream);
 		goto rollback;
 	}
 	exists = state == 'l' && cur >= 0;
@@ -411,7 +421,9 @@ static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t exp
 			rc = conflict(err, "append to", stream, expected, cur, version);
 			goto rollback;
 		}
-		rc = exists ? resent_any(pg, stream, &b, events, count, version, err) : PV_ERR_NOT_FOUND;
+		rc = PV_ERR_NOT_FOUND; /* none of the ids there: write them */
+		if (exists)
+			rc = resent_any(pg, stream, &b, events, count, version, err);
 		if (rc == PV_ERR_CONFLICT)
 			rc = conflict(err, "append to", stream, expected, cur, version);
 		if (rc != PV_ERR_NOT_FOUND)
@@ -540,8 +552,10 @@ static enum pv_err read_stream_once(struct pv_es *es, const char *stream, int64_
 	state = PQgetvalue(res, 0, 0)[0];
 	if (state != 'l') {
 		rc = state == 'h'
-			     ? pv_error_set(err, PV_ERR_GONE, "read %s: stream is deleted for good", stream)
-			     : pv_error_set(err, PV_ERR_NOT_FOUND, "read %s: stream is deleted", stream);
+			     ? pv_error_set(err, PV_ERR_GONE, "read %s: stream is deleted for good",
+					    stream)
+			     : pv_error_set(err, PV_ERR_NOT_FOUND, "read %s: stream is deleted",
+					    stream);
 		goto out;
 	}
 	rows = PQgetisnull(res, 0, 2) ? 0 : (size_t)PQntuples(res);
@@ -640,7 +654,8 @@ static enum pv_err read_category_once(struct pv_es *es, const char *category, in
 	for (;;) {
 		rc = pv_pg_exec(pg->conn, "read category",
 				"SELECT " EVENT_COLS("e") " FROM es_events e WHERE e.category = $1"
-				" AND e.position >= $2::bigint ORDER BY e.position LIMIT $3::bigint",
+				" AND e.position >= $2::bigint"
+				" ORDER BY e.position LIMIT $3::bigint",
 				3, params, &res, err);
 		if (rc != PV_OK)
 			return rc;
@@ -732,7 +747,8 @@ static enum pv_err pg_delete_stream(struct pv_es *es, const char *stream, int64_
 	if (rc != PV_OK)
 		goto rollback;
 	if (state == 'h') {
-		rc = pv_error_set(err, PV_ERR_GONE, "delete %s: stream is deleted for good", stream);
+		rc = pv_error_set(err, PV_ERR_GONE, "delete %s: stream is deleted for good",
+				  stream);
 		goto rollback;
 	}
 	exists = state == 'l' && cur >= 0;
@@ -742,12 +758,13 @@ static enum pv_err pg_delete_stream(struct pv_es *es, const char *stream, int64_
 		rc = conflict(err, "delete", stream, expected, cur, NULL);
 		goto rollback;
 	}
-	rc = pv_pg_exec(pg->conn, "delete: remove events", "DELETE FROM es_events WHERE stream = $1",
-			1, params, NULL, err);
+	rc = pv_pg_exec(pg->conn, "delete: remove events",
+			"DELETE FROM es_events WHERE stream = $1", 1, params, NULL, err);
 	if (rc == PV_OK)
 		rc = pv_pg_exec(pg->conn, "delete: mark stream",
-				"UPDATE es_streams SET state = $2, updated = now() WHERE name = $1", 2,
-				params, NULL, err);
+				"UPDATE es_streams SET state = $2, updated = now()"
+				" WHERE name = $1",
+				2, params, NULL, err);
 	if (rc == PV_OK)
 		rc = pv_pg_command(pg->conn, "delete: commit", "COMMIT", err);
 	if (rc == PV_OK)
@@ -844,7 +861,8 @@ enum pv_err pv_es_pg_open(const struct pv_es_options *opts, struct pv_es **out,
 
 	*out = NULL;
 	if (!opts->pg_conninfo)
-		return pv_error_set(err, PV_ERR_CONFIG, "event store postgres: no connection string");
+		return pv_error_set(err, PV_ERR_CONFIG,
+				    "event store postgres: no connection string");
 	rc = pv_pg_connect(opts->pg_conninfo, &conn, err);
 	if (rc != PV_OK)
 		return pv_error_prefix(err, "event store postgres");

@@ -110,7 +110,8 @@ static size_t count_events(const char *stream)
 	int64_t from = 0;
 
 	for (;;) {
-		assert_int_equal(pv_es_read_stream(es, stream, from, 100, false, &page, &err), PV_OK);
+		assert_int_equal(pv_es_read_stream(es, stream, from, 100, false, &page, &err),
+				 PV_OK);
 		total += page.count;
 		from = page.next;
 		bool end = page.end_of_stream;
@@ -270,12 +271,13 @@ static void paging_forward_and_backward(void **state)
 	assert_int_equal(v, PAGING_EVENTS - 1);
 
 	for (from = 0, expect = 0;; pages++) {
-		assert_int_equal(pv_es_read_stream(es, stream, from, 250, false, &page, &err), PV_OK);
+		assert_int_equal(pv_es_read_stream(es, stream, from, 250, false, &page, &err),
+				 PV_OK);
 		assert_true(page.count <= 250);
 		for (size_t i = 0; i < page.count; i++, expect++) {
 			assert_int_equal(page.events[i].number, expect);
-			assert_int_equal(json_integer_value(json_object_get(page.events[i].data, "i")),
-					 expect);
+			json_t *n = json_object_get(page.events[i].data, "i");
+			assert_int_equal(json_integer_value(n), expect);
 		}
 		bool end = page.end_of_stream;
 		from = page.next;
@@ -287,7 +289,8 @@ static void paging_forward_and_backward(void **state)
 	assert_int_equal(expect, PAGING_EVENTS);
 
 	for (from = -1, expect = PAGING_EVENTS - 1, pages = 0;; pages++) {
-		assert_int_equal(pv_es_read_stream(es, stream, from, 300, true, &page, &err), PV_OK);
+		assert_int_equal(pv_es_read_stream(es, stream, from, 300, true, &page, &err),
+				 PV_OK);
 		for (size_t i = 0; i < page.count; i++, expect--)
 			assert_int_equal(page.events[i].number, expect);
 		bool end = page.end_of_stream;
@@ -463,7 +466,8 @@ static void category_order_with_concurrent_writers(void **state)
 		assert_int_equal(pv_es_read_category(es, cat, from, 100, 0, &page, &err), PV_OK);
 		for (size_t i = 0; i < page.count; i++, n++) {
 			assert_true(n < total);
-			snprintf(again[n].stream, sizeof again[n].stream, "%s", page.events[i].stream);
+			snprintf(again[n].stream, sizeof again[n].stream, "%s",
+				 page.events[i].stream);
 			again[n].number = page.events[i].number;
 			again[n].position = page.events[i].position;
 		}
@@ -624,8 +628,10 @@ static void soft_delete_then_recreate(void **state)
 	batch_free(&b);
 	assert_int_equal(pv_es_delete_stream(es, stream, 7, false, &err), PV_ERR_CONFLICT);
 	assert_int_equal(pv_es_delete_stream(es, stream, 2, false, &err), PV_OK);
-	assert_int_equal(pv_es_read_stream(es, stream, 0, 10, false, &page, &err), PV_ERR_NOT_FOUND);
-	assert_int_equal(pv_es_read_stream(es, stream, -1, 10, true, &page, &err), PV_ERR_NOT_FOUND);
+	assert_int_equal(pv_es_read_stream(es, stream, 0, 10, false, &page, &err),
+			 PV_ERR_NOT_FOUND);
+	assert_int_equal(pv_es_read_stream(es, stream, -1, 10, true, &page, &err),
+			 PV_ERR_NOT_FOUND);
 
 	char *cat = pv_xstrndup(stream, strcspn(stream, "-"));
 	assert_int_equal(pv_es_list_streams(es, cat, &list, &err), PV_OK);
@@ -692,7 +698,8 @@ static void non_ascii_names_and_data(void **state)
 
 	fresh_category(cat);
 	char *category = pv_xasprintf("Wahl\xc3\xa9%s", cat);                /* Wahlé */
-	char *stream = pv_xasprintf("%s-\xe6\x8a\x95\xe7\xa5\xa8 \xf0\x9f\x97\xb3", category); /* 投票 🗳 */
+	char *stream = pv_xasprintf("%s-\xe6\x8a\x95\xe7\xa5\xa8 \xf0\x9f\x97\xb3",
+				    category); /* 投票 🗳 */
 	/* Keys deliberately out of order: they must come back as written. */
 	json_t *data = json_pack("{s:s, s:s, s:[i,i], s:s}", "zeta", "\xc3\xb1" "and\xc3\xba",
 				 "alpha", "\xe2\x80\x94 \"quoted\" \\ back", "mid", 1, 2, "emoji",
@@ -707,7 +714,8 @@ static void non_ascii_names_and_data(void **state)
 	assert_string_equal(page.events[0].stream, stream);
 	assert_string_equal(page.events[0].type, "Gew\xc3\xa4hlt");
 	assert_string_equal(page.events[0].id, id);
-	char *want = json_dumps(data, JSON_COMPACT), *got = json_dumps(page.events[0].data, JSON_COMPACT);
+	char *want = json_dumps(data, JSON_COMPACT), *got = json_dumps(page.events[0].data,
+				JSON_COMPACT);
 	assert_string_equal(got, want);
 	free(want);
 	free(got);
@@ -754,7 +762,8 @@ static void oversized_events_are_refused(void **state)
 	pv_uuid_new(id);
 	struct pv_es_new_event ev = {id, "Big", big, NULL};
 	assert_int_equal(pv_es_append(es, stream, PV_ES_ANY, &ev, 1, &v, &err), PV_ERR_TOO_LARGE);
-	assert_int_equal(pv_es_read_stream(es, stream, 0, 10, false, &page, &err), PV_ERR_NOT_FOUND);
+	assert_int_equal(pv_es_read_stream(es, stream, 0, 10, false, &page, &err),
+			 PV_ERR_NOT_FOUND);
 	json_decref(big);
 
 	/* Data and metadata count together. */
@@ -856,5 +865,6 @@ int main(void)
 	opts.ca_file = getenv("PV_TEST_ES_CA");
 	opts.timeout_ms = 30000;
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("eventstore conformance", tests, setup, teardown) ? 1 : 0;
+	return cmocka_run_group_tests_name("eventstore conformance", tests, setup,
+					   teardown) ? 1 : 0;
 }

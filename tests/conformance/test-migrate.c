@@ -362,6 +362,7 @@ int main(void)
 	sqldir = getenv("PV_TEST_SQLDIR");
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	if (!base_conninfo || !sqldir)
-		return cmocka_run_group_tests_name("migrate (no server)", offline, NULL, NULL) ? 1 : 0;
+		return cmocka_run_group_tests_name("migrate (no server)", offline, NULL,
+						   NULL) ? 1 : 0;
 	return cmocka_run_group_tests_name("migrate", online, NULL, NULL) ? 1 : 0;
 }

@@ -89,7 +89,8 @@ static void survives_a_lost_connection(void **state)
 	/* Every other session of this database ends, ours among them. */
 	assert_int_equal(pv_pg_exec(conn, "terminate",
 				    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-				    " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+				    " WHERE datname = current_database()"
+				    " AND pid <> pg_backend_pid()",
 				    0, NULL, &res, &err),
 			 PV_OK);
 	assert_true(atoi(PQgetvalue(res, 0, 0)) >= 1);
@@ -108,7 +109,8 @@ static void survives_a_lost_connection(void **state)
 	pv_es_page_clear(&page);
 	assert_int_equal(pv_pg_exec(conn, "terminate",
 				    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-				    " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+				    " WHERE datname = current_database()"
+				    " AND pid <> pg_backend_pid()",
 				    0, NULL, NULL, &err),
 			 PV_OK);
 	assert_int_equal(pv_es_read_category(es, cat, 0, 10, 100, &page, &err), PV_OK);
@@ -155,7 +157,8 @@ static void data_is_stored_as_sent(void **state)
 {
 	struct pv_es *es = open_store(0);
 	char *stream = fresh_stream();
-	json_t *data = json_pack("{s:i, s:s, s:{s:b, s:n}}", "zulu", 1, "alpha", "\xc3\xa9t\xc3\xa9",
+	json_t *data = json_pack("{s:i, s:s, s:{s:b, s:n}}", "zulu", 1, "alpha",
+				 "\xc3\xa9t\xc3\xa9",
 				 "mike", "y", 1, "b", "z");
 	const char *params[1] = {stream};
 	struct pv_error err;

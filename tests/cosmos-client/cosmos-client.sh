@@ -10,7 +10,7 @@ if [[ ! -f $srcdir/tests/servers/servers.sh ]]; then
 	echo "1..0 # SKIP tests/servers/servers.sh is missing"
 	exit 0
 fi
-# shellcheck source=../servers/servers.sh
+# shellcheck source=tests/servers/servers.sh
 . "$srcdir/tests/servers/servers.sh"
 pv_servers_need cosmos cosmos-tls >&2 || { echo "Bail out! no Cosmos DB stand-in"; exit 1; }
 
@@ -30,7 +30,8 @@ if [[ ! -s $tmp/port ]]; then
 	cat "$tmp/proxy.log" >&2
 	exit 1
 fi
-export PV_TEST_COSMOS_PROXY_URL=http://127.0.0.1:$(cat "$tmp/port")
+PV_TEST_COSMOS_PROXY_URL=http://127.0.0.1:$(cat "$tmp/port")
+export PV_TEST_COSMOS_PROXY_URL
 
 "$builddir/tests/cosmos-client/cosmos-client-test"
 rc=$?

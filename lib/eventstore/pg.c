@@ -88,10 +88,22 @@ static enum pv_err session_setup(struct pg_es *pg, struct pv_error *err)
 	return pv_pg_command(pg->conn, "event store: session setup", sql, err);
 }
 
+/* Frees notifications libpq has already read.  They all stand for commits
+ * made before now, which the caller's next query sees anyway; without this
+ * a handle that once listened and then only appends would pile them up. */
+static void drain_notifies(struct pg_es *pg)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(pg->conn)) != NULL)
+		PQfreemem(n);
+}
+
 static enum pv_err ensure(struct pg_es *pg, struct pv_error *err)
 {
 	enum pv_err rc;
 
+	drain_notifies(pg);
 	if (PQstatus(pg->conn) == CONNECTION_OK)
 		return PV_OK;
 	rc = pv_pg_ensure(pg->conn, err);

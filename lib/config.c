@@ -43,6 +43,12 @@ static const struct key_spec key_table[] = {
 	    "how long a write waits for the broker's confirm before answering 503"),
 	INT("http", "threads", "4", 1, 256, "request threads per photovote.fcgi process"),
 	INT("http", "max_wait", "30", 0, 300, "cap in seconds for Prefer: wait=N"),
+	STR("http", "admins", "",
+	    "in remote_user mode: user names (separated by commas or spaces) that are administrators"),
+	INT("http", "idempotency_capacity", "10000", 0, 10000000,
+	    "Idempotency-Key answers remembered per process"),
+	INT("http", "idempotency_ttl", "86400", 1, 31536000,
+	    "seconds an Idempotency-Key answer is remembered"),
 
 	STR("amqp", "host", "127.0.0.1", "RabbitMQ host"),
 	INT("amqp", "port", "5672", 1, 65535, "RabbitMQ port"),
@@ -55,6 +61,7 @@ static const struct key_spec key_table[] = {
 	STR("amqp", "dead_letter_queue", "photovote.dead", "queue holding poison messages"),
 	INT("amqp", "partitions", "1", 1, 1024, "partition queues (consistent-hash by election id)"),
 	INT("amqp", "heartbeat", "30", 0, 3600, "AMQP heartbeat in seconds (0: off)"),
+	INT("amqp", "connect_timeout", "5", 1, 300, "seconds to wait for the broker when connecting"),
 	INT("amqp", "prefetch", "256", 1, 65535, "unacked messages a consumer may hold"),
 
 	SECRET("postgres", "conninfo", "dbname=photovote",
@@ -74,6 +81,8 @@ static const struct key_spec key_table[] = {
 	STR("cosmos", "ca_file", "", "CA bundle for the Cosmos DB TLS certificate (empty: system)"),
 	BOOL("cosmos", "create_if_missing", "true", "create the database and container at start"),
 	INT("cosmos", "timeout_ms", "10000", 100, 600000, "per-request timeout"),
+	BOOL("cosmos", "emulator_quirks", "false",
+	     "work around @vercel/cosmosdb-server's quirks (test stand-in only, never in production)"),
 
 	INT("appender", "batch_size", "256", 1, 65535, "events handled per database transaction"),
 	INT("appender", "cache_elections", "10000", 0, 10000000, "elections kept in memory"),
@@ -251,6 +260,18 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
 	return 1;
 }
 
+/* PHOTOVOTE_ variables that are not configuration keys: the file's own
+ * path, and the fault points of the crash tests. */
+static bool is_reserved_variable(const char *name, size_t len)
+{
+	static const char *const reserved[] = {"CONFIG", "FAULT"};
+
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (strlen(reserved[i]) == len && strncmp(name, reserved[i], len) == 0)
+			return true;
+	return false;
+}
+
 /* PHOTOVOTE_<SECTION>_<KEY>: matched against the table (sections have no
  * underscore, so the first underscore after the prefix splits them). */
 static enum pv_err apply_environment(struct pv_config *cfg, char *const *envp, struct pv_error *err)
@@ -265,11 +286,10 @@ static enum pv_err apply_environment(struct pv_config *cfg, char *const *envp, s
 		if (strncmp(entry, prefix, sizeof prefix - 1) != 0 || !eq)
 			continue;
 		entry += sizeof prefix - 1;
+		if (is_reserved_variable(entry, (size_t)(eq - entry)))
+			continue;
 		sep = strchr(entry, '_');
-		/* PHOTOVOTE_CONFIG names the file itself, not a key. */
 		if (!sep || sep > eq) {
-			if (strncmp(entry, "CONFIG=", 7) == 0)
-				continue;
 			return pv_error_set(err, PV_ERR_CONFIG,
 					    "environment variable PHOTOVOTE_%.*s is not of the form "
 					    "PHOTOVOTE_<SECTION>_<KEY>",

@@ -864,6 +864,7 @@ void pv_cosmos_options_from_config(const struct pv_config *cfg, struct pv_cosmos
 	o->ca_file = pv_config_str(cfg, "cosmos", "ca_file");
 	o->create_if_missing = pv_config_bool(cfg, "cosmos", "create_if_missing");
 	o->timeout_ms = (long)pv_config_int(cfg, "cosmos", "timeout_ms");
+	o->emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 }
 
 long pv_cosmos_last_status(const struct pv_cosmos *c)

@@ -57,7 +57,7 @@ static void environment_overrides_file(void **state)
 {
 	char *path = write_temp("[http]\nbody_limit = 1024\n");
 	char *env[] = {"PATH=/bin", "PHOTOVOTE_HTTP_BODY_LIMIT=2048", "PHOTOVOTE_LOG_LEVEL=debug",
-		       "PHOTOVOTE_CONFIG=/elsewhere", NULL};
+		       "PHOTOVOTE_CONFIG=/elsewhere", "PHOTOVOTE_FAULT=after_append", NULL};
 	struct pv_config *cfg;
 	struct pv_error err;
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "migrate.h"
 #include "pgutil.h"
 #include "xalloc.h"
@@ -38,8 +39,14 @@ static void remove_file(const char *dir, const char *name)
 
 static char *temp_dir(void)
 {
-	char *dir = pv_xstrdup("/tmp/pv-migrate-test.XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	struct pv_buf b = PV_BUF_INIT;
+	char *dir;
 
+	pv_buf_printf(&b, "%s/pv-migrate-test.", tmp && *tmp ? tmp : "/tmp");
+	for (int i = 0; i < 6; i++)
+		pv_buf_puts(&b, "X"); /* mkdtemp's template */
+	dir = pv_buf_steal(&b);
 	assert_non_null(mkdtemp(dir));
 	return dir;
 }

@@ -25,9 +25,10 @@
  * "any"/"exists" and deletes are tried once.
  *
  * A 404 is ambiguous: a missing stream, or AtomPub switched off (then no
- * /streams route exists).  The first 404 makes us ask GET /info once; when
- * features.atomPub is false every operation fails with PV_ERR_UNAVAILABLE
- * saying so.
+ * /streams route exists), or for $ce-<category> and $streams, projections
+ * not running.  The first 404 makes us ask GET /info once; when
+ * features.atomPub (or .projections) is false the operation fails with
+ * PV_ERR_UNAVAILABLE saying so.
  *
  * Credentials go to libcurl only (CURLOPT_USERNAME/PASSWORD); they are never
  * part of a URL, a message or a log line. */
@@ -59,8 +60,6 @@
 #define ESDB_EVENTS_TYPE "application/vnd.eventstore.events+json"
 #define ESDB_ATOM_TYPE   "application/vnd.eventstore.atom+json"
 
-enum atompub_state { ATOMPUB_UNKNOWN, ATOMPUB_ON, ATOMPUB_OFF };
-
 struct esdb {
 	struct pv_es base;
 	CURL *curl;
@@ -69,7 +68,9 @@ struct esdb {
 	char *password;
 	char *ca_file;
 	long timeout_ms;
-	enum atompub_state atompub;
+	bool info_known; /* GET /info answered: */
+	bool atompub_off;
+	bool projections_off;
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -522,34 +523,45 @@ static enum pv_err status_error(const struct esdb_request *rq, const struct esdb
 	                    resp->status, resp->reason[0] ? resp->reason : "(no reason)");
 }
 
-/* After a 404: is AtomPub off?  Asks GET /info once per store; an answer
- * we cannot read counts as "on" so that a missing stream stays missing. */
-static enum pv_err check_atompub(struct esdb *es, struct pv_error *err)
+/* After a 404: is AtomPub off, or (for the $ce- and $streams feeds, which
+ * projections write) are projections off?  Asks GET /info once per store;
+ * an answer we cannot read counts as "on" so that a missing stream stays
+ * missing. */
+static enum pv_err check_server(struct esdb *es, bool projections, struct pv_error *err)
 {
 	struct esdb_request rq = {
 		.method = "GET", .path = "/info", .accept = "application/json", .retry = true
 	};
 	struct esdb_response resp = { 0 };
 	struct pv_error ierr;
-	json_t *doc = NULL, *feat, *flag;
+	json_t *doc = NULL, *feat;
 
-	if (es->atompub == ATOMPUB_UNKNOWN) {
+	if (!es->info_known) {
 		if (exchange(es, &rq, &resp, &ierr) == PV_OK && resp.status == 200) {
 			doc = json_loadb(resp.body.data, resp.body.len, 0, NULL);
 			feat = json_is_object(doc) ? json_object_get(doc, "features") : NULL;
-			flag = json_is_object(feat) ? json_object_get(feat, "atomPub") : NULL;
-			es->atompub = json_is_false(flag) ? ATOMPUB_OFF : ATOMPUB_ON;
+			es->atompub_off = json_is_false(json_object_get(feat, "atomPub"));
+			es->projections_off = json_is_false(json_object_get(feat, "projections"));
+			es->info_known = true;
 			json_decref(doc);
 		}
 		/* Transport failure: decide next time. */
 		response_clear(&resp);
 	}
-	if (es->atompub == ATOMPUB_OFF)
+	if (es->atompub_off)
 		return pv_error_set(err, PV_ERR_UNAVAILABLE,
 		                    "esdb: %s has the AtomPub HTTP API disabled (GET /info: "
 		                    "features.atomPub is false); start it with "
 		                    "--enable-atom-pub-over-http",
 		                    es->url);
+	if (projections && es->projections_off)
+		return pv_error_set(
+		        err, PV_ERR_UNAVAILABLE,
+		        "esdb: %s runs without projections (GET /info: "
+		        "features.projections is false), so no $ce-<category> or "
+		        "$streams feed is written; start it with --run-projections=system "
+		        "--start-standard-projections",
+		        es->url);
 	return PV_OK;
 }
 
@@ -694,7 +706,7 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 		code = status_error(&rq, &resp, "append", err);
 		break;
 	case 404:
-		code = check_atompub(es, err);
+		code = check_server(es, false, err);
 		if (code == PV_OK)
 			code = status_error(&rq, &resp, "append", err);
 		break;
@@ -928,7 +940,7 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 	if (code != PV_OK)
 		goto out;
 	if (resp.status == 404) {
-		code = check_atompub(es, err);
+		code = check_server(es, false, err);
 		if (code == PV_OK)
 			code = pv_error_set(err, PV_ERR_NOT_FOUND,
 			                    "esdb: stream %s not found (HTTP 404)", stream);
@@ -1008,9 +1020,9 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	if (code != PV_OK)
 		goto out;
 	if (resp.status == 404) {
-		/* No event in the category yet (or the projection is not
-		 * running): an empty feed, unless AtomPub is off. */
-		code = check_atompub(es, err);
+		/* No event in the category yet: an empty feed, unless AtomPub
+		 * or the projections are off. */
+		code = check_server(es, true, err);
 		if (code != PV_OK)
 			goto out;
 		waited = now_ms() - started;
@@ -1127,7 +1139,7 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 		if (code != PV_OK)
 			goto out;
 		if (resp.status == 404) {
-			code = check_atompub(es, err);
+			code = check_server(es, true, err);
 			goto out; /* no stream at all yet */
 		}
 		if (resp.status != 200) {
@@ -1223,7 +1235,7 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 		code = status_error(&rq, &resp, "delete", err);
 		break;
 	case 404:
-		code = check_atompub(es, err);
+		code = check_server(es, false, err);
 		if (code == PV_OK)
 			code = pv_error_set(err, PV_ERR_NOT_FOUND,
 			                    "esdb: delete: stream %s not found (HTTP 404)", stream);
@@ -1315,7 +1327,6 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 	es->password = opts->password ? pv_xstrdup(opts->password) : NULL;
 	es->ca_file = opts->ca_file && *opts->ca_file ? pv_xstrdup(opts->ca_file) : NULL;
 	es->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : ESDB_DEFAULT_TIMEOUT_MS;
-	es->atompub = ATOMPUB_UNKNOWN;
 	*out = &es->base;
 	return PV_OK;
 }

@@ -26,6 +26,7 @@ Deliberately not implemented: XML bodies, $all, stream metadata, the parked
 message stream, projections' HTTP API, clustering.  They answer 404 or 406.
 
 Usage: esdb-standin.py [--header-generation es|kurrent] [--atompub-disabled]
+                       [--projections-disabled]
                        [--delay MS] [--fail-rate P] [--tls-cert PEM --tls-key PEM]
                        [--verbose] PORT
 PORT 0 picks a free port; the chosen one is printed as
@@ -152,7 +153,7 @@ class Store:
         for eid, etype, data, meta, is_json in batch:
             ev = Event(name, len(s.events), eid, etype, data, meta, is_json)
             s.events.append(ev)
-            if not name.startswith("$"):
+            if not name.startswith("$") and not OPTS.projections_disabled:
                 self._project(ev)
         return first
 
@@ -518,7 +519,8 @@ class Handler(BaseHTTPRequestHandler):
         doc = {
             "esVersion": "25.1.0" if kurrent else "24.10.0",
             "state": "leader",
-            "features": {"projections": True, "userManagement": True,
+            "features": {"projections": not OPTS.projections_disabled,
+                         "userManagement": True,
                          "atomPub": not OPTS.atompub_disabled},
             "authentication": {"type": "internal", "properties": {}},
         }
@@ -1061,6 +1063,8 @@ def main():
     p.add_argument("port", type=int)
     p.add_argument("--header-generation", choices=["es", "kurrent"], default="kurrent")
     p.add_argument("--atompub-disabled", action="store_true")
+    p.add_argument("--projections-disabled", action="store_true",
+                   help="no $ce-/$streams links; /info says features.projections false")
     p.add_argument("--delay", type=int, default=0, metavar="MS")
     p.add_argument("--fail-rate", type=float, default=0.0, metavar="P")
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")

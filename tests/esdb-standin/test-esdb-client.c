@@ -494,11 +494,12 @@ static void test_list_streams(void **state)
 	pv_es_close(es);
 }
 
-static void test_auth_and_atompub(void **state)
+static void test_auth_and_server_features(void **state)
 {
 	struct standin s;
 	struct pv_es *es;
 	struct pv_es_page page;
+	struct pv_es_stream_list list;
 	struct pv_error err = { 0 };
 	int64_t v;
 
@@ -517,6 +518,21 @@ static void test_auth_and_atompub(void **state)
 	assert_int_equal(append_n(es, "Election-a", PV_ES_ANY, 1, 0, &v, &err), PV_ERR_UNAVAILABLE);
 	assert_int_equal(pv_es_read_category(es, "Election", 0, 5, 0, &page, &err),
 	                 PV_ERR_UNAVAILABLE);
+	pv_es_close(es);
+	standin_stop(&s);
+
+	/* Without projections the category feed would stay empty for ever. */
+	standin_start(&s, (const char *const[]){ "--projections-disabled", NULL });
+	es = open_store(&s, "admin", "changeit", 5000);
+	assert_int_equal(append_n(es, "Election-p", PV_ES_ANY, 1, 0, &v, &err), PV_OK);
+	assert_int_equal(pv_es_read_stream(es, "Election-p", 0, 5, false, &page, &err), PV_OK);
+	pv_es_page_clear(&page);
+	assert_int_equal(pv_es_read_stream(es, "Election-q", 0, 5, false, &page, &err),
+	                 PV_ERR_NOT_FOUND);
+	assert_int_equal(pv_es_read_category(es, "Election", 0, 5, 0, &page, &err),
+	                 PV_ERR_UNAVAILABLE);
+	assert_non_null(strstr(err.msg, "projections"));
+	assert_int_equal(pv_es_list_streams(es, "Election", &list, &err), PV_ERR_UNAVAILABLE);
 	pv_es_close(es);
 	standin_stop(&s);
 }
@@ -691,7 +707,7 @@ int main(void)
 		cmocka_unit_test(test_long_poll),
 		cmocka_unit_test(test_deletes),
 		cmocka_unit_test(test_list_streams),
-		cmocka_unit_test(test_auth_and_atompub),
+		cmocka_unit_test(test_auth_and_server_features),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_tls),

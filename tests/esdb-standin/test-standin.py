@@ -436,6 +436,18 @@ def test_atompub_disabled():
         s.stop()
 
 
+def test_projections_disabled():
+    s = Standin("--projections-disabled")
+    try:
+        s.append("Proj-1", [ev()])
+        r, _ = s.feed("/streams/%24ce-Proj/0/forward/5")
+        ok(r.status == 404, "projections off: no $ce- stream")
+        r, data = s.req("GET", "/info", auth=False)
+        ok(json.loads(data)["features"]["projections"] is False, "projections off: /info says so")
+    finally:
+        s.stop()
+
+
 def test_faults():
     s = Standin()
     try:
@@ -487,7 +499,8 @@ def main():
                 s.conn.close()
     finally:
         s.stop()
-    for t in (test_es_generation, test_atompub_disabled, test_faults, test_cli_faults):
+    for t in (test_es_generation, test_atompub_disabled, test_projections_disabled, test_faults,
+              test_cli_faults):
         try:
             t()
         except Exception as e:

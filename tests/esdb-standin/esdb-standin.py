@@ -39,6 +39,7 @@ Test-only control route (not part of EventStoreDB, no auth):
   drop_next: close the next N connections without any answer;
   lose_next: do the next N requests, then close without answering (the
              answer is lost on the way back, as after a network failure);
+  garbage_next: answer the next N requests 200 with a body that is not JSON;
   delay_ms:  sleep before answering every following request.
   GET /_standin/faults returns the settings and the counters "requests"
   (control route not counted) and "connections" (TCP connections accepted,
@@ -295,6 +296,7 @@ class Faults:
         self.status = 500
         self.drop_next = 0
         self.lose_next = 0
+        self.garbage_next = 0
         self.delay_ms = delay_ms
         self.fail_rate = fail_rate
         self.requests = 0
@@ -425,10 +427,17 @@ class Handler(BaseHTTPRequestHandler):
             if FAULTS.fail_next > 0:
                 FAULTS.fail_next -= 1
             status = FAULTS.status
+            garbage = FAULTS.garbage_next > 0
+            if garbage:
+                FAULTS.garbage_next -= 1
         if delay:
             time.sleep(delay / 1000.0)
         if drop:
             self.close_connection = True
+            return True
+        if garbage:
+            self.read_body()
+            self.answer(200, b'{"entries": [ {"title": ', "application/vnd.eventstore.atom+json")
             return True
         if fail:
             self.read_body()
@@ -504,6 +513,7 @@ class Handler(BaseHTTPRequestHandler):
                     FAULTS.status = int(cfg.get("status", FAULTS.status))
                     FAULTS.drop_next = int(cfg.get("drop_next", FAULTS.drop_next))
                     FAULTS.lose_next = int(cfg.get("lose_next", FAULTS.lose_next))
+                    FAULTS.garbage_next = int(cfg.get("garbage_next", FAULTS.garbage_next))
                     FAULTS.delay_ms = int(cfg.get("delay_ms", FAULTS.delay_ms))
             except (ValueError, AttributeError, TypeError):
                 return self.text_error(400, "Bad fault settings")

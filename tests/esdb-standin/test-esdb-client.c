@@ -557,6 +557,7 @@ static void test_faults(void **state)
 	struct standin s;
 	struct pv_es *es;
 	struct pv_es_page page;
+	struct pv_es_stream_list list;
 	struct pv_error err = { 0 };
 	int64_t v;
 	long before;
@@ -592,6 +593,15 @@ static void test_faults(void **state)
 	before = standin_counter(&s, "requests");
 	assert_int_equal(append_n(es, "Election-f", PV_ES_ANY, 1, 0, &v, &err), PV_ERR_UNAVAILABLE);
 	assert_int_equal(standin_counter(&s, "requests"), before + 1);
+	assert_non_null(strstr(err.msg, "may or may not have been written"));
+
+	/* An answer that is not JSON: a protocol error, for every reader. */
+	standin_faults(&s, "{\"garbage_next\": 3}");
+	assert_int_equal(pv_es_read_stream(es, "Election-f", 0, 5, false, &page, &err),
+	                 PV_ERR_PROTOCOL);
+	assert_int_equal(pv_es_read_category(es, "Election", 0, 5, 0, &page, &err),
+	                 PV_ERR_PROTOCOL);
+	assert_int_equal(pv_es_list_streams(es, "Election", &list, &err), PV_ERR_PROTOCOL);
 
 	/* An append with a version is repeated after a lost answer, and the
 	 * server's idempotency makes the repeat a success without a copy. */

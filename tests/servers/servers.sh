@@ -22,19 +22,27 @@
 # order, rather than killing them half-way.  The exit trap runs the commands given to
 # pv_on_exit (last first, including an EXIT trap that was set before this file was sourced),
 # then stops every owned server and removes the temporary folder.  Set a trap with pv_on_exit,
-# not with `trap ... EXIT`, which would replace this one.
+# not with `trap ... EXIT`, which would replace this one.  Should the script be killed outright,
+# a watchdog process ends its servers a second later.
 #
-# Exported: PV_TEST_PG_CONNINFO, PV_TEST_PG_PORT, PV_TEST_PG_BINDIR; PV_TEST_AMQP_URL,
-# PV_TEST_AMQP_PORT, PV_TEST_AMQP_NODE, PV_TEST_AMQP_EPMD_PORT, PV_TEST_AMQP_HOME (where the
-# Erlang cookie is, for pv_rabbitmq_cli); PV_TEST_COSMOS_URL; PV_TEST_COSMOS_TLS_URL,
-# PV_TEST_COSMOS_CA; PV_TEST_COSMOS_DIR (the folder whose node_modules holds the stand-in).
+# Functions: pv_servers_need, pv_servers_need_private, pv_server_stop, pv_server_start,
+# pv_servers_stop_all, pv_on_exit, pv_rabbitmq_cli (rabbitmqctl & co. against the test node),
+# pv_server_dir and pv_server_pid (an owned server's folder and leading process).
+#
+# Exported: PV_TEST_PG_CONNINFO (host=127.0.0.1 port=N dbname=photovote user=photovote, a
+# superuser), PV_TEST_PG_PORT, PV_TEST_PG_BINDIR; PV_TEST_AMQP_URL
+# (amqp://guest:guest@127.0.0.1:N/%2f), PV_TEST_AMQP_PORT, PV_TEST_AMQP_NODE,
+# PV_TEST_AMQP_EPMD_PORT, PV_TEST_AMQP_HOME (where the Erlang cookie is); PV_TEST_COSMOS_URL
+# (http://127.0.0.1:N); PV_TEST_COSMOS_TLS_URL (https://127.0.0.1:N) and PV_TEST_COSMOS_CA (the
+# CA file that verifies it); PV_TEST_COSMOS_DIR (the folder whose node_modules holds the
+# stand-in).  PV_TEST_SERVER_TIMEOUT (seconds, default 120) bounds each wait.
 
 [[ -n ${_pv_srv_loaded:-} ]] && return 0
 _pv_srv_loaded=1
 
 _pv_srv_libdir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 _pv_srv_kinds=(postgres rabbitmq cosmos cosmos-tls)
-declare -A _pv_srv_state=() _pv_srv_pid=() _pv_srv_port=() _pv_srv_dir=()
+declare -gA _pv_srv_state=() _pv_srv_pid=() _pv_srv_port=() _pv_srv_dir=()
 _pv_srv_root=
 _pv_srv_owner=$BASHPID
 _pv_srv_taken=()
@@ -138,6 +146,42 @@ _pv_srv_mkroot()
 	_pv_srv_root=$(mktemp -d "${TMPDIR:-/tmp}/pv-servers.XXXXXX") || return 1
 	# PostgreSQL runs as its own user when we are root and must reach its folder inside.
 	chmod 755 "$_pv_srv_root"
+	_pv_srv_watchdog
+}
+
+# The exit trap never runs when the script is killed with KILL (a harness's timeout, say).  A
+# watchdog outside the script's job table (so `wait` never waits for it) checks every second
+# that the owning shell lives; once it is gone it ends the servers recorded in the folder and
+# removes it.  It ends by itself when the folder goes.
+_pv_srv_watchdog()
+{
+	local root=$_pv_srv_root owner=$BASHPID
+	( (
+		trap '' INT TERM HUP
+		while kill -0 "$owner" 2>/dev/null && [[ -d $root ]]; do
+			sleep 1
+		done
+		[[ -d $root ]] && _pv_srv_reap "$root"
+	) & ) </dev/null >/dev/null 2>&1
+}
+
+# Ends whatever servers ROOT records, without their owner's state, and removes ROOT.
+_pv_srv_reap()
+{
+	local root=$1 f pid bindir
+	if [[ -f $root/postgres/data/postmaster.pid ]] && bindir=$(_pv_pg_bindir); then
+		(cd "$root" && _pv_pg_as "$bindir/pg_ctl" -D "$root/postgres/data" -m immediate \
+			-w -t 20 stop)
+	fi
+	for f in "$root"/*/leader.pid "$root"/*/epmd.pid; do
+		[[ -f $f ]] || continue
+		read -r pid <"$f"
+		[[ $pid =~ ^[0-9]+$ ]] || continue
+		kill -KILL -- "-$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null
+	done
+	pkill -KILL -f -- "-home $root/rabbitmq/home "
+	rm -rf "$root"
 }
 
 _pv_srv_valid()
@@ -164,7 +208,7 @@ _pv_pg_bindir()
 		printf '%s' "$d"
 		return 0
 	fi
-	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -V -r); do
+	for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -V -r); do
 		if [[ -x $d/initdb && -x $d/pg_ctl ]]; then
 			printf '%s' "$d"
 			return 0
@@ -367,6 +411,7 @@ _pv_rmq_epmd_up()
 	"${_pv_srv_ss[@]}" "$_pv_rmq_epmd_bin" -port "$_pv_rmq_epmd_port" -address 127.0.0.1 \
 		</dev/null >>"${_pv_srv_dir[rabbitmq]}/epmd.log" 2>&1 &
 	_pv_rmq_epmd_pid=$!
+	echo "$_pv_rmq_epmd_pid" >"${_pv_srv_dir[rabbitmq]}/epmd.pid"
 	deadline=$(($(_pv_srv_now) + 10 * 1000000))
 	while (($(_pv_srv_now) < deadline)); do
 		_pv_srv_alive "$_pv_rmq_epmd_pid" || return 1
@@ -393,6 +438,7 @@ _pv_rmq_launch()
 		</dev/null >>"$d/server.log" 2>&1 &
 	pid=$!
 	_pv_srv_pid[rabbitmq]=$pid
+	echo "$pid" >"$d/leader.pid"
 	deadline=$(($(_pv_srv_now) + PV_TEST_SERVER_TIMEOUT * 1000000))
 	while ! _pv_amqp_probe "${_pv_srv_port[rabbitmq]}"; do
 		if ! _pv_srv_alive "$pid"; then
@@ -570,6 +616,7 @@ _pv_cosmos_launch()
 	fi
 	pid=$!
 	_pv_srv_pid[$name]=$pid
+	echo "$pid" >"$d/leader.pid"
 	deadline=$(($(_pv_srv_now) + PV_TEST_SERVER_TIMEOUT * 1000000))
 	while ! _pv_cosmos_check "$name" "$port"; do
 		if ! _pv_srv_alive "$pid"; then
@@ -610,7 +657,9 @@ _pv_cosmos_start()
 			_pv_srv_pick_port "_pv_srv_port[$name]" || return 1
 			_pv_cosmos_launch "$name" "$cdir"
 			rc=$?
-			((rc == 2)) && grep -q EADDRINUSE "$d/server.log" || break
+			if ((rc != 2)) || ! grep -q EADDRINUSE "$d/server.log"; then
+				break
+			fi
 			_pv_srv_say "$name: port ${_pv_srv_port[$name]} taken meanwhile, trying another"
 		done
 	fi
@@ -668,7 +717,7 @@ _pv_srv_start()
 		return 1
 	fi
 	_pv_srv_state[$name]=running
-	_pv_srv_say "$name ready on 127.0.0.1:${_pv_srv_port[$name]} in $(((($(_pv_srv_now) - t0) / 1000))) ms"
+	_pv_srv_say "$name ready on 127.0.0.1:${_pv_srv_port[$name]} in $((($(_pv_srv_now) - t0) / 1000)) ms"
 }
 
 _pv_srv_stop()
@@ -835,11 +884,12 @@ _pv_srv_on_exit()
 # Keep an EXIT trap set before us as the first cleanup, so it runs last of them.
 _pv_srv_trap_chain()
 {
-	local spec
+	local spec words
 	spec=$(trap -p EXIT)
 	[[ -n $spec ]] || return 0
-	eval "set -- $spec"
-	[[ $3 == _pv_srv_on_exit ]] || _pv_exit_cmds+=("$3")
+	# trap -p quotes for reuse: "trap -- 'CMD' EXIT".
+	eval "words=($spec)"
+	[[ ${words[2]} == _pv_srv_on_exit ]] || _pv_exit_cmds+=("${words[2]}")
 }
 _pv_srv_trap_chain
 trap _pv_srv_on_exit EXIT

@@ -206,8 +206,24 @@ ok "exit: the script's exit status is kept" test "$child_status" = 7
 ok "exit: cleanups run last-added first, then the earlier EXIT trap" \
 	test "$(cat "$work/order" 2>/dev/null | tr '\n' ' ')" = "second first prior "
 ok "exit: a child's private server is stopped and its folder removed" \
-	eval 'test -n "${c_port:-}" && port_closed "$c_port" && ! kill -0 "$c_pid" 2>/dev/null &&
+	eval 'test -n "${c_port:-}" && port_closed "$c_port" && ! _pv_srv_alive "$c_pid" &&
 		test ! -e "$c_dir"'
+
+# A script killed with KILL runs no exit trap: the watchdog ends its servers within seconds.
+# (Its orphaned server may linger as a zombie until init reaps it: _pv_srv_alive says gone.)
+# The subshell keeps bash's "Killed" report out of the log.
+(bash -c 'source "$1/servers.sh"
+	pv_servers_need_private cosmos || exit 1
+	echo "${PV_TEST_COSMOS_URL##*:} $(pv_server_pid cosmos) $(pv_server_dir cosmos)" >"$2/killed"
+	kill -KILL $$' _ "$here" "$work") 2>/dev/null
+read -r k_port k_pid k_dir <"$work/killed" 2>/dev/null
+for ((i = 0; i < 100; i++)); do
+	[[ -n ${k_dir:-} && ! -e ${k_dir%/*} ]] && break
+	sleep 0.1
+done
+ok "watchdog: a killed script's server is stopped and its folder removed" \
+	eval 'test -n "${k_port:-}" && port_closed "$k_port" && ! _pv_srv_alive "$k_pid" &&
+		test ! -e "${k_dir%/*}"'
 
 # A server that cannot start: the start fails in bounded time and shows the server's output.
 mkdir -p "$work/broken/node_modules/@vercel/cosmosdb-server/lib"

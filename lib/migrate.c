@@ -1,8 +1,6 @@
 /* Migration runner; see migrate.h for the rules.  The advisory lock is
  * taken before schema_version is even created, because two concurrent
  * CREATE TABLE IF NOT EXISTS can still collide in the catalog. */
-#define _POSIX_C_SOURCE 200809L
-
 #include "migrate.h"
 #include "log.h"
 #include "pgutil.h"

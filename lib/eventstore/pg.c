@@ -39,8 +39,6 @@
  * A handle is one connection and is not thread-safe.  When the server went
  * away, the next call reconnects once (pv_pg_ensure) and sets the session
  * up again. */
-#define _POSIX_C_SOURCE 200809L
-
 #include "eventstore/pg.h"
 #include "buf.h"
 #include "log.h"

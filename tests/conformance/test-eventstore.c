@@ -9,8 +9,6 @@
  * runs never see each other's events.  Threads each open their own handle
  * (handles are not thread-safe) and never call cmocka: they record what
  * went wrong and the main thread asserts. */
-#define _POSIX_C_SOURCE 200809L
-
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -2,8 +2,6 @@
  * server; the rest need PV_TEST_PG_CONNINFO (a role that may create
  * databases: each test makes its own and drops it) and PV_TEST_SQLDIR (the
  * project's sql/ folder), which tests/conformance/migrate.sh provides. */
-#define _POSIX_C_SOURCE 200809L
-
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -2,8 +2,6 @@
  * it survives a lost connection, a lock wait ends at the configured
  * timeout, and event data is stored as the text that was sent.  Needs
  * PV_TEST_PG_CONNINFO naming a migrated database (pg-backend.sh). */
-#define _POSIX_C_SOURCE 200809L
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -19,6 +19,7 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pv-esdb.XXXXXX") || exit 1
 pid=
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	rm -rf "$tmp"
@@ -42,11 +43,9 @@ fi
 
 PV_TEST_ES_BACKEND=esdb
 PV_TEST_ES_URL=http://127.0.0.1:$port
-PV_TEST_ES_USER=admin
+PV_TEST_ES_USER="admin"
 PV_TEST_ES_PASSWORD=changeit
 PV_TEST_ES_CA=
 export PV_TEST_ES_BACKEND PV_TEST_ES_URL PV_TEST_ES_USER PV_TEST_ES_PASSWORD PV_TEST_ES_CA
 
 "$prog"
-rc=$?
-exit $rc

@@ -541,8 +541,8 @@ _pv_rmq_stop_epmd()
 # Cosmos DB stand-in (@vercel/cosmosdb-server, pinned in tests/cosmos).
 
 # The folder holding the installed stand-in: PV_TEST_COSMOS_DIR, else tests/cosmos in the
-# source tree, else tests/cosmos in the build tree (make distcheck's source tree is read-only).
-# Installs it with `npm ci` from the committed lockfile when missing, one installer at a time.
+# source tree, else tests/cosmos in the build tree.  Installs it with `npm ci` from the committed
+# lockfile when missing, one installer at a time.
 _pv_cosmos_dir()
 {
 	local src=$_pv_srv_libdir/../cosmos d
@@ -553,15 +553,18 @@ _pv_cosmos_dir()
 			return 0
 		fi
 	done
+	# Out of the source tree when there is a separate build tree: a source tree may be
+	# read-only (make distcheck), and root would write into it all the same.
 	d=$src
-	if [[ ! -w $d ]]; then
+	if [[ -n ${top_builddir:-} && $(cd "$top_builddir" && pwd) != "$(cd "$src/../.." && pwd)" ]] ||
+		[[ ! -w $d ]]; then
 		[[ -n ${top_builddir:-} ]] || return 1
 		d=$top_builddir/tests/cosmos
 		mkdir -p "$d" && cp "$src/package.json" "$src/package-lock.json" "$d/" || return 1
 	fi
 	_pv_srv_say "cosmos: npm ci in $d"
-	flock -w 600 "$d" sh -c 'test -f node_modules/@vercel/cosmosdb-server/lib/cli.js ||
-		npm ci --no-audit --no-fund --loglevel=error' >&2 || return 1
+	(cd "$d" && flock -w 600 . sh -c 'test -f node_modules/@vercel/cosmosdb-server/lib/cli.js ||
+		npm ci --no-audit --no-fund --loglevel=error') >&2 || return 1
 	printf '%s' "$d"
 }
 

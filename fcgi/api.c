@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "auth_token.h"
+#include "commands.h"
 #include "config.h"
 #include "domain/event.h"
 #include "id.h"
@@ -58,7 +59,7 @@ static const struct {
 	{"bid", "ballot_id"},
 };
 
-static handler_fn handle_write, handle_healthz, handle_metrics;
+static handler_fn handle_write, handle_healthz, handle_metrics, handle_command;
 
 #define E "/elections/{eid}"
 #define C E "/competitions/{cid}"
@@ -88,6 +89,7 @@ static const struct api_route routes[] = {
 	{{"PUT", B "/ratings/{kid}"}, handle_write, PV_EV_BALLOT_CANDIDATE_RATED, NULL, NULL},
 	{{"POST", B "/cast"}, handle_write, PV_EV_BALLOT_CAST, NULL, NULL},
 	/* Reads (GET /elections..., /commands/{id}) join here with their issues. */
+	{{"GET", "/commands/{id}"}, handle_command, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/healthz"}, handle_healthz, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/metrics"}, handle_metrics, PV_EV__COUNT, NULL, NULL},
 };
@@ -110,6 +112,7 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 	api->body_limit = (size_t)pv_config_int(cfg, "http", "body_limit");
 	api->publish_timeout_ms = (int)pv_config_int(cfg, "http", "publish_timeout_ms");
 	api->pg_conninfo = pv_xstrdup(pv_config_str(cfg, "postgres", "conninfo"));
+	pv_commands_configure(cfg);
 	for (size_t i = 0; i < NROUTES; i++)
 		if (!route_labels[i])
 			route_labels[i] =
@@ -442,7 +445,9 @@ static void handle_write(struct pv_api_thread *t, const struct api_route *route,
 	struct identity id;
 	bool idem = false;
 	json_t *data = NULL;
+	int wait = pv_commands_prefer_wait(req->prefer);
 
+	event_id[0] = '\0';
 	if (!authenticate(t, req, resp, &id))
 		return;
 	/* A body needs the JSON media type; an empty one may come without. */
@@ -533,8 +538,28 @@ static void handle_write(struct pv_api_thread *t, const struct api_route *route,
 		}
 	}
 out:
+	/* Prefer: wait=N turns the 202 (first answer or replay) into the verdict. */
+	if (wait >= 0 && resp->status == 202 && event_id[0])
+		pv_commands_wait(t, event_id, wait, route->generate != NULL, resp);
 	json_decref(data);
 	pv_buf_free(&body);
+}
+
+/* GET /commands/{id}: the appender's verdict (commands.c). */
+static void handle_command(struct pv_api_thread *t, const struct api_route *route,
+			   const struct pv_http_request *req, const struct pv_route_match *m,
+			   struct pv_http_response *resp)
+{
+	char event_id[PV_UUID_LEN + 1];
+	struct identity id;
+
+	if (!authenticate(t, req, resp, &id))
+		return;
+	if (!pv_route_param(m, "id", event_id, sizeof event_id)) {
+		pv_http_error(resp, 400, "invalid_id", "the command id is not a UUID");
+		return;
+	}
+	pv_commands_get(t, event_id, id.user, id.admin, resp);
 }
 
 static void handle_healthz(struct pv_api_thread *t, const struct api_route *route,

@@ -20,6 +20,7 @@ struct pv_http_request {
 	const char *remote_addr;
 	const char *idempotency_key;
 	const char *correlation_id;
+	const char *prefer; /* the Prefer header (RFC 7240), NULL when absent */
 	/* Reads at most n body bytes; 0 at the end, < 0 on error. */
 	int (*read)(void *ctx, char *buf, int n);
 	void *read_ctx;

@@ -131,6 +131,7 @@ static void serve(struct worker *w, FCGX_Request *r)
 		.remote_addr = param(r, "REMOTE_ADDR"),
 		.idempotency_key = param(r, "HTTP_IDEMPOTENCY_KEY"),
 		.correlation_id = param(r, "HTTP_X_CORRELATION_ID"),
+		.prefer = param(r, "HTTP_PREFER"),
 		.read = fcgi_read,
 		.read_ctx = r,
 	};

@@ -980,11 +980,11 @@ static enum pv_err doc_body(json_t *doc, const char *pk, const char **id, char *
 		return rc;
 	/* The real service refuses (400) a body whose partition value differs
 	 * from the header; the stand-in files it under the body's.  Say so here. */
-	eid = json_string_value(json_object_get(doc, PV_COSMOS_PARTITION_PATH + 1));
+	eid = json_string_value(json_object_get(doc, &PV_COSMOS_PARTITION_PATH[1]));
 	if (!eid || strcmp(eid, pk) != 0)
 		return pv_error_set(err, PV_ERR_INVALID,
 				    "cosmos: document %s: its %s must be the string %s", *id,
-				    PV_COSMOS_PARTITION_PATH + 1, pk);
+				    &PV_COSMOS_PARTITION_PATH[1], pk);
 	/* Always serialised here, never passed through: the stand-in answers
 	 * malformed JSON with 500 rather than 400 (protocols.md §8). */
 	*body = json_dumps(doc, JSON_COMPACT);

@@ -136,6 +136,7 @@ size_t pv_log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 	return o;
 }
 
+__attribute__((format(printf, 3, 0)))
 static void log_emit(enum pv_log_level level, const char *subsys, const char *fmt, va_list ap,
 		     int with_errno, int saved_errno)
 {

@@ -1,0 +1,192 @@
+# shellcheck shell=bash
+# Shared by the projector tests: servers, a private database, a private Cosmos DB database,
+# the projector in the background, events generated straight into the event store, and
+# comparisons of the documents with the domain's fold of the streams.  Source after setting
+# top_srcdir/top_builddir (the test harness exports them).
+
+: "${top_srcdir:?}" "${top_builddir:?}"
+# shellcheck source=../servers/servers.sh
+. "$top_srcdir/tests/servers/servers.sh"
+
+pvp_tool=$top_builddir/tests/projector/pv-projector-tool
+pvp_projector=$top_builddir/workers/photovote-projector
+pvp_gen=$top_srcdir/tests/projector/gen-events.py
+pvp_n=0
+pvp_failed=0
+PROJECTOR_PID=
+
+pvp_ok()
+{
+	pvp_n=$((pvp_n + 1))
+	if [[ $1 == 0 ]]; then
+		echo "ok $pvp_n - $2"
+	else
+		echo "not ok $pvp_n - $2"
+		pvp_failed=1
+	fi
+}
+
+pvp_check()
+{
+	local name=$1
+	shift
+	if "$@"; then pvp_ok 0 "$name"; else pvp_ok 1 "$name"; fi
+}
+
+pvp_sql()
+{
+	psql -XAtq -v ON_ERROR_STOP=1 "$PHOTOVOTE_POSTGRES_CONNINFO" -c "$1"
+}
+
+# pvp_setup NAME [private]: servers, a fresh PostgreSQL database (migrated), a Cosmos DB
+# database of its own, the event store of PVP_BACKEND (postgres by default; esdb: the
+# EventStoreDB stand-in) and a work folder $pvp_work.
+pvp_setup()
+{
+	local name=$1 db
+	if [[ ${2:-} == private ]]; then
+		pv_servers_need_private postgres || return 1
+		pv_servers_need cosmos || return 1
+	else
+		pv_servers_need postgres cosmos || return 1
+	fi
+	db=pvp_${name}_$$
+	psql -XAtq -v ON_ERROR_STOP=1 "$PV_TEST_PG_CONNINFO" -c "CREATE DATABASE $db" || return 1
+	pvp_work=$(mktemp -d "${TMPDIR:-/tmp}/pvp-$name.XXXXXX")
+	pv_on_exit "pvp_teardown $db $pvp_work"
+	export PHOTOVOTE_POSTGRES_CONNINFO="$PV_TEST_PG_CONNINFO dbname=$db"
+	export PHOTOVOTE_EVENTSTORE_BACKEND=${PVP_BACKEND:-postgres}
+	export PHOTOVOTE_COSMOS_ENDPOINT=$PV_TEST_COSMOS_URL
+	export PHOTOVOTE_COSMOS_KEY=c2VjcmV0LWtleS1mb3ItdGhlLXN0YW5kLWlu
+	export PHOTOVOTE_COSMOS_DATABASE=pvp-$name-$$ PHOTOVOTE_COSMOS_CONTAINER=elections
+	export PHOTOVOTE_COSMOS_EMULATOR_QUIRKS=true
+	export PHOTOVOTE_PROJECTOR_POLL_WAIT_MS=300
+	export PHOTOVOTE_LOG_LEVEL=${PVP_LOG_LEVEL:-info}
+	unset PHOTOVOTE_FAULT
+	if [[ $PHOTOVOTE_EVENTSTORE_BACKEND == esdb ]]; then
+		pvp_standin || return 1
+	fi
+	# Migrations (and an empty first run).
+	"$pvp_projector" --migrate "$top_srcdir/sql" --once >>"$pvp_work/projector.log" 2>&1
+}
+
+# pvp_standin: the EventStoreDB stand-in on a free port, stopped at exit.
+pvp_standin()
+{
+	local port i
+	python3 "$top_srcdir/tests/esdb-standin/esdb-standin.py" 0 >"$pvp_work/standin.out" \
+		2>"$pvp_work/standin.err" &
+	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	for ((i = 0; i < 100; i++)); do
+		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$pvp_work/standin.out" \
+			"$pvp_work/standin.err" | head -n 1)
+		[[ -n $port ]] && break
+		sleep 0.1
+	done
+	[[ -n $port ]] || return 1
+	export PHOTOVOTE_EVENTSTORE_URL=http://127.0.0.1:$port
+}
+
+# pvp_teardown DB WORK: runs at exit (pv_on_exit).
+pvp_teardown()
+{
+	pvp_stop >/dev/null 2>&1
+	if [[ $pvp_failed != 0 && -f $2/projector.log ]]; then
+		echo "# --- projector log ($2) ---"
+		tail -n 40 "$2/projector.log" | sed 's/^/# /'
+	fi
+	[[ -n ${PV_TEST_PG_CONNINFO:-} ]] &&
+		psql -XAtq "$PV_TEST_PG_CONNINFO" -c "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
+	rm -rf "$2"
+}
+
+# pvp_start [VAR=VALUE...]: the projector in the background.
+pvp_start()
+{
+	env "$@" "$pvp_projector" >>"$pvp_work/projector.log" 2>&1 &
+	PROJECTOR_PID=$!
+}
+
+# pvp_stop: SIGTERM, then waits; returns the projector's exit status.
+pvp_stop()
+{
+	local rc
+	[[ -n $PROJECTOR_PID ]] || return 0
+	kill -TERM "$PROJECTOR_PID" 2>/dev/null
+	wait "$PROJECTOR_PID"
+	rc=$?
+	PROJECTOR_PID=
+	return $rc
+}
+
+# pvp_once [VAR=VALUE...]: projects what the feed holds and exits; returns its status.
+pvp_once()
+{
+	env "$@" "$pvp_projector" --once >>"$pvp_work/projector.log" 2>&1
+}
+
+# pvp_generate NAME [gen-events.py options]: $pvp_work/NAME.events and NAME.elections.
+pvp_generate()
+{
+	local name=$1
+	shift
+	python3 "$pvp_gen" "$pvp_work/$name.events" "$pvp_work/$name.elections" "$@"
+}
+
+pvp_append()
+{
+	"$pvp_tool" append <"$1"
+}
+
+# pvp_checkpoint [DATABASE]: the checkpoint of the projection into the Cosmos DB database.
+pvp_checkpoint()
+{
+	pvp_sql "SELECT position FROM projector_checkpoints
+		WHERE name = 'Election@$PHOTOVOTE_EVENTSTORE_BACKEND:${1:-$PHOTOVOTE_COSMOS_DATABASE}/elections'"
+}
+
+# pvp_wait_checkpoint POSITION [SECONDS]: until the running projector checkpointed POSITION.
+pvp_wait_checkpoint()
+{
+	local want=$1 deadline=$((SECONDS + ${2:-60})) got
+	while ((SECONDS < deadline)); do
+		got=$(pvp_checkpoint)
+		[[ -n $got ]] && ((got >= want)) && return 0
+		if [[ -n $PROJECTOR_PID ]] && ! kill -0 "$PROJECTOR_PID" 2>/dev/null; then
+			return 1
+		fi
+		sleep 0.2
+	done
+	echo "# checkpoint ${got:-none}, waited for $want"
+	return 1
+}
+
+# pvp_same_as_fold ELECTION...: the documents give exactly the domain's fold of each stream, in
+# every view and the results.
+pvp_same_as_fold()
+{
+	local e v
+	for e in "$@"; do
+		for v in full owner public results; do
+			"$pvp_tool" fold "$e" "$v" >"$pvp_work/want" || return 1
+			if ! "$pvp_tool" view "$e" "$v" >"$pvp_work/got" ||
+				! cmp -s "$pvp_work/want" "$pvp_work/got"; then
+				echo "# election $e, view $v differs from the fold"
+				diff <(head -c 600 "$pvp_work/want") <(head -c 600 "$pvp_work/got") |
+					sed 's/^/#   /'
+				return 1
+			fi
+		done
+	done
+}
+
+# pvp_docs FILE ELECTION...: every document of the elections, sorted, into FILE.
+pvp_docs()
+{
+	local out=$1 e
+	shift
+	: >"$out"
+	for e in "$@"; do
+		"$pvp_tool" docs "$e" >>"$out" || return 1
+	done
+}

@@ -1,0 +1,336 @@
+/* Test equipment for the projector tests, configured like the programs
+ * (PHOTOVOTE_* environment variables, no file):
+ *
+ *   pv-projector-tool append         appends each line of stdin (a broker
+ *                                    envelope: event_id, type, data,
+ *                                    metadata) to stream Election-<data's
+ *                                    election_id>, runs of one election in
+ *                                    one append of up to 500 events
+ *   pv-projector-tool fold ID VIEW   folds stream Election-ID with the
+ *                                    domain and prints the view (full, owner,
+ *                                    public) or "results", one line
+ *   pv-projector-tool view ID VIEW   the same from the Cosmos DB documents
+ *                                    (lib/projection.h)
+ *   pv-projector-tool docs ID        every document of the election's
+ *                                    partition without Cosmos DB's system
+ *                                    properties, sorted by id, one a line
+ *   pv-projector-tool rebuild ID     rebuilds the election's documents by
+ *                                    replaying its stream
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "config.h"
+#include "cosmos.h"
+#include "domain/election.h"
+#include "eventstore.h"
+#include "log.h"
+#include "projection.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define APPEND_MAX 500
+
+static struct pv_config *cfg;
+
+static void die(const char *what, const struct pv_error *err)
+{
+	fprintf(stderr, "pv-projector-tool: %s: %s\n", what, err->msg);
+	exit(1);
+}
+
+static struct pv_es *open_store(void)
+{
+	struct pv_es_options o;
+	struct pv_error err;
+	struct pv_es *es;
+	const char *ca = pv_config_str(cfg, "eventstore", "ca_file");
+
+	memset(&o, 0, sizeof o);
+	o.backend = pv_config_str(cfg, "eventstore", "backend");
+	o.url = pv_config_str(cfg, "eventstore", "url");
+	o.username = pv_config_str(cfg, "eventstore", "username");
+	o.password = pv_config_str(cfg, "eventstore", "password");
+	o.ca_file = *ca ? ca : NULL;
+	o.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
+	o.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
+	if (pv_es_open(&o, &es, &err) != PV_OK)
+		die("event store", &err);
+	return es;
+}
+
+static struct pv_cosmos *open_cosmos(void)
+{
+	struct pv_cosmos_options o;
+	struct pv_cosmos *c;
+	struct pv_error err;
+
+	pv_cosmos_options_from_config(cfg, &o);
+	o.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
+	if (pv_cosmos_open(&o, &c, &err) != PV_OK)
+		die("cosmos", &err);
+	return c;
+}
+
+struct pending {
+	char stream[64];
+	struct pv_es_new_event ev[APPEND_MAX];
+	json_t *lines[APPEND_MAX];
+	size_t n;
+};
+
+static void flush(struct pv_es *es, struct pending *p)
+{
+	struct pv_error err;
+	int64_t version;
+
+	if (p->n && pv_es_append(es, p->stream, PV_ES_ANY, p->ev, p->n, &version, &err) != PV_OK)
+		die(p->stream, &err);
+	for (size_t i = 0; i < p->n; i++)
+		json_decref(p->lines[i]);
+	p->n = 0;
+}
+
+static int append(void)
+{
+	struct pv_es *es = open_store();
+	struct pending *p = pv_xcalloc(1, sizeof *p);
+	char *line = NULL;
+	size_t cap = 0, total = 0;
+
+	while (getline(&line, &cap, stdin) > 0) {
+		json_error_t jerr;
+		json_t *j = json_loads(line, 0, &jerr);
+		const char *eid = json_string_value(
+			json_object_get(json_object_get(j, "data"), "election_id"));
+		char stream[64];
+
+		if (!j || !eid || !json_is_string(json_object_get(j, "event_id")) ||
+		    !json_is_string(json_object_get(j, "type"))) {
+			fprintf(stderr, "pv-projector-tool: line %zu is not an envelope\n", total + 1);
+			return 1;
+		}
+		snprintf(stream, sizeof stream, "Election-%s", eid);
+		if (p->n == APPEND_MAX || (p->n && strcmp(stream, p->stream) != 0))
+			flush(es, p);
+		snprintf(p->stream, sizeof p->stream, "%s", stream);
+		p->lines[p->n] = j;
+		p->ev[p->n] = (struct pv_es_new_event){
+			.id = json_string_value(json_object_get(j, "event_id")),
+			.type = json_string_value(json_object_get(j, "type")),
+			.data = json_object_get(j, "data"),
+			.metadata = json_object_get(j, "metadata"),
+		};
+		p->n++;
+		total++;
+	}
+	flush(es, p);
+	free(line);
+	free(p);
+	pv_es_close(es);
+	fprintf(stderr, "pv-projector-tool: appended %zu events\n", total);
+	return 0;
+}
+
+static int view_of(const char *word, enum pv_election_view *view)
+{
+	static const struct {
+		const char *word;
+		enum pv_election_view view;
+	} views[] = {{"full", PV_VIEW_FULL}, {"owner", PV_VIEW_OWNER}, {"public", PV_VIEW_PUBLIC}};
+
+	for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+		if (strcmp(word, views[i].word) == 0) {
+			*view = views[i].view;
+			return 0;
+		}
+	}
+	if (strcmp(word, "results") == 0)
+		return 1;
+	fprintf(stderr, "pv-projector-tool: unknown view %s\n", word);
+	exit(2);
+}
+
+static void print(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (!s)
+		pv_oom("json_dumps", 0);
+	puts(s);
+	free(s);
+}
+
+static int fold(const char *eid, const char *word)
+{
+	struct pv_es *es = open_store();
+	struct pv_election *e = pv_election_new(eid);
+	char stream[64];
+	int64_t from = 0;
+	enum pv_election_view view = PV_VIEW_FULL;
+	bool results = view_of(word, &view) == 1;
+	struct pv_error err;
+	json_t *out;
+
+	snprintf(stream, sizeof stream, "Election-%s", eid);
+	for (;;) {
+		struct pv_es_page page = {0};
+		enum pv_err rc = pv_es_read_stream(es, stream, from, 1000, false, &page, &err);
+		bool end;
+
+		if (rc == PV_ERR_NOT_FOUND)
+			break;
+		if (rc != PV_OK)
+			die(stream, &err);
+		for (size_t i = 0; i < page.count; i++) {
+			const struct pv_es_event *r = &page.events[i];
+			struct pv_event ev;
+			struct pv_event_meta meta;
+
+			if (pv_event_meta_from_json(r->metadata, &meta, &err) != PV_OK)
+				die("metadata", &err);
+			if (pv_event_init(&ev, r->id, (enum pv_event_type)pv_event_type_parse(r->type),
+					  json_incref(r->data), &meta, &err) != PV_OK ||
+			    pv_election_apply(e, &ev, r->number, &err) != PV_OK)
+				fprintf(stderr, "pv-projector-tool: event %" PRId64 ": %s\n", r->number,
+					err.msg);
+			pv_event_clear(&ev);
+			pv_event_meta_clear(&meta);
+			from = r->number + 1;
+		}
+		end = page.count == 0 || page.end_of_stream;
+		pv_es_page_clear(&page);
+		if (end)
+			break;
+	}
+	out = results ? pv_election_results(e) : pv_election_to_json(e, view);
+	print(out);
+	json_decref(out);
+	pv_election_free(e);
+	pv_es_close(es);
+	return 0;
+}
+
+static int view(const char *eid, const char *word)
+{
+	struct pv_cosmos *c = open_cosmos();
+	enum pv_election_view v = PV_VIEW_FULL;
+	bool results = view_of(word, &v) == 1;
+	struct pv_error err;
+	json_t *out, *head;
+	enum pv_err rc;
+
+	if (results) {
+		rc = pv_projection_read_head(c, eid, &head, &err);
+		if (rc != PV_OK)
+			die(eid, &err);
+		print((json_t *)pv_projection_head_results(head));
+		json_decref(head);
+	} else {
+		rc = pv_projection_view(c, eid, v, &out, NULL, &err);
+		if (rc != PV_OK)
+			die(eid, &err);
+		print(out);
+		json_decref(out);
+	}
+	pv_cosmos_close(c);
+	return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const char *x = json_string_value(json_object_get(*(json_t *const *)a, "id"));
+	const char *y = json_string_value(json_object_get(*(json_t *const *)b, "id"));
+
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+static int docs(const char *eid)
+{
+	struct pv_cosmos *c = open_cosmos();
+	json_t *params = json_pack("{s:s}", "@e", eid), *all = json_array(), *d;
+	json_t **v;
+	char *cont = NULL;
+	struct pv_error err;
+	size_t i, n;
+
+	do {
+		json_t *page;
+		char *next = NULL;
+
+		if (pv_cosmos_query(c, "SELECT * FROM c WHERE c.election_id = @e", params, eid, 0,
+				    cont, &page, &next, &err) != PV_OK)
+			die(eid, &err);
+		free(cont);
+		cont = next;
+		json_array_extend(all, page);
+		json_decref(page);
+	} while (cont);
+	n = json_array_size(all);
+	v = pv_xcalloc(n ? n : 1, sizeof *v);
+	json_array_foreach(all, i, d)
+	{
+		const char *key;
+		json_t *x;
+		void *tmp;
+
+		json_object_foreach_safe(d, tmp, key, x)
+		{
+			if (key[0] == '_')
+				json_object_del(d, key);
+		}
+		v[i] = d;
+	}
+	qsort(v, n, sizeof *v, by_id);
+	for (i = 0; i < n; i++)
+		print(v[i]);
+	free(v);
+	json_decref(all);
+	json_decref(params);
+	pv_cosmos_close(c);
+	return 0;
+}
+
+static int rebuild(const char *eid)
+{
+	struct pv_es *es = open_store();
+	struct pv_cosmos *c = open_cosmos();
+	struct pv_projection *p = pv_projection_new(c, es, 0, 0);
+	struct pv_error err;
+
+	if (pv_projection_rebuild(p, eid, &err) != PV_OK)
+		die(eid, &err);
+	pv_projection_free(p);
+	pv_cosmos_close(c);
+	pv_es_close(es);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct pv_error err;
+	int rc = 2;
+
+	pv_log_init("pv-projector-tool", PV_LOG_STDERR, PV_LOG_WARNING);
+	if (pv_config_load(NULL, NULL, &cfg, &err) != PV_OK)
+		die("config", &err);
+	if (argc == 2 && strcmp(argv[1], "append") == 0)
+		rc = append();
+	else if (argc == 4 && strcmp(argv[1], "fold") == 0)
+		rc = fold(argv[2], argv[3]);
+	else if (argc == 4 && strcmp(argv[1], "view") == 0)
+		rc = view(argv[2], argv[3]);
+	else if (argc == 3 && strcmp(argv[1], "docs") == 0)
+		rc = docs(argv[2]);
+	else if (argc == 3 && strcmp(argv[1], "rebuild") == 0)
+		rc = rebuild(argv[2]);
+	else
+		fprintf(stderr, "usage: pv-projector-tool append | fold ID VIEW | view ID VIEW | "
+				"docs ID | rebuild ID\n");
+	pv_config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,531 @@
+/* photovote-projector: follows the event store's Election category feed
+ * and keeps the elections' documents in Cosmos DB (lib/projection.h).
+ *
+ * Design
+ *   - One active projector per feed: it holds a PostgreSQL session
+ *     advisory lock keyed by its checkpoint name; a second one polls for
+ *     the lock and takes over when the first goes away.
+ *   - Loop: read a page of the feed from the checkpoint (long poll), fold
+ *     and write it (every election of the page once), then write the
+ *     checkpoint, the last position of the page.  Documents first,
+ *     checkpoint after: a crash replays at most a page, and replays change
+ *     nothing (documents carry the last event number applied).
+ *   - Outages (Cosmos DB, the event store, PostgreSQL) are retried with a
+ *     capped exponential backoff; the page is read again, so no event is
+ *     skipped.  Losing the PostgreSQL connection loses the lock: the
+ *     projector then takes the lock again, re-reads its checkpoint and
+ *     forgets its cache (another projector may have written meanwhile).
+ *   - SIGTERM/SIGINT: stop after the current document write (a page left
+ *     half done is not checkpointed, and is replayed by the next run);
+ *     SIGHUP reopens the log.
+ *   - --once: stop when the feed has nothing more (benchmarks, tests);
+ *     --naive: one event per page, no cache (the benchmark's baseline).
+ *   - PHOTOVOTE_FAULT=after_write[:N]|after_checkpoint[:N]: SIGKILL after
+ *     the N-th document write or checkpoint, for the crash tests. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "config.h"
+#include "cosmos.h"
+#include "eventstore.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgutil.h"
+#include "projection.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CONFIG "/etc/photovote/photovote.conf"
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define LOCK_POLL_MS 1000
+#define LOCK_CLASS "7031846"
+#define CACHE_ELECTIONS 1024
+#define REPORT_SECONDS 30
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reopen_requested = 1;
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* ---- crash points for the tests ---- */
+
+enum fault { FAULT_NONE, FAULT_AFTER_WRITE, FAULT_AFTER_CHECKPOINT };
+
+static const char *const fault_names[] = {
+	[FAULT_AFTER_WRITE] = "after_write",
+	[FAULT_AFTER_CHECKPOINT] = "after_checkpoint",
+};
+static enum fault fault_point = FAULT_NONE;
+static long fault_countdown;
+
+static enum pv_err fault_parse(const char *spec, struct pv_error *err)
+{
+	if (!spec || !*spec)
+		return PV_OK;
+	for (size_t i = 1; i < sizeof fault_names / sizeof fault_names[0]; i++) {
+		size_t n = strlen(fault_names[i]);
+		char *end;
+		long count = 1;
+
+		if (strncmp(spec, fault_names[i], n) != 0 || (spec[n] && spec[n] != ':'))
+			continue;
+		if (spec[n] == ':') {
+			errno = 0;
+			count = strtol(spec + n + 1, &end, 10);
+			if (errno || *end || count < 1)
+				break;
+		}
+		fault_point = (enum fault)i;
+		fault_countdown = count;
+		return PV_OK;
+	}
+	return pv_error_set(err, PV_ERR_CONFIG,
+			    "PHOTOVOTE_FAULT: \"%s\" is not after_write[:N] or after_checkpoint[:N]",
+			    spec);
+}
+
+static void fault(enum fault point)
+{
+	if (point != fault_point || fault_point == FAULT_NONE || --fault_countdown > 0)
+		return;
+	pv_log_warnx("fault", "PHOTOVOTE_FAULT: killing myself at %s", fault_names[point]);
+	kill(getpid(), SIGKILL);
+}
+
+static void after_write(void)
+{
+	fault(FAULT_AFTER_WRITE);
+}
+
+/* ---- outages ---- */
+
+/* Sleeps ms, waking early on a stop request. */
+static void nap(int ms)
+{
+	while (ms > 0 && !stop_requested) {
+		int step = ms < 50 ? ms : 50;
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
+
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+}
+
+/* One outage at a time per cause is logged: its start and its end. */
+struct outage {
+	const char *what;
+	bool down;
+	int backoff_ms;
+	time_t since;
+};
+
+static void outage_fail(struct outage *o, const struct pv_error *err)
+{
+	if (!o->down) {
+		pv_log_warnx("projector", "%s: %s; retrying with backoff", o->what, err->msg);
+		o->down = true;
+		o->since = time(NULL);
+		o->backoff_ms = BACKOFF_MIN_MS;
+	} else {
+		pv_log_debug("projector", "%s: %s", o->what, err->msg);
+	}
+	nap(o->backoff_ms);
+	o->backoff_ms = o->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : o->backoff_ms * 2;
+}
+
+static void outage_ok(struct outage *o)
+{
+	if (!o->down)
+		return;
+	pv_log_info("projector", "%s: back after %lld s", o->what,
+		    (long long)(time(NULL) - o->since));
+	o->down = false;
+}
+
+/* ---- the projector ---- */
+
+struct projector {
+	const char *conninfo;
+	struct pv_es_options eso;
+	struct pv_cosmos_options co;
+	char *name; /* checkpoint name */
+	size_t batch;
+	int wait_ms;
+	bool once, naive;
+
+	PGconn *pg; /* holds the lock while `locked` */
+	bool locked;
+	struct pv_es *es;
+	struct pv_cosmos *cosmos;
+	struct pv_projection *proj;
+	int64_t next; /* feed position to read next */
+	struct outage pg_out, es_out, cosmos_out, apply_out;
+	bool waiting_logged;
+	unsigned long pages;
+	time_t reported;
+};
+
+static void drop_pg(struct projector *p)
+{
+	if (p->pg)
+		PQfinish(p->pg);
+	p->pg = NULL;
+	if (p->locked)
+		pv_log_warnx("projector", "lost the PostgreSQL session and with it the feed lock");
+	p->locked = false;
+}
+
+/* Takes the feed lock and reads the checkpoint.  PV_ERR_CONFLICT: another
+ * projector holds the lock. */
+static enum pv_err take_lock(struct projector *p, struct pv_error *err)
+{
+	const char *params[1] = {p->name};
+	PGresult *res = NULL;
+	enum pv_err rc;
+	bool got;
+
+	if (!p->pg) {
+		rc = pv_pg_connect(p->conninfo, &p->pg, err);
+		if (rc != PV_OK)
+			return rc;
+	}
+	rc = pv_pg_exec(p->pg, "projector: take the feed lock",
+			"SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))", 1, params, &res,
+			err);
+	if (rc != PV_OK)
+		return rc;
+	got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!got)
+		return pv_error_set(err, PV_ERR_CONFLICT, "another projector holds feed %s",
+				    p->name);
+	p->locked = true;
+	rc = pv_pg_exec(p->pg, "projector: read the checkpoint",
+			"SELECT position FROM projector_checkpoints WHERE name = $1", 1, params, &res,
+			err);
+	if (rc != PV_OK)
+		return rc;
+	p->next = 0;
+	if (PQntuples(res) == 1)
+		p->next = strtoll(PQgetvalue(res, 0, 0), NULL, 10) + 1;
+	PQclear(res);
+	/* Whatever we remember may have been overwritten by the last holder. */
+	pv_projection_forget(p->proj);
+	pv_log_info("projector", "active for feed %s from position %" PRId64, p->name, p->next);
+	return PV_OK;
+}
+
+static enum pv_err checkpoint(struct projector *p, int64_t position, struct pv_error *err)
+{
+	char pos[24];
+	const char *params[2] = {p->name, pos};
+
+	snprintf(pos, sizeof pos, "%" PRId64, position);
+	return pv_pg_exec(p->pg, "projector: write the checkpoint",
+			  "INSERT INTO projector_checkpoints (name, position) VALUES ($1, $2::bigint)"
+			  " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,"
+			  " updated = now() WHERE projector_checkpoints.position < EXCLUDED.position",
+			  2, params, NULL, err);
+}
+
+static void report(struct projector *p, bool force)
+{
+	struct pv_projection_stats s;
+	time_t now = time(NULL);
+
+	if (!force && now - p->reported < REPORT_SECONDS)
+		return;
+	p->reported = now;
+	pv_projection_get_stats(p->proj, &s);
+	pv_log_info("projector",
+		    "at position %" PRId64 ": %lu events folded, %lu skipped, %lu refused; "
+		    "%lu head writes, %lu part writes, %lu deletes, %lu rebuilds, %lu conflicts; "
+		    "%lu pages; %lu Cosmos DB requests",
+		    p->next, s.events, s.skipped, s.refused, s.elections, s.parts, s.deletes,
+		    s.rebuilds, s.conflicts, p->pages,
+		    p->cosmos ? pv_cosmos_request_count(p->cosmos) : 0ul);
+}
+
+/* Opens what is not open yet; false (after a backoff) while something is
+ * down or the lock is another's. */
+static bool ready(struct projector *p)
+{
+	struct pv_error err;
+	enum pv_err rc;
+
+	if (!p->cosmos) {
+		rc = pv_cosmos_open(&p->co, &p->cosmos, &err);
+		if (rc == PV_ERR_CONFIG)
+			pv_log_fatalx("cosmos", "%s", err.msg);
+		if (rc != PV_OK) {
+			outage_fail(&p->cosmos_out, &err);
+			return false;
+		}
+		outage_ok(&p->cosmos_out);
+		p->proj = pv_projection_new(p->cosmos, p->es, 0, p->naive ? 0 : CACHE_ELECTIONS);
+		pv_projection_set_write_hook(p->proj, after_write);
+	}
+	if (!p->locked) {
+		rc = take_lock(p, &err);
+		if (rc == PV_ERR_CONFLICT) {
+			if (!p->waiting_logged)
+				pv_log_info("projector", "%s; waiting to take over", err.msg);
+			p->waiting_logged = true;
+			nap(LOCK_POLL_MS);
+			return false;
+		}
+		if (rc != PV_OK) {
+			drop_pg(p);
+			outage_fail(&p->pg_out, &err);
+			return false;
+		}
+		p->waiting_logged = false;
+		outage_ok(&p->pg_out);
+	}
+	return true;
+}
+
+/* One page: read, fold and write, checkpoint.  False when the feed had
+ * nothing (for --once). */
+static bool step(struct projector *p)
+{
+	struct pv_es_page page = {0};
+	struct pv_error err;
+	bool complete = false, any;
+	int64_t last;
+	enum pv_err rc;
+
+	rc = pv_es_read_category(p->es, PV_PROJECTION_CATEGORY, p->next, p->naive ? 1 : p->batch,
+				 p->once ? 0 : p->wait_ms, &page, &err);
+	if (rc != PV_OK) {
+		outage_fail(&p->es_out, &err);
+		return true;
+	}
+	outage_ok(&p->es_out);
+	any = page.count > 0;
+	if (!any) {
+		pv_es_page_clear(&page);
+		return false;
+	}
+	last = page.events[page.count - 1].position;
+	rc = pv_projection_apply(p->proj, page.events, page.count, &stop_requested, &complete, &err);
+	pv_es_page_clear(&page);
+	if (rc != PV_OK) {
+		outage_fail(&p->apply_out, &err);
+		return true;
+	}
+	outage_ok(&p->apply_out);
+	if (!complete)
+		return true; /* stopping: the next run replays this page */
+	rc = checkpoint(p, last, &err);
+	if (rc != PV_OK) {
+		drop_pg(p);
+		outage_fail(&p->pg_out, &err);
+		return true;
+	}
+	fault(FAULT_AFTER_CHECKPOINT);
+	p->next = last + 1;
+	p->pages++;
+	report(p, false);
+	return true;
+}
+
+static void run(struct projector *p)
+{
+	while (!stop_requested) {
+		if (reopen_requested) {
+			reopen_requested = 0;
+			pv_log_reopen();
+		}
+		if (!ready(p))
+			continue;
+		if (!step(p) && p->once)
+			break;
+	}
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: photovote-projector [-c FILE] [--migrate DIR] [--once] [--naive]\n"
+		     "  -c, --config FILE   configuration (default " DEFAULT_CONFIG
+		     " if it exists,\n"
+		     "                      or $PHOTOVOTE_CONFIG)\n"
+		     "  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
+		     "      --once          stop when the feed has nothing more\n"
+		     "      --naive         one event at a time, no cache (benchmark baseline)\n"
+		     "  -h, --help          this text\n");
+}
+
+static void migrate(const char *conninfo, const char *dir)
+{
+	struct pv_error err;
+	PGconn *conn;
+	int applied = 0;
+
+	if (pv_pg_connect(conninfo, &conn, &err) != PV_OK)
+		pv_log_fatalx("migrate", "%s", err.msg);
+	if (pv_migrate_run(conn, dir, &applied, &err) != PV_OK) {
+		PQfinish(conn);
+		pv_log_fatalx("migrate", "%s", err.msg);
+	}
+	PQfinish(conn);
+	if (applied > 0)
+		pv_log_info("migrate", "applied %d migration(s) from %s", applied, dir);
+}
+
+static const char *config_path(const char *given)
+{
+	const char *env = getenv("PHOTOVOTE_CONFIG");
+
+	if (given)
+		return given;
+	if (env && *env)
+		return env;
+	return access(DEFAULT_CONFIG, R_OK) == 0 ? DEFAULT_CONFIG : NULL;
+}
+
+static void options(struct projector *p, const struct pv_config *cfg)
+{
+	const char *ca = pv_config_str(cfg, "eventstore", "ca_file");
+
+	p->conninfo = pv_config_str(cfg, "postgres", "conninfo");
+	p->eso.backend = pv_config_str(cfg, "eventstore", "backend");
+	p->eso.url = pv_config_str(cfg, "eventstore", "url");
+	p->eso.username = pv_config_str(cfg, "eventstore", "username");
+	p->eso.password = pv_config_str(cfg, "eventstore", "password");
+	p->eso.ca_file = *ca ? ca : NULL;
+	p->eso.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
+	p->eso.pg_conninfo = p->conninfo;
+	pv_cosmos_options_from_config(cfg, &p->co);
+	p->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
+	p->batch = (size_t)pv_config_int(cfg, "projector", "batch_size");
+	p->wait_ms = (int)pv_config_int(cfg, "projector", "poll_wait_ms");
+	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
+			       p->co.database, p->co.container);
+	p->pg_out.what = "PostgreSQL (checkpoint)";
+	p->es_out.what = "event store";
+	p->cosmos_out.what = "Cosmos DB";
+	p->apply_out.what = "writing documents";
+	p->reported = time(NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"migrate", required_argument, NULL, 'm'},
+		{"once", no_argument, NULL, 'o'},
+		{"naive", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *cfgfile = NULL, *migrate_dir = NULL;
+	struct projector p;
+	struct pv_config *cfg;
+	struct pv_error err;
+	int level, opt;
+
+	memset(&p, 0, sizeof p);
+	while ((opt = getopt_long(argc, argv, "c:m:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			cfgfile = optarg;
+			break;
+		case 'm':
+			migrate_dir = optarg;
+			break;
+		case 'o':
+			p.once = true;
+			break;
+		case 'n':
+			p.naive = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	pv_log_init("photovote-projector", PV_LOG_STDERR, PV_LOG_INFO);
+	/* Test equipment, not configuration: read and removed first, since the
+	 * config module refuses PHOTOVOTE_* variables it does not know. */
+	if (fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
+		pv_log_fatalx("config", "%s", err.msg);
+	unsetenv("PHOTOVOTE_FAULT");
+	if (pv_config_load(config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
+		pv_log_fatalx("config", "%s", err.msg);
+	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
+	pv_log_init("photovote-projector",
+		     strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
+										 : PV_LOG_STDERR,
+		     level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+	options(&p, cfg);
+	if (migrate_dir)
+		migrate(p.conninfo, migrate_dir);
+	install_signals();
+	/* A store that is down at start is an outage like any other. */
+	while (!stop_requested) {
+		enum pv_err rc = pv_es_open(&p.eso, &p.es, &err);
+
+		if (rc == PV_OK)
+			break;
+		if (rc == PV_ERR_CONFIG)
+			pv_log_fatalx("eventstore", "%s", err.msg);
+		outage_fail(&p.es_out, &err);
+	}
+	if (p.es) {
+		pv_log_info("projector", "started (event store: %s, feed %s)", p.eso.backend,
+			    p.name);
+		run(&p);
+		report(&p, true);
+	}
+	pv_projection_free(p.proj);
+	pv_cosmos_close(p.cosmos);
+	pv_es_close(p.es);
+	if (p.pg)
+		PQfinish(p.pg);
+	free(p.name);
+	pv_config_free(cfg);
+	pv_log_info("projector", "stopped");
+	return 0;
+}

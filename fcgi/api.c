@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pgutil.h"
+#include "reads.h"
 #include "router.h"
 #include "xalloc.h"
 
@@ -59,6 +60,7 @@ static const struct {
 	{"bid", "ballot_id"},
 };
 
+static handler_fn handle_election, handle_elections, handle_results;
 static handler_fn handle_write, handle_healthz, handle_metrics, handle_command;
 
 #define E "/elections/{eid}"
@@ -90,6 +92,9 @@ static const struct api_route routes[] = {
 	{{"POST", B "/cast"}, handle_write, PV_EV_BALLOT_CAST, NULL, NULL},
 	/* Reads (GET /elections..., /commands/{id}) join here with their issues. */
 	{{"GET", "/commands/{id}"}, handle_command, PV_EV__COUNT, NULL, NULL},
+	{{"GET", "/elections"}, handle_elections, PV_EV__COUNT, NULL, NULL},
+	{{"GET", E}, handle_election, PV_EV__COUNT, NULL, NULL},
+	{{"GET", E "/results"}, handle_results, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/healthz"}, handle_healthz, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/metrics"}, handle_metrics, PV_EV__COUNT, NULL, NULL},
 };
@@ -113,6 +118,7 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 	api->publish_timeout_ms = (int)pv_config_int(cfg, "http", "publish_timeout_ms");
 	api->pg_conninfo = pv_xstrdup(pv_config_str(cfg, "postgres", "conninfo"));
 	pv_commands_configure(cfg);
+	api->reads = pv_reads_new(cfg);
 	for (size_t i = 0; i < NROUTES; i++)
 		if (!route_labels[i])
 			route_labels[i] =
@@ -132,6 +138,7 @@ void pv_api_free(struct pv_api *api)
 	pv_amqp_publisher_stop(api->publisher);
 	pv_idem_free(api->idem);
 	pv_metrics_free(api->metrics);
+	pv_reads_free(api->reads);
 	free(api->pg_conninfo);
 	free(api);
 	for (size_t i = 0; i < NROUTES; i++) {
@@ -145,6 +152,7 @@ void pv_api_thread_clear(struct pv_api_thread *t)
 	if (t->pg)
 		PQfinish(t->pg);
 	t->pg = NULL;
+	pv_reads_thread_clear(t);
 }
 
 static double now_seconds(void)
@@ -562,24 +570,67 @@ static void handle_command(struct pv_api_thread *t, const struct api_route *rout
 	pv_commands_get(t, event_id, id.user, id.admin, resp);
 }
 
+/* GET /elections/{eid}, /elections/{eid}/results, /elections (reads.c). */
+static void handle_election(struct pv_api_thread *t, const struct api_route *route,
+			    const struct pv_http_request *req, const struct pv_route_match *m,
+			    struct pv_http_response *resp)
+{
+	char eid[PATH_ID_MAX + 1];
+	struct identity id;
+
+	if (!authenticate(t, req, resp, &id))
+		return;
+	if (!pv_route_param(m, "eid", eid, sizeof eid))
+		eid[0] = '\0';
+	pv_reads_election(t, eid, id.user, id.admin, req, resp);
+}
+
+static void handle_results(struct pv_api_thread *t, const struct api_route *route,
+			   const struct pv_http_request *req, const struct pv_route_match *m,
+			   struct pv_http_response *resp)
+{
+	char eid[PATH_ID_MAX + 1];
+	struct identity id;
+
+	if (!authenticate(t, req, resp, &id))
+		return;
+	if (!pv_route_param(m, "eid", eid, sizeof eid))
+		eid[0] = '\0';
+	pv_reads_results(t, eid, req, resp);
+}
+
+static void handle_elections(struct pv_api_thread *t, const struct api_route *route,
+			     const struct pv_http_request *req, const struct pv_route_match *m,
+			     struct pv_http_response *resp)
+{
+	struct identity id;
+
+	if (!authenticate(t, req, resp, &id))
+		return;
+	pv_reads_list(t, req, resp);
+}
+
 static void handle_healthz(struct pv_api_thread *t, const struct api_route *route,
 			   const struct pv_http_request *req, const struct pv_route_match *m,
 			   struct pv_http_response *resp)
 {
 	bool broker = pv_amqp_publisher_connected(t->api->publisher);
+	const char *cosmos = pv_reads_health(t); /* "disabled" is healthy */
 	struct pv_error err;
-	bool pg;
+	bool pg, ok;
 	json_t *body;
 
 	pg = thread_pg(t, &err) == PV_OK &&
 	     pv_pg_exec(t->pg, "health check", "SELECT 1", 0, NULL, NULL, &err) == PV_OK;
-	body = json_pack("{s:s,s:s,s:s}", "status", broker && pg ? "ok" : "unavailable", "broker",
-			 broker ? "ok" : "unavailable", "postgres", pg ? "ok" : "unavailable");
+	ok = broker && pg && strcmp(cosmos, "unavailable") != 0;
+	body = json_pack("{s:s,s:s,s:s,s:s}", "status", ok ? "ok" : "unavailable", "broker",
+			 broker ? "ok" : "unavailable", "postgres", pg ? "ok" : "unavailable",
+			 "cosmos", cosmos);
 	if (!body)
 		pv_oom("json_pack", 0);
-	if (!(broker && pg))
+	if (!ok)
 		pv_http_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
-	pv_http_json(resp, broker && pg ? 200 : 503, body);
+	pv_http_json(resp, ok ? 200 : 503, body);
 	json_decref(body);
 }
 

@@ -15,8 +15,10 @@
 #include "http.h"
 
 struct pv_config;
+struct pv_cosmos;
 struct pv_idem;
 struct pv_metrics;
+struct pv_reads;
 
 enum pv_auth_mode { PV_AUTH_TOKEN, PV_AUTH_REMOTE_USER };
 
@@ -28,11 +30,13 @@ struct pv_api {
 	struct pv_amqp_publisher *publisher;
 	struct pv_idem *idem;
 	struct pv_metrics *metrics;
+	struct pv_reads *reads; /* reads.h */
 };
 
 struct pv_api_thread {
 	struct pv_api *api;
 	PGconn *pg;
+	struct pv_cosmos *cosmos; /* reads.c: the read model, opened when first needed */
 };
 
 /* Reads the [http] and [postgres] settings and starts the publisher. */

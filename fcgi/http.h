@@ -21,6 +21,8 @@ struct pv_http_request {
 	const char *idempotency_key;
 	const char *correlation_id;
 	const char *prefer; /* the Prefer header (RFC 7240), NULL when absent */
+	const char *query;         /* QUERY_STRING, still %-encoded; NULL when none */
+	const char *if_none_match; /* the If-None-Match header, NULL when absent */
 	/* Reads at most n body bytes; 0 at the end, < 0 on error. */
 	int (*read)(void *ctx, char *buf, int n);
 	void *read_ctx;

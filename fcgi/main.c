@@ -132,6 +132,8 @@ static void serve(struct worker *w, FCGX_Request *r)
 		.idempotency_key = param(r, "HTTP_IDEMPOTENCY_KEY"),
 		.correlation_id = param(r, "HTTP_X_CORRELATION_ID"),
 		.prefer = param(r, "HTTP_PREFER"),
+		.query = param(r, "QUERY_STRING"),
+		.if_none_match = param(r, "HTTP_IF_NONE_MATCH"),
 		.read = fcgi_read,
 		.read_ctx = r,
 	};

@@ -15,6 +15,7 @@
 #include "idem.h"
 #include "log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "pgutil.h"
 #include "reads.h"
 #include "router.h"
@@ -61,7 +62,7 @@ static const struct {
 };
 
 static handler_fn handle_election, handle_elections, handle_results;
-static handler_fn handle_write, handle_healthz, handle_metrics, handle_command;
+static handler_fn handle_write, handle_healthz, handle_metrics, handle_command, handle_openapi;
 
 #define E "/elections/{eid}"
 #define C E "/competitions/{cid}"
@@ -97,6 +98,7 @@ static const struct api_route routes[] = {
 	{{"GET", E "/results"}, handle_results, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/healthz"}, handle_healthz, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/metrics"}, handle_metrics, PV_EV__COUNT, NULL, NULL},
+	{{"GET", "/openapi.json"}, handle_openapi, PV_EV__COUNT, NULL, NULL},
 };
 #undef E
 #undef C
@@ -644,4 +646,24 @@ static void handle_metrics(struct pv_api_thread *t, const struct api_route *rout
 	resp->status = 200;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	pv_metrics_render(t->api->metrics, &stats, &resp->body);
+}
+
+/* GET /openapi.json: the document compiled in from fcgi/openapi.json. */
+static void handle_openapi(struct pv_api_thread *t, const struct api_route *route,
+			   const struct pv_http_request *req, const struct pv_route_match *m,
+			   struct pv_http_response *resp)
+{
+	resp->status = 200;
+	pv_buf_append(&resp->body, pv_openapi_json, pv_openapi_json_len);
+}
+
+void pv_api_print_routes(FILE *out)
+{
+	for (size_t i = 0; i < NROUTES; i++) {
+		const struct api_route *r = &routes[i];
+
+		fprintf(out, "%s %s %s %s %s\n", r->r.method, r->r.pattern,
+			r->fn == handle_write ? pv_event_type_name(r->event) : "-",
+			r->generate ? r->generate : "-", r->default_now ? r->default_now : "-");
+	}
 }

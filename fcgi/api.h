@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "amqp_publisher.h"
 #include "http.h"
@@ -47,5 +48,9 @@ void pv_api_free(struct pv_api *api);
 void pv_api_handle(struct pv_api_thread *t, const struct pv_http_request *req,
 		   struct pv_http_response *resp);
 void pv_api_thread_clear(struct pv_api_thread *t);
+/* Prints the routing table, one "METHOD PATTERN EVENT GENERATED DATE" line
+ * per route ("-" for none), for the tests that hold the OpenAPI document
+ * against the program (photovote.fcgi --list-routes). */
+void pv_api_print_routes(FILE *out);
 
 #endif

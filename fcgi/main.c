@@ -231,6 +231,8 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"threads", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
+		/* Not in the usage: for the tests of the OpenAPI document. */
+		{"list-routes", no_argument, NULL, 'R'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config_path = getenv("PHOTOVOTE_CONFIG"), *listen_addr = NULL;
@@ -259,6 +261,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'R':
+			pv_api_print_routes(stdout);
 			return 0;
 		default:
 			usage(stderr);

@@ -5,7 +5,7 @@
  *                                    envelope: event_id, type, data,
  *                                    metadata) to stream Election-<data's
  *                                    election_id>, runs of one election in
- *                                    one append of up to 500 events
+ *                                    one append of up to 2000 events
  *   pv-projector-tool fold ID VIEW   folds stream Election-ID with the
  *                                    domain and prints the view (full, owner,
  *                                    public) or "results", one line
@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define APPEND_MAX 500
+#define APPEND_MAX 2000
 
 static struct pv_config *cfg;
 

@@ -1,0 +1,61 @@
+#!/bin/bash
+# Benchmark of photovote-projector (issue 6): events projected per second into the Cosmos DB
+# stand-in and Cosmos DB requests per event, next to a naive projection measured in the same run
+# on the same servers and the same events:
+#   batched  the projector as shipped: a feed page of [projector] batch_size events, each
+#            election's events folded together and written once (changed parts, then the head
+#            with If-Match), elections kept in an LRU cache of their last written state;
+#   naive    photovote-projector --naive: one event per page and no cache, so every event reads
+#            its election's documents (head and parts), folds one event and writes them back.
+#
+# A script, not a test: run it from a build folder after `make check` (or
+# `make workers/photovote-projector tests/projector/pv-projector-tool`):
+#
+#   top_srcdir=.. top_builddir=. ../tests/bench/bench-projector.sh [ELECTIONS [VOTERS]]
+#
+# ELECTIONS (default 20) elections of VOTERS (default 50) voters each are generated
+# (tests/projector/gen-events.py, interleaved) straight into the postgres event store; both
+# projections start from an empty Cosmos DB database.  PostgreSQL and the Cosmos DB stand-in
+# (HTTP) are the test servers (tests/servers).  Prints a Markdown table.
+: "${top_srcdir:?set top_srcdir (the source tree)}"
+: "${top_builddir:?set top_builddir (the build tree)}"
+set -u
+# shellcheck source=../projector/lib.sh
+. "$top_srcdir/tests/projector/lib.sh"
+
+ELECTIONS=${1:-20}
+VOTERS=${2:-50}
+pvp_setup bench >/dev/null || { echo "servers unavailable" >&2; exit 1; }
+pvp_generate bench --elections "$ELECTIONS" --voters "$VOTERS" --seed 1
+events=$(wc -l <"$pvp_work/bench.events")
+pvp_append "$pvp_work/bench.events" 2>/dev/null || exit 1
+
+# run NAME [projector options]: one projection into a Cosmos DB database of its own; prints
+# "seconds events requests".
+run()
+{
+	local name=$1 start end line
+	shift
+	: >"$pvp_work/$name.log"
+	start=$(date +%s.%N)
+	PHOTOVOTE_COSMOS_DATABASE=pvb-$name-$$ "$pvp_projector" --once "$@" \
+		>>"$pvp_work/$name.log" 2>&1 || return 1
+	end=$(date +%s.%N)
+	line=$(grep 'events folded' "$pvp_work/$name.log" | tail -n 1)
+	printf '%s %s %s\n' "$(echo "$end - $start" | bc -l)" \
+		"$(sed -n 's/.*: \([0-9]*\) events folded.*/\1/p' <<<"$line")" \
+		"$(sed -n 's/.*; \([0-9]*\) Cosmos DB requests.*/\1/p' <<<"$line")"
+}
+
+read -r bs bn br < <(run batched) || exit 1
+read -r ns nn nr < <(run naive --naive) || exit 1
+echo "Projector: $ELECTIONS elections x $VOTERS voters = $events events," \
+	"postgres event store, Cosmos DB stand-in over HTTP, $(nproc) CPUs"
+echo
+echo "| projection | events folded | seconds | events/s | Cosmos DB requests | requests/event |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for r in "batched $bn $bs $br" "naive $nn $ns $nr"; do
+	read -r name n s q <<<"$r"
+	printf '| %s | %d | %.2f | %.0f | %d | %.3f |\n' "$name" "$n" "$s" \
+		"$(echo "$n / $s" | bc -l)" "$q" "$(echo "$q / $n" | bc -l)"
+done

@@ -1,0 +1,134 @@
+#!/bin/bash
+# Benchmark of the command API (issue 4): POST /elections through lighttpd
+# with wrk, next to two baselines measured in the same run on the same
+# servers:
+#   hello   a hello-world FastCGI responder (hello-fcgi) behind the same
+#           lighttpd, same thread count: the cost of lighttpd + FastCGI;
+#   raw     RabbitMQ publishing with P publishers, each waiting for its
+#           confirm before the next message (raw-publish): the rate a
+#           server that answers only after the confirm can reach with P
+#           requests in flight.
+# photovote.fcgi answers each POST after the broker's confirm, with token
+# authentication (a PostgreSQL lookup per request) and body validation.
+#
+# A script, not a test: run it from a build folder after `make check`
+# (or `make tests/bench/hello-fcgi tests/bench/raw-publish`):
+#
+#   top_srcdir=.. top_builddir=. ../tests/bench/bench-fcgi.sh [SECONDS [CONNECTIONS]]
+#
+# SECONDS (default 10) bounds each of the three runs; CONNECTIONS (default
+# 32) is wrk's connection count, the number of raw publishers and the
+# request threads of both FastCGI programs (PV_BENCH_THREADS overrides).
+# PostgreSQL and RabbitMQ are the test servers (tests/servers), private to
+# the run unless inherited from with-servers.  Prints a Markdown table.
+: "${top_srcdir:?set top_srcdir (the source tree)}"
+: "${top_builddir:?set top_builddir (the build tree)}"
+top_srcdir=$(cd "$top_srcdir" && pwd) && top_builddir=$(cd "$top_builddir" && pwd) || exit 1
+. "$top_srcdir/tests/fcgi/web.sh"
+
+SECONDS_EACH=${1:-10}
+CONNS=${2:-32}
+HELLO=$top_builddir/tests/bench/hello-fcgi
+RAW=$top_builddir/tests/bench/raw-publish
+[[ $SECONDS_EACH =~ ^[0-9]+$ && $SECONDS_EACH -ge 1 && $SECONDS_EACH -le 300 ]] ||
+	bail "SECONDS must be 1..300"
+[[ $CONNS =~ ^[0-9]+$ && $CONNS -ge 1 && $CONNS -le 1024 ]] || bail "CONNECTIONS must be 1..1024"
+for tool in wrk lighttpd; do
+	command -v $tool >/dev/null || bail "$tool missing (tests/install-deps.sh installs it)"
+done
+for prog in "$FCGI" "$HELLO" "$RAW"; do
+	[[ -x $prog ]] || bail "$prog missing: make check (or make it) first"
+done
+
+pv_web_setup bench token
+# As many request threads as requests in flight, like the raw publishers:
+# a request thread waits for its confirm.
+threads=${PV_BENCH_THREADS:-$CONNS}
+sed -i "s/^threads = .*/threads = $threads/" "$WORK/pv.conf"
+port=$(free_port) || bail "no free port"
+mkdir -p "$WORK/www"
+cat >"$WORK/lighttpd.conf" <<CONF
+server.document-root = "$WORK/www"
+server.bind = "127.0.0.1"
+server.port = $port
+server.pid-file = "$WORK/lighttpd.pid"
+server.errorlog = "$WORK/lighttpd-error.log"
+server.max-connections = 4096
+server.modules = ("mod_fastcgi")
+fastcgi.server = (
+	"/api" => ((
+		"bin-path" => "$FCGI",
+		"socket" => "$WORK/fcgi.sock",
+		"bin-environment" => ("PHOTOVOTE_CONFIG" => "$WORK/pv.conf"),
+		"check-local" => "disable",
+		"max-procs" => 1,
+	)),
+	"/hello" => ((
+		"bin-path" => "$HELLO $threads",
+		"socket" => "$WORK/hello.sock",
+		"check-local" => "disable",
+		"max-procs" => 1,
+	)),
+)
+CONF
+lighttpd -D -f "$WORK/lighttpd.conf" >>"$WORK/lighttpd.out" 2>&1 &
+lpid=$!
+pv_on_exit "kill $lpid 2>/dev/null; wait $lpid 2>/dev/null"
+BASE="http://127.0.0.1:$port"
+pv_web_wait_ready "$BASE/api" || {
+	sed "s/^/# /" "$WORK/lighttpd-error.log" "$WORK/lighttpd.out" 2>/dev/null | tail -20
+	bail "lighttpd + photovote.fcgi not ready"
+}
+
+# wrk posts the same small election body on every connection.
+cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"name":"Benchmark election","description":"created by bench-fcgi.sh"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+
+# run_wrk NAME URL: prints "NAME rate p50 p90 p99 non2xx" from wrk --latency.
+run_wrk()
+{
+	local name=$1 url=$2 out
+	out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$WORK/post.lua" \
+		"$url" 2>&1) || bail "wrk failed: $out"
+	printf '%s\n' "$out" | sed "s/^/# $name: /" >&2
+	awk -v name="$name" '
+		function ms(v) {
+			if (v ~ /us$/) return v / 1000
+			if (v ~ /ms$/) return v + 0
+			if (v ~ /s$/) return v * 1000
+			return v
+		}
+		/^ +50%/ { p50 = ms($2) }
+		/^ +90%/ { p90 = ms($2) }
+		/^ +99%/ { p99 = ms($2) }
+		/^Requests\/sec:/ { rate = $2 }
+		/Non-2xx or 3xx responses:/ { bad = $NF }
+		END { printf "%s %.0f %.2f %.2f %.2f %d\n", name, rate, p50, p90, p99, bad }
+	' <<<"$out"
+}
+
+echo "# bench-fcgi: ${SECONDS_EACH}s each, $CONNS connections/publishers, $threads request threads," \
+	"$(nproc) CPUs" >&2
+read -r _ app_rate app_p50 app_p90 app_p99 app_bad < <(run_wrk photovote "$BASE/api/elections")
+queued=$("$CONSUME" "$PV_TEST_AMQP_URL" "$QUEUE" 1 200 | wc -l)
+read -r _ hello_rate hello_p50 hello_p90 hello_p99 hello_bad < <(run_wrk hello "$BASE/hello/elections")
+raw=$("$RAW" 127.0.0.1 "$PV_TEST_AMQP_PORT" "$SECONDS_EACH" "$CONNS" 300) || bail "raw-publish failed"
+echo "# raw: $raw" >&2
+read -r _ _ _ _ _ raw_rate _ raw_p50 _ raw_p90 _ raw_p99 _ _ <<<"$raw"
+
+[[ $app_bad == 0 ]] || echo "# WARNING: photovote.fcgi answered $app_bad non-2xx responses" >&2
+[[ $queued -ge 1 ]] || echo "# WARNING: no message reached the queue" >&2
+cat <<EOF
+| what | req/s (msg/s) | p50 ms | p90 ms | p99 ms |
+| --- | ---: | ---: | ---: | ---: |
+| photovote.fcgi POST /elections (lighttpd, wrk -c$CONNS) | $app_rate | $app_p50 | $app_p90 | $app_p99 |
+| hello-world FastCGI (same lighttpd, wrk -c$CONNS) | $hello_rate | $hello_p50 | $hello_p90 | $hello_p99 |
+| raw RabbitMQ, $CONNS publishers waiting for each confirm | $raw_rate | $raw_p50 | $raw_p90 | $raw_p99 |
+EOF
+awk -v a="$app_rate" -v r="$raw_rate" 'BEGIN {
+	printf "photovote.fcgi / raw confirms: %.2f (%s)\n", a / r, (a >= r ? "target met" : "target missed")
+}'

@@ -1,0 +1,167 @@
+#!/bin/bash
+# ./run-local, the README's first command, run non-interactively with a private data folder and
+# the build tree under test (--no-install --no-build):
+#   1. --demo-and-exit: the demo election's results are printed and right, and nothing is left
+#      running once it exits;
+#   2. a second run on the same folder, in the background until "ready": the data of the first
+#      run is there again (its election's results, rebuilt from the events into the empty
+#      Cosmos DB stand-in, through GET /elections/{id}/results), the admin token still works,
+#      a third run refuses to start on top of it, and SIGINT stops every process.
+# Bounded: each run under `timeout`, about a minute in all.
+# shellcheck disable=SC2016,SC2317  # jq programs and eval'd checks; functions run by check/trap
+set -u
+: "${top_srcdir:?run from make check or set top_srcdir}" "${top_builddir:?}"
+
+n=0
+failed=0
+ok()
+{
+	n=$((n + 1))
+	echo "ok $n - $*"
+}
+not_ok()
+{
+	n=$((n + 1))
+	failed=1
+	echo "not ok $n - $*"
+}
+check()
+{
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+# jqe FILTER [ARGS...]: jq -e, quietly.
+jqe()
+{
+	jq -e "$@" >/dev/null
+}
+skip_all()
+{
+	echo "1..0 # SKIP $*"
+	exit 0
+}
+
+for cmd in lighttpd curl jq psql node flock setsid; do
+	command -v "$cmd" >/dev/null 2>&1 || skip_all "$cmd missing"
+done
+[[ -x $top_builddir/workers/photovote-projector ]] || skip_all "photovote-projector not built"
+
+run_local=$top_srcdir/run-local
+var=$(mktemp -d "${TMPDIR:-/tmp}/pv-run-local.XXXXXX") || exit 1
+chmod 755 "$var"
+out=$var.out
+bg_pid=
+cleanup()
+{
+	if [[ -n $bg_pid ]] && kill -0 "$bg_pid" 2>/dev/null; then
+		kill -TERM "$bg_pid" 2>/dev/null
+		wait "$bg_pid" 2>/dev/null
+	fi
+	if ((failed)); then
+		echo "# --- run-local output (last lines) ---"
+		tail -n 60 "$out"* 2>/dev/null | sed 's/^/# /'
+	fi
+	# Whatever a failed run left: its processes name the folder.
+	pkill -KILL -f -- "$var/" 2>/dev/null
+	rm -rf "$var" "$out"*
+}
+trap cleanup EXIT
+export PHOTOVOTE_LOCAL_VAR=$var PHOTOVOTE_LOCAL_BUILDDIR=$top_builddir
+unset PHOTOVOTE_LOCAL_EXIT PHOTOVOTE_ESDB_URL
+# Private fixed-port defaults, away from the usual ones so a developer's run-local is left alone
+# (a taken default is replaced by a free port anyway).
+export PHOTOVOTE_LOCAL_HTTP_PORT=18080
+
+# leftovers: the processes still naming the folder (none once run-local has exited).  The
+# filters of the last log lines may take a moment to see their end of file.
+leftovers()
+{
+	local i
+	for ((i = 0; i < 50; i++)); do
+		pgrep -f -- "$var/" >/dev/null || return 1
+		sleep 0.1
+	done
+	pgrep -af -- "$var/"
+}
+no_leftovers()
+{
+	local left
+	left=$(leftovers) || return 0
+	echo "# still running: $left"
+	return 1
+}
+
+echo "1..14"
+
+# 1. The demo, then exit.
+timeout 150 "$run_local" --demo-and-exit --no-install --no-build >"$out.1" 2>&1
+rc=$?
+check "run-local --demo-and-exit exits 0 (got $rc)" test "$rc" = 0
+check "the output prints the results" \
+	grep -q '1\. Northern lights: mean 5 over 2 ratings (sum 10)' "$out.1"
+check "the output prints the admin token and the API URL" \
+	eval 'grep -Eq "admin token +pv_" "$out.1" &&
+		grep -Eq "HTTP API +http://127\.0\.0\.1:[0-9]+/api" "$out.1"'
+check "the demo's results: closed, 2 ballots, ranked by mean" jqe '
+	.status == "closed" and .cast_count == 2 and
+	([.competitions[0].candidates[] | [.rank, .name, .count, .sum, .mean]] ==
+	 [[1, "Northern lights", 2, 10, 5], [2, "Misty fjord", 2, 7, 3.5],
+	  [3, "Desert dunes", 2, 4, 2]])' "$var/demo-results.json"
+first_election=$(jq -r .election_id "$var/demo-results.json" 2>/dev/null)
+first_token=$(cat "$var/admin-token" 2>/dev/null)
+check "nothing is left running after --demo-and-exit" no_leftovers
+check "no pid file is left" test -z "$(ls "$var/run" 2>/dev/null)"
+check "the logs are prefixed by service" grep -q '^\[appender\] ' "$out.1"
+
+# 2. In the background until "ready".  A background job starts with SIGINT ignored, which a
+# script cannot trap: give it back its default.
+env --default-signal=INT timeout 150 "$run_local" --no-install --no-build >"$out.2" 2>&1 &
+bg_pid=$!
+ready=no
+for ((i = 0; i < 1200; i++)); do
+	grep -q '^\[run-local\] ready$' "$out.2" && { ready=yes; break; }
+	kill -0 "$bg_pid" 2>/dev/null || break
+	sleep 0.1
+done
+check "a second run on the same data gets ready" test "$ready" = yes
+api=$(sed -n 's/^PHOTOVOTE_API=//p' "$var/run-local.env" 2>/dev/null)
+token=$(sed -n 's/^PHOTOVOTE_ADMIN_TOKEN=//p' "$var/run-local.env" 2>/dev/null)
+check "the admin token of the first run still works" test -n "$token" -a "$token" = "$first_token"
+
+# The first run's election, rebuilt from the event store into the fresh stand-in.
+results=$(curl -s --max-time 10 -H "Authorization: Bearer $token" \
+	"$api/elections/$first_election/results")
+check "GET /elections/{first run's election}/results while it runs" jqe --arg e "$first_election" '
+	.election_id == $e and .status == "closed" and .cast_count == 2 and
+	.competitions[0].candidates[0].name == "Northern lights" and
+	.competitions[0].candidates[0].mean == 5' <<<"$results"
+second=$(sed -n 's/^PHOTOVOTE_DEMO_ELECTION=//p' "$var/run-local.env" 2>/dev/null)
+results=$(curl -s --max-time 10 -H "Authorization: Bearer $token" "$api/elections/$second/results")
+check "GET /elections/{second run's election}/results" jqe --arg e "$second" --arg f "$first_election" '
+	$e != $f and .election_id == $e and .cast_count == 2' <<<"$results"
+
+# 3. A third run on the same folder refuses, and says why.
+timeout 60 "$run_local" --no-install --no-build >"$out.3" 2>&1
+rc=$?
+check "a run on top of a running one refuses (status $rc)" \
+	eval '[[ $rc == 1 ]] && grep -q "already running on $var" "$out.3"'
+
+# 4. SIGINT stops everything.
+pids=$(cat "$var"/run/*.pid 2>/dev/null | cut -d' ' -f1)
+kill -INT "$bg_pid"
+for ((i = 0; i < 600; i++)); do
+	kill -0 "$bg_pid" 2>/dev/null || break
+	sleep 0.1
+done
+wait "$bg_pid"
+rc=$?
+bg_pid=
+check "SIGINT ends run-local (status $rc, 130 expected)" test "$rc" = 130
+gone=yes
+for p in $pids; do
+	kill -0 "$p" 2>/dev/null && gone="no ($p)"
+done
+check "after SIGINT no process is left (pid files and command lines: $gone)" \
+	eval '[[ $gone == yes && -n $pids ]] && no_leftovers'
+exit 0

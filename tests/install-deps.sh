@@ -13,6 +13,7 @@ libncurses-dev libinih-dev uuid-dev libssl-dev libcmocka-dev
 postgresql postgresql-client rabbitmq-server amqp-tools
 lighttpd apache2 nginx libapache2-mod-fcgid
 curl jq python3 procps iproute2 tmux wrk
+dpkg-dev debhelper devscripts lintian
 "
 
 missing=""

@@ -19,6 +19,9 @@
 # SECONDS (default 10) bounds each of the three runs; CONNECTIONS (default
 # 32) is wrk's connection count, the number of raw publishers and the
 # request threads of both FastCGI programs (PV_BENCH_THREADS overrides).
+# PV_BENCH_AUTH=remote_user has lighttpd check HTTP Basic credentials
+# (mod_auth, plain file) instead of photovote.fcgi looking a Bearer token up
+# in PostgreSQL on every request.
 # PostgreSQL and RabbitMQ are the test servers (tests/servers), private to
 # the run unless inherited from with-servers.  Prints a Markdown table.
 : "${top_srcdir:?set top_srcdir (the source tree)}"
@@ -40,13 +43,25 @@ for prog in "$FCGI" "$HELLO" "$RAW"; do
 	[[ -x $prog ]] || bail "$prog missing: make check (or make it) first"
 done
 
-pv_web_setup bench token
+AUTH_MODE=${PV_BENCH_AUTH:-token}
+[[ $AUTH_MODE == token || $AUTH_MODE == remote_user ]] || bail "PV_BENCH_AUTH: token or remote_user"
+pv_web_setup bench "$AUTH_MODE"
 # As many request threads as requests in flight, like the raw publishers:
 # a request thread waits for its confirm.
 threads=${PV_BENCH_THREADS:-$CONNS}
 sed -i "s/^threads = .*/threads = $threads/" "$WORK/pv.conf"
 port=$(free_port) || bail "no free port"
 mkdir -p "$WORK/www"
+AUTH_CONF=
+AUTH_HEADER="Bearer $TOKEN"
+if [[ $AUTH_MODE == remote_user ]]; then
+	echo "alice@example.org:bench-secret" >"$WORK/users"
+	AUTH_CONF="auth.backend = \"plain\"
+auth.backend.plain.userfile = \"$WORK/users\"
+auth.require = (\"/api/elections\" => (\"method\" => \"basic\", \"realm\" => \"photovote\",
+	\"require\" => \"valid-user\"))"
+	AUTH_HEADER="Basic $(printf '%s' alice@example.org:bench-secret | base64)"
+fi
 cat >"$WORK/lighttpd.conf" <<CONF
 server.document-root = "$WORK/www"
 server.bind = "127.0.0.1"
@@ -54,7 +69,8 @@ server.port = $port
 server.pid-file = "$WORK/lighttpd.pid"
 server.errorlog = "$WORK/lighttpd-error.log"
 server.max-connections = 4096
-server.modules = ("mod_fastcgi")
+server.modules = ("mod_auth", "mod_authn_file", "mod_fastcgi")
+$AUTH_CONF
 fastcgi.server = (
 	"/api" => ((
 		"bin-path" => "$FCGI",
@@ -85,7 +101,7 @@ cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"name":"Benchmark election","description":"created by bench-fcgi.sh"}'
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.headers["Authorization"] = "$AUTH_HEADER"
 LUA
 
 # run_wrk NAME URL: prints "NAME rate p50 p90 p99 non2xx" from wrk --latency.
@@ -112,7 +128,7 @@ run_wrk()
 }
 
 echo "# bench-fcgi: ${SECONDS_EACH}s each, $CONNS connections/publishers, $threads request threads," \
-	"$(nproc) CPUs" >&2
+	"auth $AUTH_MODE, $(nproc) CPUs" >&2
 read -r _ app_rate app_p50 app_p90 app_p99 app_bad < <(run_wrk photovote "$BASE/api/elections")
 queued=$("$CONSUME" "$PV_TEST_AMQP_URL" "$QUEUE" 1 200 | wc -l)
 read -r _ hello_rate hello_p50 hello_p90 hello_p99 hello_bad < <(run_wrk hello "$BASE/hello/elections")
@@ -125,7 +141,7 @@ read -r _ _ _ _ _ raw_rate _ raw_p50 _ raw_p90 _ raw_p99 _ _ <<<"$raw"
 cat <<EOF
 | what | req/s (msg/s) | p50 ms | p90 ms | p99 ms |
 | --- | ---: | ---: | ---: | ---: |
-| photovote.fcgi POST /elections (lighttpd, wrk -c$CONNS) | $app_rate | $app_p50 | $app_p90 | $app_p99 |
+| photovote.fcgi POST /elections ($AUTH_MODE, lighttpd, wrk -c$CONNS) | $app_rate | $app_p50 | $app_p90 | $app_p99 |
 | hello-world FastCGI (same lighttpd, wrk -c$CONNS) | $hello_rate | $hello_p50 | $hello_p90 | $hello_p99 |
 | raw RabbitMQ, $CONNS publishers waiting for each confirm | $raw_rate | $raw_p50 | $raw_p90 | $raw_p99 |
 EOF

@@ -137,6 +137,7 @@ echo "# raw: $raw" >&2
 read -r _ _ _ _ _ raw_rate _ raw_p50 _ raw_p90 _ raw_p99 _ _ <<<"$raw"
 
 [[ $app_bad == 0 ]] || echo "# WARNING: photovote.fcgi answered $app_bad non-2xx responses" >&2
+[[ $hello_bad == 0 ]] || echo "# WARNING: hello-fcgi answered $hello_bad non-2xx responses" >&2
 [[ $queued -ge 1 ]] || echo "# WARNING: no message reached the queue" >&2
 cat <<EOF
 | what | req/s (msg/s) | p50 ms | p90 ms | p99 ms |

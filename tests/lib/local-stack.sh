@@ -19,8 +19,9 @@
 # developer's machine; nothing here is meant for a shared host).
 #
 # Functions: pvl_init, pvl_sweep, pvl_port, pvl_prefix, pvl_spawn, pvl_record, pvl_alive_all,
-# pvl_stop_all, pvl_say, pvl_service_wait, pvl_postgres_start, pvl_sql, pvl_rabbitmq_start,
-# pvl_rabbitmqctl, pvl_cosmos_start.
+# pvl_stop_all, pvl_say, pvl_service_wait, pvl_postgres_start/_ready, pvl_sql,
+# pvl_rabbitmq_start/_ready, pvl_rabbitmqctl, pvl_cosmos_start/_ready.  The starts do not wait,
+# so the three servers boot at the same time; the _ready functions wait for each.
 
 [[ -n ${_pvl_loaded:-} ]] && return 0
 _pvl_loaded=1
@@ -240,7 +241,8 @@ pvl_sql()
 		"host=127.0.0.1 port=$PVL_PG_PORT dbname=${2:-photovote} user=photovote" -c "$1"
 }
 
-# pvl_postgres_start DEFAULT_PORT: sets PVL_PG_PORT, PVL_PG_CONNINFO.
+# pvl_postgres_start DEFAULT_PORT: initdb the first time, then starts the server (without
+# waiting: see pvl_postgres_ready); sets PVL_PG_PORT, PVL_PG_CONNINFO.
 pvl_postgres_start()
 {
 	local d=$PVL_VAR/postgres as=()
@@ -270,12 +272,17 @@ pvl_postgres_start()
 	pvl_port PVL_PG_PORT "$1" || return 1
 	pvl_spawn postgres "${as[@]}" "$PVL_PG_BINDIR/postgres" -D "$d/data" -p "$PVL_PG_PORT" \
 		-c logging_collector=off
+	PVL_PG_CONNINFO="host=127.0.0.1 port=$PVL_PG_PORT dbname=photovote user=photovote"
+}
+
+# pvl_postgres_ready: waits for the server; creates the database photovote the first time.
+pvl_postgres_ready()
+{
 	pvl_service_wait postgres "$PVL_TIMEOUT" pvl_sql 'select 1' postgres || return 1
 	if [[ -z $(pvl_sql "select 1 from pg_database where datname = 'photovote'" postgres) ]]; then
 		pvl_sql 'create database photovote' postgres ||
 			_pvl_fail "cannot create the database photovote" || return 1
 	fi
-	PVL_PG_CONNINFO="host=127.0.0.1 port=$PVL_PG_PORT dbname=photovote user=photovote"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -313,7 +320,8 @@ pvl_rabbitmqctl()
 		-n "$PVL_AMQP_NODE" "$@"
 }
 
-# pvl_rabbitmq_start AMQP_PORT EPMD_PORT DIST_PORT (defaults): sets PVL_AMQP_PORT, PVL_AMQP_NODE.
+# pvl_rabbitmq_start AMQP_PORT EPMD_PORT DIST_PORT (defaults): starts epmd and the node (without
+# waiting for the node: see pvl_rabbitmq_ready); sets PVL_AMQP_PORT, PVL_AMQP_NODE.
 pvl_rabbitmq_start()
 {
 	local d=$PVL_VAR/rabbitmq epmd
@@ -341,19 +349,30 @@ pvl_rabbitmq_start()
 	pvl_spawn epmd "$epmd" -port "$_pvl_epmd_port" -address 127.0.0.1
 	pvl_service_wait epmd 10 "$epmd" -port "$_pvl_epmd_port" -names || return 1
 	_pvl_rmq_env
+	_pvl_rmq_log=$d/log/$PVL_AMQP_NODE.log
+	_pvl_rmq_log_from=$(($(stat -c %s "$_pvl_rmq_log" 2>/dev/null || echo 0) + 1))
 	pvl_spawn rabbitmq env "${_pvl_rmq_envv[@]}" "$_pvl_rmq_sbin/rabbitmq-server"
-	pvl_service_wait rabbitmq "$PVL_TIMEOUT" _pv_amqp_probe "$PVL_AMQP_PORT" || return 1
-	if ! pvl_rabbitmqctl -q await_startup >"$d/await.log" 2>&1; then
-		_pvl_fail "rabbitmqctl await_startup failed" "$d/await.log" \
-			"$d/log/$PVL_AMQP_NODE.log"
-		return 1
-	fi
+}
+
+# The node has booted: it says so in its log (written since this start), and answers AMQP.
+# Cheaper than `rabbitmqctl await_startup`, which boots an Erlang VM of its own for seconds.
+_pvl_rmq_booted()
+{
+	tail -c "+$_pvl_rmq_log_from" "$_pvl_rmq_log" 2>/dev/null |
+		grep -q 'Server startup complete' && _pv_amqp_probe "$PVL_AMQP_PORT"
+}
+
+# pvl_rabbitmq_ready: waits for the broker to finish booting.
+pvl_rabbitmq_ready()
+{
+	pvl_service_wait rabbitmq "$PVL_TIMEOUT" _pvl_rmq_booted
 }
 
 # ---------------------------------------------------------------------------------------------
 # The Cosmos DB stand-in (@vercel/cosmosdb-server): in memory, empty at each start.
 
-# pvl_cosmos_start DEFAULT_PORT: sets PVL_COSMOS_URL.
+# pvl_cosmos_start DEFAULT_PORT: starts the stand-in (pvl_cosmos_ready waits for it); sets
+# PVL_COSMOS_URL.
 pvl_cosmos_start()
 {
 	local cdir
@@ -366,5 +385,9 @@ pvl_cosmos_start()
 	pvl_spawn cosmos node "$cdir/node_modules/@vercel/cosmosdb-server/lib/cli.js" \
 		--host 127.0.0.1 -p "$PVL_COSMOS_PORT" --no-ssl
 	PVL_COSMOS_URL=http://127.0.0.1:$PVL_COSMOS_PORT
+}
+
+pvl_cosmos_ready()
+{
 	pvl_service_wait cosmos "$PVL_TIMEOUT" curl -sf --max-time 3 -o /dev/null "$PVL_COSMOS_URL/"
 }

@@ -2,6 +2,7 @@
  * key on event_id with ON CONFLICT DO NOTHING is what makes a redelivered
  * message harmless, so there is no UPDATE anywhere in this file. */
 #include "audit.h"
+#include "buf.h"
 #include "pgutil.h"
 #include "xalloc.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const status_names[] = {
 	[PV_AUDIT_APPENDED] = "appended",
@@ -58,6 +60,143 @@ static char *json_param(const json_t *v)
 	return s;
 }
 
+static enum pv_err entry_check(const struct pv_audit_entry *e, struct pv_error *err)
+{
+	if (!pv_uuid_valid(e->event_id))
+		return pv_error_set(err, PV_ERR_INVALID, "audit: event id is not a UUID");
+	if (!e->received)
+		return pv_error_set(err, PV_ERR_INVALID, "audit: no received time");
+	if (e->status == PV_AUDIT_APPENDED && (!e->stream || e->number < 0))
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "audit: an appended event needs its stream and number");
+	if (e->status == PV_AUDIT_REJECTED && (!pv_audit_kind_name(e->kind) || !e->rule))
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "audit: a rejected event needs its kind and rule");
+	return PV_OK;
+}
+
+/* Sets key to a string, or to null for NULL. */
+static void set_str(json_t *row, const char *key, const char *value)
+{
+	if (json_object_set_new(row, key, value ? json_string(value) : json_null()) != 0)
+		pv_oom("json_object_set_new", 0);
+}
+
+/* One entry as an object of json_to_recordset (see record_many_sql). */
+static json_t *entry_row(const struct pv_audit_entry *e)
+{
+	bool rejected = e->status == PV_AUDIT_REJECTED;
+	json_t *row = json_object();
+
+	if (!row)
+		pv_oom("json_object", 0);
+	set_str(row, "event_id", e->event_id);
+	set_str(row, "stream", e->stream);
+	if (json_object_set_new(row, "number",
+				rejected ? json_null() : json_integer(e->number)) != 0 ||
+	    json_object_set(row, "data", e->data ? e->data : json_null()) != 0 ||
+	    json_object_set(row, "metadata", e->metadata ? e->metadata : json_null()) != 0)
+		pv_oom("json_object_set", 0);
+	set_str(row, "type", e->type);
+	set_str(row, "user_name", e->user);
+	set_str(row, "source", e->source);
+	set_str(row, "correlation_id", e->correlation_id);
+	set_str(row, "accepted", e->accepted);
+	set_str(row, "received", e->received);
+	set_str(row, "status", pv_audit_status_name(e->status));
+	set_str(row, "kind", rejected ? pv_audit_kind_name(e->kind) : NULL);
+	set_str(row, "rule", rejected ? e->rule : NULL);
+	set_str(row, "reason", rejected ? e->reason : NULL);
+	return row;
+}
+
+enum pv_err pv_audit_record_many(PGconn *conn, const struct pv_audit_entry *entries, size_t n,
+				 size_t *inserted, struct pv_error *err)
+{
+	/* The rows travel as one JSON array: one parameter, one statement,
+	 * whatever the batch size.  json (not jsonb) keeps data as sent. */
+	static const char sql[] =
+		"INSERT INTO audit_log (event_id, stream, number, type, data, metadata, user_name,"
+		" source, correlation_id, accepted, received, status, kind, rule, reason)"
+		" SELECT event_id, stream, number, type, data, metadata, user_name, source,"
+		" correlation_id, accepted, received, status, kind, rule, reason"
+		" FROM json_to_recordset($1::json) AS r (event_id uuid, stream text, number bigint,"
+		" type text, data json, metadata json, user_name text, source text,"
+		" correlation_id text, accepted timestamptz, received timestamptz, status text,"
+		" kind text, rule text, reason text)"
+		" ON CONFLICT (event_id) DO NOTHING";
+	const char *params[1];
+	PGresult *res = NULL;
+	json_t *rows;
+	char *text;
+	enum pv_err rc;
+
+	if (inserted)
+		*inserted = 0;
+	if (n == 0)
+		return PV_OK;
+	rows = json_array();
+	if (!rows)
+		pv_oom("json_array", 0);
+	for (size_t i = 0; i < n; i++) {
+		rc = entry_check(&entries[i], err);
+		if (rc != PV_OK) {
+			json_decref(rows);
+			return pv_error_prefix(err, "event %s: ", entries[i].event_id);
+		}
+		if (json_array_append_new(rows, entry_row(&entries[i])) != 0)
+			pv_oom("json_array_append_new", 0);
+	}
+	text = json_dumps(rows, JSON_COMPACT);
+	json_decref(rows);
+	if (!text)
+		pv_oom("json_dumps", 0);
+	params[0] = text;
+	rc = pv_pg_exec(conn, "audit: insert rows", sql, 1, params, &res, err);
+	if (rc == PV_OK && inserted)
+		*inserted = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	free(text);
+	return rc;
+}
+
+enum pv_err pv_audit_present(PGconn *conn, const char *const *ids, size_t n, bool *present,
+			     struct pv_error *err)
+{
+	struct pv_buf arr = PV_BUF_INIT;
+	const char *params[1];
+	PGresult *res = NULL;
+	enum pv_err rc;
+	size_t valid = 0;
+
+	pv_buf_puts(&arr, "{");
+	for (size_t i = 0; i < n; i++) {
+		present[i] = false;
+		if (!ids[i] || !pv_uuid_valid(ids[i]))
+			continue;
+		pv_buf_puts(&arr, valid++ ? "," : "");
+		pv_buf_puts(&arr, ids[i]);
+	}
+	pv_buf_puts(&arr, "}");
+	if (valid == 0) {
+		pv_buf_free(&arr);
+		return PV_OK;
+	}
+	params[0] = arr.data;
+	rc = pv_pg_exec(conn, "audit: look up rows",
+			"SELECT event_id FROM audit_log WHERE event_id = ANY ($1::uuid[])", 1,
+			params, &res, err);
+	if (rc == PV_OK) {
+		for (int r = 0; r < PQntuples(res); r++)
+			for (size_t i = 0; i < n; i++)
+				if (ids[i] && strcasecmp(ids[i], PQgetvalue(res, r, 0)) == 0)
+					present[i] = true;
+	}
+	PQclear(res);
+	pv_buf_free(&arr);
+	return rc;
+}
+
 enum pv_err pv_audit_record(PGconn *conn, const struct pv_audit_entry *e, bool *inserted,
 			    struct pv_error *err)
 {
@@ -74,16 +213,9 @@ enum pv_err pv_audit_record(PGconn *conn, const struct pv_audit_entry *e, bool *
 
 	if (inserted)
 		*inserted = false;
-	if (!pv_uuid_valid(e->event_id))
-		return pv_error_set(err, PV_ERR_INVALID, "audit: event id is not a UUID");
-	if (!e->received)
-		return pv_error_set(err, PV_ERR_INVALID, "audit: no received time");
-	if (e->status == PV_AUDIT_APPENDED && (!e->stream || e->number < 0))
-		return pv_error_set(err, PV_ERR_INVALID,
-				    "audit: an appended event needs its stream and number");
-	if (e->status == PV_AUDIT_REJECTED && (!pv_audit_kind_name(e->kind) || !e->rule))
-		return pv_error_set(err, PV_ERR_INVALID,
-				    "audit: a rejected event needs its kind and rule");
+	rc = entry_check(e, err);
+	if (rc != PV_OK)
+		return rc;
 	snprintf(number, sizeof number, "%" PRId64, e->number);
 	data = json_param(e->data);
 	meta = json_param(e->metadata);

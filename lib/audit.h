@@ -65,6 +65,17 @@ const char *pv_audit_kind_name(enum pv_audit_kind kind);
 enum pv_err pv_audit_record(PGconn *conn, const struct pv_audit_entry *e, bool *inserted,
 			    struct pv_error *err);
 
+/* The same for n entries in one statement (the appender's batches): rows
+ * whose event id is already there are left alone.  *inserted (may be
+ * NULL) counts the rows written.  Every entry is checked first, as above. */
+enum pv_err pv_audit_record_many(PGconn *conn, const struct pv_audit_entry *entries, size_t n,
+				 size_t *inserted, struct pv_error *err);
+
+/* Which of the n event ids have a row: present[i] set for each (ids that
+ * are not UUIDs have none).  One statement. */
+enum pv_err pv_audit_present(PGconn *conn, const char *const *ids, size_t n, bool *present,
+			     struct pv_error *err);
+
 /* Reads the row of event_id into *out (then pv_audit_entry_clear() it).
  * PV_ERR_NOT_FOUND when there is none (the command is still pending or
  * unknown); PV_ERR_INVALID when event_id is not a UUID. */

@@ -17,8 +17,15 @@
  *     the audit log, so the order is append, then audit row: both are
  *     idempotent by event id, and a redelivered event that is in the
  *     stream is recorded "appended", never re-checked.
- *   - Ack only after both are durable.  One message at a time: batching
- *     would put several audit rows in one transaction; it is not done.
+ *   - Batches (postgres backend): up to [appender] batch_size messages
+ *     that are already waiting (never waiting for more) are handled in one
+ *     transaction, appends and audit rows together, then acked with one
+ *     multiple ack; dead letters first, each on its own.  A batch that
+ *     fails is handled again one message at a time (each its own
+ *     transaction), which keeps per-event verdicts and the retry rules
+ *     below.  The esdb backend handles one message at a time: its store
+ *     shares no transaction with the audit log.
+ *   - Ack only after both are durable.
  *   - Poison (not JSON, not an event envelope, unknown type, no election
  *     id): published to the dead-letter exchange with the reason in the
  *     header x-photovote-reason, then acked (amqp_consumer.h); never
@@ -163,10 +170,22 @@ static void migrate(const char *conninfo, const char *dir)
 struct appender {
 	struct pv_amqp_params amqp;
 	int prefetch;
+	size_t batch_size;
+	struct pv_amqp_delivery *batch; /* batch_size deliveries */
+	struct pv_appender_msg *msgs;
 	struct pv_amqp_consumer *consumer;
 	struct pv_appender_core *core;
 	struct outage broker, work;
 };
+
+/* Drops the broker connection after a failed ack or dead letter: the
+ * verdicts are durable, the redelivery will find them. */
+static void broker_lost(struct appender *a, const struct pv_error *err)
+{
+	pv_log_warnx("appender", "%s", err->msg);
+	pv_amqp_consumer_close(a->consumer);
+	a->consumer = NULL;
+}
 
 /* Handles one delivery until its verdict is durable and it is acked or
  * dead-lettered, or a stop is requested during an outage. */
@@ -198,17 +217,58 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d)
 	} else {
 		rc = pv_amqp_consumer_ack(a->consumer, d->tag, &err);
 	}
-	if (rc != PV_OK) {
-		/* The verdict is durable; the redelivery will find it. */
-		pv_log_warnx("appender", "%s", err.msg);
-		pv_amqp_consumer_close(a->consumer);
-		a->consumer = NULL;
+	if (rc != PV_OK)
+		broker_lost(a, &err);
+}
+
+/* Handles the n deliveries of a->batch: in one transaction when the core
+ * batches and there are several, else (or when that fails) one by one. */
+static void deliver_batch(struct appender *a, size_t n)
+{
+	struct pv_error err;
+	enum pv_err rc;
+
+	if (n == 1 || !pv_appender_core_batches(a->core)) {
+		for (size_t i = 0; i < n && a->consumer && !stop_requested; i++)
+			deliver(a, &a->batch[i]);
+		return;
 	}
+	for (size_t i = 0; i < n; i++)
+		a->msgs[i] = (struct pv_appender_msg){
+			.body = a->batch[i].body,
+			.len = a->batch[i].body_len,
+			.suspect = a->batch[i].redelivered,
+		};
+	if (pv_appender_core_handle_batch(a->core, a->msgs, n, &err) != PV_OK) {
+		pv_log_debug("appender", "batch of %zu: %s; one by one", n, err.msg);
+		for (size_t i = 0; i < n && a->consumer && !stop_requested; i++)
+			deliver(a, &a->batch[i]);
+		return;
+	}
+	pv_appender_fault(PV_FAULT_BEFORE_ACK);
+	for (size_t i = 0; i < n; i++) {
+		struct pv_amqp_delivery *d = &a->batch[i];
+
+		if (a->msgs[i].action != PV_APPENDER_DEAD_LETTER)
+			continue;
+		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
+			     d->message_id ? d->message_id : "without id", d->queue,
+			     a->msgs[i].reason);
+		if (pv_amqp_consumer_dead_letter(a->consumer, d, a->msgs[i].reason, &err) !=
+		    PV_OK) {
+			broker_lost(a, &err);
+			return;
+		}
+	}
+	/* Deliveries are numbered per channel in order and all of these are
+	 * settled: one ack covers them (dead letters were acked already). */
+	rc = pv_amqp_consumer_ack_upto(a->consumer, a->batch[n - 1].tag, &err);
+	if (rc != PV_OK)
+		broker_lost(a, &err);
 }
 
 static void run(struct appender *a)
 {
-	struct pv_amqp_delivery d;
 	struct pv_error err;
 	enum pv_err rc;
 
@@ -227,7 +287,7 @@ static void run(struct appender *a)
 			pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)",
 				    a->amqp.queue, a->amqp.partitions, a->prefetch);
 		}
-		rc = pv_amqp_consumer_next(a->consumer, POLL_MS, &d, &err);
+		rc = pv_amqp_consumer_next(a->consumer, POLL_MS, &a->batch[0], &err);
 		if (rc == PV_ERR_TIMEOUT)
 			continue;
 		if (rc != PV_OK) {
@@ -236,8 +296,16 @@ static void run(struct appender *a)
 			outage_fail(&a->broker, &err);
 			continue;
 		}
-		deliver(a, &d);
-		pv_amqp_delivery_clear(&d);
+		/* Then whatever is already waiting, without waiting for more. */
+		size_t n = 1;
+		while (n < a->batch_size &&
+		       (rc = pv_amqp_consumer_next(a->consumer, 0, &a->batch[n], &err)) == PV_OK)
+			n++;
+		if (rc != PV_OK && rc != PV_ERR_TIMEOUT)
+			pv_log_debug("appender", "%s", err.msg); /* the next call tells again */
+		deliver_batch(a, n);
+		for (size_t i = 0; i < n; i++)
+			pv_amqp_delivery_clear(&a->batch[i]);
 	}
 }
 
@@ -334,6 +402,9 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	pv_amqp_params_from_config(&a.amqp, cfg);
 	a.prefetch = (int)pv_config_int(cfg, "amqp", "prefetch");
+	a.batch_size = (size_t)pv_config_int(cfg, "appender", "batch_size");
+	a.batch = pv_xcalloc(a.batch_size, sizeof *a.batch);
+	a.msgs = pv_xcalloc(a.batch_size, sizeof *a.msgs);
 	a.broker.what = "broker";
 	a.work.what = "event store or audit log";
 	a.core = pv_appender_core_new(es, eso.pg_conninfo,
@@ -341,6 +412,8 @@ int main(int argc, char **argv)
 	pv_log_info("appender", "started (event store: %s)", eso.backend);
 	run(&a);
 	pv_amqp_consumer_close(a.consumer);
+	free(a.msgs);
+	free(a.batch);
 	pv_appender_core_free(a.core);
 	pv_es_close(es);
 	pv_amqp_params_clear(&a.amqp);

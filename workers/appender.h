@@ -41,6 +41,30 @@ enum pv_err pv_appender_fault_parse(const char *spec, struct pv_error *err);
  * the configured time. */
 void pv_appender_fault(enum pv_appender_fault point);
 
+/* A message of a batch: body and flag in, action (and for dead letters
+ * the reason) out. */
+struct pv_appender_msg {
+	const char *body;
+	size_t len;
+	bool suspect;
+	enum pv_appender_action action;
+	char reason[600];
+};
+
+/* Whether the core batches: the postgres event store, whose appends can
+ * share a transaction with the audit rows. */
+bool pv_appender_core_batches(const struct pv_appender_core *core);
+
+/* Handles n messages in one PostgreSQL transaction: appends (one request
+ * per stream, several events each) and audit rows commit together, each
+ * message with its own verdict as if handled one by one in order.  PV_OK:
+ * every msgs[i].action is set and durable.  Anything else: nothing was
+ * committed; handle the messages one at a time with
+ * pv_appender_core_handle().  Only when pv_appender_core_batches(). */
+enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *core,
+					  struct pv_appender_msg *msgs, size_t n,
+					  struct pv_error *err);
+
 /* Handles one message.  `suspect` says the event may already have been
  * handled (the broker redelivered it, or an earlier attempt in this
  * process failed half way): the stream is then searched for its id before

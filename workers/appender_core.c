@@ -14,15 +14,27 @@
  *      while reading forward after a conflict): record "appended" with its
  *      number, never re-check it, so it can never become a rejection;
  *   3. otherwise check and append with the expected version.
- * The audit row is written after the append (the event store interface
- * has no shared transaction), so a crash in between leaves an appended
- * event without a row: the redelivery takes path 2. */
+ * With the esdb backend the audit row is written after the append (no
+ * shared transaction), so a crash in between leaves an appended event
+ * without a row: the redelivery takes path 2.
+ *
+ * With the postgres backend (pv_appender_core_batches) messages are handled
+ * in batches, one transaction each (pv_es_pg_begin): the batch is judged in
+ * order against the cached aggregates, each accepted event folded in at
+ * once so the next one sees it; then one append per stream (all of its
+ * accepted events, expected version as checked), one statement of audit
+ * rows, commit.  Nothing of a batch is durable before the commit, so a
+ * crash anywhere leaves it for the redelivery.  A failure (a version
+ * conflict: another appender wrote; a server down) rolls the batch back,
+ * drops the cache entries it touched, and the caller handles the messages
+ * one by one, each a batch of one, which settles conflicts by reading on. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "appender.h"
 #include "audit.h"
 #include "domain/election.h"
 #include "domain/event.h"
+#include "eventstore/pg.h"
 #include "log.h"
 #include "pgutil.h"
 #include "xalloc.h"
@@ -32,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define STREAM_PREFIX "Election-"
@@ -44,6 +57,7 @@ struct entry {
 	struct pv_election *election;
 	int64_t version; /* last stream number read into election; -1 none */
 	bool loaded;     /* has read the stream at least once */
+	bool pinned;     /* used by the batch in hand: not to be evicted */
 	struct entry *hnext;
 	struct entry *prev, *next; /* LRU: head is the most recent */
 };
@@ -173,9 +187,17 @@ static struct entry *cache_get(struct pv_appender_core *c, const char *id)
 			return e;
 		}
 	}
-	/* Evict before adding, never the entry about to be used. */
-	while (c->count > 0 && c->count >= c->cap)
-		cache_drop(c, c->tail);
+	/* Evict before adding, never an entry the batch in hand holds state
+	 * in (the cache may grow past its size for a batch). */
+	while (c->count > 0 && c->count >= c->cap) {
+		struct entry *v = c->tail;
+
+		while (v && v->pinned)
+			v = v->prev;
+		if (!v)
+			break;
+		cache_drop(c, v);
+	}
 	e = pv_xcalloc(1, sizeof *e);
 	snprintf(e->id, sizeof e->id, "%s", id);
 	e->election = pv_election_new(id);
@@ -548,6 +570,329 @@ static enum pv_appender_action malformed(struct pv_appender_core *c, const json_
 	return PV_APPENDER_DEAD_LETTER;
 }
 
+/* Batches (postgres backend). */
+
+bool pv_appender_core_batches(const struct pv_appender_core *c)
+{
+	return pv_es_is_pg(c->es);
+}
+
+/* A message of the batch in hand. */
+struct item {
+	struct pv_appender_msg *m;
+	json_t *root;         /* the decoded body, NULL if not JSON */
+	struct pv_event ev;   /* valid when decoded */
+	bool decoded;
+	const char *id;       /* event id: ev.id, or the malformed body's, or NULL */
+	json_t *meta;         /* ev's metadata as JSON, for the store and the audit log */
+	char stream[sizeof STREAM_PREFIX + PV_ULID_LEN];
+	bool audit;           /* a row for it goes into the audit statement */
+	struct pv_audit_entry row;
+};
+
+/* One append request: the accepted events of one stream, in order. */
+struct group {
+	struct entry *e;
+	const char *stream;
+	int64_t expected;
+	struct pv_es_new_event *events;
+	size_t count;
+};
+
+struct batch {
+	struct item *items;
+	size_t n;
+	struct group *groups;
+	size_t ngroups;
+	struct entry **touched; /* pinned entries, to unpin or drop at the end */
+	size_t ntouched;
+	char received[32];
+};
+
+static void batch_touch(struct batch *b, struct entry *e)
+{
+	if (e->pinned)
+		return;
+	e->pinned = true;
+	b->touched[b->ntouched++] = e;
+}
+
+static struct group *batch_group(struct batch *b, struct item *it, struct entry *e)
+{
+	struct group *g;
+
+	for (size_t i = 0; i < b->ngroups; i++)
+		if (b->groups[i].e == e)
+			return &b->groups[i];
+	g = &b->groups[b->ngroups++];
+	g->e = e;
+	g->stream = it->stream;
+	g->expected = e->version;
+	g->events = pv_xcalloc(b->n, sizeof *g->events);
+	g->count = 0;
+	return g;
+}
+
+static void item_verdict(struct batch *b, struct item *it, int64_t number, enum pv_audit_kind kind,
+			 const char *rule, const char *reason)
+{
+	entry_from_event(&it->row, &it->ev, it->stream, it->meta, b->received);
+	it->row.status = number >= 0 ? PV_AUDIT_APPENDED : PV_AUDIT_REJECTED;
+	it->row.number = number;
+	it->row.kind = kind;
+	it->row.rule = (char *)rule;
+	/* The verdict's reason lives in the item: the check's buffer is reused. */
+	snprintf(it->m->reason, sizeof it->m->reason, "%s", reason ? reason : "");
+	it->row.reason = reason ? it->m->reason : NULL;
+	it->audit = true;
+	it->m->action = PV_APPENDER_ACK;
+}
+
+/* Decodes msgs into items; poison is settled here (dead letter, with a
+ * "malformed" row when it names a valid event id). */
+static void batch_decode(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+		struct pv_appender_msg *m = it->m;
+		json_error_t jerr;
+		struct pv_error why;
+
+		m->reason[0] = '\0';
+		it->root = json_loadb(m->body, m->len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!it->root) {
+			snprintf(m->reason, sizeof m->reason, "not JSON: %s (line %d, column %d)",
+				 jerr.text, jerr.line, jerr.column);
+			m->action = PV_APPENDER_DEAD_LETTER;
+			continue;
+		}
+		if (pv_event_from_json(it->root, &it->ev, &why) != PV_OK) {
+			const char *id = json_string_value(json_object_get(it->root, "event_id"));
+
+			snprintf(m->reason, sizeof m->reason, "%s", why.msg);
+			m->action = PV_APPENDER_DEAD_LETTER;
+			if (!id || !pv_uuid_valid(id))
+				continue;
+			it->id = id;
+			memset(&it->row, 0, sizeof it->row);
+			snprintf(it->row.event_id, sizeof it->row.event_id, "%s", id);
+			it->row.number = -1;
+			it->row.type = (char *)json_string_value(json_object_get(it->root, "type"));
+			it->row.data = json_object_get(it->root, "data");
+			it->row.metadata = json_object_get(it->root, "metadata");
+			it->row.received = b->received;
+			it->row.status = PV_AUDIT_REJECTED;
+			it->row.kind = PV_AUDIT_KIND_MALFORMED;
+			it->row.rule = "malformed_message";
+			it->row.reason = m->reason;
+			it->audit = true;
+			continue;
+		}
+		it->decoded = true;
+		it->id = it->ev.id;
+		it->meta = pv_event_meta_to_json(&it->ev.meta);
+		snprintf(it->stream, sizeof it->stream, STREAM_PREFIX "%s",
+			 pv_event_election_id(&it->ev));
+	}
+}
+
+/* Judges one decoded event against its election, in batch order. */
+static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, struct item *it,
+			       struct pv_error *err)
+{
+	struct pv_verdict verdict;
+	enum pv_verdict_kind kind;
+	struct pv_error why;
+	struct entry *e;
+	struct group *g;
+	int64_t found = -1;
+	enum pv_err rc;
+
+	e = cache_get(c, pv_event_election_id(&it->ev));
+	batch_touch(b, e);
+	if (!e->loaded || it->m->suspect) {
+		rc = catch_up(c, e, it->stream, it->id, &found, err);
+		if (rc == PV_ERR_GONE) {
+			item_verdict(b, it, -1, PV_AUDIT_KIND_STATE, "stream_deleted",
+				     "the election's stream was deleted");
+			return PV_OK;
+		}
+		if (rc != PV_OK)
+			return rc;
+	}
+	/* Appends and audit rows commit together here, so only a message
+	 * that may have been handled before (by an older run, or the esdb
+	 * path) can be in the stream without a row. */
+	if (it->m->suspect && found < 0) {
+		rc = stream_find(c, it->stream, it->id, &found, err);
+		if (rc != PV_OK)
+			return rc;
+	}
+	if (found >= 0) {
+		item_verdict(b, it, found, PV_AUDIT_KIND_NONE, NULL, NULL);
+		return PV_OK;
+	}
+	kind = pv_election_check(e->election, &it->ev, &verdict);
+	if (kind != PV_VERDICT_ACCEPTED) {
+		item_verdict(b, it, -1, verdict_kinds[kind], verdict.rule ? verdict.rule : "rejected",
+			     verdict.reason);
+		return PV_OK;
+	}
+	g = batch_group(b, it, e);
+	g->events[g->count++] = (struct pv_es_new_event){
+		.id = it->ev.id,
+		.type = pv_event_type_name(it->ev.type),
+		.data = it->ev.data,
+		.metadata = it->meta,
+	};
+	if (pv_election_apply(e->election, &it->ev, e->version + 1, &why) != PV_OK)
+		pv_log_warnx("appender", "%s: %s", it->stream, why.msg);
+	e->version++;
+	item_verdict(b, it, e->version, PV_AUDIT_KIND_NONE, NULL, NULL);
+	return PV_OK;
+}
+
+static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct pv_error *err)
+{
+	const char **ids = pv_xcalloc(b->n, sizeof *ids);
+	bool *present = pv_xcalloc(b->n, sizeof *present);
+	struct pv_audit_entry *rows = NULL;
+	size_t nrows = 0;
+	enum pv_err rc;
+
+	for (size_t i = 0; i < b->n; i++)
+		ids[i] = b->items[i].id;
+	rc = pv_es_pg_begin(c->es, err);
+	if (rc != PV_OK)
+		goto out;
+	rc = pv_audit_present(pv_es_pg_conn(c->es), ids, b->n, present, err);
+	for (size_t i = 0; i < b->n && rc == PV_OK; i++) {
+		struct item *it = &b->items[i];
+		bool again = present[i];
+
+		/* The same id earlier in this batch: its first copy decides. */
+		for (size_t j = 0; j < i && !again && it->id; j++)
+			again = b->items[j].id && strcasecmp(b->items[j].id, it->id) == 0;
+		if (again) {
+			it->audit = false;
+			if (it->decoded)
+				it->m->action = PV_APPENDER_ACK;
+			continue;
+		}
+		if (it->decoded)
+			rc = batch_judge(c, b, it, err);
+	}
+	for (size_t i = 0; i < b->ngroups && rc == PV_OK; i++) {
+		struct group *g = &b->groups[i];
+		int64_t version = -1;
+
+		rc = pv_es_append(c->es, g->stream, g->expected, g->events, g->count, &version,
+				  err);
+		if (rc == PV_OK && version != g->expected + (int64_t)g->count)
+			rc = pv_error_set(err, PV_ERR_CONFLICT,
+					  "%s: appended up to %" PRId64 ", expected %" PRId64,
+					  g->stream, version, g->expected + (int64_t)g->count);
+	}
+	if (rc != PV_OK)
+		goto out;
+	pv_appender_fault(PV_FAULT_AFTER_APPEND);
+	rows = pv_xcalloc(b->n, sizeof *rows);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].audit)
+			rows[nrows++] = b->items[i].row;
+	rc = pv_audit_record_many(pv_es_pg_conn(c->es), rows, nrows, NULL, err);
+	if (rc == PV_OK)
+		rc = pv_es_pg_commit(c->es, err);
+	if (rc == PV_OK)
+		pv_appender_fault(PV_FAULT_AFTER_AUDIT);
+out:
+	if (rc != PV_OK)
+		pv_es_pg_rollback(c->es);
+	free(rows);
+	free(present);
+	free(ids);
+	return rc;
+}
+
+enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c,
+					  struct pv_appender_msg *msgs, size_t n,
+					  struct pv_error *err)
+{
+	struct batch b;
+	size_t appended = 0;
+	enum pv_err rc;
+
+	memset(&b, 0, sizeof b);
+	b.n = n;
+	b.items = pv_xcalloc(n, sizeof *b.items);
+	b.groups = pv_xcalloc(n, sizeof *b.groups);
+	b.touched = pv_xcalloc(n, sizeof *b.touched);
+	pv_rfc3339_now(b.received);
+	for (size_t i = 0; i < n; i++)
+		b.items[i].m = &msgs[i];
+	batch_decode(&b);
+	rc = batch_run(c, &b, err);
+	for (size_t i = 0; i < b.ntouched; i++) {
+		b.touched[i]->pinned = false;
+		/* Uncommitted state, or no cache wanted. */
+		if (rc != PV_OK || c->cap == 0)
+			cache_drop(c, b.touched[i]);
+	}
+	for (size_t i = 0; i < b.ngroups; i++) {
+		appended += b.groups[i].count;
+		free(b.groups[i].events);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &b.items[i];
+
+		if (rc == PV_OK && it->decoded && it->row.status == PV_AUDIT_REJECTED && it->audit)
+			pv_log_info("appender", "%s %s on %s rejected: %s: %s", it->id,
+				    pv_event_type_name(it->ev.type), it->stream, it->row.rule,
+				    it->m->reason);
+		if (it->decoded)
+			pv_event_clear(&it->ev);
+		json_decref(it->meta);
+		json_decref(it->root);
+		/* The verdict's reason is not a dead letter's. */
+		if (it->m->action != PV_APPENDER_DEAD_LETTER)
+			it->m->reason[0] = '\0';
+	}
+	if (rc == PV_OK)
+		pv_log_debug("appender", "batch of %zu: %zu appended in %zu stream request(s)", n,
+			     appended, b.ngroups);
+	free(b.touched);
+	free(b.groups);
+	free(b.items);
+	return rc;
+}
+
+/* One message through the batch path: conflicts (another appender wrote)
+ * are settled by reading on and trying again. */
+static enum pv_appender_action handle_one_tx(struct pv_appender_core *c, const char *body,
+					     size_t len, bool suspect, char *reason,
+					     size_t reason_size, struct pv_error *err)
+{
+	struct pv_appender_msg m = {.body = body, .len = len, .suspect = suspect};
+	enum pv_err rc = PV_OK;
+
+	for (int conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
+		rc = pv_appender_core_handle_batch(c, &m, 1, err);
+		if (rc == PV_OK) {
+			snprintf(reason, reason_size, "%s", m.reason);
+			return m.action;
+		}
+		if (rc != PV_ERR_CONFLICT && rc != PV_ERR_GONE)
+			break;
+	}
+	if (rc == PV_ERR_CONFLICT)
+		pv_error_set(err, PV_ERR_CONFLICT, "%d version conflicts in a row", MAX_CONFLICTS);
+	if (store_failure(rc) == PV_APPENDER_DEAD_LETTER) {
+		snprintf(reason, reason_size, "event store refused the event: %s", err->msg);
+		return PV_APPENDER_DEAD_LETTER;
+	}
+	return PV_APPENDER_RETRY;
+}
+
 enum pv_appender_action pv_appender_core_handle(struct pv_appender_core *c, const char *body,
 						size_t len, bool suspect, char *reason,
 						size_t reason_size, struct pv_error *err)
@@ -558,6 +903,8 @@ enum pv_appender_action pv_appender_core_handle(struct pv_appender_core *c, cons
 	json_error_t jerr;
 	json_t *root;
 
+	if (pv_appender_core_batches(c))
+		return handle_one_tx(c, body, len, suspect, reason, reason_size, err);
 	pv_rfc3339_now(received);
 	reason[0] = '\0';
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);

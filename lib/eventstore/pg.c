@@ -36,6 +36,10 @@
  * deadline.  The query after LISTEN closes the race with a commit that
  * happens between the first look and the LISTEN.
  *
+ * A caller may also hold a transaction open across several appends and
+ * statements of its own (pv_es_pg_begin, pg.h): appends then skip their
+ * BEGIN/COMMIT and leave the ending to the caller.
+ *
  * A handle is one connection and is not thread-safe.  When the server went
  * away, the next call reconnects once (pv_pg_ensure) and sets the session
  * up again. */
@@ -67,6 +71,7 @@ struct pg_es {
 	PGconn *conn;
 	long timeout_ms;
 	bool listening;
+	bool in_tx; /* a transaction of the caller's is open (pv_es_pg_begin) */
 };
 
 static struct pg_es *pg_of(struct pv_es *es)
@@ -104,6 +109,11 @@ static enum pv_err ensure(struct pg_es *pg, struct pv_error *err)
 	drain_notifies(pg);
 	if (PQstatus(pg->conn) == CONNECTION_OK)
 		return PV_OK;
+	/* A new connection would silently run the rest of the caller's
+	 * transaction outside of it. */
+	if (pg->in_tx)
+		return pv_error_set(err, PV_ERR_UNAVAILABLE,
+				    "event store: connection lost inside a transaction");
 	rc = pv_pg_ensure(pg->conn, err);
 	if (rc == PV_OK)
 		rc = session_setup(pg, err);
@@ -409,13 +419,14 @@ static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t exp
 	rc = batch_build(events, count, &b, err);
 	if (rc != PV_OK)
 		goto out;
-	rc = ensure(pg, err);
-	if (rc != PV_OK)
-		goto out;
 	category = category_of(stream);
-	rc = pv_pg_command(pg->conn, "append: begin", "BEGIN", err);
-	if (rc != PV_OK)
-		goto out;
+	if (!pg->in_tx) {
+		rc = ensure(pg, err);
+		if (rc == PV_OK)
+			rc = pv_pg_command(pg->conn, "append: begin", "BEGIN", err);
+		if (rc != PV_OK)
+			goto out;
+	}
 	rc = lock_stream(pg, stream, category, "live", &cur, &state, err);
 	if (rc != PV_OK)
 		goto rollback;
@@ -451,14 +462,17 @@ static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t exp
 	rc = write_events(pg, stream, category, &b, count, first, err);
 	if (rc != PV_OK)
 		goto rollback;
-	rc = pv_pg_command(pg->conn, "append: commit", "COMMIT", err);
+	if (!pg->in_tx)
+		rc = pv_pg_command(pg->conn, "append: commit", "COMMIT", err);
 	if (rc != PV_OK)
 		goto rollback;
 	*version = first + (int64_t)count - 1;
 	goto out;
 rollback:
-	/* Also the way out of a successful re-send: nothing was written. */
-	fail_txn(pg, rc);
+	/* Also the way out of a successful re-send: nothing was written.  In
+	 * the caller's transaction, ending it is the caller's business. */
+	if (!pg->in_tx)
+		fail_txn(pg, rc);
 out:
 	free(category);
 	batch_free(&b);
@@ -797,7 +811,9 @@ out:
 
 static bool retry_worth(struct pv_es *es, enum pv_err rc)
 {
-	return rc == PV_ERR_UNAVAILABLE && PQstatus(pg_of(es)->conn) != CONNECTION_OK;
+	/* Never inside the caller's transaction: what it did before is gone. */
+	return rc == PV_ERR_UNAVAILABLE && !pg_of(es)->in_tx &&
+	       PQstatus(pg_of(es)->conn) != CONNECTION_OK;
 }
 
 static enum pv_err pg_append(struct pv_es *es, const char *stream, int64_t expected,
@@ -852,6 +868,51 @@ static void pg_close(struct pv_es *es)
 	free(pg);
 }
 
+/* ---- transactions of the caller's (pg.h) ------------------------------ */
+
+enum pv_err pv_es_pg_begin(struct pv_es *es, struct pv_error *err)
+{
+	struct pg_es *pg = pg_of(es);
+	enum pv_err rc;
+
+	if (pg->in_tx)
+		return pv_error_set(err, PV_ERR_INVALID, "event store: a transaction is open");
+	rc = ensure(pg, err);
+	if (rc == PV_OK)
+		rc = pv_pg_command(pg->conn, "event store: begin", "BEGIN", err);
+	pg->in_tx = rc == PV_OK;
+	return rc;
+}
+
+enum pv_err pv_es_pg_commit(struct pv_es *es, struct pv_error *err)
+{
+	struct pg_es *pg = pg_of(es);
+	enum pv_err rc;
+
+	if (!pg->in_tx)
+		return pv_error_set(err, PV_ERR_INVALID, "event store: no transaction is open");
+	pg->in_tx = false;
+	rc = pv_pg_command(pg->conn, "event store: commit", "COMMIT", err);
+	if (rc != PV_OK)
+		pv_pg_rollback(pg->conn);
+	return rc;
+}
+
+void pv_es_pg_rollback(struct pv_es *es)
+{
+	struct pg_es *pg = pg_of(es);
+
+	if (!pg->in_tx)
+		return;
+	pg->in_tx = false;
+	pv_pg_rollback(pg->conn);
+}
+
+PGconn *pv_es_pg_conn(struct pv_es *es)
+{
+	return pg_of(es)->conn;
+}
+
 static const struct pv_es_ops pg_ops = {
 	.name = "postgres",
 	.append = pg_append,
@@ -861,6 +922,11 @@ static const struct pv_es_ops pg_ops = {
 	.delete_stream = pg_delete_stream,
 	.close = pg_close,
 };
+
+bool pv_es_is_pg(const struct pv_es *es)
+{
+	return es && es->ops == &pg_ops;
+}
 
 enum pv_err pv_es_pg_open(const struct pv_es_options *opts, struct pv_es **out,
 			  struct pv_error *err)

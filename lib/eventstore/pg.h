@@ -2,6 +2,9 @@
 #ifndef PV_EVENTSTORE_PG_H
 #define PV_EVENTSTORE_PG_H
 
+#include <libpq-fe.h>
+#include <stdbool.h>
+
 #include "eventstore.h"
 
 /* Connects with opts->pg_conninfo; the schema of sql/001_event_store.sql
@@ -9,5 +12,27 @@
  * per thread. */
 enum pv_err pv_es_pg_open(const struct pv_es_options *opts, struct pv_es **out,
 			  struct pv_error *err);
+
+/* Transactions of the caller's, spanning several appends and statements of
+ * its own on the same connection (photovote-appender: a batch of appends
+ * and their audit rows commit together or not at all).
+ *
+ * pv_es_pg_begin() opens one on es's connection (reconnecting first if it
+ * was lost).  Until pv_es_pg_commit() or pv_es_pg_rollback(), appends on
+ * es run inside it: no BEGIN/COMMIT of their own and no retry after a lost
+ * connection, and the stream and category row locks they take are held to
+ * the end of the transaction.  An append that answers anything but PV_OK
+ * may have left the transaction failed, or (PV_ERR_CONFLICT on a stream
+ * that did not exist) an empty row of the stream: roll back.  Reads on es
+ * see the transaction's own writes.  pv_es_pg_conn() is the connection,
+ * for the caller's statements (valid until the next call on es).  A failed
+ * commit is rolled back. */
+enum pv_err pv_es_pg_begin(struct pv_es *es, struct pv_error *err);
+enum pv_err pv_es_pg_commit(struct pv_es *es, struct pv_error *err);
+void pv_es_pg_rollback(struct pv_es *es);
+PGconn *pv_es_pg_conn(struct pv_es *es);
+
+/* Whether es is a handle of this backend. */
+bool pv_es_is_pg(const struct pv_es *es);
 
 #endif

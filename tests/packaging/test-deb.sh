@@ -154,10 +154,13 @@ help_ok()
 		echo "$out" | diag
 		return 1
 	}
-	echo "$out" | grep -q "^usage: $name" || {
+	# Built with --sysconfdir=/etc: the configuration is where the package
+	# puts it.
+	if ! echo "$out" | grep -q "^usage: $name" ||
+		! echo "$out" | grep -q ' /etc/photovote/photovote.conf'; then
 		echo "$out" | diag
 		return 1
-	}
+	fi
 	# Neither the build tree nor a run path: only the system's libraries.
 	if readelf -d "$R$prog" | grep -q 'RPATH\|RUNPATH'; then
 		echo "# $prog has a run path"
@@ -172,7 +175,7 @@ help_ok()
 		readelf -d "$R$prog" | grep -q 'BIND_NOW\|FLAGS_1.*NOW'
 }
 for prog in /usr/sbin/photovote.fcgi /usr/bin/photovote-appender /usr/bin/photovote-projector; do
-	check "$(basename $prog) --help from the extracted package (PIE, bindnow, no rpath)" \
+	check "$(basename $prog) --help from the extracted package (/etc, PIE, bindnow, no rpath)" \
 		help_ok "$prog"
 done
 

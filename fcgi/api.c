@@ -22,8 +22,6 @@
 #include "xalloc.h"
 
 #define JSON_MAX_DEPTH 32
-#define IDEM_CAPACITY 10000
-#define IDEM_TTL (24 * 3600)
 #define IDEM_KEY_MAX 255
 #define CORRELATION_MAX 128
 #define RETRY_AFTER_SECONDS 5
@@ -126,7 +124,8 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 			route_labels[i] =
 				pv_xasprintf("%s %s", routes[i].r.method, routes[i].r.pattern);
 	api->metrics = pv_metrics_new((const char *const *)route_labels, NROUTES);
-	api->idem = pv_idem_new(IDEM_CAPACITY, IDEM_TTL);
+	api->idem = pv_idem_new((size_t)pv_config_int(cfg, "http", "idempotency_capacity"),
+				(int)pv_config_int(cfg, "http", "idempotency_ttl"));
 	pv_amqp_params_from_config(&params, cfg);
 	api->publisher = pv_amqp_publisher_start(&params);
 	pv_amqp_params_clear(&params);

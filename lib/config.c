@@ -45,7 +45,7 @@ static const struct key_spec key_table[] = {
 	INT("http", "max_wait", "30", 0, 300, "cap in seconds for Prefer: wait=N"),
 	STR("http", "admins", "",
 	    "in remote_user mode: user names (separated by commas or spaces) that are administrators"),
-	INT("http", "idempotency_capacity", "10000", 0, 10000000,
+	INT("http", "idempotency_capacity", "10000", 1, 10000000,
 	    "Idempotency-Key answers remembered per process"),
 	INT("http", "idempotency_ttl", "86400", 1, 31536000,
 	    "seconds an Idempotency-Key answer is remembered"),

@@ -1,0 +1,161 @@
+#!/bin/bash
+# Benchmark of photovote-appender: fills the queue with EVENTS valid commands over ELECTIONS
+# elections (default 100000 over 1000), then times how fast one appender drains it:
+#
+#   postgres          the postgres event store, batches of [appender] batch_size (BATCH)
+#   postgres-one      the same, batch_size = 1: one message, one transaction at a time; it
+#                     gets ONE_EVENTS commands (default: EVENTS / 10) to keep the run short
+#   esdb (stand-in)   the esdb backend against the EventStoreDB stand-in, a single-threaded
+#                     Python server: it measures the stand-in more than the appender, so it
+#                     gets ESDB_EVENTS commands (default: EVENTS / 20)
+#
+# Every run gets a fresh database and queue on the same throwaway PostgreSQL and RabbitMQ
+# (tests/servers), publishes everything first (with confirms), then starts the appender and
+# waits until the audit log holds a verdict for every command.  Each election's commands are
+# interleaved with those of the other elections (ACTIVE elections at a time, default all), as
+# many users voting at once would.  Not part of make check.
+#
+# Usage: tests/bench/bench-appender.sh [EVENTS [ELECTIONS]]
+#   from the build folder (or with top_srcdir and top_builddir set).
+#   Environment: BATCH (default 500), ACTIVE, ONE_EVENTS, ESDB_EVENTS, BENCH_RUNS (default
+#   "postgres postgres-one esdb").
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+export top_builddir=${top_builddir:-$PWD}
+[[ -x $top_builddir/workers/photovote-appender ]] || {
+	echo "bench-appender: run from the build folder (no workers/photovote-appender here)" >&2
+	exit 2
+}
+EVENTS=${1:-100000}
+ELECTIONS=${2:-1000}
+BATCH=${BATCH:-500}
+ACTIVE=${ACTIVE:-$ELECTIONS}
+ONE_EVENTS=${ONE_EVENTS:-$((EVENTS / 10))}
+ESDB_EVENTS=${ESDB_EVENTS:-$((EVENTS / 20))}
+RUNS=${BENCH_RUNS:-postgres postgres-one esdb}
+((EVENTS >= ELECTIONS * 10)) || { echo "bench-appender: at least 10 events per election" >&2; exit 2; }
+# shellcheck source=../appender/lib.sh
+. "$top_srcdir/tests/appender/lib.sh"
+
+# gen FILE EVENTS ELECTIONS: the commands, one envelope a line; every one is accepted.
+gen()
+{
+	python3 - "$@" <<'PY'
+import json, os, random, sys, time, uuid
+
+path, events, elections, active = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(7)
+alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+t0 = int(time.time() * 1000)
+seq = [0]
+
+def ulid():
+    seq[0] += 1
+    v = ((t0 + seq[0]) << 80) | rnd.getrandbits(80)
+    return "".join(alphabet[(v >> (5 * (25 - i))) & 31] for i in range(26))
+
+at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+def election(n):
+    """n commands of one election, in an order the appender accepts."""
+    eid, comp, c1, c2 = ulid(), ulid(), ulid(), ulid()
+    owner = "owner-%s@example.org" % eid.lower()
+    voters = (n - 5) // 4
+    out = []
+    def cmd(kind, user, **data):
+        data["election_id"] = eid
+        out.append(dumps({"event_id": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+                          "type": kind, "data": data,
+                          "metadata": {"user": user, "admin": False, "at": at}}))
+    cmd("ElectionCreated", owner, name="Bench", description="load")
+    cmd("CompetitionAdded", owner, competition_id=comp, name="Landscapes")
+    cmd("CandidateAdded", owner, competition_id=comp, candidate_id=c1, name="Hills")
+    cmd("CandidateAdded", owner, competition_id=comp, candidate_id=c2, name="Lake")
+    people = []
+    for i in range(voters):
+        vid, mail = ulid(), "voter%d-%s@example.org" % (i, eid.lower())
+        people.append((vid, mail))
+        cmd("VoterRegistered", owner, voter_id=vid, name="Voter %d" % i, email=mail)
+    for i in range(n - 5 - 4 * voters):
+        cmd("ElectionDescriptionChanged", owner, description="take %d" % i)
+    cmd("ElectionOpened", owner, open_date=at)
+    for vid, mail in people:
+        bid = ulid()
+        cmd("BallotCreated", mail, ballot_id=bid, voter_id=vid)
+        cmd("BallotCandidateRated", mail, ballot_id=bid, competition_id=comp,
+            candidate_id=c1, rating=rnd.randint(1, 5))
+        cmd("BallotCast", mail, ballot_id=bid)
+    return out
+
+per, extra = divmod(events, elections)
+with open(path, "w") as f:
+    for start in range(0, elections, active):
+        group = [election(per + (1 if i < extra else 0))
+                 for i in range(start, min(start + active, elections))]
+        # Round robin over the active elections: one command of each in turn.
+        for k in range(max(len(g) for g in group)):
+            for g in group:
+                if k < len(g):
+                    f.write(g[k] + "\n")
+PY
+}
+
+# run NAME BACKEND BATCH_SIZE EVENTS: fresh database and queue, fill, drain, print a line.
+results=()
+run()
+{
+	local name=$1 backend=$2 batch=$3 events=$4 elections=$ELECTIONS t0 t1 n secs rate db
+	((events / elections >= 10)) || elections=$((events / 10))
+	PVA_BACKEND=$backend pva_setup "bench_${name//-/_}" || { echo "# servers unavailable"; exit 1; }
+	gen "$pva_work/messages" "$events" "$elections" "$((ACTIVE < elections ? ACTIVE : elections))"
+	# The schema and the queue first, so that the time below is the appender's alone.
+	pva_start
+	for _ in $(seq 100); do
+		grep -q consuming "$pva_work/appender.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	pva_stop
+	t0=$(date +%s.%N)
+	pva_publish || { echo "# publish failed"; exit 1; }
+	t1=$(date +%s.%N)
+	echo "# $name: published $events commands over $elections elections in" \
+		"$(printf '%.1f' "$(echo "$t1 - $t0" | bc -l)") s"
+	t0=$(date +%s.%N)
+	pva_start PHOTOVOTE_APPENDER_BATCH_SIZE="$batch" \
+		PHOTOVOTE_AMQP_PREFETCH=$((batch * 2 > 65535 ? 65535 : batch * 2)) \
+		PHOTOVOTE_LOG_LEVEL=${BENCH_LOG_LEVEL:-warning}
+	while :; do
+		n=$(pva_verdicts)
+		((n >= events)) && break
+		kill -0 "$APPENDER_PID" 2>/dev/null || { echo "# $name: the appender died"; break; }
+		sleep 0.1
+	done
+	t1=$(date +%s.%N)
+	secs=$(echo "$t1 - $t0" | bc -l)
+	rate=$(echo "$n / $secs" | bc -l)
+	db=$(pva_sql "SELECT round(extract(epoch FROM max(recorded) - min(received))::numeric, 2)
+		FROM audit_log")
+	n=$(pva_sql "SELECT count(*) FROM audit_log WHERE status = 'appended'")
+	pva_stop
+	results+=("$(printf '%-18s %-9s %6s %9s %9.2f %10.0f' "$name" "$backend" "$batch" \
+		"$n/$events" "$secs" "$rate")")
+	echo "# $name: $n of $events appended in $(printf '%.2f' "$secs") s" \
+		"($(printf '%.0f' "$rate") events/s; first received to last recorded: $db s)"
+	cp "$pva_work/appender.log" "${TMPDIR:-/tmp}/bench-appender-$name.log" 2>/dev/null
+}
+
+echo "# photovote-appender benchmark: $EVENTS events over $ELECTIONS elections," \
+	"$ACTIVE active at a time, batch_size $BATCH, $(nproc) CPU(s)"
+for r in $RUNS; do
+	case $r in
+	postgres) run postgres postgres "$BATCH" "$EVENTS" ;;
+	postgres-one) run postgres-one postgres 1 "$ONE_EVENTS" ;;
+	esdb) run esdb esdb "$BATCH" "$ESDB_EVENTS" ;;
+	*) echo "bench-appender: unknown run $r" >&2; exit 2 ;;
+	esac
+done
+echo
+printf '%-18s %-9s %6s %9s %9s %10s\n' run backend batch appended seconds events/s
+printf '%s\n' "${results[@]}"

@@ -92,11 +92,22 @@ pvl_sweep()
 	return 0
 }
 
-# pvl_port VAR DEFAULT: DEFAULT when nothing listens on it, else a free port.
+# True when something listens on 127.0.0.1:PORT (or on every address).  Only listeners count:
+# the connections of a previous run linger in TIME_WAIT on its ports, and the servers bind with
+# SO_REUSEADDR, so a quick restart keeps its ports.
+_pvl_port_listening()
+{
+	[[ -n $(ss -Htln "( sport = :$1 )" 2>/dev/null) ]]
+}
+
+# pvl_port VAR DEFAULT [strict]: DEFAULT when nothing listens on it, else a free port.  strict:
+# no socket at all may use DEFAULT, for servers that bind without SO_REUSEADDR (Erlang's
+# distribution port).
 pvl_port()
 {
-	local var=$1 port=$2
-	if [[ " ${_pv_srv_taken[*]} " != *" $port "* ]] && ! _pv_srv_port_busy "$port"; then
+	local var=$1 port=$2 busy=_pvl_port_listening
+	[[ ${3:-} == strict ]] && busy=_pv_srv_port_busy
+	if [[ " ${_pv_srv_taken[*]} " != *" $port "* ]] && ! "$busy" "$port"; then
 		_pv_srv_taken+=("$port")
 		printf -v "$var" '%s' "$port"
 		return 0
@@ -115,7 +126,9 @@ pvl_prefix()
 
 # pvl_spawn NAME CMD [ARG...]: CMD in a session of its own, its output prefixed with [NAME] and
 # copied to VAR/logs/NAME.log.  Sets PVL_PID[NAME]; stops come in reverse order of spawns.  The
-# filter ignores INT so Ctrl-C does not cut the services' last words.
+# filter ignores INT, TERM and HUP, which a terminal or a kill of run-local's process group
+# sends it too: it ends when the service closes its output, so a service never writes into a
+# broken pipe while it stops.
 pvl_spawn()
 {
 	local name=$1 log pid
@@ -123,7 +136,7 @@ pvl_spawn()
 	log=$PVL_VAR/logs/$name.log
 	printf '==== %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$log"
 	setsid "$@" 9>&- </dev/null > >(
-		trap '' INT
+		trap '' INT TERM HUP
 		pvl_prefix "$name"
 	) 2>&1 &
 	pid=$!
@@ -344,8 +357,8 @@ pvl_rabbitmq_start()
 	EOF
 	PVL_AMQP_NODE=photovote@localhost
 	pvl_port PVL_AMQP_PORT "$1" || return 1
-	pvl_port _pvl_epmd_port "$2" || return 1
-	pvl_port _pvl_dist_port "$3" || return 1
+	pvl_port _pvl_epmd_port "$2" strict || return 1
+	pvl_port _pvl_dist_port "$3" strict || return 1
 	pvl_spawn epmd "$epmd" -port "$_pvl_epmd_port" -address 127.0.0.1
 	pvl_service_wait epmd 10 "$epmd" -port "$_pvl_epmd_port" -names || return 1
 	_pvl_rmq_env

@@ -734,8 +734,8 @@ static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, stru
 	}
 	kind = pv_election_check(e->election, &it->ev, &verdict);
 	if (kind != PV_VERDICT_ACCEPTED) {
-		item_verdict(b, it, -1, verdict_kinds[kind], verdict.rule ? verdict.rule : "rejected",
-			     verdict.reason);
+		item_verdict(b, it, -1, verdict_kinds[kind],
+			     verdict.rule ? verdict.rule : "rejected", verdict.reason);
 		return PV_OK;
 	}
 	g = batch_group(b, it, e);

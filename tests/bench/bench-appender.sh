@@ -34,7 +34,10 @@ ACTIVE=${ACTIVE:-$ELECTIONS}
 ONE_EVENTS=${ONE_EVENTS:-$((EVENTS / 10))}
 ESDB_EVENTS=${ESDB_EVENTS:-$((EVENTS / 20))}
 RUNS=${BENCH_RUNS:-postgres postgres-one esdb}
-((EVENTS >= ELECTIONS * 10)) || { echo "bench-appender: at least 10 events per election" >&2; exit 2; }
+if ((EVENTS < ELECTIONS * 10)); then
+	echo "bench-appender: at least 10 events per election" >&2
+	exit 2
+fi
 # shellcheck source=../appender/lib.sh
 . "$top_srcdir/tests/appender/lib.sh"
 
@@ -108,8 +111,12 @@ run()
 {
 	local name=$1 backend=$2 batch=$3 events=$4 elections=$ELECTIONS t0 t1 n secs rate db
 	((events / elections >= 10)) || elections=$((events / 10))
-	PVA_BACKEND=$backend pva_setup "bench_${name//-/_}" || { echo "# servers unavailable"; exit 1; }
-	gen "$pva_work/messages" "$events" "$elections" "$((ACTIVE < elections ? ACTIVE : elections))"
+	if ! PVA_BACKEND=$backend pva_setup "bench_${name//-/_}"; then
+		echo "# servers unavailable"
+		exit 1
+	fi
+	gen "$pva_work/messages" "$events" "$elections" \
+		"$((ACTIVE < elections ? ACTIVE : elections))"
 	# The schema and the queue first, so that the time below is the appender's alone.
 	pva_start
 	for _ in $(seq 100); do

@@ -93,8 +93,15 @@ static int publish(void)
 	free(line);
 	while (acked < sent) {
 		amqp_frame_t frame;
-		int status = amqp_simple_wait_frame(conn, &frame);
+		/* Bounded: a test must fail, not hang, when confirms stop. */
+		struct timeval tv = {.tv_sec = 60};
+		int status = amqp_simple_wait_frame_noblock(conn, &frame, &tv);
 
+		if (status == AMQP_STATUS_TIMEOUT) {
+			fprintf(stderr, "pv-appender-tool: %zu of %zu publishes confirmed after 60 s\n",
+				acked, sent);
+			return 1;
+		}
 		if (pv_amqp_status_check(status, "wait for confirms", &err) != PV_OK)
 			die("publish", &err);
 		if (frame.frame_type != AMQP_FRAME_METHOD)

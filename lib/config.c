@@ -84,7 +84,8 @@ static const struct key_spec key_table[] = {
 	BOOL("cosmos", "emulator_quirks", "false",
 	     "work around @vercel/cosmosdb-server's quirks (test stand-in only, never in production)"),
 
-	INT("appender", "batch_size", "256", 1, 65535, "events handled per database transaction"),
+	INT("appender", "batch_size", "256", 1, 65535,
+	    "events handled per database transaction (a batch holds at most amqp.prefetch)"),
 	INT("appender", "cache_elections", "10000", 0, 10000000, "elections kept in memory"),
 
 	INT("projector", "batch_size", "512", 1, 65535, "events read per feed page"),

@@ -65,6 +65,10 @@ cp -R "$tree/packaging/debian" "$tree/debian" 2>/dev/null ||
 	cp -R "$top/packaging/debian" "$tree/debian"
 
 echo "build-deb: building photovote $version in $tree (log: $out/build.log)"
+# A make that calls this script (make check, make distcheck) passes its
+# variables down through the environment: prefix, DESTDIR and the like
+# would send the package's own install elsewhere.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES DESTDIR
 if ! (cd "$tree" && dpkg-buildpackage -b -uc -us) >"$out/build.log" 2>&1; then
 	tail -40 "$out/build.log" >&2
 	echo "build-deb: dpkg-buildpackage failed (whole log: $out/build.log)" >&2

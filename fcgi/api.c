@@ -73,16 +73,21 @@ static const struct api_route routes[] = {
 	{{"POST", E "/open"}, handle_write, PV_EV_ELECTION_OPENED, NULL, "open_date"},
 	{{"POST", E "/close"}, handle_write, PV_EV_ELECTION_CLOSED, NULL, "close_date"},
 	{{"DELETE", E}, handle_write, PV_EV_ELECTION_DELETED, NULL, NULL},
-	{{"POST", E "/competitions"}, handle_write, PV_EV_COMPETITION_ADDED, "competition_id",
+	{{"POST", E "/competitions"},
+	 handle_write,
+	 PV_EV_COMPETITION_ADDED,
+	 "competition_id",
 	 NULL},
 	{{"PUT", C "/name"}, handle_write, PV_EV_COMPETITION_NAME_CHANGED, NULL, NULL},
-	{{"PUT", C "/description"}, handle_write, PV_EV_COMPETITION_DESCRIPTION_CHANGED, NULL,
+	{{"PUT", C "/description"},
+	 handle_write,
+	 PV_EV_COMPETITION_DESCRIPTION_CHANGED,
+	 NULL,
 	 NULL},
 	{{"DELETE", C}, handle_write, PV_EV_COMPETITION_REMOVED, NULL, NULL},
 	{{"POST", C "/candidates"}, handle_write, PV_EV_CANDIDATE_ADDED, "candidate_id", NULL},
 	{{"PUT", K "/name"}, handle_write, PV_EV_CANDIDATE_NAME_CHANGED, NULL, NULL},
-	{{"PUT", K "/description"}, handle_write, PV_EV_CANDIDATE_DESCRIPTION_CHANGED, NULL,
-	 NULL},
+	{{"PUT", K "/description"}, handle_write, PV_EV_CANDIDATE_DESCRIPTION_CHANGED, NULL, NULL},
 	{{"PUT", K "/image"}, handle_write, PV_EV_CANDIDATE_IMAGE_CHANGED, NULL, NULL},
 	{{"DELETE", K}, handle_write, PV_EV_CANDIDATE_REMOVED, NULL, NULL},
 	{{"POST", E "/voters"}, handle_write, PV_EV_VOTER_REGISTERED, "voter_id", NULL},
@@ -176,8 +181,8 @@ void pv_api_handle(struct pv_api_thread *t, const struct pv_http_request *req,
 		pv_http_error(resp, 404, "not_found", "no resource at this path");
 	} else if (status == 405) {
 		pv_http_header(resp, "Allow", "%s", m.allow);
-		pv_http_error(resp, 405, "method_not_allowed", "%s is not allowed here; allowed: %s",
-			      req->method, m.allow);
+		pv_http_error(resp, 405, "method_not_allowed",
+			      "%s is not allowed here; allowed: %s", req->method, m.allow);
 	} else {
 		const struct api_route *route = (const struct api_route *)m.route;
 
@@ -327,11 +332,13 @@ static bool merge_path_ids(const struct pv_route_match *m, json_t *data,
 			continue;
 		if (!pv_route_param(m, path_fields[i].param, value, sizeof value) ||
 		    !pv_ulid_valid(value)) {
-			pv_http_error(resp, 400, "invalid_id", "%s in the path is not a ULID", field);
+			pv_http_error(resp, 400, "invalid_id", "%s in the path is not a ULID",
+				      field);
 			return false;
 		}
 		given = json_object_get(data, field);
-		if (given && !(json_is_string(given) && strcmp(json_string_value(given), value) == 0)) {
+		if (given &&
+		    !(json_is_string(given) && strcmp(json_string_value(given), value) == 0)) {
 			pv_http_error(resp, 400, "id_mismatch",
 				      "%s in the body differs from the one in the path", field);
 			return false;
@@ -467,8 +474,7 @@ static void handle_write(struct pv_api_thread *t, const struct api_route *route,
 		return;
 	}
 	switch (pv_http_read_body(req, t->api->body_limit, &body)) {
-	case PV_BODY_OK:
-		break;
+	case PV_BODY_OK: break;
 	case PV_BODY_TOO_LARGE:
 		pv_http_error(resp, 413, "body_too_large", "the body is over %zu bytes",
 			      t->api->body_limit);
@@ -504,9 +510,7 @@ static void handle_write(struct pv_api_thread *t, const struct api_route *route,
 		fingerprint(req, &body, fp);
 		switch (pv_idem_begin(t->api->idem, event_id, fp, t->api->publish_timeout_ms,
 				      &answer)) {
-		case PV_IDEM_NEW:
-			idem = true;
-			break;
+		case PV_IDEM_NEW: idem = true; break;
 		case PV_IDEM_REPLAY:
 			pv_metrics_count(t->api->metrics, "idempotent_replays");
 			resp->status = answer.status;
@@ -537,7 +541,8 @@ static void handle_write(struct pv_api_thread *t, const struct api_route *route,
 		if (resp->status == 202) {
 			char location[256];
 
-			snprintf(location, sizeof location, "%s/commands/%s", req->prefix, event_id);
+			snprintf(location, sizeof location, "%s/commands/%s", req->prefix,
+				 event_id);
 			answer.status = 202;
 			answer.location = location;
 			answer.body = resp->body.data;

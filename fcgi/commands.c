@@ -37,10 +37,8 @@ static int max_wait = 30;
 
 /* The HTTP status of each kind of rejection (http-api.md). */
 static const int kind_status[] = {
-	[PV_AUDIT_KIND_NONE] = 200,
-	[PV_AUDIT_KIND_STATE] = 409,
-	[PV_AUDIT_KIND_VALUE] = 422,
-	[PV_AUDIT_KIND_AUTHORIZATION] = 403,
+	[PV_AUDIT_KIND_NONE] = 200,      [PV_AUDIT_KIND_STATE] = 409,
+	[PV_AUDIT_KIND_VALUE] = 422,     [PV_AUDIT_KIND_AUTHORIZATION] = 403,
 	[PV_AUDIT_KIND_MALFORMED] = 422,
 };
 
@@ -224,8 +222,7 @@ static enum pv_err await_verdict(PGconn *pg, const char *event_id, long long dea
 			break;
 		}
 		if (pfd.revents && !PQconsumeInput(pg)) {
-			rc = pv_error_set(err, PV_ERR_UNAVAILABLE, "wait: %s",
-					  PQerrorMessage(pg));
+			rc = pv_error_set(err, PV_ERR_UNAVAILABLE, "wait: %s", PQerrorMessage(pg));
 			break;
 		}
 	}

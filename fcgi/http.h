@@ -11,8 +11,8 @@
 
 struct pv_http_request {
 	const char *method;
-	const char *path;        /* relative to the mount point, decoded */
-	const char *prefix;      /* the mount point (SCRIPT_NAME), for Location */
+	const char *path;   /* relative to the mount point, decoded */
+	const char *prefix; /* the mount point (SCRIPT_NAME), for Location */
 	const char *content_type;
 	long long content_length; /* -1 when not given */
 	const char *authorization;
@@ -20,7 +20,7 @@ struct pv_http_request {
 	const char *remote_addr;
 	const char *idempotency_key;
 	const char *correlation_id;
-	const char *prefer; /* the Prefer header (RFC 7240), NULL when absent */
+	const char *prefer;        /* the Prefer header (RFC 7240), NULL when absent */
 	const char *query;         /* QUERY_STRING, still %-encoded; NULL when none */
 	const char *if_none_match; /* the If-None-Match header, NULL when absent */
 	/* Reads at most n body bytes; 0 at the end, < 0 on error. */
@@ -31,7 +31,7 @@ struct pv_http_request {
 struct pv_http_response {
 	int status;
 	const char *content_type; /* static; "application/json" by default */
-	struct pv_buf headers; /* "Name: value\r\n" lines */
+	struct pv_buf headers;    /* "Name: value\r\n" lines */
 	struct pv_buf body;
 };
 

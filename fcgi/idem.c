@@ -15,8 +15,8 @@
 #include "xalloc.h"
 
 struct entry {
-	struct entry *hnext;             /* hash chain */
-	struct entry *prev, *next;       /* FIFO */
+	struct entry *hnext;       /* hash chain */
+	struct entry *prev, *next; /* FIFO */
 	char key[PV_IDEM_KEY_MAX + 1];
 	char fp[PV_IDEM_FP_LEN + 1];
 	bool pending;

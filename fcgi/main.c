@@ -107,8 +107,8 @@ static void write_response(FCGX_Request *r, const struct pv_http_response *resp)
 	pv_buf_printf(&head,
 		      "Status: %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		      "Cache-Control: no-store\r\n%s\r\n",
-		      resp->status, pv_http_reason(resp->status), resp->content_type, resp->body.len,
-		      resp->headers.data ? resp->headers.data : "");
+		      resp->status, pv_http_reason(resp->status), resp->content_type,
+		      resp->body.len, resp->headers.data ? resp->headers.data : "");
 	FCGX_PutStr(head.data, (int)head.len, r->out);
 	pv_buf_free(&head);
 	if (resp->body.len)
@@ -246,12 +246,8 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:l:t:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'l':
-			listen_addr = optarg;
-			break;
+		case 'c': config_path = optarg; break;
+		case 'l': listen_addr = optarg; break;
 		case 't':
 			nthreads = atoi(optarg);
 			if (nthreads < 1 || nthreads > 256) {
@@ -259,15 +255,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'R':
-			pv_api_print_routes(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'h': usage(stdout); return 0;
+		case 'R': pv_api_print_routes(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc) {
@@ -281,7 +271,7 @@ int main(int argc, char **argv)
 		pv_log_fatalx("config", "%s", err.msg);
 	pv_log_init("photovote.fcgi",
 		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-									   : PV_LOG_STDERR,
+									       : PV_LOG_STDERR,
 		    (enum pv_log_level)pv_log_level_parse(pv_config_str(cfg, "log", "level")));
 	if (!nthreads)
 		nthreads = (int)pv_config_int(cfg, "http", "threads");

@@ -99,9 +99,10 @@ void pv_metrics_render(struct pv_metrics *m, const struct pv_amqp_publisher_stat
 		const struct route_stats *r = &m->routes[i];
 
 		for (int s = 0; s < MAX_STATUSES && r->statuses[s]; s++)
-			pv_buf_printf(out,
-				      "photovote_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-				      r->name, r->statuses[s], (unsigned long long)r->by_status[s]);
+			pv_buf_printf(
+				out,
+				"photovote_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+				r->name, r->statuses[s], (unsigned long long)r->by_status[s]);
 	}
 	pv_buf_puts(out, "# HELP photovote_http_request_duration_seconds Time to answer a "
 			 "request.\n# TYPE photovote_http_request_duration_seconds histogram\n");
@@ -119,7 +120,8 @@ void pv_metrics_render(struct pv_metrics *m, const struct pv_amqp_publisher_stat
 			      "photovote_http_request_duration_seconds_bucket{route=\"%s\","
 			      "le=\"+Inf\"} %llu\n",
 			      r->name, (unsigned long long)r->count);
-		pv_buf_printf(out, "photovote_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
+		pv_buf_printf(out,
+			      "photovote_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n",
 			      r->name, r->sum);
 		pv_buf_printf(out,
 			      "photovote_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
@@ -153,8 +155,9 @@ void pv_metrics_render(struct pv_metrics *m, const struct pv_amqp_publisher_stat
 		uint64_t v;
 
 		memcpy(&v, (const char *)pub + pubc[i].off, sizeof v);
-		pv_buf_printf(out, "# HELP photovote_%s_total %s.\n# TYPE photovote_%s_total counter\n"
-				   "photovote_%s_total %llu\n",
+		pv_buf_printf(out,
+			      "# HELP photovote_%s_total %s.\n# TYPE photovote_%s_total counter\n"
+			      "photovote_%s_total %llu\n",
 			      pubc[i].name, pubc[i].help, pubc[i].name, pubc[i].name,
 			      (unsigned long long)v);
 	}

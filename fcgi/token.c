@@ -45,8 +45,8 @@ int main(int argc, char **argv)
 		pv_log_fatalx("config", "%s", err.msg);
 	if (pv_pg_connect(pv_config_str(cfg, "postgres", "conninfo"), &conn, &err) != PV_OK)
 		pv_log_fatalx("postgres", "%s", err.msg);
-	if (strcmp(argv[i], "create") == 0 && (argc - i == 2 ||
-					       (argc - i == 3 && !strcmp(argv[i + 2], "--admin")))) {
+	if (strcmp(argv[i], "create") == 0 &&
+	    (argc - i == 2 || (argc - i == 3 && !strcmp(argv[i + 2], "--admin")))) {
 		char token[PV_TOKEN_LEN + 1];
 
 		rc = pv_token_create(conn, argv[i + 1], argc - i == 3, token, &err);

@@ -64,29 +64,27 @@ enum pv_err pv_amqp_status_check(int status, const char *what, struct pv_error *
 enum pv_err pv_amqp_reply_check(amqp_rpc_reply_t r, const char *what, struct pv_error *err)
 {
 	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		return PV_OK;
+	case AMQP_RESPONSE_NORMAL: return PV_OK;
 	case AMQP_RESPONSE_NONE:
-		return pv_error_set(err, PV_ERR_UNAVAILABLE, "librabbitmq: %s: no reply (EOF)", what);
+		return pv_error_set(err, PV_ERR_UNAVAILABLE, "librabbitmq: %s: no reply (EOF)",
+				    what);
 	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
 		return pv_amqp_status_check(r.library_error < 0 ? r.library_error
-							      : AMQP_STATUS_UNEXPECTED_STATE,
+								: AMQP_STATUS_UNEXPECTED_STATE,
 					    what, err);
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION: break;
 	}
 	if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
 		const amqp_channel_close_t *m = r.reply.decoded;
-		return pv_error_set(err, PV_ERR_BROKER, "RabbitMQ closed the channel on %s: %u %.*s",
-				    what, m->reply_code, (int)m->reply_text.len,
-				    (const char *)m->reply_text.bytes);
+		return pv_error_set(
+			err, PV_ERR_BROKER, "RabbitMQ closed the channel on %s: %u %.*s", what,
+			m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
 	}
 	if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
 		const amqp_connection_close_t *m = r.reply.decoded;
-		return pv_error_set(err, PV_ERR_BROKER,
-				    "RabbitMQ closed the connection on %s: %u %.*s", what,
-				    m->reply_code, (int)m->reply_text.len,
-				    (const char *)m->reply_text.bytes);
+		return pv_error_set(
+			err, PV_ERR_BROKER, "RabbitMQ closed the connection on %s: %u %.*s", what,
+			m->reply_code, (int)m->reply_text.len, (const char *)m->reply_text.bytes);
 	}
 	return pv_error_set(err, PV_ERR_PROTOCOL, "RabbitMQ answered %s with method 0x%08x", what,
 			    (unsigned)r.reply.id);
@@ -159,8 +157,8 @@ static enum pv_err declare_exchange(amqp_connection_state_t conn, const char *na
 	return pv_amqp_reply_check(amqp_get_rpc_reply(conn), what, err);
 }
 
-static enum pv_err declare_queue(amqp_connection_state_t conn, const char *name,
-				 amqp_table_t args, struct pv_error *err)
+static enum pv_err declare_queue(amqp_connection_state_t conn, const char *name, amqp_table_t args,
+				 struct pv_error *err)
 {
 	char what[300];
 
@@ -169,8 +167,8 @@ static enum pv_err declare_queue(amqp_connection_state_t conn, const char *name,
 	return pv_amqp_reply_check(amqp_get_rpc_reply(conn), what, err);
 }
 
-static enum pv_err bind_queue(amqp_connection_state_t conn, const char *queue,
-			      const char *exchange, const char *key, struct pv_error *err)
+static enum pv_err bind_queue(amqp_connection_state_t conn, const char *queue, const char *exchange,
+			      const char *key, struct pv_error *err)
 {
 	char what[600];
 

@@ -33,8 +33,8 @@ struct pv_amqp_params {
 	char *vhost;
 	char *user;
 	char *password;
-	int heartbeat;        /* seconds, 0 disables */
-	int connect_timeout;  /* seconds, for TCP connect, handshake and RPCs */
+	int heartbeat;       /* seconds, 0 disables */
+	int connect_timeout; /* seconds, for TCP connect, handshake and RPCs */
 	char *exchange;
 	char *queue;
 	char *dead_letter_exchange;

@@ -39,8 +39,8 @@ static enum pv_err consume_queue(struct pv_amqp_consumer *c, const char *queue,
 	enum pv_err rc;
 
 	snprintf(what, sizeof what, "basic.consume %s", queue);
-	ok = amqp_basic_consume(c->conn, CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0,
-				0, 0, amqp_empty_table);
+	ok = amqp_basic_consume(c->conn, CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0,
+				0, amqp_empty_table);
 	rc = pv_amqp_reply_check(amqp_get_rpc_reply(c->conn), what, err);
 	if (rc != PV_OK)
 		return rc;
@@ -144,8 +144,7 @@ static enum pv_err other_frame(struct pv_amqp_consumer *c, struct pv_error *err)
 	case AMQP_BASIC_CANCEL_METHOD:
 		return pv_error_set(err, PV_ERR_UNAVAILABLE,
 				    "RabbitMQ cancelled the consumer (queue deleted?)");
-	default:
-		return PV_OK;
+	default: return PV_OK;
 	}
 }
 
@@ -223,9 +222,8 @@ static enum pv_err dl_open(struct pv_amqp_consumer *c, struct pv_error *err)
 /* Waits for the confirm of the one message just published. */
 static enum pv_err dl_wait_confirm(struct pv_amqp_consumer *c, struct pv_error *err)
 {
-	struct timeval tv = ms_to_tv(1000 * (c->params->connect_timeout > 0
-						     ? c->params->connect_timeout
-						     : 5));
+	struct timeval tv =
+		ms_to_tv(1000 * (c->params->connect_timeout > 0 ? c->params->connect_timeout : 5));
 	bool returned = false;
 
 	for (;;) {
@@ -244,16 +242,14 @@ static enum pv_err dl_wait_confirm(struct pv_amqp_consumer *c, struct pv_error *
 						    c->params->dead_letter_exchange);
 			return PV_OK;
 		case AMQP_BASIC_NACK_METHOD:
-			return pv_error_set(err, PV_ERR_BROKER, "dead letter: the broker nacked it");
-		case AMQP_BASIC_RETURN_METHOD:
-			returned = true;
-			break;
+			return pv_error_set(err, PV_ERR_BROKER,
+					    "dead letter: the broker nacked it");
+		case AMQP_BASIC_RETURN_METHOD: returned = true; break;
 		case AMQP_CHANNEL_CLOSE_METHOD:
 		case AMQP_CONNECTION_CLOSE_METHOD:
 			return pv_error_set(err, PV_ERR_BROKER,
 					    "dead letter: RabbitMQ closed the channel");
-		default:
-			break;
+		default: break;
 		}
 	}
 }

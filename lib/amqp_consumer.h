@@ -42,8 +42,8 @@ struct pv_amqp_delivery {
 	const char *body; /* not NUL-terminated */
 	size_t body_len;
 	char *routing_key;
-	char *queue;      /* the queue it came from */
-	char *message_id; /* property, NULL when absent */
+	char *queue;              /* the queue it came from */
+	char *message_id;         /* property, NULL when absent */
 	amqp_envelope_t envelope; /* private */
 	bool held;                /* private: envelope must be destroyed */
 };

@@ -263,8 +263,8 @@ static int publish_job(struct pv_amqp_publisher *pub, const struct job *j)
 	int n = 0;
 
 	memset(&props, 0, sizeof props);
-	props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG |
-		       AMQP_BASIC_APP_ID_FLAG;
+	props._flags =
+		AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_APP_ID_FLAG;
 	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
 	props.timestamp = j->timestamp;
 	props.app_id = amqp_cstring_bytes("photovote");
@@ -406,8 +406,8 @@ static bool handle_frame(struct pv_amqp_publisher *pub, const amqp_frame_t *f)
 		if (pub->in_return) {
 			size_t len = f->payload.body_fragment.len;
 
-			pub->return_remaining -= len < pub->return_remaining ? len
-									     : pub->return_remaining;
+			pub->return_remaining -=
+				len < pub->return_remaining ? len : pub->return_remaining;
 			pub->in_return = pub->return_remaining > 0;
 		}
 		return true;
@@ -451,8 +451,7 @@ static bool handle_frame(struct pv_amqp_publisher *pub, const amqp_frame_t *f)
 		amqp_send_method(pub->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
 		return false;
 	}
-	default:
-		return true;
+	default: return true;
 	}
 }
 
@@ -526,7 +525,8 @@ static void *publisher_main(void *arg)
 				fail_list(pub, &pub->queue, "the broker is unavailable");
 				pthread_mutex_unlock(&pub->lock);
 				stop = sleep_unless_stopped(pub, backoff);
-				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				backoff =
+					backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 				continue;
 			}
 			pv_log_info("amqp", "connected to %s:%d, topology declared, confirms on",

@@ -30,7 +30,7 @@ struct pv_amqp_publisher;
 /* One message.  Everything is copied by publish(); NULL strings are left
  * out of the message. */
 struct pv_amqp_message {
-	const char *routing_key;    /* the election id */
+	const char *routing_key; /* the election id */
 	const void *body;
 	size_t body_len;
 	const char *content_type;   /* "application/json" */
@@ -44,12 +44,12 @@ struct pv_amqp_message {
 
 /* Counters since start, for /metrics. */
 struct pv_amqp_publisher_stats {
-	uint64_t published;   /* basic.publish sent */
-	uint64_t acked;       /* confirmed by the broker */
-	uint64_t nacked;      /* refused by the broker (nack or returned) */
-	uint64_t failed;      /* not published or lost with a connection */
-	uint64_t timeouts;    /* no confirm within the caller's timeout */
-	uint64_t connects;    /* successful (re)connections */
+	uint64_t published; /* basic.publish sent */
+	uint64_t acked;     /* confirmed by the broker */
+	uint64_t nacked;    /* refused by the broker (nack or returned) */
+	uint64_t failed;    /* not published or lost with a connection */
+	uint64_t timeouts;  /* no confirm within the caller's timeout */
+	uint64_t connects;  /* successful (re)connections */
 	bool connected;
 };
 

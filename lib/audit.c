@@ -92,8 +92,8 @@ static json_t *entry_row(const struct pv_audit_entry *e)
 		pv_oom("json_object", 0);
 	set_str(row, "event_id", e->event_id);
 	set_str(row, "stream", e->stream);
-	if (json_object_set_new(row, "number",
-				rejected ? json_null() : json_integer(e->number)) != 0 ||
+	if (json_object_set_new(row, "number", rejected ? json_null() : json_integer(e->number)) !=
+		    0 ||
 	    json_object_set(row, "data", e->data ? e->data : json_null()) != 0 ||
 	    json_object_set(row, "metadata", e->metadata ? e->metadata : json_null()) != 0)
 		pv_oom("json_object_set", 0);

@@ -40,8 +40,8 @@ static bool token_well_formed(const char *t)
 	return true;
 }
 
-enum pv_err pv_token_create(PGconn *conn, const char *user, bool admin,
-			    char out[PV_TOKEN_LEN + 1], struct pv_error *err)
+enum pv_err pv_token_create(PGconn *conn, const char *user, bool admin, char out[PV_TOKEN_LEN + 1],
+			    struct pv_error *err)
 {
 	unsigned char rnd[33];
 	char hash[PV_TOKEN_HASH_HEX + 1];

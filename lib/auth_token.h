@@ -28,8 +28,8 @@ void pv_token_hash(const char *token, char out[PV_TOKEN_HASH_HEX + 1]);
 
 /* Creates a token for user and stores its hash; the token text is written
  * to out (PV_TOKEN_LEN + 1) and exists nowhere else. */
-enum pv_err pv_token_create(PGconn *conn, const char *user, bool admin,
-			    char out[PV_TOKEN_LEN + 1], struct pv_error *err);
+enum pv_err pv_token_create(PGconn *conn, const char *user, bool admin, char out[PV_TOKEN_LEN + 1],
+			    struct pv_error *err);
 
 /* Marks every token of user (or the one with this token text when token
  * is not NULL) as revoked.  *count (may be NULL) is how many changed. */

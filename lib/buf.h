@@ -11,7 +11,10 @@ struct pv_buf {
 	size_t cap;
 };
 
-#define PV_BUF_INIT {NULL, 0, 0}
+#define PV_BUF_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 void pv_buf_reserve(struct pv_buf *b, size_t extra);
 void pv_buf_append(struct pv_buf *b, const void *data, size_t len);

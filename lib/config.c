@@ -26,11 +26,26 @@ struct key_spec {
 	const char *help;
 };
 
-#define STR(s, k, d, h) {s, k, KIND_STRING, d, 0, 0, NULL, false, h}
-#define SECRET(s, k, d, h) {s, k, KIND_STRING, d, 0, 0, NULL, true, h}
-#define INT(s, k, d, lo, hi, h) {s, k, KIND_INT, d, lo, hi, NULL, false, h}
-#define BOOL(s, k, d, h) {s, k, KIND_BOOL, d, 0, 0, NULL, false, h}
-#define ENUM(s, k, d, c, h) {s, k, KIND_ENUM, d, 0, 0, c, false, h}
+#define STR(s, k, d, h)                                                                            \
+	{                                                                                          \
+		s, k, KIND_STRING, d, 0, 0, NULL, false, h                                         \
+	}
+#define SECRET(s, k, d, h)                                                                         \
+	{                                                                                          \
+		s, k, KIND_STRING, d, 0, 0, NULL, true, h                                          \
+	}
+#define INT(s, k, d, lo, hi, h)                                                                    \
+	{                                                                                          \
+		s, k, KIND_INT, d, lo, hi, NULL, false, h                                          \
+	}
+#define BOOL(s, k, d, h)                                                                           \
+	{                                                                                          \
+		s, k, KIND_BOOL, d, 0, 0, NULL, false, h                                           \
+	}
+#define ENUM(s, k, d, c, h)                                                                        \
+	{                                                                                          \
+		s, k, KIND_ENUM, d, 0, 0, c, false, h                                              \
+	}
 
 static const struct key_spec key_table[] = {
 	ENUM("log", "level", "info", "error|warning|info|debug", "least severe level logged"),
@@ -44,7 +59,8 @@ static const struct key_spec key_table[] = {
 	INT("http", "threads", "4", 1, 256, "request threads per photovote.fcgi process"),
 	INT("http", "max_wait", "30", 0, 300, "cap in seconds for Prefer: wait=N"),
 	STR("http", "admins", "",
-	    "in remote_user mode: user names (separated by commas or spaces) that are administrators"),
+	    "in remote_user mode: user names (separated by commas or spaces) that are "
+	    "administrators"),
 	INT("http", "idempotency_capacity", "10000", 1, 10000000,
 	    "Idempotency-Key answers remembered per process"),
 	INT("http", "idempotency_ttl", "86400", 1, 31536000,
@@ -55,23 +71,28 @@ static const struct key_spec key_table[] = {
 	STR("amqp", "vhost", "/", "RabbitMQ virtual host"),
 	STR("amqp", "user", "guest", "RabbitMQ user"),
 	SECRET("amqp", "password", "guest", "RabbitMQ password"),
-	STR("amqp", "exchange", "photovote.events", "durable topic exchange commands are published to"),
+	STR("amqp", "exchange", "photovote.events",
+	    "durable topic exchange commands are published to"),
 	STR("amqp", "queue", "photovote.appender", "durable queue the appender consumes"),
 	STR("amqp", "dead_letter_exchange", "photovote.dead", "exchange for poison messages"),
 	STR("amqp", "dead_letter_queue", "photovote.dead", "queue holding poison messages"),
-	INT("amqp", "partitions", "1", 1, 1024, "partition queues (consistent-hash by election id)"),
+	INT("amqp", "partitions", "1", 1, 1024,
+	    "partition queues (consistent-hash by election id)"),
 	INT("amqp", "heartbeat", "30", 0, 3600, "AMQP heartbeat in seconds (0: off)"),
-	INT("amqp", "connect_timeout", "5", 1, 300, "seconds to wait for the broker when connecting"),
+	INT("amqp", "connect_timeout", "5", 1, 300,
+	    "seconds to wait for the broker when connecting"),
 	INT("amqp", "prefetch", "256", 1, 65535, "unacked messages a consumer may hold"),
 
 	SECRET("postgres", "conninfo", "dbname=photovote",
 	       "libpq connection string (audit log, tokens, checkpoints, postgres event store)"),
 
 	ENUM("eventstore", "backend", "postgres", "postgres|esdb", "where streams are kept"),
-	STR("eventstore", "url", "https://127.0.0.1:2113", "EventStoreDB/KurrentDB base URL (esdb)"),
+	STR("eventstore", "url", "https://127.0.0.1:2113",
+	    "EventStoreDB/KurrentDB base URL (esdb)"),
 	STR("eventstore", "username", "admin", "EventStoreDB user (esdb)"),
 	SECRET("eventstore", "password", "changeit", "EventStoreDB password (esdb)"),
-	STR("eventstore", "ca_file", "", "CA bundle for the EventStoreDB TLS certificate (empty: system)"),
+	STR("eventstore", "ca_file", "",
+	    "CA bundle for the EventStoreDB TLS certificate (empty: system)"),
 	INT("eventstore", "timeout_ms", "10000", 100, 600000, "per-request timeout"),
 
 	STR("cosmos", "endpoint", "https://127.0.0.1:8081", "Cosmos DB account endpoint"),
@@ -82,7 +103,8 @@ static const struct key_spec key_table[] = {
 	BOOL("cosmos", "create_if_missing", "true", "create the database and container at start"),
 	INT("cosmos", "timeout_ms", "10000", 100, 600000, "per-request timeout"),
 	BOOL("cosmos", "emulator_quirks", "false",
-	     "work around @vercel/cosmosdb-server's quirks (test stand-in only, never in production)"),
+	     "work around @vercel/cosmosdb-server's quirks (test stand-in only, never in "
+	     "production)"),
 
 	INT("appender", "batch_size", "256", 1, 65535,
 	    "events handled per database transaction (a batch holds at most amqp.prefetch)"),
@@ -102,7 +124,8 @@ struct pv_config {
 static int find_key(const char *section, const char *key)
 {
 	for (size_t i = 0; i < KEY_COUNT; i++)
-		if (strcmp(key_table[i].section, section) == 0 && strcmp(key_table[i].key, key) == 0)
+		if (strcmp(key_table[i].section, section) == 0 &&
+		    strcmp(key_table[i].key, key) == 0)
 			return (int)i;
 	return -1;
 }
@@ -139,7 +162,8 @@ static enum pv_err read_secret_file(const char *path, char **out, struct pv_erro
 		if (b.len > 65536) {
 			fclose(f);
 			pv_buf_free(&b);
-			return pv_error_set(err, PV_ERR_CONFIG, "secret file %s is over 64 KiB", path);
+			return pv_error_set(err, PV_ERR_CONFIG, "secret file %s is over 64 KiB",
+					    path);
 		}
 	}
 	if (ferror(f)) {
@@ -193,9 +217,11 @@ static enum pv_err assign(struct pv_config *cfg, const char *section, const char
 
 	if (idx < 0) {
 		enum pv_err rc = section_known(section)
-					 ? pv_error_set(err, PV_ERR_CONFIG, "%s: unknown key '%s' in section [%s]",
+					 ? pv_error_set(err, PV_ERR_CONFIG,
+							"%s: unknown key '%s' in section [%s]",
 							origin, key, section)
-					 : pv_error_set(err, PV_ERR_CONFIG, "%s: unknown section [%s] (key '%s')",
+					 : pv_error_set(err, PV_ERR_CONFIG,
+							"%s: unknown section [%s] (key '%s')",
 							origin, section, key);
 		free(origin);
 		return rc;
@@ -220,8 +246,8 @@ struct parse_ctx {
 	const char *path;
 	struct pv_error *err;
 	FILE *file;
-	int line;       /* lines read so far: Debian's inih passes no line numbers */
-	bool too_long;  /* a line did not fit inih's fixed buffer */
+	int line;      /* lines read so far: Debian's inih passes no line numbers */
+	bool too_long; /* a line did not fit inih's fixed buffer */
 	bool failed;
 };
 
@@ -291,20 +317,24 @@ static enum pv_err apply_environment(struct pv_config *cfg, char *const *envp, s
 			continue;
 		sep = strchr(entry, '_');
 		if (!sep || sep > eq) {
-			return pv_error_set(err, PV_ERR_CONFIG,
-					    "environment variable PHOTOVOTE_%.*s is not of the form "
-					    "PHOTOVOTE_<SECTION>_<KEY>",
-					    (int)(eq - entry), entry);
+			return pv_error_set(
+				err, PV_ERR_CONFIG,
+				"environment variable PHOTOVOTE_%.*s is not of the form "
+				"PHOTOVOTE_<SECTION>_<KEY>",
+				(int)(eq - entry), entry);
 		}
 		slen = (size_t)(sep - entry);
 		klen = (size_t)(eq - sep - 1);
 		if (slen >= sizeof section || klen >= sizeof key)
-			return pv_error_set(err, PV_ERR_CONFIG, "environment variable name too long");
+			return pv_error_set(err, PV_ERR_CONFIG,
+					    "environment variable name too long");
 		for (size_t i = 0; i < slen; i++)
-			section[i] = (char)(entry[i] >= 'A' && entry[i] <= 'Z' ? entry[i] + 32 : entry[i]);
+			section[i] = (char)(entry[i] >= 'A' && entry[i] <= 'Z' ? entry[i] + 32
+									       : entry[i]);
 		section[slen] = '\0';
 		for (size_t i = 0; i < klen; i++)
-			key[i] = (char)(sep[1 + i] >= 'A' && sep[1 + i] <= 'Z' ? sep[1 + i] + 32 : sep[1 + i]);
+			key[i] = (char)(sep[1 + i] >= 'A' && sep[1 + i] <= 'Z' ? sep[1 + i] + 32
+									       : sep[1 + i]);
 		key[klen] = '\0';
 		if (assign(cfg, section, key, eq + 1,
 			   pv_xasprintf("environment PHOTOVOTE_%.*s", (int)(eq - entry), entry),
@@ -360,17 +390,19 @@ static enum pv_err validate(const struct pv_config *cfg, struct pv_error *err)
 		bool b;
 
 		if (!v)
-			return pv_error_set(err, PV_ERR_CONFIG,
-					    "required key %s.%s is missing (set it in the file or as "
-					    "PHOTOVOTE_%s_%s)",
-					    k->section, k->key, k->section, k->key);
+			return pv_error_set(
+				err, PV_ERR_CONFIG,
+				"required key %s.%s is missing (set it in the file or as "
+				"PHOTOVOTE_%s_%s)",
+				k->section, k->key, k->section, k->key);
 		switch (k->kind) {
 		case KIND_INT:
 			if (!parse_int(v, &n) || n < k->min || n > k->max)
-				return pv_error_set(err, PV_ERR_CONFIG,
-						    "%s: %s.%s must be a whole number from %lld to %lld, "
-						    "not '%s'",
-						    o, k->section, k->key, k->min, k->max, v);
+				return pv_error_set(
+					err, PV_ERR_CONFIG,
+					"%s: %s.%s must be a whole number from %lld to %lld, "
+					"not '%s'",
+					o, k->section, k->key, k->min, k->max, v);
 			break;
 		case KIND_BOOL:
 			if (!parse_bool(v, &b))
@@ -380,11 +412,11 @@ static enum pv_err validate(const struct pv_config *cfg, struct pv_error *err)
 			break;
 		case KIND_ENUM:
 			if (!enum_has(k->choices, v))
-				return pv_error_set(err, PV_ERR_CONFIG, "%s: %s.%s must be one of %s, not '%s'",
-						    o, k->section, k->key, k->choices, v);
+				return pv_error_set(err, PV_ERR_CONFIG,
+						    "%s: %s.%s must be one of %s, not '%s'", o,
+						    k->section, k->key, k->choices, v);
 			break;
-		case KIND_STRING:
-			break;
+		case KIND_STRING: break;
 		}
 	}
 	return PV_OK;
@@ -410,16 +442,18 @@ enum pv_err pv_config_load(const char *path, char *const *envp, struct pv_config
 		int line;
 
 		if (!f) {
-			rc = pv_error_set(err, PV_ERR_CONFIG, "cannot open configuration file %s: %s",
-					  path, strerror(errno));
+			rc = pv_error_set(err, PV_ERR_CONFIG,
+					  "cannot open configuration file %s: %s", path,
+					  strerror(errno));
 			goto fail;
 		}
 		ctx.file = f;
 		line = ini_parse_stream(read_ini_line, &ctx, on_ini_entry, &ctx);
 		fclose(f);
 		if (ctx.too_long) {
-			rc = pv_error_set(err, PV_ERR_CONFIG, "%s:%d: line longer than %d characters",
-					  path, ctx.line, INI_MAX_LINE - 2);
+			rc = pv_error_set(err, PV_ERR_CONFIG,
+					  "%s:%d: line longer than %d characters", path, ctx.line,
+					  INI_MAX_LINE - 2);
 			goto fail;
 		}
 		if (ctx.failed) {
@@ -460,7 +494,8 @@ static int lookup(const char *section, const char *key, enum key_kind kind)
 	int idx = find_key(section, key);
 
 	if (idx < 0 || (kind != KIND_STRING && key_table[idx].kind != kind)) {
-		fprintf(stderr, "fatal: configuration key %s.%s asked for as the wrong kind\n", section, key);
+		fprintf(stderr, "fatal: configuration key %s.%s asked for as the wrong kind\n",
+			section, key);
 		abort();
 	}
 	return idx;
@@ -506,7 +541,8 @@ void pv_config_describe(FILE *out)
 				var[j] = (char)(var[j] - 32);
 		fprintf(out, "[%s] %s\n  %s %s%s; default: %s; variable: %s%s\n  %s\n", k->section,
 			k->key, kind_word[k->kind], k->kind == KIND_ENUM ? k->choices : "",
-			k->kind == KIND_INT ? "" : "", k->def ? (*k->def ? k->def : "(empty)") : "(required)",
-			var, k->secret ? " (secret: also <key>_file)" : "", k->help);
+			k->kind == KIND_INT ? "" : "",
+			k->def ? (*k->def ? k->def : "(empty)") : "(required)", var,
+			k->secret ? " (secret: also <key>_file)" : "", k->help);
 	}
 }

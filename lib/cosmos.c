@@ -34,21 +34,21 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define API_VERSION        "2018-12-31"
+#define API_VERSION "2018-12-31"
 #define DEFAULT_TIMEOUT_MS 10000L
-#define DEFAULT_RETRIES    6
+#define DEFAULT_RETRIES 6
 /* Backoff for 408/5xx/transport failures: base * 2^attempt, capped. */
 #define BACKOFF_BASE_MS 50L
-#define BACKOFF_CAP_MS  2000L
+#define BACKOFF_CAP_MS 2000L
 /* A 429 without x-ms-retry-after-ms waits this long; the server's value is
  * capped so a bad header cannot park a worker. */
 #define THROTTLE_DEFAULT_MS 100L
-#define THROTTLE_CAP_MS     5000L
+#define THROTTLE_CAP_MS 5000L
 /* Query pages are at most 4 MB and items 2 MB; anything far larger is not
  * a Cosmos DB answer. */
 #define MAX_RESPONSE_BYTES (32u << 20)
-#define MAX_KEY_BYTES      256
-#define MAX_NAME_LEN       255
+#define MAX_KEY_BYTES 256
+#define MAX_NAME_LEN 255
 
 struct pv_cosmos {
 	CURL *curl;

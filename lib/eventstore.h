@@ -26,9 +26,9 @@
 #include "id.h"
 
 /* Expected version: a number >= 0, or one of these. */
-#define PV_ES_ANY (-2)            /* no check */
-#define PV_ES_NO_STREAM (-1)      /* the stream must not exist */
-#define PV_ES_STREAM_EXISTS (-4)  /* the stream must exist */
+#define PV_ES_ANY (-2)           /* no check */
+#define PV_ES_NO_STREAM (-1)     /* the stream must not exist */
+#define PV_ES_STREAM_EXISTS (-4) /* the stream must exist */
 
 /* Largest data + metadata of one event, as EventStoreDB's default. */
 #define PV_ES_EVENT_MAX (4u * 1024u * 1024u)
@@ -109,9 +109,9 @@ struct pv_es {
 
 /* Options common to both backends; a backend ignores what it does not use. */
 struct pv_es_options {
-	const char *backend;     /* "esdb" or "postgres" */
-	const char *url;         /* esdb: base URL, e.g. https://127.0.0.1:2113 */
-	const char *username;    /* esdb: Basic auth */
+	const char *backend;  /* "esdb" or "postgres" */
+	const char *url;      /* esdb: base URL, e.g. https://127.0.0.1:2113 */
+	const char *username; /* esdb: Basic auth */
 	const char *password;
 	const char *ca_file;     /* esdb: CA bundle for TLS, NULL = system */
 	long timeout_ms;         /* per request */
@@ -132,9 +132,9 @@ static inline enum pv_err pv_es_read_stream(struct pv_es *es, const char *stream
 {
 	return es->ops->read_stream(es, stream, from, max, backward, page, err);
 }
-static inline enum pv_err pv_es_read_category(struct pv_es *es, const char *category,
-					      int64_t from, size_t max, int wait_ms,
-					      struct pv_es_page *page, struct pv_error *err)
+static inline enum pv_err pv_es_read_category(struct pv_es *es, const char *category, int64_t from,
+					      size_t max, int wait_ms, struct pv_es_page *page,
+					      struct pv_error *err)
 {
 	return es->ops->read_category(es, category, from, max, wait_ms, page, err);
 }

@@ -63,7 +63,8 @@ enum pv_err pv_ulid_new_at(char out[PV_ULID_LEN + 1], uint64_t unix_ms, struct p
 	}
 	if (carry_out) {
 		pthread_mutex_unlock(&ulid_lock);
-		return pv_error_set(err, PV_ERR_INVALID, "ULID random part overflowed within one millisecond");
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "ULID random part overflowed within one millisecond");
 	}
 	ulid_last_ms = unix_ms;
 	memcpy(ulid_last_rand, rnd, sizeof rnd);
@@ -77,7 +78,8 @@ enum pv_err pv_ulid_new(char out[PV_ULID_LEN + 1], struct pv_error *err)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return pv_ulid_new_at(out, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u, err);
+	return pv_ulid_new_at(out, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u,
+			      err);
 }
 
 bool pv_ulid_valid(const char *s)
@@ -134,7 +136,8 @@ enum pv_err pv_uuid_v5(char out[PV_UUID_LEN + 1], const char *ns, const char *na
 	ctx = EVP_MD_CTX_new();
 	if (!ctx)
 		return pv_error_set(err, PV_ERR_NOMEM, "OpenSSL EVP_MD_CTX_new failed");
-	if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 || EVP_DigestUpdate(ctx, nsu, sizeof nsu) != 1 ||
+	if (EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, nsu, sizeof nsu) != 1 ||
 	    EVP_DigestUpdate(ctx, name, namelen) != 1 || EVP_DigestFinal_ex(ctx, md, &mdlen) != 1) {
 		EVP_MD_CTX_free(ctx);
 		return pv_error_set(err, PV_ERR_SYSTEM, "OpenSSL SHA-1 digest failed");

@@ -136,9 +136,10 @@ size_t pv_log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 	return o;
 }
 
-__attribute__((format(printf, 3, 0)))
-static void log_emit(enum pv_log_level level, const char *subsys, const char *fmt, va_list ap,
-		     int with_errno, int saved_errno)
+__attribute__((format(printf, 3, 0))) static void log_emit(enum pv_log_level level,
+							   const char *subsys, const char *fmt,
+							   va_list ap, int with_errno,
+							   int saved_errno)
 {
 	char raw[2048], clean[4096];
 	int n;
@@ -166,20 +167,20 @@ static void log_emit(enum pv_log_level level, const char *subsys, const char *fm
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ldZ %s %s %s: %s\n", stamp, ts.tv_nsec / 1000000L, log_program,
-			level_table[level].word, subsys, clean);
+		fprintf(stderr, "%s.%03ldZ %s %s %s: %s\n", stamp, ts.tv_nsec / 1000000L,
+			log_program, level_table[level].word, subsys, clean);
 	}
 }
 
-#define PV_LOG_FN(name, level, with_errno)                                         \
-	void name(const char *subsys, const char *fmt, ...)                         \
-	{                                                                           \
-		int saved = errno;                                                  \
-		va_list ap;                                                         \
-		va_start(ap, fmt);                                                  \
-		log_emit(level, subsys, fmt, ap, with_errno, saved);                \
-		va_end(ap);                                                         \
-		errno = saved;                                                      \
+#define PV_LOG_FN(name, level, with_errno)                                                         \
+	void name(const char *subsys, const char *fmt, ...)                                        \
+	{                                                                                          \
+		int saved = errno;                                                                 \
+		va_list ap;                                                                        \
+		va_start(ap, fmt);                                                                 \
+		log_emit(level, subsys, fmt, ap, with_errno, saved);                               \
+		va_end(ap);                                                                        \
+		errno = saved;                                                                     \
 	}
 
 PV_LOG_FN(pv_log_warn, PV_LOG_WARNING, 1)

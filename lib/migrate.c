@@ -17,12 +17,11 @@
 /* A migration larger than this is surely not one. */
 #define MIGRATION_MAX (16u * 1024u * 1024u)
 
-static const char create_sql[] =
-	"CREATE TABLE IF NOT EXISTS schema_version ("
-	" version integer PRIMARY KEY,"
-	" name text NOT NULL,"
-	" checksum text NOT NULL,"
-	" applied timestamptz NOT NULL DEFAULT now())";
+static const char create_sql[] = "CREATE TABLE IF NOT EXISTS schema_version ("
+				 " version integer PRIMARY KEY,"
+				 " name text NOT NULL,"
+				 " checksum text NOT NULL,"
+				 " applied timestamptz NOT NULL DEFAULT now())";
 
 /* NNN_name.sql: three digits, an underscore, letters/digits/_/-. */
 static int parse_name(const char *name)
@@ -64,8 +63,7 @@ void pv_migration_list_clear(struct pv_migration_list *list)
 	list->count = 0;
 }
 
-enum pv_err pv_migrate_scan(const char *dir, struct pv_migration_list *list,
-			    struct pv_error *err)
+enum pv_err pv_migrate_scan(const char *dir, struct pv_migration_list *list, struct pv_error *err)
 {
 	enum pv_err rc = PV_OK;
 	struct dirent *de;

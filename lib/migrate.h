@@ -25,9 +25,9 @@
 #define PV_MIGRATE_LOCK_KEY "7031845210457"
 
 struct pv_migration {
-	int version;  /* NNN */
-	char *name;   /* file name, e.g. "001_event_store.sql" */
-	char *path;   /* dir/name */
+	int version; /* NNN */
+	char *name;  /* file name, e.g. "001_event_store.sql" */
+	char *path;  /* dir/name */
 };
 
 struct pv_migration_list {
@@ -38,8 +38,7 @@ struct pv_migration_list {
 /* Lists the migrations in dir (NULL: PV_SQLDIR).  Files not ending in
  * ".sql" are ignored; a .sql file whose name is not NNN_name.sql, or two
  * files with one number, is PV_ERR_CONFIG. */
-enum pv_err pv_migrate_scan(const char *dir, struct pv_migration_list *list,
-			    struct pv_error *err);
+enum pv_err pv_migrate_scan(const char *dir, struct pv_migration_list *list, struct pv_error *err);
 void pv_migration_list_clear(struct pv_migration_list *list);
 
 /* Applies every migration of dir not yet recorded.  *applied (may be NULL)

@@ -12,17 +12,17 @@ static const struct {
 	const char *prefix;
 	enum pv_err code;
 } sqlstate_table[] = {
-	{"57014", PV_ERR_TIMEOUT},    /* query_canceled: statement_timeout */
-	{"55P03", PV_ERR_TIMEOUT},    /* lock_not_available: lock_timeout */
-	{"23505", PV_ERR_CONFLICT},   /* unique_violation */
-	{"40", PV_ERR_CONFLICT},      /* serialization failure, deadlock: retry */
-	{"08", PV_ERR_UNAVAILABLE},   /* connection exception */
-	{"53", PV_ERR_UNAVAILABLE},   /* insufficient resources */
-	{"57P", PV_ERR_UNAVAILABLE},  /* shutdown, cannot connect now */
-	{"28", PV_ERR_UNAUTHORIZED},  /* invalid authorization */
-	{"42501", PV_ERR_FORBIDDEN},  /* insufficient_privilege */
-	{"22", PV_ERR_INVALID},       /* data exception: bad JSON, bad UTF-8 */
-	{"23", PV_ERR_INVALID},       /* other integrity violations */
+	{"57014", PV_ERR_TIMEOUT},   /* query_canceled: statement_timeout */
+	{"55P03", PV_ERR_TIMEOUT},   /* lock_not_available: lock_timeout */
+	{"23505", PV_ERR_CONFLICT},  /* unique_violation */
+	{"40", PV_ERR_CONFLICT},     /* serialization failure, deadlock: retry */
+	{"08", PV_ERR_UNAVAILABLE},  /* connection exception */
+	{"53", PV_ERR_UNAVAILABLE},  /* insufficient resources */
+	{"57P", PV_ERR_UNAVAILABLE}, /* shutdown, cannot connect now */
+	{"28", PV_ERR_UNAUTHORIZED}, /* invalid authorization */
+	{"42501", PV_ERR_FORBIDDEN}, /* insufficient_privilege */
+	{"22", PV_ERR_INVALID},      /* data exception: bad JSON, bad UTF-8 */
+	{"23", PV_ERR_INVALID},      /* other integrity violations */
 };
 
 enum pv_err pv_pg_sqlstate_err(const char *sqlstate)
@@ -100,8 +100,7 @@ enum pv_err pv_pg_connect(const char *conninfo, PGconn **out, struct pv_error *e
 }
 
 /* Maps a finished result (possibly NULL) to a code and message. */
-static enum pv_err result_check(PGconn *conn, PGresult *res, const char *what,
-				struct pv_error *err)
+static enum pv_err result_check(PGconn *conn, PGresult *res, const char *what, struct pv_error *err)
 {
 	char msg[400];
 	const char *state;
@@ -116,10 +115,8 @@ static enum pv_err result_check(PGconn *conn, PGresult *res, const char *what,
 	switch (PQresultStatus(res)) {
 	case PGRES_COMMAND_OK:
 	case PGRES_TUPLES_OK:
-	case PGRES_EMPTY_QUERY:
-		return PV_OK;
-	default:
-		break;
+	case PGRES_EMPTY_QUERY: return PV_OK;
+	default: break;
 	}
 	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	chomp_copy(msg, sizeof msg, PQresultErrorMessage(res));

@@ -389,8 +389,8 @@ static enum pv_err read_parts(struct pv_cosmos *c, const json_t *head, json_t **
 		rc = pv_cosmos_read(c, eid, id, &part, NULL, err);
 
 		if (rc == PV_ERR_NOT_FOUND)
-			rc = pv_error_set(err, PV_ERR_CONFLICT, "election document %s: part %zu missing",
-					  eid, k);
+			rc = pv_error_set(err, PV_ERR_CONFLICT,
+					  "election document %s: part %zu missing", eid, k);
 		if (rc != PV_OK) {
 			json_decref(out);
 			return rc;
@@ -400,10 +400,11 @@ static enum pv_err read_parts(struct pv_cosmos *c, const json_t *head, json_t **
 		if (!want || strcmp(want, d) != 0) {
 			json_decref(part);
 			json_decref(out);
-			return pv_error_set(err, PV_ERR_CONFLICT,
-					    "election document %s: part %zu is not the one the head "
-					    "names",
-					    eid, k);
+			return pv_error_set(
+				err, PV_ERR_CONFLICT,
+				"election document %s: part %zu is not the one the head "
+				"names",
+				eid, k);
 		}
 		jappend(out, part);
 	}
@@ -475,8 +476,10 @@ static enum pv_err load(struct pv_projection *p, const char *eid, int64_t first,
 			return PV_OK;
 		}
 		/* Deleted (a replay), or documents lost: the stream knows. */
-		pv_log_info("projector", "election %s has no document at event %" PRId64
-			    "; rebuilding it from its stream", eid, first);
+		pv_log_info("projector",
+			    "election %s has no document at event %" PRId64
+			    "; rebuilding it from its stream",
+			    eid, first);
 		goto rebuild;
 	}
 	if (rc != PV_OK)
@@ -717,7 +720,8 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 	v = pv_xreallocarray(NULL, count, sizeof *v);
 	for (size_t k = 0; k < count; k++) {
 		if (!stream_election(events[k].stream)) {
-			pv_log_warnx("projector", "event %s of stream %s at %" PRId64
+			pv_log_warnx("projector",
+				     "event %s of stream %s at %" PRId64
 				     " is not an election's; ignored",
 				     events[k].id, events[k].stream ? events[k].stream : "(none)",
 				     events[k].position);
@@ -981,8 +985,7 @@ enum pv_err pv_projection_list(struct pv_cosmos *c, int limit, const char *conti
 	rc = pv_cosmos_query(c, sql, NULL, NULL, limit, continuation, &docs, next, err);
 	if (rc != PV_OK)
 		return rc;
-	json_array_foreach(docs, i, d)
-		strip_system(d);
+	json_array_foreach(docs, i, d) strip_system(d);
 	*elections = docs;
 	return PV_OK;
 }

@@ -12,7 +12,7 @@ libfcgi-dev librabbitmq-dev libpq-dev libjansson-dev libcurl4-openssl-dev
 libncurses-dev libinih-dev uuid-dev libssl-dev libcmocka-dev
 postgresql postgresql-client rabbitmq-server amqp-tools
 lighttpd apache2 nginx libapache2-mod-fcgid
-curl jq python3 procps iproute2 tmux wrk
+curl jq python3 procps clang-format iproute2 tmux wrk
 dpkg-dev debhelper devscripts lintian
 "
 

@@ -142,12 +142,12 @@ static void outage_ok(struct outage *o)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: photovote-appender [-c FILE] [--migrate DIR]\n"
-		     "  -c, --config FILE   configuration (default " DEFAULT_CONFIG
-		     " if it exists,\n"
-		     "                      or $PHOTOVOTE_CONFIG)\n"
-		     "  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
-		     "  -h, --help          this text\n");
+	fprintf(out,
+		"usage: photovote-appender [-c FILE] [--migrate DIR]\n"
+		"  -c, --config FILE   configuration (default " DEFAULT_CONFIG " if it exists,\n"
+		"                      or $PHOTOVOTE_CONFIG)\n"
+		"  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
+		"  -h, --help          this text\n");
 }
 
 static void migrate(const char *conninfo, const char *dir)
@@ -338,18 +338,10 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "c:m:h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'c':
-			cfgfile = optarg;
-			break;
-		case 'm':
-			migrate_dir = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'c': cfgfile = optarg; break;
+		case 'm': migrate_dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc) {
@@ -367,9 +359,9 @@ int main(int argc, char **argv)
 		pv_log_fatalx("config", "%s", err.msg);
 	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
 	pv_log_init("photovote-appender",
-		     strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-										 : PV_LOG_STDERR,
-		     level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
+									       : PV_LOG_STDERR,
+		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
 	if (migrate_dir)
 		migrate(pv_config_str(cfg, "postgres", "conninfo"), migrate_dir);
 

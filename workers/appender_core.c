@@ -110,9 +110,9 @@ enum pv_err pv_appender_fault_parse(const char *spec, struct pv_error *err)
 			return PV_OK;
 		}
 	}
-	return pv_error_set(err, PV_ERR_CONFIG,
-			    "PHOTOVOTE_FAULT: \"%s\" is not after_append, after_audit or before_ack",
-			    spec);
+	return pv_error_set(
+		err, PV_ERR_CONFIG,
+		"PHOTOVOTE_FAULT: \"%s\" is not after_append, after_audit or before_ack", spec);
 }
 
 void pv_appender_fault(enum pv_appender_fault point)
@@ -292,8 +292,9 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 				*found = r->number;
 			if (recorded_event(r, &ev, &why) != PV_OK ||
 			    pv_election_apply(e->election, &ev, r->number, &why) != PV_OK)
-				pv_log_warnx("appender", "%s event %" PRId64 " (%s) does not fold: %s",
-					     stream, r->number, r->id, why.msg);
+				pv_log_warnx("appender",
+					     "%s event %" PRId64 " (%s) does not fold: %s", stream,
+					     r->number, r->id, why.msg);
 			pv_event_clear(&ev);
 			e->version = r->number;
 		}
@@ -318,7 +319,8 @@ static enum pv_err stream_find(struct pv_appender_core *c, const char *stream, c
 	*number = -1;
 	for (;;) {
 		struct pv_es_page page = {0};
-		enum pv_err rc = pv_es_read_stream(c->es, stream, from, READ_PAGE, true, &page, err);
+		enum pv_err rc =
+			pv_es_read_stream(c->es, stream, from, READ_PAGE, true, &page, err);
 		bool more;
 
 		if (rc == PV_ERR_NOT_FOUND)
@@ -369,8 +371,8 @@ static const enum pv_audit_kind verdict_kinds[] = {
 	[PV_VERDICT_AUTHORIZATION] = PV_AUDIT_KIND_AUTHORIZATION,
 };
 
-static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev,
-			  const char *stream, json_t *meta, const char *received, int64_t number,
+static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev, const char *stream,
+			  json_t *meta, const char *received, int64_t number,
 			  enum pv_audit_kind kind, const char *rule, const char *reason,
 			  struct pv_error *err)
 {
@@ -388,8 +390,8 @@ static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev,
 	if (rc != PV_OK)
 		return pv_error_prefix(err, "event %s: ", ev->id);
 	if (number >= 0)
-		pv_log_debug("appender", "%s %s appended as %s #%" PRId64 "%s", ev->id,
-			     a.type, stream, number, inserted ? "" : " (already recorded)");
+		pv_log_debug("appender", "%s %s appended as %s #%" PRId64 "%s", ev->id, a.type,
+			     stream, number, inserted ? "" : " (already recorded)");
 	else
 		pv_log_info("appender", "%s %s on %s rejected: %s: %s%s", ev->id, a.type, stream,
 			    rule, reason ? reason : "", inserted ? "" : " (already recorded)");
@@ -402,10 +404,8 @@ static enum pv_appender_action store_failure(enum pv_err code)
 	switch (code) {
 	case PV_ERR_JSON:
 	case PV_ERR_INVALID:
-	case PV_ERR_TOO_LARGE:
-		return PV_APPENDER_DEAD_LETTER; /* no retry will ever store it */
-	default:
-		return PV_APPENDER_RETRY;
+	case PV_ERR_TOO_LARGE: return PV_APPENDER_DEAD_LETTER; /* no retry will ever store it */
+	default: return PV_APPENDER_RETRY;
 	}
 }
 
@@ -498,15 +498,17 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 				cache_drop(c, e);
 				e = NULL;
 			}
-			rc = record(c, ev, stream, meta, received, version, PV_AUDIT_KIND_NONE, NULL,
-				    NULL, err);
+			rc = record(c, ev, stream, meta, received, version, PV_AUDIT_KIND_NONE,
+				    NULL, NULL, err);
 			if (rc == PV_OK)
 				pv_appender_fault(PV_FAULT_AFTER_AUDIT);
 			goto out;
 		}
 		if (rc == PV_ERR_CONFLICT) {
-			pv_log_debug("appender", "%s: expected version %" PRId64 ", now %" PRId64
-				     ": reading on", stream, e->version, version);
+			pv_log_debug("appender",
+				     "%s: expected version %" PRId64 ", now %" PRId64
+				     ": reading on",
+				     stream, e->version, version);
 			rc = catch_up(c, e, stream, ev->id, &found, err);
 			if (rc != PV_OK)
 				goto fail;
@@ -518,7 +520,8 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 			goto out;
 		}
 		if (store_failure(rc) == PV_APPENDER_DEAD_LETTER) {
-			snprintf(reason, reason_size, "event store refused the event: %s", err->msg);
+			snprintf(reason, reason_size, "event store refused the event: %s",
+				 err->msg);
 			json_decref(meta);
 			return PV_APPENDER_DEAD_LETTER;
 		}
@@ -564,9 +567,8 @@ static enum pv_appender_action malformed(struct pv_appender_core *c, const json_
 	a.rule = "malformed_message";
 	a.reason = (char *)reason;
 	if (pv_audit_record(c->pg, &a, NULL, err) != PV_OK)
-		return store_failure(err->code) == PV_APPENDER_DEAD_LETTER
-			       ? PV_APPENDER_DEAD_LETTER
-			       : PV_APPENDER_RETRY;
+		return store_failure(err->code) == PV_APPENDER_DEAD_LETTER ? PV_APPENDER_DEAD_LETTER
+									   : PV_APPENDER_RETRY;
 	return PV_APPENDER_DEAD_LETTER;
 }
 
@@ -580,13 +582,13 @@ bool pv_appender_core_batches(const struct pv_appender_core *c)
 /* A message of the batch in hand. */
 struct item {
 	struct pv_appender_msg *m;
-	json_t *root;         /* the decoded body, NULL if not JSON */
-	struct pv_event ev;   /* valid when decoded */
+	json_t *root;       /* the decoded body, NULL if not JSON */
+	struct pv_event ev; /* valid when decoded */
 	bool decoded;
-	const char *id;       /* event id: ev.id, or the malformed body's, or NULL */
-	json_t *meta;         /* ev's metadata as JSON, for the store and the audit log */
+	const char *id; /* event id: ev.id, or the malformed body's, or NULL */
+	json_t *meta;   /* ev's metadata as JSON, for the store and the audit log */
 	char stream[sizeof STREAM_PREFIX + PV_ULID_LEN];
-	bool audit;           /* a row for it goes into the audit statement */
+	bool audit; /* a row for it goes into the audit statement */
 	struct pv_audit_entry row;
 };
 
@@ -814,9 +816,8 @@ out:
 	return rc;
 }
 
-enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c,
-					  struct pv_appender_msg *msgs, size_t n,
-					  struct pv_error *err)
+enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_appender_msg *msgs,
+					  size_t n, struct pv_error *err)
 {
 	struct batch b;
 	size_t appended = 0;

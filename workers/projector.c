@@ -113,9 +113,9 @@ static enum pv_err fault_parse(const char *spec, struct pv_error *err)
 		fault_countdown = count;
 		return PV_OK;
 	}
-	return pv_error_set(err, PV_ERR_CONFIG,
-			    "PHOTOVOTE_FAULT: \"%s\" is not after_write[:N] or after_checkpoint[:N]",
-			    spec);
+	return pv_error_set(
+		err, PV_ERR_CONFIG,
+		"PHOTOVOTE_FAULT: \"%s\" is not after_write[:N] or after_checkpoint[:N]", spec);
 }
 
 static void fault(enum fault point)
@@ -224,8 +224,8 @@ static enum pv_err take_lock(struct projector *p, struct pv_error *err)
 			return rc;
 	}
 	rc = pv_pg_exec(p->pg, "projector: take the feed lock",
-			"SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))", 1, params, &res,
-			err);
+			"SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))", 1, params,
+			&res, err);
 	if (rc != PV_OK)
 		return rc;
 	got = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -235,8 +235,8 @@ static enum pv_err take_lock(struct projector *p, struct pv_error *err)
 				    p->name);
 	p->locked = true;
 	rc = pv_pg_exec(p->pg, "projector: read the checkpoint",
-			"SELECT position FROM projector_checkpoints WHERE name = $1", 1, params, &res,
-			err);
+			"SELECT position FROM projector_checkpoints WHERE name = $1", 1, params,
+			&res, err);
 	if (rc != PV_OK)
 		return rc;
 	p->next = 0;
@@ -255,11 +255,12 @@ static enum pv_err checkpoint(struct projector *p, int64_t position, struct pv_e
 	const char *params[2] = {p->name, pos};
 
 	snprintf(pos, sizeof pos, "%" PRId64, position);
-	return pv_pg_exec(p->pg, "projector: write the checkpoint",
-			  "INSERT INTO projector_checkpoints (name, position) VALUES ($1, $2::bigint)"
-			  " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,"
-			  " updated = now() WHERE projector_checkpoints.position < EXCLUDED.position",
-			  2, params, NULL, err);
+	return pv_pg_exec(
+		p->pg, "projector: write the checkpoint",
+		"INSERT INTO projector_checkpoints (name, position) VALUES ($1, $2::bigint)"
+		" ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,"
+		" updated = now() WHERE projector_checkpoints.position < EXCLUDED.position",
+		2, params, NULL, err);
 }
 
 static void report(struct projector *p, bool force)
@@ -342,7 +343,8 @@ static bool step(struct projector *p)
 		return false;
 	}
 	last = page.events[page.count - 1].position;
-	rc = pv_projection_apply(p->proj, page.events, page.count, &stop_requested, &complete, &err);
+	rc = pv_projection_apply(p->proj, page.events, page.count, &stop_requested, &complete,
+				 &err);
 	pv_es_page_clear(&page);
 	if (rc != PV_OK) {
 		outage_fail(&p->apply_out, &err);
@@ -380,14 +382,14 @@ static void run(struct projector *p)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: photovote-projector [-c FILE] [--migrate DIR] [--once] [--naive]\n"
-		     "  -c, --config FILE   configuration (default " DEFAULT_CONFIG
-		     " if it exists,\n"
-		     "                      or $PHOTOVOTE_CONFIG)\n"
-		     "  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
-		     "      --once          stop when the feed has nothing more\n"
-		     "      --naive         one event at a time, no cache (benchmark baseline)\n"
-		     "  -h, --help          this text\n");
+	fprintf(out,
+		"usage: photovote-projector [-c FILE] [--migrate DIR] [--once] [--naive]\n"
+		"  -c, --config FILE   configuration (default " DEFAULT_CONFIG " if it exists,\n"
+		"                      or $PHOTOVOTE_CONFIG)\n"
+		"  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
+		"      --once          stop when the feed has nothing more\n"
+		"      --naive         one event at a time, no cache (benchmark baseline)\n"
+		"  -h, --help          this text\n");
 }
 
 static void migrate(const char *conninfo, const char *dir)
@@ -446,12 +448,9 @@ static void options(struct projector *p, const struct pv_config *cfg)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"migrate", required_argument, NULL, 'm'},
-		{"once", no_argument, NULL, 'o'},
-		{"naive", no_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"config", required_argument, NULL, 'c'}, {"migrate", required_argument, NULL, 'm'},
+		{"once", no_argument, NULL, 'o'},         {"naive", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	const char *cfgfile = NULL, *migrate_dir = NULL;
 	struct projector p;
@@ -462,24 +461,12 @@ int main(int argc, char **argv)
 	memset(&p, 0, sizeof p);
 	while ((opt = getopt_long(argc, argv, "c:m:h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'c':
-			cfgfile = optarg;
-			break;
-		case 'm':
-			migrate_dir = optarg;
-			break;
-		case 'o':
-			p.once = true;
-			break;
-		case 'n':
-			p.naive = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'c': cfgfile = optarg; break;
+		case 'm': migrate_dir = optarg; break;
+		case 'o': p.once = true; break;
+		case 'n': p.naive = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind != argc) {
@@ -496,9 +483,9 @@ int main(int argc, char **argv)
 		pv_log_fatalx("config", "%s", err.msg);
 	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
 	pv_log_init("photovote-projector",
-		     strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-										 : PV_LOG_STDERR,
-		     level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
+									       : PV_LOG_STDERR,
+		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
 	options(&p, cfg);
 	if (migrate_dir)
 		migrate(p.conninfo, migrate_dir);

@@ -57,7 +57,7 @@ json_t *pv_election_doc_split(const json_t *full, size_t per_part)
 }
 
 enum pv_err pv_election_doc_join(const json_t *head, const json_t *parts, json_t **full,
-                                 struct pv_error *err)
+				 struct pv_error *err)
 {
 	const json_t *jn = json_object_get(head, "parts");
 	const char *eid = json_string_value(json_object_get(head, "id"));
@@ -69,11 +69,11 @@ enum pv_err pv_election_doc_join(const json_t *head, const json_t *parts, json_t
 	*full = NULL;
 	if (!json_is_object(head) || !eid || !json_is_integer(jn) || !json_is_array(parts))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "election document head: needs \"id\" and \"parts\"");
+				    "election document head: needs \"id\" and \"parts\"");
 	if (json_integer_value(jn) < 0 || (size_t)json_integer_value(jn) != json_array_size(parts))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "election document: head announces %lld parts, %zu given",
-		                    (long long)json_integer_value(jn), json_array_size(parts));
+				    "election document: head announces %lld parts, %zu given",
+				    (long long)json_integer_value(jn), json_array_size(parts));
 	doc = pv_jobject();
 	voters = pv_jarray();
 	ballots = pv_jarray();
@@ -97,9 +97,9 @@ enum pv_err pv_election_doc_join(const json_t *head, const json_t *parts, json_t
 			json_decref(voters);
 			json_decref(ballots);
 			return pv_error_set(err, PV_ERR_INVALID,
-			                    "election document: part %zu of %s is not part %zu of "
-			                    "this election",
-			                    i + 1, eid, i + 1);
+					    "election document: part %zu of %s is not part %zu of "
+					    "this election",
+					    i + 1, eid, i + 1);
 		}
 		if (json_array_extend(voters, (json_t *)pv) != 0 ||
 		    json_array_extend(ballots, (json_t *)pb) != 0)

@@ -344,11 +344,11 @@ const char *pv_verdict_kind_name(enum pv_verdict_kind kind)
 }
 
 static enum pv_verdict_kind refuse(struct pv_verdict *v, enum pv_verdict_kind kind,
-                                   const char *rule, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+				   const char *rule, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 static enum pv_verdict_kind refuse(struct pv_verdict *v, enum pv_verdict_kind kind,
-                                   const char *rule, const char *fmt, ...)
+				   const char *rule, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -379,35 +379,35 @@ static const struct voter *ev_voter(const struct pv_election *e, const struct pv
 }
 
 static enum pv_verdict_kind gates(const struct pv_election *e, const struct pv_event_def *def,
-                                  const struct pv_event *ev, bool authz, struct pv_verdict *v)
+				  const struct pv_event *ev, bool authz, struct pv_verdict *v)
 {
 	const char *eid = pv_event_election_id(ev);
 
 	if (!eid || strcmp(eid, e->id) != 0)
 		return refuse(v, PV_VERDICT_VALUE, "election_mismatch",
-		              "the event is about election %.30s, not %s", eid ? eid : "(none)",
-		              e->id);
+			      "the event is about election %.30s, not %s", eid ? eid : "(none)",
+			      e->id);
 	if (e->deleted)
 		return refuse(v, PV_VERDICT_STATE, "election_deleted", "election %s was deleted",
-		              e->id);
+			      e->id);
 	if (def->gates & PV_GATE_CREATE) {
 		if (e->created)
 			return refuse(v, PV_VERDICT_STATE, "election_exists",
-			              "election %s already exists", e->id);
+				      "election %s already exists", e->id);
 		return PV_VERDICT_ACCEPTED;
 	}
 	if (!e->created)
 		return refuse(v, PV_VERDICT_STATE, "election_not_found",
-		              "election %s does not exist", e->id);
+			      "election %s does not exist", e->id);
 	if (authz && (def->gates & PV_GATE_OWNER) && !ev->meta.admin &&
 	    !pv_ident_equal(ev->meta.user, e->owner))
 		return refuse(v, PV_VERDICT_AUTHORIZATION, "not_owner",
-		              "only the election's owner or an administrator may do this");
+			      "only the election's owner or an administrator may do this");
 	if ((def->gates & (PV_GATE_NOT_CLOSED | PV_GATE_DRAFT | PV_GATE_OPEN)) && e->closed_at)
 		return refuse(v, PV_VERDICT_STATE, "election_closed", "the election is closed");
 	if ((def->gates & PV_GATE_DRAFT) && e->opened_at)
 		return refuse(v, PV_VERDICT_STATE, "not_draft",
-		              "competitions and candidates change only before the election opens");
+			      "competitions and candidates change only before the election opens");
 	if ((def->gates & PV_GATE_OPEN) && !e->opened_at)
 		return refuse(v, PV_VERDICT_STATE, "election_not_open", "the election is not open");
 	if (authz && (def->gates & PV_GATE_VOTER) && !ev->meta.admin) {
@@ -416,7 +416,7 @@ static enum pv_verdict_kind gates(const struct pv_election *e, const struct pv_e
 
 		if (vo && !pv_ident_equal(ev->meta.user, vo->email))
 			return refuse(v, PV_VERDICT_AUTHORIZATION, "not_voter",
-			              "only the voter or an administrator may do this");
+				      "only the voter or an administrator may do this");
 	}
 	return PV_VERDICT_ACCEPTED;
 }
@@ -424,59 +424,59 @@ static enum pv_verdict_kind gates(const struct pv_election *e, const struct pv_e
 /* Row checks: the gates have passed. */
 
 static enum pv_verdict_kind check_none(const struct pv_election *e, const struct pv_event *ev,
-                                       struct pv_verdict *v)
+				       struct pv_verdict *v)
 {
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind check_opened(const struct pv_election *e, const struct pv_event *ev,
-                                         struct pv_verdict *v)
+					 struct pv_verdict *v)
 {
 	if (e->opened_at)
 		return refuse(v, PV_VERDICT_STATE, "already_opened",
-		              "the election is already open");
+			      "the election is already open");
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind check_closed(const struct pv_election *e, const struct pv_event *ev,
-                                         struct pv_verdict *v)
+					 struct pv_verdict *v)
 {
 	int64_t os, cs;
 	long ons, cns;
 
 	if (!e->opened_at)
 		return refuse(v, PV_VERDICT_STATE, "election_not_open",
-		              "an election closes only after it opened");
+			      "an election closes only after it opened");
 	if (pv_rfc3339_parse(e->opened_at, &os, &ons) &&
 	    pv_rfc3339_parse(ev_str(ev, "close_date"), &cs, &cns) &&
 	    (cs < os || (cs == os && cns < ons)))
 		return refuse(v, PV_VERDICT_VALUE, "close_before_open",
-		              "close_date is before the open date %s", e->opened_at);
+			      "close_date is before the open date %s", e->opened_at);
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind check_new_id(const struct pv_election *e, const char *id,
-                                         struct pv_verdict *v)
+					 struct pv_verdict *v)
 {
 	if (map_get(&e->ids, id) || strcmp(id, e->id) == 0)
 		return refuse(v, PV_VERDICT_STATE, "duplicate_id",
-		              "id %s is already used in this election", id);
+			      "id %s is already used in this election", id);
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind need_competition(const struct pv_election *e, const struct pv_event *ev,
-                                             struct pv_verdict *v)
+					     struct pv_verdict *v)
 {
 	const char *id = ev_str(ev, "competition_id");
 
 	if (!entity_get(e, id, ENT_COMPETITION))
 		return refuse(v, PV_VERDICT_STATE, "competition_not_found",
-		              "competition %s does not exist", id);
+			      "competition %s does not exist", id);
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind need_candidate(const struct pv_election *e, const struct pv_event *ev,
-                                           struct pv_verdict *v)
+					   struct pv_verdict *v)
 {
 	const char *id = ev_str(ev, "candidate_id");
 	const struct candidate *k;
@@ -486,19 +486,19 @@ static enum pv_verdict_kind need_candidate(const struct pv_election *e, const st
 	k = entity_get(e, id, ENT_CANDIDATE);
 	if (!k || strcmp(k->competition->ent.id, ev_str(ev, "competition_id")) != 0)
 		return refuse(v, PV_VERDICT_STATE, "candidate_not_found",
-		              "candidate %s does not exist in competition %s", id,
-		              ev_str(ev, "competition_id"));
+			      "candidate %s does not exist in competition %s", id,
+			      ev_str(ev, "competition_id"));
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind check_competition_added(const struct pv_election *e,
-                                                    const struct pv_event *ev, struct pv_verdict *v)
+						    const struct pv_event *ev, struct pv_verdict *v)
 {
 	return check_new_id(e, ev_str(ev, "competition_id"), v);
 }
 
 static enum pv_verdict_kind check_candidate_added(const struct pv_election *e,
-                                                  const struct pv_event *ev, struct pv_verdict *v)
+						  const struct pv_event *ev, struct pv_verdict *v)
 {
 	if (need_competition(e, ev, v) != PV_VERDICT_ACCEPTED)
 		return v->kind;
@@ -506,7 +506,7 @@ static enum pv_verdict_kind check_candidate_added(const struct pv_election *e,
 }
 
 static enum pv_verdict_kind check_voter_registered(const struct pv_election *e,
-                                                   const struct pv_event *ev, struct pv_verdict *v)
+						   const struct pv_event *ev, struct pv_verdict *v)
 {
 	char *key;
 	bool taken;
@@ -518,39 +518,39 @@ static enum pv_verdict_kind check_voter_registered(const struct pv_election *e,
 	free(key);
 	if (taken)
 		return refuse(v, PV_VERDICT_STATE, "email_already_registered",
-		              "a voter with this email is already registered");
+			      "a voter with this email is already registered");
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind check_ballot_created(const struct pv_election *e,
-                                                 const struct pv_event *ev, struct pv_verdict *v)
+						 const struct pv_event *ev, struct pv_verdict *v)
 {
 	const struct voter *vo = entity_get(e, ev_str(ev, "voter_id"), ENT_VOTER);
 
 	if (!vo)
 		return refuse(v, PV_VERDICT_STATE, "voter_not_found", "voter %s does not exist",
-		              ev_str(ev, "voter_id"));
+			      ev_str(ev, "voter_id"));
 	if (vo->ballot)
 		return refuse(v, PV_VERDICT_STATE, "already_voted",
-		              "the voter already has a ballot");
+			      "the voter already has a ballot");
 	return check_new_id(e, ev_str(ev, "ballot_id"), v);
 }
 
 static enum pv_verdict_kind need_open_ballot(const struct pv_election *e, const struct pv_event *ev,
-                                             struct pv_verdict *v)
+					     struct pv_verdict *v)
 {
 	const struct ballot *b = entity_get(e, ev_str(ev, "ballot_id"), ENT_BALLOT);
 
 	if (!b)
 		return refuse(v, PV_VERDICT_STATE, "ballot_not_found", "ballot %s does not exist",
-		              ev_str(ev, "ballot_id"));
+			      ev_str(ev, "ballot_id"));
 	if (b->cast)
 		return refuse(v, PV_VERDICT_STATE, "ballot_cast", "the ballot is already cast");
 	return PV_VERDICT_ACCEPTED;
 }
 
 static enum pv_verdict_kind check_ballot_rated(const struct pv_election *e,
-                                               const struct pv_event *ev, struct pv_verdict *v)
+					       const struct pv_event *ev, struct pv_verdict *v)
 {
 	if (need_open_ballot(e, ev, v) != PV_VERDICT_ACCEPTED)
 		return v->kind;
@@ -558,7 +558,7 @@ static enum pv_verdict_kind check_ballot_rated(const struct pv_election *e,
 }
 
 static enum pv_verdict_kind check_ballot_cast(const struct pv_election *e,
-                                              const struct pv_event *ev, struct pv_verdict *v)
+					      const struct pv_event *ev, struct pv_verdict *v)
 {
 	const struct ballot *b;
 
@@ -567,7 +567,7 @@ static enum pv_verdict_kind check_ballot_cast(const struct pv_election *e,
 	b = entity_get(e, ev_str(ev, "ballot_id"), ENT_BALLOT);
 	if (b->nrated == 0)
 		return refuse(v, PV_VERDICT_STATE, "ballot_empty",
-		              "a ballot is cast only with at least one rating");
+			      "a ballot is cast only with at least one rating");
 	return PV_VERDICT_ACCEPTED;
 }
 
@@ -608,7 +608,7 @@ static void fold_deleted(struct pv_election *e, const struct pv_event *ev)
 }
 
 static struct competition *competition_add(struct pv_election *e, const char *id, const char *name,
-                                           const char *description)
+					   const char *description)
 {
 	struct competition *c = pv_xcalloc(1, sizeof *c);
 
@@ -624,7 +624,7 @@ static struct competition *competition_add(struct pv_election *e, const char *id
 static void fold_competition_added(struct pv_election *e, const struct pv_event *ev)
 {
 	competition_add(e, ev_str(ev, "competition_id"), ev_str(ev, "name"),
-	                ev_str(ev, "description"));
+			ev_str(ev, "description"));
 }
 
 static struct competition *ev_competition(struct pv_election *e, const struct pv_event *ev)
@@ -730,7 +730,7 @@ static void fold_candidate_removed(struct pv_election *e, const struct pv_event 
 }
 
 static struct voter *voter_add(struct pv_election *e, const char *id, const char *name,
-                               const char *email)
+			       const char *email)
 {
 	struct voter *vo = pv_xcalloc(1, sizeof *vo);
 
@@ -791,7 +791,7 @@ static void fold_ballot_rated(struct pv_election *e, const struct pv_event *ev)
 
 	/* null removes the rating. */
 	ballot_rate(b, k->slot, e->candidates.len,
-	            json_is_integer(r) ? (int)json_integer_value(r) : 0);
+		    json_is_integer(r) ? (int)json_integer_value(r) : 0);
 }
 
 static void ballot_cast(struct pv_election *e, struct ballot *b)
@@ -817,7 +817,7 @@ static void fold_ballot_cast(struct pv_election *e, const struct pv_event *ev)
 /* Check and apply. */
 
 enum pv_verdict_kind pv_election_check(const struct pv_election *e, const struct pv_event *ev,
-                                       struct pv_verdict *verdict)
+				       struct pv_verdict *verdict)
 {
 	const struct pv_event_def *def;
 
@@ -833,26 +833,26 @@ enum pv_verdict_kind pv_election_check(const struct pv_election *e, const struct
 }
 
 enum pv_err pv_election_apply(struct pv_election *e, const struct pv_event *ev, int64_t number,
-                              struct pv_error *err)
+			      struct pv_error *err)
 {
 	const struct pv_event_def *def;
-	struct pv_verdict v = { PV_VERDICT_ACCEPTED, NULL, "" };
+	struct pv_verdict v = {PV_VERDICT_ACCEPTED, NULL, ""};
 
 	if ((unsigned)ev->type >= PV_EV__COUNT || !ev->data)
 		return pv_error_set(err, PV_ERR_INVALID, "unknown event type %d", (int)ev->type);
 	def = &pv_event_table[ev->type];
 	if (number <= e->version)
 		return pv_error_set(err, PV_ERR_CONFLICT,
-		                    "%s: event number %lld is not after version %lld", def->name,
-		                    (long long)number, (long long)e->version);
+				    "%s: event number %lld is not after version %lld", def->name,
+				    (long long)number, (long long)e->version);
 	/* The stream may hold events the appender never checked (written by
 	 * another tool): refuse them here rather than fold nonsense. */
 	if (gates(e, def, ev, false, &v) == PV_VERDICT_ACCEPTED)
 		def->check(e, ev, &v);
 	if (v.kind != PV_VERDICT_ACCEPTED)
 		return pv_error_set(
-		        err, v.kind == PV_VERDICT_VALUE ? PV_ERR_INVALID : PV_ERR_CONFLICT,
-		        "%s does not fit election %s (%s): %s", def->name, e->id, v.rule, v.reason);
+			err, v.kind == PV_VERDICT_VALUE ? PV_ERR_INVALID : PV_ERR_CONFLICT,
+			"%s does not fit election %s (%s): %s", def->name, e->id, v.rule, v.reason);
 	def->fold(e, ev);
 	e->version = number;
 	return PV_OK;
@@ -973,7 +973,7 @@ struct doc_ctx {
 static enum pv_err doc_fail(struct doc_ctx *c, const char *key, const char *why)
 {
 	return pv_error_set(c->err, PV_ERR_INVALID, "election document: %s: field \"%s\" %s",
-	                    c->where, key, why);
+			    c->where, key, why);
 }
 
 static enum pv_err doc_keys(struct doc_ctx *c, const json_t *o, const char *const *keys)
@@ -983,7 +983,7 @@ static enum pv_err doc_keys(struct doc_ctx *c, const json_t *o, const char *cons
 
 	if (!json_is_object(o))
 		return pv_error_set(c->err, PV_ERR_INVALID,
-		                    "election document: %s must be an object", c->where);
+				    "election document: %s must be an object", c->where);
 	json_object_foreach((json_t *)o, key, v)
 	{
 		bool known = false;
@@ -1001,7 +1001,7 @@ static enum pv_err doc_keys(struct doc_ctx *c, const json_t *o, const char *cons
 
 /* A string of a field kind, or NULL when nullable and null. */
 static enum pv_err doc_str(struct doc_ctx *c, const json_t *o, const char *key,
-                           enum pv_field_kind kind, bool nullable, const char **out)
+			   enum pv_field_kind kind, bool nullable, const char **out)
 {
 	const json_t *v = json_object_get(o, key);
 	const char *why = "";
@@ -1019,7 +1019,7 @@ static enum pv_err doc_str(struct doc_ctx *c, const json_t *o, const char *key,
 }
 
 static enum pv_err doc_int(struct doc_ctx *c, const json_t *o, const char *key, json_int_t min,
-                           json_int_t *out)
+			   json_int_t *out)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -1038,7 +1038,7 @@ static enum pv_err doc_array(struct doc_ctx *c, const json_t *o, const char *key
 
 /* The owner is an identity, not an entity field: checked like metadata. */
 static enum pv_err doc_identity(struct doc_ctx *c, const json_t *o, const char *key,
-                                const char **out)
+				const char **out)
 {
 	const json_t *v = json_object_get(o, key);
 	long n;
@@ -1057,11 +1057,10 @@ static enum pv_err doc_identity(struct doc_ctx *c, const json_t *o, const char *
 
 static enum pv_err doc_competitions(struct doc_ctx *c, struct pv_election *e, const json_t *arr)
 {
-	static const char *const ckeys[] = { "id", "name", "description", "candidates", NULL };
+	static const char *const ckeys[] = {"id", "name", "description", "candidates", NULL};
 	static const char *const kkeys[] = {
 		"id",          "name", "description", "image_url", "image_caption", "ratings_count",
-		"ratings_sum", NULL
-	};
+		"ratings_sum", NULL};
 	char where[96];
 	size_t i, j;
 	const json_t *jc, *jk;
@@ -1094,10 +1093,10 @@ static enum pv_err doc_competitions(struct doc_ctx *c, struct pv_election *e, co
 			    (rc = doc_str(c, jk, "id", PV_FK_ULID, false, &kid)) != PV_OK ||
 			    (rc = doc_str(c, jk, "name", PV_FK_NAME, false, &kname)) != PV_OK ||
 			    (rc = doc_str(c, jk, "description", PV_FK_TEXT, true, &kdesc)) !=
-			            PV_OK ||
+				    PV_OK ||
 			    (rc = doc_str(c, jk, "image_url", PV_FK_URL, true, &url)) != PV_OK ||
 			    (rc = doc_str(c, jk, "image_caption", PV_FK_TEXT, true, &caption)) !=
-			            PV_OK ||
+				    PV_OK ||
 			    (rc = doc_int(c, jk, "ratings_count", 0, &count)) != PV_OK ||
 			    (rc = doc_int(c, jk, "ratings_sum", 0, &sum)) != PV_OK)
 				return rc;
@@ -1116,7 +1115,7 @@ static enum pv_err doc_competitions(struct doc_ctx *c, struct pv_election *e, co
 
 static enum pv_err doc_voters(struct doc_ctx *c, struct pv_election *e, const json_t *arr)
 {
-	static const char *const keys[] = { "id", "name", "email", NULL };
+	static const char *const keys[] = {"id", "name", "email", NULL};
 	char where[96];
 	const json_t *jv;
 	size_t i;
@@ -1149,7 +1148,7 @@ static enum pv_err doc_voters(struct doc_ctx *c, struct pv_election *e, const js
 
 static enum pv_err doc_ballots(struct doc_ctx *c, struct pv_election *e, const json_t *arr)
 {
-	static const char *const keys[] = { "id", "voter_id", "cast", "ratings", NULL };
+	static const char *const keys[] = {"id", "voter_id", "cast", "ratings", NULL};
 	char where[96];
 	const json_t *jb, *jr;
 	const char *kid;
@@ -1220,10 +1219,10 @@ static enum pv_err doc_tallies(struct doc_ctx *c, struct pv_election *e, const j
 			snprintf(where, sizeof where, "competitions[%zu].candidates[%zu]", i, j);
 			if (json_integer_value(json_object_get(jk, "ratings_count")) != k->count)
 				return doc_fail(c, "ratings_count",
-				                "does not match the cast ballots");
+						"does not match the cast ballots");
 			if (json_integer_value(json_object_get(jk, "ratings_sum")) != k->sum)
 				return doc_fail(c, "ratings_sum",
-				                "does not match the cast ballots");
+						"does not match the cast ballots");
 		}
 	}
 	return PV_OK;
@@ -1235,10 +1234,9 @@ enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out, s
 		"id",          "version",      "status",      "name",
 		"description", "owner",        "created_at",  "opened_at",
 		"closed_at",   "competitions", "voter_count", "ballot_count",
-		"cast_count",  "voters",       "ballots",     NULL
-	};
-	static const char *const statuses[] = { "new", "draft", "open", "closed", "deleted", NULL };
-	struct doc_ctx c = { err, "election" };
+		"cast_count",  "voters",       "ballots",     NULL};
+	static const char *const statuses[] = {"new", "draft", "open", "closed", "deleted", NULL};
+	struct doc_ctx c = {err, "election"};
 	const char *id, *status, *name, *desc, *owner, *created, *opened, *closed;
 	json_int_t version, nvoters, nballots, ncast;
 	struct pv_election *e = NULL;
@@ -1272,7 +1270,7 @@ enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out, s
 	comps = json_object_get(doc, "competitions");
 	/* The status must say what the dates say. */
 	if (st == 0 ? name || owner || created || opened || closed || json_array_size(comps)
-	            : !name || !owner || !created)
+		    : !name || !owner || !created)
 		return doc_fail(&c, "status", "does not match the name, owner and dates");
 	if ((st == 1 && (opened || closed)) || (st == 2 && (!opened || closed)) ||
 	    (st == 3 && (!opened || !closed)) || (closed && !opened))
@@ -1376,8 +1374,8 @@ json_t *pv_election_results(const struct pv_election *e)
 			pv_jset(jk, "count", pv_jinteger(k->count));
 			pv_jset(jk, "sum", pv_jinteger(k->sum));
 			pv_jset(jk, "mean",
-			        k->count ? json_real((double)k->sum / (double)k->count)
-			                 : json_null());
+				k->count ? json_real((double)k->sum / (double)k->count)
+					 : json_null());
 			if (!json_object_get(jk, "mean"))
 				pv_oom("json_real", sizeof(double));
 			pv_jappend(ks, jk);

@@ -36,7 +36,7 @@ void pv_election_free(struct pv_election *e);
 const char *pv_election_id(const struct pv_election *e);
 /* Number of the last event folded (-1: none), as in the stream. */
 int64_t pv_election_version(const struct pv_election *e);
-bool pv_election_exists(const struct pv_election *e);  /* created, not deleted */
+bool pv_election_exists(const struct pv_election *e); /* created, not deleted */
 bool pv_election_deleted(const struct pv_election *e);
 const char *pv_election_owner(const struct pv_election *e);
 /* "new" (no ElectionCreated yet), "draft", "open", "closed" or "deleted". */
@@ -74,7 +74,8 @@ enum pv_election_view {
  * and version -1. */
 json_t *pv_election_to_json(const struct pv_election *e, enum pv_election_view view);
 /* Inverse of PV_VIEW_FULL: from_json(to_json(e, FULL)) is equal to e. */
-enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out, struct pv_error *err);
+enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out,
+				  struct pv_error *err);
 
 /* Stores limit an item's size (Cosmos DB refuses items over 2 MB), so a
  * FULL document of a large election is stored as parts:

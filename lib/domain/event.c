@@ -20,7 +20,7 @@
 #include <time.h>
 
 #define META_CORRELATION_MAX 128
-#define META_SOURCE_MAX      256
+#define META_SOURCE_MAX 256
 
 /* jansson helpers: out of memory is handled the way pv_xmalloc does. */
 
@@ -295,7 +295,7 @@ static bool email_valid(const char *s)
 
 static int days_in_month(int y, int m)
 {
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
 	return m == 2 && leap ? 29 : days[m - 1];
@@ -501,11 +501,11 @@ enum pv_field_error pv_field_value_check(enum pv_field_kind kind, const json_t *
 
 /* Event data. */
 
-static const struct pv_field_spec election_id_field = { "election_id", PV_FK_ULID, 0 };
+static const struct pv_field_spec election_id_field = {"election_id", PV_FK_ULID, 0};
 
 static enum pv_err field_fail(enum pv_field_error fe, const char *type, const char *name,
-                              const char *why, enum pv_field_error *kind,
-                              char field[PV_FIELD_NAME_MAX], struct pv_error *err)
+			      const char *why, enum pv_field_error *kind,
+			      char field[PV_FIELD_NAME_MAX], struct pv_error *err)
 {
 	enum pv_err code = fe <= PV_FIELD_ERR_TYPE ? PV_ERR_JSON : PV_ERR_INVALID;
 
@@ -514,12 +514,12 @@ static enum pv_err field_fail(enum pv_field_error fe, const char *type, const ch
 	if (field)
 		snprintf(field, PV_FIELD_NAME_MAX, "%s", name);
 	return pv_error_set(err, code, "%s: field \"%.64s\" %s (%s)", type, name, why,
-	                    pv_field_error_name(fe));
+			    pv_field_error_name(fe));
 }
 
 static enum pv_err check_field(const struct pv_field_spec *f, const json_t *data, const char *type,
-                               enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
-                               struct pv_error *err)
+			       enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
+			       struct pv_error *err)
 {
 	const json_t *v = json_object_get(data, f->name);
 	enum pv_field_error fe;
@@ -529,13 +529,13 @@ static enum pv_err check_field(const struct pv_field_spec *f, const json_t *data
 		if (f->flags & PV_FF_OPTIONAL)
 			return PV_OK;
 		return field_fail(PV_FIELD_ERR_MISSING, type, f->name, "is missing", kind, field,
-		                  err);
+				  err);
 	}
 	if (json_is_null(v)) {
 		if (f->flags & (PV_FF_OPTIONAL | PV_FF_NULLABLE))
 			return PV_OK;
 		return field_fail(PV_FIELD_ERR_TYPE, type, f->name, "must not be null", kind, field,
-		                  err);
+				  err);
 	}
 	fe = pv_field_value_check(f->kind, v, &why);
 	if (fe != PV_FIELD_ERR_NONE)
@@ -554,8 +554,8 @@ static bool spec_has(const struct pv_field_spec *fields, const char *key)
 }
 
 enum pv_err pv_event_validate_data(enum pv_event_type type, const json_t *data,
-                                   enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
-                                   struct pv_error *err)
+				   enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
+				   struct pv_error *err)
 {
 	const struct pv_event_def *def;
 	const char *key;
@@ -573,7 +573,7 @@ enum pv_err pv_event_validate_data(enum pv_event_type type, const json_t *data,
 		if (kind)
 			*kind = PV_FIELD_ERR_NOT_OBJECT;
 		return pv_error_set(err, PV_ERR_JSON, "%s: data must be a JSON object (not_object)",
-		                    def->name);
+				    def->name);
 	}
 	rc = check_field(&election_id_field, data, def->name, kind, field, err);
 	if (rc != PV_OK)
@@ -587,7 +587,7 @@ enum pv_err pv_event_validate_data(enum pv_event_type type, const json_t *data,
 	{
 		if (!spec_has(def->fields, key))
 			return field_fail(PV_FIELD_ERR_UNKNOWN, def->name, key,
-			                  "is not a field of this event", kind, field, err);
+					  "is not a field of this event", kind, field, err);
 	}
 	return PV_OK;
 }
@@ -608,20 +608,20 @@ static enum pv_err meta_validate(const struct pv_event_meta *m, struct pv_error 
 {
 	if (!meta_string_ok(m->user, PV_USER_MAX))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "metadata: field \"user\" must be a non-empty identity of at "
-		                    "most %d characters without control characters",
-		                    PV_USER_MAX);
+				    "metadata: field \"user\" must be a non-empty identity of at "
+				    "most %d characters without control characters",
+				    PV_USER_MAX);
 	if (!pv_rfc3339_valid(m->at))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "metadata: field \"at\" is not an RFC 3339 date-time");
+				    "metadata: field \"at\" is not an RFC 3339 date-time");
 	if (m->correlation_id && !meta_string_ok(m->correlation_id, META_CORRELATION_MAX))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "metadata: field \"correlation_id\" is empty, too long or "
-		                    "holds control characters");
+				    "metadata: field \"correlation_id\" is empty, too long or "
+				    "holds control characters");
 	if (m->source && !meta_string_ok(m->source, META_SOURCE_MAX))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "metadata: field \"source\" is empty, too long or holds "
-		                    "control characters");
+				    "metadata: field \"source\" is empty, too long or holds "
+				    "control characters");
 	return PV_OK;
 }
 
@@ -657,7 +657,7 @@ json_t *pv_event_meta_to_json(const struct pv_event_meta *meta)
 
 /* Reads an optional (absent or null) or required string member. */
 static enum pv_err meta_get_string(const json_t *o, const char *key, bool required, char **out,
-                                   struct pv_error *err)
+				   struct pv_error *err)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -665,24 +665,24 @@ static enum pv_err meta_get_string(const json_t *o, const char *key, bool requir
 	if (!v || json_is_null(v)) {
 		if (required)
 			return pv_error_set(err, PV_ERR_JSON,
-			                    "metadata: field \"%s\" is missing (missing_field)",
-			                    key);
+					    "metadata: field \"%s\" is missing (missing_field)",
+					    key);
 		return PV_OK;
 	}
 	if (!json_is_string(v))
 		return pv_error_set(err, PV_ERR_JSON,
-		                    "metadata: field \"%s\" must be a string (invalid_type)", key);
+				    "metadata: field \"%s\" must be a string (invalid_type)", key);
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "metadata: field \"%s\" contains a NUL character", key);
+				    "metadata: field \"%s\" contains a NUL character", key);
 	*out = pv_xstrdup(json_string_value(v));
 	return PV_OK;
 }
 
 enum pv_err pv_event_meta_from_json(const json_t *json, struct pv_event_meta *meta,
-                                    struct pv_error *err)
+				    struct pv_error *err)
 {
-	static const char *const keys[] = { "user", "admin", "at", "correlation_id", "source" };
+	static const char *const keys[] = {"user", "admin", "at", "correlation_id", "source"};
 	const json_t *v;
 	const char *key;
 	enum pv_err rc;
@@ -698,19 +698,19 @@ enum pv_err pv_event_meta_from_json(const json_t *json, struct pv_event_meta *me
 			known = known || strcmp(key, keys[i]) == 0;
 		if (!known)
 			return pv_error_set(err, PV_ERR_JSON,
-			                    "metadata: field \"%.64s\" is not a metadata field "
-			                    "(unknown_field)",
-			                    key);
+					    "metadata: field \"%.64s\" is not a metadata field "
+					    "(unknown_field)",
+					    key);
 	}
 	v = json_object_get(json, "admin");
 	if (v && !json_is_boolean(v))
 		return pv_error_set(err, PV_ERR_JSON,
-		                    "metadata: field \"admin\" must be a boolean (invalid_type)");
+				    "metadata: field \"admin\" must be a boolean (invalid_type)");
 	meta->admin = v && json_is_true(v);
 	if ((rc = meta_get_string(json, "user", true, &meta->user, err)) != PV_OK ||
 	    (rc = meta_get_string(json, "at", true, &meta->at, err)) != PV_OK ||
 	    (rc = meta_get_string(json, "correlation_id", false, &meta->correlation_id, err)) !=
-	            PV_OK ||
+		    PV_OK ||
 	    (rc = meta_get_string(json, "source", false, &meta->source, err)) != PV_OK ||
 	    (rc = meta_validate(meta, err)) != PV_OK) {
 		pv_event_meta_clear(meta);
@@ -722,7 +722,7 @@ enum pv_err pv_event_meta_from_json(const json_t *json, struct pv_event_meta *me
 /* Events. */
 
 enum pv_err pv_event_init(struct pv_event *ev, const char *event_id, enum pv_event_type type,
-                          json_t *data, const struct pv_event_meta *meta, struct pv_error *err)
+			  json_t *data, const struct pv_event_meta *meta, struct pv_error *err)
 {
 	struct pv_event_meta m = *meta;
 	char now[32];
@@ -787,7 +787,7 @@ json_t *pv_event_to_json(const struct pv_event *ev)
 
 enum pv_err pv_event_from_json(const json_t *json, struct pv_event *ev, struct pv_error *err)
 {
-	static const char *const keys[] = { "event_id", "type", "data", "metadata" };
+	static const char *const keys[] = {"event_id", "type", "data", "metadata"};
 	const json_t *v, *jid, *jtype, *jdata, *jmeta;
 	struct pv_event_meta meta;
 	json_t *data;
@@ -806,30 +806,30 @@ enum pv_err pv_event_from_json(const json_t *json, struct pv_event *ev, struct p
 			known = known || strcmp(key, keys[i]) == 0;
 		if (!known)
 			return pv_error_set(err, PV_ERR_JSON,
-			                    "envelope: field \"%.64s\" is not an envelope field "
-			                    "(unknown_field)",
-			                    key);
+					    "envelope: field \"%.64s\" is not an envelope field "
+					    "(unknown_field)",
+					    key);
 	}
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
 		if (!json_object_get(json, keys[i]))
 			return pv_error_set(err, PV_ERR_JSON,
-			                    "envelope: field \"%s\" is missing (missing_field)",
-			                    keys[i]);
+					    "envelope: field \"%s\" is missing (missing_field)",
+					    keys[i]);
 	jid = json_object_get(json, "event_id");
 	jtype = json_object_get(json, "type");
 	jdata = json_object_get(json, "data");
 	jmeta = json_object_get(json, "metadata");
 	if (!json_is_string(jid) || !pv_uuid_valid(json_string_value(jid)))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "envelope: field \"event_id\" is not a UUID (invalid_id)");
+				    "envelope: field \"event_id\" is not a UUID (invalid_id)");
 	if (!json_is_string(jtype))
 		return pv_error_set(err, PV_ERR_JSON,
-		                    "envelope: field \"type\" must be a string (invalid_type)");
+				    "envelope: field \"type\" must be a string (invalid_type)");
 	type = pv_event_type_parse(json_string_value(jtype));
 	if (type < 0)
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "envelope: field \"type\": unknown event type \"%.64s\"",
-		                    json_string_value(jtype));
+				    "envelope: field \"type\": unknown event type \"%.64s\"",
+				    json_string_value(jtype));
 	rc = pv_event_meta_from_json(jmeta, &meta, err);
 	if (rc != PV_OK)
 		return rc;

@@ -65,7 +65,7 @@ struct pv_event_meta {
 struct pv_event {
 	char id[PV_UUID_LEN + 1]; /* event id (UUID) */
 	enum pv_event_type type;
-	json_t *data;             /* owned, validated: has election_id */
+	json_t *data; /* owned, validated: has election_id */
 	struct pv_event_meta meta;
 };
 
@@ -80,12 +80,12 @@ struct pv_event {
 enum pv_field_error {
 	PV_FIELD_ERR_NONE,
 	PV_FIELD_ERR_NOT_OBJECT,
-	PV_FIELD_ERR_MISSING,     /* missing_field */
-	PV_FIELD_ERR_UNKNOWN,     /* unknown_field */
-	PV_FIELD_ERR_TYPE,        /* invalid_type */
-	PV_FIELD_ERR_TOO_LONG,    /* field_too_long */
-	PV_FIELD_ERR_BAD_ID,      /* invalid_id */
-	PV_FIELD_ERR_BAD_VALUE,   /* invalid_value (rating, url, date, email, empty name) */
+	PV_FIELD_ERR_MISSING,   /* missing_field */
+	PV_FIELD_ERR_UNKNOWN,   /* unknown_field */
+	PV_FIELD_ERR_TYPE,      /* invalid_type */
+	PV_FIELD_ERR_TOO_LONG,  /* field_too_long */
+	PV_FIELD_ERR_BAD_ID,    /* invalid_id */
+	PV_FIELD_ERR_BAD_VALUE, /* invalid_value (rating, url, date, email, empty name) */
 };
 /* Stable word of a field error, as the HTTP API's error code:
  * "missing_field", "unknown_field", "invalid_type", "field_too_long",

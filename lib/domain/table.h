@@ -41,15 +41,15 @@ struct pv_field_spec {
 };
 
 /* Gates, checked in this order before the row's own check. */
-#define PV_GATE_CREATE     0x01u /* only on an empty stream (else: needs a live election) */
-#define PV_GATE_OWNER      0x02u /* the owner or an administrator */
+#define PV_GATE_CREATE 0x01u     /* only on an empty stream (else: needs a live election) */
+#define PV_GATE_OWNER 0x02u      /* the owner or an administrator */
 #define PV_GATE_NOT_CLOSED 0x04u /* refused once the election is closed */
-#define PV_GATE_DRAFT      0x08u /* only before the election opens */
-#define PV_GATE_OPEN       0x10u /* only while the election is open */
-#define PV_GATE_VOTER      0x20u /* the ballot's voter (by email) or an administrator */
+#define PV_GATE_DRAFT 0x08u      /* only before the election opens */
+#define PV_GATE_OPEN 0x10u       /* only while the election is open */
+#define PV_GATE_VOTER 0x20u      /* the ballot's voter (by email) or an administrator */
 
 typedef enum pv_verdict_kind (*pv_check_fn)(const struct pv_election *e, const struct pv_event *ev,
-                                            struct pv_verdict *v);
+					    struct pv_verdict *v);
 typedef void (*pv_fold_fn)(struct pv_election *e, const struct pv_event *ev);
 
 struct pv_event_def {
@@ -65,7 +65,7 @@ extern const struct pv_event_def pv_event_table[PV_EV__COUNT];
 /* Checks a non-null JSON value against a field kind.  Returns
  * PV_FIELD_ERR_NONE or the error kind, with *why a static phrase. */
 enum pv_field_error pv_field_value_check(enum pv_field_kind kind, const json_t *v,
-                                         const char **why);
+					 const char **why);
 
 /* Number of Unicode characters of a UTF-8 string, or -1 if it is not valid UTF-8. */
 long pv_utf8_count(const char *s, size_t len);

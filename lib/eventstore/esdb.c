@@ -50,15 +50,15 @@
 
 #define ESDB_DEFAULT_TIMEOUT_MS 10000L
 #define ESDB_CONNECT_TIMEOUT_MS 5000L
-#define ESDB_ATTEMPTS           4    /* first try + 3 retries */
-#define ESDB_BACKOFF_MS         100L /* doubled per retry */
-#define ESDB_BACKOFF_MAX_MS     2000L
-#define ESDB_PAGE_MAX           4096u /* the server refuses larger counts */
-#define ESDB_LIST_PAGE          200u
-#define ESDB_BODY_MAX           (256u * 1024u * 1024u) /* largest answer we hold */
+#define ESDB_ATTEMPTS 4      /* first try + 3 retries */
+#define ESDB_BACKOFF_MS 100L /* doubled per retry */
+#define ESDB_BACKOFF_MAX_MS 2000L
+#define ESDB_PAGE_MAX 4096u /* the server refuses larger counts */
+#define ESDB_LIST_PAGE 200u
+#define ESDB_BODY_MAX (256u * 1024u * 1024u) /* largest answer we hold */
 
 #define ESDB_EVENTS_TYPE "application/vnd.eventstore.events+json"
-#define ESDB_ATOM_TYPE   "application/vnd.eventstore.atom+json"
+#define ESDB_ATOM_TYPE "application/vnd.eventstore.atom+json"
 
 struct esdb {
 	struct pv_es base;
@@ -114,21 +114,21 @@ static const struct {
 	enum pv_err code;
 	bool retry;
 } curl_table[] = {
-	{ CURLE_COULDNT_RESOLVE_HOST, PV_ERR_UNAVAILABLE, true },
-	{ CURLE_COULDNT_CONNECT, PV_ERR_UNAVAILABLE, true },
-	{ CURLE_SEND_ERROR, PV_ERR_UNAVAILABLE, true },
-	{ CURLE_RECV_ERROR, PV_ERR_UNAVAILABLE, true },
-	{ CURLE_GOT_NOTHING, PV_ERR_UNAVAILABLE, true },
-	{ CURLE_PARTIAL_FILE, PV_ERR_UNAVAILABLE, true },
-	{ CURLE_OPERATION_TIMEDOUT, PV_ERR_TIMEOUT, true },
-	{ CURLE_SSL_CONNECT_ERROR, PV_ERR_UNAVAILABLE, true },
-	{ CURLE_PEER_FAILED_VERIFICATION, PV_ERR_UNAVAILABLE, false },
-	{ CURLE_SSL_CACERT_BADFILE, PV_ERR_CONFIG, false },
-	{ CURLE_SSL_CERTPROBLEM, PV_ERR_CONFIG, false },
-	{ CURLE_URL_MALFORMAT, PV_ERR_CONFIG, false },
-	{ CURLE_UNSUPPORTED_PROTOCOL, PV_ERR_CONFIG, false },
-	{ CURLE_OUT_OF_MEMORY, PV_ERR_NOMEM, false },
-	{ CURLE_WRITE_ERROR, PV_ERR_TOO_LARGE, false },
+	{CURLE_COULDNT_RESOLVE_HOST, PV_ERR_UNAVAILABLE, true},
+	{CURLE_COULDNT_CONNECT, PV_ERR_UNAVAILABLE, true},
+	{CURLE_SEND_ERROR, PV_ERR_UNAVAILABLE, true},
+	{CURLE_RECV_ERROR, PV_ERR_UNAVAILABLE, true},
+	{CURLE_GOT_NOTHING, PV_ERR_UNAVAILABLE, true},
+	{CURLE_PARTIAL_FILE, PV_ERR_UNAVAILABLE, true},
+	{CURLE_OPERATION_TIMEDOUT, PV_ERR_TIMEOUT, true},
+	{CURLE_SSL_CONNECT_ERROR, PV_ERR_UNAVAILABLE, true},
+	{CURLE_PEER_FAILED_VERIFICATION, PV_ERR_UNAVAILABLE, false},
+	{CURLE_SSL_CACERT_BADFILE, PV_ERR_CONFIG, false},
+	{CURLE_SSL_CERTPROBLEM, PV_ERR_CONFIG, false},
+	{CURLE_URL_MALFORMAT, PV_ERR_CONFIG, false},
+	{CURLE_UNSUPPORTED_PROTOCOL, PV_ERR_CONFIG, false},
+	{CURLE_OUT_OF_MEMORY, PV_ERR_NOMEM, false},
+	{CURLE_WRITE_ERROR, PV_ERR_TOO_LARGE, false},
 };
 
 /* HTTP statuses every operation maps the same way.  Operations look at
@@ -138,14 +138,14 @@ static const struct {
 	enum pv_err code;
 	bool retry;
 } status_table[] = {
-	{ 307, PV_ERR_PROTOCOL, false },     { 400, PV_ERR_INVALID, false },
-	{ 401, PV_ERR_UNAUTHORIZED, false }, { 403, PV_ERR_FORBIDDEN, false },
-	{ 404, PV_ERR_NOT_FOUND, false },    { 406, PV_ERR_PROTOCOL, false },
-	{ 408, PV_ERR_TIMEOUT, true },       { 410, PV_ERR_GONE, false },
-	{ 413, PV_ERR_TOO_LARGE, false },    { 415, PV_ERR_PROTOCOL, false },
-	{ 429, PV_ERR_UNAVAILABLE, true },   { 500, PV_ERR_UNAVAILABLE, true },
-	{ 502, PV_ERR_UNAVAILABLE, true },   { 503, PV_ERR_UNAVAILABLE, true },
-	{ 504, PV_ERR_TIMEOUT, true },
+	{307, PV_ERR_PROTOCOL, false},     {400, PV_ERR_INVALID, false},
+	{401, PV_ERR_UNAUTHORIZED, false}, {403, PV_ERR_FORBIDDEN, false},
+	{404, PV_ERR_NOT_FOUND, false},    {406, PV_ERR_PROTOCOL, false},
+	{408, PV_ERR_TIMEOUT, true},       {410, PV_ERR_GONE, false},
+	{413, PV_ERR_TOO_LARGE, false},    {415, PV_ERR_PROTOCOL, false},
+	{429, PV_ERR_UNAVAILABLE, true},   {500, PV_ERR_UNAVAILABLE, true},
+	{502, PV_ERR_UNAVAILABLE, true},   {503, PV_ERR_UNAVAILABLE, true},
+	{504, PV_ERR_TIMEOUT, true},
 };
 
 static enum pv_err status_code(long status, bool *retry)
@@ -185,7 +185,7 @@ static void esc_append(struct pv_buf *b, const char *s)
 		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
 			pv_buf_append(b, p, 1);
 		} else {
-			char enc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			char enc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
 			pv_buf_append(b, enc, 3);
 		}
 	}
@@ -214,7 +214,7 @@ static bool parse_i64(const char *s, size_t len, int64_t *out)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
@@ -295,7 +295,7 @@ static void trim(const char **s, size_t *len)
 		(*len)--;
 	}
 	while (*len && ((*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n' || (*s)[*len - 1] == ' ' ||
-	                (*s)[*len - 1] == '\t'))
+			(*s)[*len - 1] == '\t'))
 		(*len)--;
 }
 
@@ -360,7 +360,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 /* ---- one HTTP exchange, with retries ---------------------------------- */
 
 static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
-                                 struct esdb_response *resp, bool *retry, struct pv_error *err)
+				 struct esdb_response *resp, bool *retry, struct pv_error *err)
 {
 	CURL *c = es->curl;
 	struct pv_buf url = PV_BUF_INIT;
@@ -401,7 +401,7 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 #else
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS,
-		                      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+				      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -413,16 +413,16 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 		rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, es->timeout_ms + rq->extra_timeout_ms);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-		                      es->timeout_ms < ESDB_CONNECT_TIMEOUT_MS
-		                              ? es->timeout_ms
-		                              : ESDB_CONNECT_TIMEOUT_MS);
+				      es->timeout_ms < ESDB_CONNECT_TIMEOUT_MS
+					      ? es->timeout_ms
+					      : ESDB_CONNECT_TIMEOUT_MS);
 	if (rc == CURLE_OK && es->username) {
 		rc = curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		if (rc == CURLE_OK)
 			rc = curl_easy_setopt(c, CURLOPT_USERNAME, es->username);
 		if (rc == CURLE_OK)
 			rc = curl_easy_setopt(c, CURLOPT_PASSWORD,
-			                      es->password ? es->password : "");
+					      es->password ? es->password : "");
 	}
 	if (rc == CURLE_OK && es->ca_file)
 		rc = curl_easy_setopt(c, CURLOPT_CAINFO, es->ca_file);
@@ -438,7 +438,7 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 		rc = curl_easy_setopt(c, CURLOPT_POST, 1L);
 		if (rc == CURLE_OK)
 			rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-			                      (curl_off_t)rq->body_len);
+					      (curl_off_t)rq->body_len);
 		if (rc == CURLE_OK)
 			rc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
 	} else if (rc == CURLE_OK && strcmp(rq->method, "GET") != 0) {
@@ -446,7 +446,7 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 	}
 	if (rc != CURLE_OK) {
 		code = pv_error_set(err, rc == CURLE_OUT_OF_MEMORY ? PV_ERR_NOMEM : PV_ERR_CONFIG,
-		                    "esdb: libcurl refused an option: %s", curl_easy_strerror(rc));
+				    "esdb: libcurl refused an option: %s", curl_easy_strerror(rc));
 		goto out;
 	}
 
@@ -454,24 +454,24 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 	if (rc != CURLE_OK) {
 		if (resp->body_too_large) {
 			code = pv_error_set(err, PV_ERR_TOO_LARGE,
-			                    "esdb: %s %s: answer larger than %u bytes", rq->method,
-			                    rq->path, ESDB_BODY_MAX);
+					    "esdb: %s %s: answer larger than %u bytes", rq->method,
+					    rq->path, ESDB_BODY_MAX);
 			goto out;
 		}
 		code = curl_code(rc, retry);
 		pv_error_set(err, code, "esdb: %s %s%s: libcurl: %s%s%s", rq->method, es->url,
-		             rq->path, curl_easy_strerror(rc), es->curl_err[0] ? ": " : "",
-		             es->curl_err);
+			     rq->path, curl_easy_strerror(rc), es->curl_err[0] ? ": " : "",
+			     es->curl_err);
 		goto out;
 	}
 	rc = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (rc != CURLE_OK)
 		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s %s: no HTTP status: %s",
-		                    rq->method, rq->path, curl_easy_strerror(rc));
+				    rq->method, rq->path, curl_easy_strerror(rc));
 	else if (resp->status >= 500 || resp->status == 408 || resp->status == 429)
 		code = pv_error_set(err, status_code(resp->status, retry),
-		                    "esdb: %s %s: HTTP %ld %s", rq->method, rq->path, resp->status,
-		                    resp->reason);
+				    "esdb: %s %s: HTTP %ld %s", rq->method, rq->path, resp->status,
+				    resp->reason);
 out:
 	curl_slist_free_all(hdrs);
 	pv_buf_free(&url);
@@ -481,7 +481,7 @@ out:
 /* Performs rq; on PV_OK resp holds an HTTP answer below 500 (the caller
  * interprets it).  Retries retryable failures when rq->retry. */
 static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
-                            struct esdb_response *resp, struct pv_error *err)
+			    struct esdb_response *resp, struct pv_error *err)
 {
 	long backoff = ESDB_BACKOFF_MS;
 	enum pv_err code = PV_OK;
@@ -493,8 +493,8 @@ static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
 		if (code == PV_OK || !retry || !rq->retry || attempt == ESDB_ATTEMPTS)
 			break;
 		pv_log_warnx("esdb", "%s (attempt %d of %d, retrying in %ld ms)",
-		             strncmp(e.msg, "esdb: ", 6) == 0 ? e.msg + 6 : e.msg, attempt,
-		             ESDB_ATTEMPTS, backoff);
+			     strncmp(e.msg, "esdb: ", 6) == 0 ? e.msg + 6 : e.msg, attempt,
+			     ESDB_ATTEMPTS, backoff);
 		sleep_ms(backoff);
 		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
 	}
@@ -505,7 +505,7 @@ static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
 
 /* The error for an answer the operation did not expect. */
 static enum pv_err status_error(const struct esdb_request *rq, const struct esdb_response *resp,
-                                const char *what, struct pv_error *err)
+				const char *what, struct pv_error *err)
 {
 	bool retry;
 	enum pv_err code = status_code(resp->status, &retry);
@@ -516,11 +516,11 @@ static enum pv_err status_error(const struct esdb_request *rq, const struct esdb
 	 * (the credentials would go along to wherever Location points). */
 	if (resp->status == 307 && resp->location)
 		return pv_error_set(err, code,
-		                    "esdb: %s %s (%s): HTTP 307 redirect to %s: point the URL at "
-		                    "the cluster leader",
-		                    rq->method, rq->path, what, resp->location);
+				    "esdb: %s %s (%s): HTTP 307 redirect to %s: point the URL at "
+				    "the cluster leader",
+				    rq->method, rq->path, what, resp->location);
 	return pv_error_set(err, code, "esdb: %s %s (%s): HTTP %ld %s", rq->method, rq->path, what,
-	                    resp->status, resp->reason[0] ? resp->reason : "(no reason)");
+			    resp->status, resp->reason[0] ? resp->reason : "(no reason)");
 }
 
 /* After a 404: is AtomPub off, or (for the $ce- and $streams feeds, which
@@ -530,9 +530,8 @@ static enum pv_err status_error(const struct esdb_request *rq, const struct esdb
 static enum pv_err check_server(struct esdb *es, bool projections, struct pv_error *err)
 {
 	struct esdb_request rq = {
-		.method = "GET", .path = "/info", .accept = "application/json", .retry = true
-	};
-	struct esdb_response resp = { 0 };
+		.method = "GET", .path = "/info", .accept = "application/json", .retry = true};
+	struct esdb_response resp = {0};
 	struct pv_error ierr;
 	json_t *doc = NULL, *feat;
 
@@ -550,18 +549,18 @@ static enum pv_err check_server(struct esdb *es, bool projections, struct pv_err
 	}
 	if (es->atompub_off)
 		return pv_error_set(err, PV_ERR_UNAVAILABLE,
-		                    "esdb: %s has the AtomPub HTTP API disabled (GET /info: "
-		                    "features.atomPub is false); start it with "
-		                    "--enable-atom-pub-over-http",
-		                    es->url);
+				    "esdb: %s has the AtomPub HTTP API disabled (GET /info: "
+				    "features.atomPub is false); start it with "
+				    "--enable-atom-pub-over-http",
+				    es->url);
 	if (projections && es->projections_off)
 		return pv_error_set(
-		        err, PV_ERR_UNAVAILABLE,
-		        "esdb: %s runs without projections (GET /info: "
-		        "features.projections is false), so no $ce-<category> or "
-		        "$streams feed is written; start it with --run-projections=system "
-		        "--start-standard-projections",
-		        es->url);
+			err, PV_ERR_UNAVAILABLE,
+			"esdb: %s runs without projections (GET /info: "
+			"features.projections is false), so no $ce-<category> or "
+			"$streams feed is written; start it with --run-projections=system "
+			"--start-standard-projections",
+			es->url);
 	return PV_OK;
 }
 
@@ -581,7 +580,7 @@ static bool location_number(const char *loc, int64_t *n)
 }
 
 static enum pv_err build_batch(const struct pv_es_new_event *events, size_t count, char **out,
-                               size_t *out_len, struct pv_error *err)
+			       size_t *out_len, struct pv_error *err)
 {
 	json_t *arr = json_array();
 	enum pv_err code = PV_OK;
@@ -595,7 +594,7 @@ static enum pv_err build_batch(const struct pv_es_new_event *events, size_t coun
 
 		if (!pv_uuid_valid(ev->id)) {
 			code = pv_error_set(err, PV_ERR_INVALID,
-			                    "esdb: event %zu: id is not a UUID", i);
+					    "esdb: event %zu: id is not a UUID", i);
 			goto out;
 		}
 		if (!valid_name(ev->type)) {
@@ -604,8 +603,8 @@ static enum pv_err build_batch(const struct pv_es_new_event *events, size_t coun
 		}
 		if (!json_is_object(ev->data) || (ev->metadata && !json_is_object(ev->metadata))) {
 			code = pv_error_set(
-			        err, PV_ERR_INVALID,
-			        "esdb: event %zu: data and metadata must be JSON objects", i);
+				err, PV_ERR_INVALID,
+				"esdb: event %zu: data and metadata must be JSON objects", i);
 			goto out;
 		}
 		size = json_dumpb(ev->data, NULL, 0, JSON_COMPACT);
@@ -613,14 +612,14 @@ static enum pv_err build_batch(const struct pv_es_new_event *events, size_t coun
 			size += json_dumpb(ev->metadata, NULL, 0, JSON_COMPACT);
 		if (size > PV_ES_EVENT_MAX) {
 			code = pv_error_set(
-			        err, PV_ERR_TOO_LARGE,
-			        "esdb: event %zu: data and metadata are %zu bytes, more "
-			        "than the server's limit of %u",
-			        i, size, PV_ES_EVENT_MAX);
+				err, PV_ERR_TOO_LARGE,
+				"esdb: event %zu: data and metadata are %zu bytes, more "
+				"than the server's limit of %u",
+				i, size, PV_ES_EVENT_MAX);
 			goto out;
 		}
 		obj = json_pack("{s:s, s:s, s:O}", "eventId", ev->id, "eventType", ev->type, "data",
-		                ev->data);
+				ev->data);
 		if (!obj)
 			pv_oom("json_pack", 0);
 		if (ev->metadata && json_object_set(obj, "metadata", (json_t *)ev->metadata) != 0)
@@ -638,12 +637,12 @@ out:
 }
 
 static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t expected,
-                               const struct pv_es_new_event *events, size_t count, int64_t *version,
-                               struct pv_error *err)
+			       const struct pv_es_new_event *events, size_t count, int64_t *version,
+			       struct pv_error *err)
 {
 	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = { .method = "POST", .content_type = ESDB_EVENTS_TYPE };
-	struct esdb_response resp = { 0 };
+	struct esdb_request rq = {.method = "POST", .content_type = ESDB_EVENTS_TYPE};
+	struct esdb_response resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	char *body = NULL;
 	size_t body_len = 0;
@@ -656,8 +655,8 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 		return pv_error_set(err, PV_ERR_INVALID, "esdb: append to %s: no events", stream);
 	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "esdb: append to %s: bad expected version %" PRId64, stream,
-		                    expected);
+				    "esdb: append to %s: bad expected version %" PRId64, stream,
+				    expected);
 	code = build_batch(events, count, &body, &body_len, err);
 	if (code != PV_OK)
 		return pv_error_prefix(err, "append to %s", stream);
@@ -678,7 +677,7 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 		 * answer can be lost after the write: say so. */
 		size_t used = strlen(err->msg);
 		snprintf(err->msg + used, sizeof err->msg - used,
-		         " (the events may or may not have been written)");
+			 " (the events may or may not have been written)");
 	}
 	if (code != PV_OK)
 		goto out;
@@ -686,8 +685,8 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 	case 201:
 		if (!location_number(resp.location, &first)) {
 			code = pv_error_set(err, PV_ERR_PROTOCOL,
-			                    "esdb: POST %s: 201 without a usable Location",
-			                    rq.path);
+					    "esdb: POST %s: 201 without a usable Location",
+					    rq.path);
 			break;
 		}
 		if (version)
@@ -698,9 +697,9 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 			if (version)
 				*version = resp.current_version;
 			code = pv_error_set(err, PV_ERR_CONFLICT,
-			                    "esdb: append to %s: expected version %" PRId64
-			                    ", stream is at %" PRId64 " (HTTP 400 %s)",
-			                    stream, expected, resp.current_version, resp.reason);
+					    "esdb: append to %s: expected version %" PRId64
+					    ", stream is at %" PRId64 " (HTTP 400 %s)",
+					    stream, expected, resp.current_version, resp.reason);
 			break;
 		}
 		code = status_error(&rq, &resp, "append", err);
@@ -770,7 +769,7 @@ static enum pv_err json_text(const json_t *v, const char *what, json_t **out, st
 	*out = json_loadb(text, json_string_length(v), JSON_DECODE_ANY, &jerr);
 	if (!*out)
 		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s is not JSON: %s (line %d)",
-		                    what, jerr.text, jerr.line);
+				    what, jerr.text, jerr.line);
 	return PV_OK;
 }
 
@@ -787,7 +786,7 @@ static void event_clear(struct pv_es_event *e)
 /* Fills *e from a rich (embed=body) entry.  position is -1 for stream
  * reads.  Returns PV_ERR_PROTOCOL naming the field on a malformed entry. */
 static enum pv_err entry_event(const json_t *entry, int64_t position, struct pv_es_event *e,
-                               struct pv_error *err)
+			       struct pv_error *err)
 {
 	const char *id = json_string_value(json_object_get(entry, "eventId"));
 	const char *type = json_string_value(json_object_get(entry, "eventType"));
@@ -802,8 +801,8 @@ static enum pv_err entry_event(const json_t *entry, int64_t position, struct pv_
 	if (!id || !pv_uuid_valid(id) || !type || !stream || !json_is_integer(num) ||
 	    json_integer_value(num) < 0)
 		return pv_error_set(err, PV_ERR_PROTOCOL,
-		                    "esdb: feed entry without eventId, eventType, streamId or "
-		                    "eventNumber (was embed=body honoured?)");
+				    "esdb: feed entry without eventId, eventType, streamId or "
+				    "eventNumber (was embed=body honoured?)");
 	memcpy(e->id, id, PV_UUID_LEN + 1);
 	e->type = pv_xstrdup(type);
 	e->stream = pv_xstrdup(stream);
@@ -836,8 +835,8 @@ fail:
  * forward pages are reversed into ascending order, backward pages keep it.
  * ce_stream != NULL: entries are resolved links of that $ce- stream. */
 static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_stream,
-                              bool backward, json_t **feed_out, struct pv_es_page *page,
-                              struct pv_error *err)
+			      bool backward, json_t **feed_out, struct pv_es_page *page,
+			      struct pv_error *err)
 {
 	json_error_t jerr;
 	json_t *feed, *entries;
@@ -847,7 +846,7 @@ static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_s
 	feed = json_loadb(resp->body.data, resp->body.len, 0, &jerr);
 	if (!feed)
 		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed is not JSON: %s (line %d)",
-		                    jerr.text, jerr.line);
+				    jerr.text, jerr.line);
 	entries = json_object_get(feed, "entries");
 	if (!json_is_object(feed) || !json_is_array(entries)) {
 		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed without an entries array");
@@ -862,13 +861,13 @@ static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_s
 
 		if (!json_is_object(entry)) {
 			code = pv_error_set(err, PV_ERR_PROTOCOL,
-			                    "esdb: feed entry is not an object");
+					    "esdb: feed entry is not an object");
 			goto out;
 		}
 		if (ce_stream) {
 			const json_t *pos = json_object_get(entry, "positionEventNumber");
 			const char *pstream =
-			        json_string_value(json_object_get(entry, "positionStreamId"));
+				json_string_value(json_object_get(entry, "positionStreamId"));
 
 			/* A link whose target is gone has no rich fields. */
 			if (!json_object_get(entry, "eventId"))
@@ -876,9 +875,9 @@ static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_s
 			if (!json_is_integer(pos) || json_integer_value(pos) < 0 ||
 			    (pstream && strcmp(pstream, ce_stream) != 0)) {
 				code = pv_error_set(err, PV_ERR_PROTOCOL,
-				                    "esdb: %s entry without a usable "
-				                    "positionEventNumber",
-				                    ce_stream);
+						    "esdb: %s entry without a usable "
+						    "positionEventNumber",
+						    ce_stream);
 				goto out;
 			}
 			position = json_integer_value(pos);
@@ -906,12 +905,12 @@ static void page_init(struct pv_es_page *page)
 /* ---- read a stream ---------------------------------------------------- */
 
 static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int64_t from,
-                                    size_t max, bool backward, struct pv_es_page *page,
-                                    struct pv_error *err)
+				    size_t max, bool backward, struct pv_es_page *page,
+				    struct pv_error *err)
 {
 	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = { .method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true };
-	struct esdb_response resp = { 0 };
+	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
+	struct esdb_response resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	json_t *feed = NULL;
 	int64_t link;
@@ -922,8 +921,8 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 		return pv_error_set(err, PV_ERR_INVALID, "esdb: read: empty stream name");
 	if (max == 0 || from < (backward ? -1 : 0))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "esdb: read %s: bad start %" PRId64 " or count %zu", stream,
-		                    from, max);
+				    "esdb: read %s: bad start %" PRId64 " or count %zu", stream,
+				    from, max);
 	if (max > ESDB_PAGE_MAX)
 		max = ESDB_PAGE_MAX;
 
@@ -933,7 +932,7 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 		pv_buf_printf(&path, "/head/backward/%zu?embed=body", max);
 	else
 		pv_buf_printf(&path, "/%" PRId64 "/%s/%zu?embed=body", from,
-		              backward ? "backward" : "forward", max);
+			      backward ? "backward" : "forward", max);
 	rq.path = path.data;
 
 	code = exchange(es, &rq, &resp, err);
@@ -943,12 +942,12 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 		code = check_server(es, false, err);
 		if (code == PV_OK)
 			code = pv_error_set(err, PV_ERR_NOT_FOUND,
-			                    "esdb: stream %s not found (HTTP 404)", stream);
+					    "esdb: stream %s not found (HTTP 404)", stream);
 		goto out;
 	}
 	if (resp.status == 410) {
 		code = pv_error_set(err, PV_ERR_GONE,
-		                    "esdb: stream %s was deleted for good (HTTP 410)", stream);
+				    "esdb: stream %s was deleted for good (HTTP 410)", stream);
 		goto out;
 	}
 	if (resp.status != 200) {
@@ -978,12 +977,12 @@ out:
 /* ---- category feed ---------------------------------------------------- */
 
 static enum pv_err esdb_read_category(struct pv_es *base, const char *category, int64_t from,
-                                      size_t max, int wait_ms, struct pv_es_page *page,
-                                      struct pv_error *err)
+				      size_t max, int wait_ms, struct pv_es_page *page,
+				      struct pv_error *err)
 {
 	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = { .method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true };
-	struct esdb_response resp = { 0 };
+	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
+	struct esdb_response resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	char *ce = NULL;
 	json_t *feed = NULL;
@@ -994,11 +993,11 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	page_init(page);
 	if (!valid_name(category) || strchr(category, '-'))
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "esdb: category must be non-empty and without '-'");
+				    "esdb: category must be non-empty and without '-'");
 	if (max == 0 || from < 0)
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "esdb: read category %s: bad start %" PRId64 " or count %zu",
-		                    category, from, max);
+				    "esdb: read category %s: bad start %" PRId64 " or count %zu",
+				    category, from, max);
 	if (max > ESDB_PAGE_MAX)
 		max = ESDB_PAGE_MAX;
 
@@ -1034,7 +1033,7 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	}
 	if (resp.status == 410) {
 		code = pv_error_set(err, PV_ERR_GONE, "esdb: %s was deleted for good (HTTP 410)",
-		                    ce);
+				    ce);
 		goto out;
 	}
 	if (resp.status != 200) {
@@ -1056,9 +1055,9 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	if (page->next < from || page->next > from + (int64_t)max ||
 	    (page->count && page->events[page->count - 1].position >= page->next)) {
 		code = pv_error_set(err, PV_ERR_PROTOCOL,
-		                    "esdb: %s page from %" PRId64
-		                    " says the next starts at %" PRId64,
-		                    ce, from, page->next);
+				    "esdb: %s page from %" PRId64
+				    " says the next starts at %" PRId64,
+				    ce, from, page->next);
 		pv_es_page_clear(page);
 		page_init(page);
 	}
@@ -1076,7 +1075,7 @@ out:
 /* The stream's last event: version and time.  PV_ERR_NOT_FOUND when it is
  * deleted or empty. */
 static enum pv_err stream_head(struct esdb *es, const char *name, struct pv_es_stream_info *info,
-                               struct pv_error *err)
+			       struct pv_error *err)
 {
 	struct pv_es_page page;
 	enum pv_err code;
@@ -1113,11 +1112,11 @@ static bool in_category(const char *name, const char *category)
  * (embed=tryharder shows the link's text), then ask each stream of the
  * category for its head: that also drops deleted streams. */
 static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
-                                     struct pv_es_stream_list *list, struct pv_error *err)
+				     struct pv_es_stream_list *list, struct pv_error *err)
 {
 	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = { .method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true };
-	struct esdb_response resp = { 0 };
+	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
+	struct esdb_response resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	json_t *feed = NULL;
 	size_t cap = 0;
@@ -1133,7 +1132,7 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 
 		pv_buf_reset(&path);
 		pv_buf_printf(&path, "/streams/%%24streams/%" PRId64 "/forward/%u?embed=tryharder",
-		              from, ESDB_LIST_PAGE);
+			      from, ESDB_LIST_PAGE);
 		rq.path = path.data;
 		code = exchange(es, &rq, &resp, err);
 		if (code != PV_OK)
@@ -1150,7 +1149,7 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 		entries = json_object_get(feed, "entries");
 		if (!json_is_array(entries)) {
 			code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: $streams: not a feed: %s",
-			                    feed ? "no entries" : jerr.text);
+					    feed ? "no entries" : jerr.text);
 			goto out;
 		}
 		n = json_array_size(entries);
@@ -1173,7 +1172,7 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 			if (list->count == cap) {
 				cap = cap ? cap * 2 : 16;
 				list->streams =
-				        pv_xreallocarray(list->streams, cap, sizeof *list->streams);
+					pv_xreallocarray(list->streams, cap, sizeof *list->streams);
 			}
 			list->streams[list->count++] = info;
 		}
@@ -1197,11 +1196,11 @@ out:
 /* ---- delete ----------------------------------------------------------- */
 
 static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, int64_t expected,
-                                      bool hard, struct pv_error *err)
+				      bool hard, struct pv_error *err)
 {
 	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = { .method = "DELETE" };
-	struct esdb_response resp = { 0 };
+	struct esdb_request rq = {.method = "DELETE"};
+	struct esdb_response resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	enum pv_err code;
 
@@ -1209,8 +1208,8 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 		return pv_error_set(err, PV_ERR_INVALID, "esdb: delete: empty stream name");
 	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
 		return pv_error_set(err, PV_ERR_INVALID,
-		                    "esdb: delete %s: bad expected version %" PRId64, stream,
-		                    expected);
+				    "esdb: delete %s: bad expected version %" PRId64, stream,
+				    expected);
 	pv_buf_puts(&path, "/streams/");
 	esc_append(&path, stream);
 	rq.path = path.data;
@@ -1227,9 +1226,9 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 	case 400:
 		if (resp.has_current) {
 			code = pv_error_set(err, PV_ERR_CONFLICT,
-			                    "esdb: delete %s: expected version %" PRId64
-			                    ", stream is at %" PRId64 " (HTTP 400 %s)",
-			                    stream, expected, resp.current_version, resp.reason);
+					    "esdb: delete %s: expected version %" PRId64
+					    ", stream is at %" PRId64 " (HTTP 400 %s)",
+					    stream, expected, resp.current_version, resp.reason);
 			break;
 		}
 		code = status_error(&rq, &resp, "delete", err);
@@ -1238,12 +1237,12 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 		code = check_server(es, false, err);
 		if (code == PV_OK)
 			code = pv_error_set(err, PV_ERR_NOT_FOUND,
-			                    "esdb: delete: stream %s not found (HTTP 404)", stream);
+					    "esdb: delete: stream %s not found (HTTP 404)", stream);
 		break;
 	case 410:
 		code = pv_error_set(err, PV_ERR_GONE,
-		                    "esdb: delete: stream %s was deleted for good (HTTP 410)",
-		                    stream);
+				    "esdb: delete: stream %s was deleted for good (HTTP 410)",
+				    stream);
 		break;
 	default: code = status_error(&rq, &resp, "delete", err); break;
 	}
@@ -1285,7 +1284,7 @@ static const struct pv_es_ops esdb_ops = {
 };
 
 enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out,
-                            struct pv_error *err)
+			    struct pv_error *err)
 {
 	struct esdb *es;
 	const char *url = opts ? opts->url : NULL;
@@ -1295,13 +1294,13 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 	*out = NULL;
 	if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
 		return pv_error_set(err, PV_ERR_CONFIG,
-		                    "esdb: the URL must start with http:// or https://");
+				    "esdb: the URL must start with http:// or https://");
 	authority = strstr(url, "://") + 3;
 	len = strcspn(authority, "/?#");
 	if (memchr(authority, '@', len))
 		return pv_error_set(err, PV_ERR_CONFIG,
-		                    "esdb: put the credentials in the username and password "
-		                    "settings, not in the URL");
+				    "esdb: put the credentials in the username and password "
+				    "settings, not in the URL");
 	if (len == 0)
 		return pv_error_set(err, PV_ERR_CONFIG, "esdb: the URL has no host");
 	if (opts->timeout_ms < 0)
@@ -1309,7 +1308,7 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 	pthread_once(&curl_once, esdb_curl_global_init);
 	if (curl_init_rc != CURLE_OK)
 		return pv_error_set(err, PV_ERR_SYSTEM, "esdb: curl_global_init: %s",
-		                    curl_easy_strerror(curl_init_rc));
+				    curl_easy_strerror(curl_init_rc));
 
 	es = pv_xcalloc(1, sizeof *es);
 	es->base.ops = &esdb_ops;

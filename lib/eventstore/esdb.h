@@ -10,6 +10,6 @@
  * they go in opts->username/password).  No request is made here: the first
  * operation connects.  The store is not thread-safe; open one per thread. */
 enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out,
-                            struct pv_error *err);
+			    struct pv_error *err);
 
 #endif

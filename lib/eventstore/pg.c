@@ -126,8 +126,7 @@ static enum pv_err check_stream_name(const char *stream, struct pv_error *err)
 		return pv_error_set(err, PV_ERR_INVALID, "event store: empty stream name");
 	if (strlen(stream) > PG_NAME_MAX)
 		return pv_error_set(err, PV_ERR_INVALID,
-				    "event store: stream name longer than %d bytes",
-				    PG_NAME_MAX);
+				    "event store: stream name longer than %d bytes", PG_NAME_MAX);
 	if (stream[0] == '$')
 		return pv_error_set(err, PV_ERR_INVALID,
 				    "event store: stream names starting with '$' are reserved");
@@ -187,8 +186,8 @@ static void batch_free(struct batch *b)
 }
 
 /* Validates the events and encodes them as four array literals. */
-static enum pv_err batch_build(const struct pv_es_new_event *events, size_t count,
-			       struct batch *b, struct pv_error *err)
+static enum pv_err batch_build(const struct pv_es_new_event *events, size_t count, struct batch *b,
+			       struct pv_error *err)
 {
 	const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
 
@@ -281,8 +280,8 @@ static enum pv_err resent_at(struct pg_es *pg, const char *stream, int64_t first
  * last one's number.  The first not: PV_ERR_NOT_FOUND (write them).  The
  * first but not all: PV_ERR_CONFLICT. */
 static enum pv_err resent_any(struct pg_es *pg, const char *stream, const struct batch *b,
-			      const struct pv_es_new_event *events, size_t count,
-			      int64_t *version, struct pv_error *err)
+			      const struct pv_es_new_event *events, size_t count, int64_t *version,
+			      struct pv_error *err)
 {
 	const char *params[2] = {stream, b->ids.data};
 	PGresult *res;
@@ -354,8 +353,8 @@ static enum pv_err write_events(struct pg_es *pg, const char *stream, const char
 {
 	char cnt[24], num[24], pos[24], last[24];
 	const char *cat_params[2] = {category, cnt};
-	const char *ins_params[8] = {stream, num, category, pos, b->ids.data, b->types.data,
-				     b->datas.data, b->metas.data};
+	const char *ins_params[8] = {stream,      num,           category,      pos,
+				     b->ids.data, b->types.data, b->datas.data, b->metas.data};
 	const char *upd_params[2] = {stream, last};
 	const char *ntf_params[1] = {category};
 	PGresult *res;
@@ -396,8 +395,8 @@ static enum pv_err write_events(struct pg_es *pg, const char *stream, const char
 }
 
 static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t expected,
-			       const struct pv_es_new_event *events, size_t count,
-			       int64_t *version, struct pv_error *err)
+			       const struct pv_es_new_event *events, size_t count, int64_t *version,
+			       struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	struct batch b;
@@ -414,8 +413,8 @@ static enum pv_err append_once(struct pv_es *es, const char *stream, int64_t exp
 		return pv_error_set(err, PV_ERR_INVALID, "append to %s: no events", stream);
 	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
 		return pv_error_set(err, PV_ERR_INVALID,
-				    "append to %s: bad expected version %" PRId64,
-				    stream, expected);
+				    "append to %s: bad expected version %" PRId64, stream,
+				    expected);
 	rc = batch_build(events, count, &b, err);
 	if (rc != PV_OK)
 		goto out;
@@ -522,25 +521,24 @@ static enum pv_err page_fill(PGresult *res, int row0, int col, size_t n, struct 
 	return PV_OK;
 }
 
-#define EVENT_COLS(e)                                                                         \
-	e ".stream, " e ".number, " e ".id, " e ".type, " e ".position, " TIME_SQL(e ".created") \
-	 ", " e ".data, " e ".metadata"
+#define EVENT_COLS(e)                                                                              \
+	e ".stream, " e ".number, " e ".id, " e ".type, " e                                        \
+	  ".position, " TIME_SQL(e ".created") ", " e ".data, " e ".metadata"
 
-static const char read_forward_sql[] =
-	"SELECT s.state, " EVENT_COLS("e") " FROM es_streams s LEFT JOIN LATERAL"
-	" (SELECT * FROM es_events x WHERE x.stream = s.name AND x.number >= $2::bigint"
-	"  ORDER BY x.number LIMIT $3::bigint) e ON true"
-	" WHERE s.name = $1 ORDER BY e.number";
+static const char read_forward_sql[] = "SELECT s.state, " EVENT_COLS(
+	"e") " FROM es_streams s LEFT JOIN LATERAL"
+	     " (SELECT * FROM es_events x WHERE x.stream = s.name AND x.number >= $2::bigint"
+	     "  ORDER BY x.number LIMIT $3::bigint) e ON true"
+	     " WHERE s.name = $1 ORDER BY e.number";
 static const char read_backward_sql[] =
 	"SELECT s.state, " EVENT_COLS("e") " FROM es_streams s LEFT JOIN LATERAL"
-	" (SELECT * FROM es_events x WHERE x.stream = s.name"
-	"  AND ($2::bigint < 0 OR x.number <= $2::bigint)"
-	"  ORDER BY x.number DESC LIMIT $3::bigint) e ON true"
-	" WHERE s.name = $1 ORDER BY e.number DESC";
+					   " (SELECT * FROM es_events x WHERE x.stream = s.name"
+					   "  AND ($2::bigint < 0 OR x.number <= $2::bigint)"
+					   "  ORDER BY x.number DESC LIMIT $3::bigint) e ON true"
+					   " WHERE s.name = $1 ORDER BY e.number DESC";
 
-static enum pv_err read_stream_once(struct pv_es *es, const char *stream, int64_t from,
-				    size_t max, bool backward, struct pv_es_page *page,
-				    struct pv_error *err)
+static enum pv_err read_stream_once(struct pv_es *es, const char *stream, int64_t from, size_t max,
+				    bool backward, struct pv_es_page *page, struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	char from_s[24], limit_s[24];
@@ -575,11 +573,10 @@ static enum pv_err read_stream_once(struct pv_es *es, const char *stream, int64_
 	}
 	state = PQgetvalue(res, 0, 0)[0];
 	if (state != 'l') {
-		rc = state == 'h'
-			     ? pv_error_set(err, PV_ERR_GONE, "read %s: stream is deleted for good",
-					    stream)
-			     : pv_error_set(err, PV_ERR_NOT_FOUND, "read %s: stream is deleted",
-					    stream);
+		rc = state == 'h' ? pv_error_set(err, PV_ERR_GONE,
+						 "read %s: stream is deleted for good", stream)
+				  : pv_error_set(err, PV_ERR_NOT_FOUND,
+						 "read %s: stream is deleted", stream);
 		goto out;
 	}
 	rows = PQgetisnull(res, 0, 2) ? 0 : (size_t)PQntuples(res);
@@ -678,8 +675,8 @@ static enum pv_err read_category_once(struct pv_es *es, const char *category, in
 	for (;;) {
 		rc = pv_pg_exec(pg->conn, "read category",
 				"SELECT " EVENT_COLS("e") " FROM es_events e WHERE e.category = $1"
-				" AND e.position >= $2::bigint"
-				" ORDER BY e.position LIMIT $3::bigint",
+							  " AND e.position >= $2::bigint"
+							  " ORDER BY e.position LIMIT $3::bigint",
 				3, params, &res, err);
 		if (rc != PV_OK)
 			return rc;
@@ -723,9 +720,10 @@ static enum pv_err list_streams_once(struct pv_es *es, const char *category,
 	if (rc != PV_OK)
 		return rc;
 	rc = pv_pg_exec(pg->conn, "list streams",
-			"SELECT name, version, " TIME_SQL("updated") " FROM es_streams"
-			" WHERE state = 'live' AND version >= 0"
-			" AND ($1::text IS NULL OR category = $1) ORDER BY name",
+			"SELECT name, version, " TIME_SQL(
+				"updated") " FROM es_streams"
+					   " WHERE state = 'live' AND version >= 0"
+					   " AND ($1::text IS NULL OR category = $1) ORDER BY name",
 			1, params, &res, err);
 	if (rc != PV_OK)
 		return rc;

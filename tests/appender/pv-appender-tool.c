@@ -98,7 +98,8 @@ static int publish(void)
 		int status = amqp_simple_wait_frame_noblock(conn, &frame, &tv);
 
 		if (status == AMQP_STATUS_TIMEOUT) {
-			fprintf(stderr, "pv-appender-tool: %zu of %zu publishes confirmed after 60 s\n",
+			fprintf(stderr,
+				"pv-appender-tool: %zu of %zu publishes confirmed after 60 s\n",
 				acked, sent);
 			return 1;
 		}
@@ -141,8 +142,8 @@ static int dead_letters(void)
 	struct pv_error err;
 
 	for (;;) {
-		amqp_rpc_reply_t r = amqp_basic_get(conn, 1,
-						    amqp_cstring_bytes(params.dead_letter_queue), 1);
+		amqp_rpc_reply_t r =
+			amqp_basic_get(conn, 1, amqp_cstring_bytes(params.dead_letter_queue), 1);
 		amqp_message_t msg;
 		const char *reason;
 		int rlen = 0;

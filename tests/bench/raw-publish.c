@@ -140,8 +140,8 @@ static void *publish_loop(void *arg)
 	while (now() < deadline) {
 		double t0 = now();
 
-		if (amqp_basic_publish(conn, CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(queue), 0,
-				       0, &props, body) != AMQP_STATUS_OK) {
+		if (amqp_basic_publish(conn, CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(queue),
+				       0, 0, &props, body) != AMQP_STATUS_OK) {
 			fprintf(stderr, "raw-publish: basic.publish failed\n");
 			p->failed = true;
 			break;

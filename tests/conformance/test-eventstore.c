@@ -373,8 +373,8 @@ struct seen {
 struct follower {
 	pthread_t thread;
 	const char *category;
-	int expect;           /* stop after this many */
-	struct seen *seen;    /* in arrival order */
+	int expect;        /* stop after this many */
+	struct seen *seen; /* in arrival order */
 	int count;
 	char failure[256];
 };
@@ -695,11 +695,13 @@ static void non_ascii_names_and_data(void **state)
 	int64_t v;
 
 	fresh_category(cat);
-	char *category = pv_xasprintf("Wahl\xc3\xa9%s", cat);                /* Wahlé */
+	char *category = pv_xasprintf("Wahl\xc3\xa9%s", cat); /* Wahlé */
 	char *stream = pv_xasprintf("%s-\xe6\x8a\x95\xe7\xa5\xa8 \xf0\x9f\x97\xb3",
 				    category); /* 投票 🗳 */
 	/* Keys deliberately out of order: they must come back as written. */
-	json_t *data = json_pack("{s:s, s:s, s:[i,i], s:s}", "zeta", "\xc3\xb1" "and\xc3\xba",
+	json_t *data = json_pack("{s:s, s:s, s:[i,i], s:s}", "zeta",
+				 "\xc3\xb1"
+				 "and\xc3\xba",
 				 "alpha", "\xe2\x80\x94 \"quoted\" \\ back", "mid", 1, 2, "emoji",
 				 "\xf0\x9f\x98\x80");
 	json_t *meta = json_pack("{s:s}", "who", "J\xc3\xbcrgen");
@@ -712,8 +714,8 @@ static void non_ascii_names_and_data(void **state)
 	assert_string_equal(page.events[0].stream, stream);
 	assert_string_equal(page.events[0].type, "Gew\xc3\xa4hlt");
 	assert_string_equal(page.events[0].id, id);
-	char *want = json_dumps(data, JSON_COMPACT), *got = json_dumps(page.events[0].data,
-				JSON_COMPACT);
+	char *want = json_dumps(data, JSON_COMPACT),
+	     *got = json_dumps(page.events[0].data, JSON_COMPACT);
 	assert_string_equal(got, want);
 	free(want);
 	free(got);
@@ -863,6 +865,6 @@ int main(void)
 	opts.ca_file = getenv("PV_TEST_ES_CA");
 	opts.timeout_ms = 30000;
 	cmocka_set_message_output(CM_OUTPUT_TAP);
-	return cmocka_run_group_tests_name("eventstore conformance", tests, setup,
-					   teardown) ? 1 : 0;
+	return cmocka_run_group_tests_name("eventstore conformance", tests, setup, teardown) ? 1
+											     : 0;
 }

@@ -84,8 +84,8 @@ static void scan_orders_and_validates(void **state)
 	assert_non_null(strstr(err.msg, "share number 002"));
 	remove_file(dir, "002_again.sql");
 
-	static const char *const bad[] = {"1_short.sql", "abc_x.sql", "003-dash.sql", "004_.sql",
-					  "000_zero.sql", "005_sp ace.sql"};
+	static const char *const bad[] = {"1_short.sql", "abc_x.sql",    "003-dash.sql",
+					  "004_.sql",    "000_zero.sql", "005_sp ace.sql"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		write_file(dir, bad[i], "SELECT 1;");
 		assert_int_equal(pv_migrate_scan(dir, &list, &err), PV_ERR_CONFIG);
@@ -106,13 +106,13 @@ static void sqlstates_map_to_codes(void **state)
 		const char *state;
 		enum pv_err code;
 	} cases[] = {
-		{"23505", PV_ERR_CONFLICT},   {"23503", PV_ERR_INVALID},
-		{"40001", PV_ERR_CONFLICT},   {"40P01", PV_ERR_CONFLICT},
+		{"23505", PV_ERR_CONFLICT},    {"23503", PV_ERR_INVALID},
+		{"40001", PV_ERR_CONFLICT},    {"40P01", PV_ERR_CONFLICT},
 		{"08006", PV_ERR_UNAVAILABLE}, {"57P01", PV_ERR_UNAVAILABLE},
-		{"57014", PV_ERR_TIMEOUT},    {"22P02", PV_ERR_INVALID},
-		{"22021", PV_ERR_INVALID},    {"28P01", PV_ERR_UNAUTHORIZED},
-		{"42501", PV_ERR_FORBIDDEN},  {"42601", PV_ERR_DATABASE},
-		{"XX000", PV_ERR_DATABASE},   {NULL, PV_ERR_DATABASE},
+		{"57014", PV_ERR_TIMEOUT},     {"22P02", PV_ERR_INVALID},
+		{"22021", PV_ERR_INVALID},     {"28P01", PV_ERR_UNAUTHORIZED},
+		{"42501", PV_ERR_FORBIDDEN},   {"42601", PV_ERR_DATABASE},
+		{"XX000", PV_ERR_DATABASE},    {NULL, PV_ERR_DATABASE},
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -335,12 +335,14 @@ static void exec_errors_carry_sqlstate_and_message(void **state)
 	assert_non_null(strstr(err.msg, "probe"));
 	assert_non_null(strstr(err.msg, "22012"));
 	assert_non_null(strstr(err.msg, "division by zero"));
-	assert_int_equal(pv_pg_command(conn, "probe", "CREATE TABLE u (x int UNIQUE);"
-				       "INSERT INTO u VALUES (1); INSERT INTO u VALUES (1)", &err),
+	assert_int_equal(pv_pg_command(conn, "probe",
+				       "CREATE TABLE u (x int UNIQUE);"
+				       "INSERT INTO u VALUES (1); INSERT INTO u VALUES (1)",
+				       &err),
 			 PV_ERR_CONFLICT);
-	assert_int_equal(pv_pg_exec(conn, "probe", "SELECT * FROM no_such_table", 0, NULL, NULL,
-				    &err),
-			 PV_ERR_DATABASE);
+	assert_int_equal(
+		pv_pg_exec(conn, "probe", "SELECT * FROM no_such_table", 0, NULL, NULL, &err),
+		PV_ERR_DATABASE);
 	assert_non_null(strstr(err.msg, "no_such_table"));
 	PQfinish(conn);
 	db_drop(&db);
@@ -367,7 +369,7 @@ int main(void)
 	sqldir = getenv("PV_TEST_SQLDIR");
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	if (!base_conninfo || !sqldir)
-		return cmocka_run_group_tests_name("migrate (no server)", offline, NULL,
-						   NULL) ? 1 : 0;
+		return cmocka_run_group_tests_name("migrate (no server)", offline, NULL, NULL) ? 1
+											       : 0;
 	return cmocka_run_group_tests_name("migrate", online, NULL, NULL) ? 1 : 0;
 }

@@ -18,8 +18,8 @@ static const char *conninfo;
 
 static struct pv_es *open_store(long timeout_ms)
 {
-	struct pv_es_options opts = {.backend = "postgres", .pg_conninfo = conninfo,
-				     .timeout_ms = timeout_ms};
+	struct pv_es_options opts = {
+		.backend = "postgres", .pg_conninfo = conninfo, .timeout_ms = timeout_ms};
 	struct pv_error err;
 	struct pv_es *es;
 
@@ -156,8 +156,7 @@ static void data_is_stored_as_sent(void **state)
 	struct pv_es *es = open_store(0);
 	char *stream = fresh_stream();
 	json_t *data = json_pack("{s:i, s:s, s:{s:b, s:n}}", "zulu", 1, "alpha",
-				 "\xc3\xa9t\xc3\xa9",
-				 "mike", "y", 1, "b", "z");
+				 "\xc3\xa9t\xc3\xa9", "mike", "y", 1, "b", "z");
 	const char *params[1] = {stream};
 	struct pv_error err;
 	PGconn *conn = admin();
@@ -165,8 +164,10 @@ static void data_is_stored_as_sent(void **state)
 	char *want = json_dumps(data, JSON_COMPACT);
 
 	assert_int_equal(append_one(es, stream, data, &err), PV_OK);
-	assert_int_equal(pv_pg_exec(conn, "raw", "SELECT data::text, metadata IS NULL, position"
-				    " FROM es_events WHERE stream = $1", 1, params, &res, &err),
+	assert_int_equal(pv_pg_exec(conn, "raw",
+				    "SELECT data::text, metadata IS NULL, position"
+				    " FROM es_events WHERE stream = $1",
+				    1, params, &res, &err),
 			 PV_OK);
 	assert_int_equal(PQntuples(res), 1);
 	assert_string_equal(PQgetvalue(res, 0, 0), want);

@@ -39,12 +39,12 @@ static void standin_start(struct standin *s, const char *const *opts)
 	FILE *f;
 
 	snprintf(script, sizeof script, "%s/tests/esdb-standin/esdb-standin.py",
-	         srcdir ? srcdir : ".");
+		 srcdir ? srcdir : ".");
 	assert_int_equal(pipe(fds), 0);
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
-		const char *argv[8] = { "python3", script, "0" };
+		const char *argv[8] = {"python3", script, "0"};
 		for (int i = 0; opts && opts[i] && i < 4; i++)
 			argv[3 + i] = opts[i];
 		/* A failed assertion must not leave the server running. */
@@ -62,7 +62,7 @@ static void standin_start(struct standin *s, const char *const *opts)
 	fclose(f);
 	assert_int_equal(sscanf(line, "listening on 127.0.0.1:%d", &s->port), 1);
 	snprintf(s->url, sizeof s->url, "%s://127.0.0.1:%d",
-	         opts && opts[0] && strcmp(opts[0], "--tls-cert") == 0 ? "https" : "http", s->port);
+		 opts && opts[0] && strcmp(opts[0], "--tls-cert") == 0 ? "https" : "http", s->port);
 }
 
 static void standin_stop(struct standin *s)
@@ -139,15 +139,15 @@ static long standin_counter(struct standin *s, const char *name)
 }
 
 static struct pv_es *open_store(struct standin *s, const char *user, const char *pw,
-                                long timeout_ms)
+				long timeout_ms)
 {
-	struct pv_es_options o = { .backend = "esdb",
-		                   .url = s->url,
-		                   .username = user,
-		                   .password = pw,
-		                   .timeout_ms = timeout_ms };
+	struct pv_es_options o = {.backend = "esdb",
+				  .url = s->url,
+				  .username = user,
+				  .password = pw,
+				  .timeout_ms = timeout_ms};
 	struct pv_es *es = NULL;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 
 	assert_int_equal(pv_es_esdb_open(&o, &es, &err), PV_OK);
 	assert_non_null(es);
@@ -156,7 +156,7 @@ static struct pv_es *open_store(struct standin *s, const char *user, const char 
 
 /* Appends n events {"i": k} (k = base..base+n-1) with fresh ids. */
 static enum pv_err append_n(struct pv_es *es, const char *stream, int64_t expected, int n, int base,
-                            int64_t *version, struct pv_error *err)
+			    int64_t *version, struct pv_error *err)
 {
 	struct pv_es_new_event ev[8];
 	char ids[8][PV_UUID_LEN + 1];
@@ -167,8 +167,8 @@ static enum pv_err append_n(struct pv_es *es, const char *stream, int64_t expect
 	for (int i = 0; i < n; i++) {
 		pv_uuid_new(ids[i]);
 		data[i] = json_pack("{s:i, s:s}", "i", base + i, "name",
-		                    "Wahl \xc3\xa9t\xc3\xa9 \xe2\x9c\x93");
-		ev[i] = (struct pv_es_new_event){ .id = ids[i], .type = "Tested", .data = data[i] };
+				    "Wahl \xc3\xa9t\xc3\xa9 \xe2\x9c\x93");
+		ev[i] = (struct pv_es_new_event){.id = ids[i], .type = "Tested", .data = data[i]};
 	}
 	code = pv_es_append(es, stream, expected, ev, (size_t)n, version, err);
 	for (int i = 0; i < n; i++)
@@ -181,7 +181,7 @@ static void test_append_and_read(void **state)
 	struct standin *s = shared_standin();
 	struct pv_es *es;
 	struct pv_es_page page;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v = -99;
 	/* Non-ASCII and reserved characters in the name must survive the URL. */
 	const char *stream = "Election-\xc3\xa9lection 1/2?#%";
@@ -201,7 +201,7 @@ static void test_append_and_read(void **state)
 		assert_string_equal(page.events[i].type, "Tested");
 		assert_int_equal(json_integer_value(json_object_get(page.events[i].data, "i")), i);
 		assert_string_equal(json_string_value(json_object_get(page.events[i].data, "name")),
-		                    "Wahl \xc3\xa9t\xc3\xa9 \xe2\x9c\x93");
+				    "Wahl \xc3\xa9t\xc3\xa9 \xe2\x9c\x93");
 		assert_true(json_is_null(page.events[i].metadata));
 		assert_true(pv_uuid_valid(page.events[i].id));
 		assert_true(strlen(page.events[i].created) >= 20);
@@ -232,7 +232,7 @@ static void test_append_and_read(void **state)
 	pv_es_page_clear(&page);
 
 	assert_int_equal(pv_es_read_stream(es, "Election-none", 0, 5, false, &page, &err),
-	                 PV_ERR_NOT_FOUND);
+			 PV_ERR_NOT_FOUND);
 	pv_es_close(es);
 }
 
@@ -240,7 +240,7 @@ static void test_expected_versions(void **state)
 {
 	struct standin *s = shared_standin();
 	struct pv_es *es;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v = -99;
 	struct pv_es_new_event ev;
 	char id[PV_UUID_LEN + 1];
@@ -248,7 +248,7 @@ static void test_expected_versions(void **state)
 
 	es = open_store(s, "admin", "changeit", 5000);
 	assert_int_equal(append_n(es, "Election-ev", PV_ES_STREAM_EXISTS, 1, 0, &v, &err),
-	                 PV_ERR_CONFLICT);
+			 PV_ERR_CONFLICT);
 	assert_int_equal(v, -1);
 	assert_non_null(strstr(err.msg, "Wrong expected EventNumber"));
 	assert_int_equal(append_n(es, "Election-ev", PV_ES_ANY, 2, 0, &v, &err), PV_OK);
@@ -256,12 +256,12 @@ static void test_expected_versions(void **state)
 	assert_int_equal(append_n(es, "Election-ev", 0, 1, 0, &v, &err), PV_ERR_CONFLICT);
 	assert_int_equal(v, 1);
 	assert_int_equal(append_n(es, "Election-ev", PV_ES_NO_STREAM, 1, 0, &v, &err),
-	                 PV_ERR_CONFLICT);
+			 PV_ERR_CONFLICT);
 	assert_int_equal(v, 1);
 
 	/* The same id at the same place again: success, nothing written. */
 	pv_uuid_new(id);
-	ev = (struct pv_es_new_event){ .id = id, .type = "Once", .data = data };
+	ev = (struct pv_es_new_event){.id = id, .type = "Once", .data = data};
 	assert_int_equal(pv_es_append(es, "Election-ev", 1, &ev, 1, &v, &err), PV_OK);
 	assert_int_equal(v, 2);
 	assert_int_equal(pv_es_append(es, "Election-ev", 1, &ev, 1, &v, &err), PV_OK);
@@ -274,9 +274,9 @@ static void test_expected_versions(void **state)
 	/* Refused before any request. */
 	ev.id = "not-a-uuid";
 	assert_int_equal(pv_es_append(es, "Election-ev", PV_ES_ANY, &ev, 1, &v, &err),
-	                 PV_ERR_INVALID);
+			 PV_ERR_INVALID);
 	assert_int_equal(pv_es_append(es, "Election-ev", PV_ES_ANY, &ev, 0, &v, &err),
-	                 PV_ERR_INVALID);
+			 PV_ERR_INVALID);
 	json_decref(data);
 	pv_es_close(es);
 }
@@ -285,11 +285,11 @@ static void test_header_generation_es(void **state)
 {
 	struct standin s;
 	struct pv_es *es;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v = -99;
 
 	/* A v24.10 server: only ES-* headers, in both directions. */
-	standin_start(&s, (const char *const[]){ "--header-generation", "es", NULL });
+	standin_start(&s, (const char *const[]){"--header-generation", "es", NULL});
 	es = open_store(&s, "admin", "changeit", 5000);
 	assert_int_equal(append_n(es, "Election-es", PV_ES_NO_STREAM, 2, 0, &v, &err), PV_OK);
 	assert_int_equal(v, 1);
@@ -307,7 +307,7 @@ static void test_category_feed(void **state)
 	struct standin *s = shared_standin();
 	struct pv_es *es;
 	struct pv_es_page page;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v, from = 0;
 	int seen = 0;
 
@@ -327,8 +327,8 @@ static void test_category_feed(void **state)
 		for (size_t i = 0; i < page.count; i++) {
 			assert_int_equal(page.events[i].position, from + (int64_t)i);
 			assert_int_equal(
-			        json_integer_value(json_object_get(page.events[i].data, "i")),
-			        seen + (int)i);
+				json_integer_value(json_object_get(page.events[i].data, "i")),
+				seen + (int)i);
 		}
 		seen += (int)page.count;
 		from = page.next;
@@ -357,7 +357,7 @@ static void test_category_feed(void **state)
 	pv_es_page_clear(&page);
 
 	assert_int_equal(pv_es_read_category(es, "Bad-category", 0, 2, 0, &page, &err),
-	                 PV_ERR_INVALID);
+			 PV_ERR_INVALID);
 	pv_es_close(es);
 }
 
@@ -369,14 +369,14 @@ struct later {
 static void *append_later(void *arg)
 {
 	struct later *l = arg;
-	struct pv_es_options o = { .backend = "esdb",
-		                   .url = l->url,
-		                   .username = "admin",
-		                   .password = "changeit",
-		                   .timeout_ms = 5000 };
+	struct pv_es_options o = {.backend = "esdb",
+				  .url = l->url,
+				  .username = "admin",
+				  .password = "changeit",
+				  .timeout_ms = 5000};
 	struct pv_es *es = NULL;
 	struct pv_error err;
-	struct timespec ts = { 0, l->delay_ms * 1000000L };
+	struct timespec ts = {0, l->delay_ms * 1000000L};
 	int64_t v;
 
 	nanosleep(&ts, NULL);
@@ -400,7 +400,7 @@ static void test_long_poll(void **state)
 	struct standin *s = shared_standin();
 	struct pv_es *es;
 	struct pv_es_page page;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	struct timespec t0;
 	pthread_t th;
 	struct later l;
@@ -418,7 +418,7 @@ static void test_long_poll(void **state)
 	pv_es_page_clear(&page);
 
 	/* An event arrives while we wait: the answer comes at once. */
-	l = (struct later){ s->url, 300 };
+	l = (struct later){s->url, 300};
 	assert_int_equal(pthread_create(&th, NULL, append_later, &l), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(pv_es_read_category(es, "Poll", 1, 10, 3000, &page, &err), PV_OK);
@@ -436,14 +436,14 @@ static void test_deletes(void **state)
 	struct standin *s = shared_standin();
 	struct pv_es *es;
 	struct pv_es_page page;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v;
 
 	es = open_store(s, "admin", "changeit", 5000);
 	assert_int_equal(append_n(es, "Election-soft", PV_ES_ANY, 2, 0, &v, &err), PV_OK);
 	assert_int_equal(pv_es_delete_stream(es, "Election-soft", 1, false, &err), PV_OK);
 	assert_int_equal(pv_es_read_stream(es, "Election-soft", 0, 5, false, &page, &err),
-	                 PV_ERR_NOT_FOUND);
+			 PV_ERR_NOT_FOUND);
 	/* Re-created by an append; numbering continues. */
 	assert_int_equal(append_n(es, "Election-soft", PV_ES_NO_STREAM, 1, 9, &v, &err), PV_OK);
 	assert_int_equal(v, 2);
@@ -455,10 +455,10 @@ static void test_deletes(void **state)
 	assert_int_equal(append_n(es, "Election-hard", PV_ES_ANY, 1, 0, &v, &err), PV_OK);
 	assert_int_equal(pv_es_delete_stream(es, "Election-hard", PV_ES_ANY, true, &err), PV_OK);
 	assert_int_equal(pv_es_read_stream(es, "Election-hard", 0, 5, false, &page, &err),
-	                 PV_ERR_GONE);
+			 PV_ERR_GONE);
 	assert_int_equal(append_n(es, "Election-hard", PV_ES_ANY, 1, 0, &v, &err), PV_ERR_GONE);
 	assert_int_equal(pv_es_delete_stream(es, "Election-hard", PV_ES_ANY, false, &err),
-	                 PV_ERR_GONE);
+			 PV_ERR_GONE);
 	pv_es_close(es);
 }
 
@@ -467,7 +467,7 @@ static void test_list_streams(void **state)
 	struct standin *s = shared_standin();
 	struct pv_es *es;
 	struct pv_es_stream_list list;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v;
 
 	es = open_store(s, "admin", "changeit", 5000);
@@ -500,37 +500,37 @@ static void test_auth_and_server_features(void **state)
 	struct pv_es *es;
 	struct pv_es_page page;
 	struct pv_es_stream_list list;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v;
 
 	es = open_store(shared_standin(), "admin", "wrong", 5000);
 	assert_int_equal(append_n(es, "Election-a", PV_ES_ANY, 1, 0, &v, &err),
-	                 PV_ERR_UNAUTHORIZED);
+			 PV_ERR_UNAUTHORIZED);
 	assert_non_null(strstr(err.msg, "401"));
 	assert_null(strstr(err.msg, "wrong"));
 	pv_es_close(es);
 
-	standin_start(&s, (const char *const[]){ "--atompub-disabled", NULL });
+	standin_start(&s, (const char *const[]){"--atompub-disabled", NULL});
 	es = open_store(&s, "admin", "changeit", 5000);
 	assert_int_equal(pv_es_read_stream(es, "Election-a", 0, 5, false, &page, &err),
-	                 PV_ERR_UNAVAILABLE);
+			 PV_ERR_UNAVAILABLE);
 	assert_non_null(strstr(err.msg, "AtomPub"));
 	assert_int_equal(append_n(es, "Election-a", PV_ES_ANY, 1, 0, &v, &err), PV_ERR_UNAVAILABLE);
 	assert_int_equal(pv_es_read_category(es, "Election", 0, 5, 0, &page, &err),
-	                 PV_ERR_UNAVAILABLE);
+			 PV_ERR_UNAVAILABLE);
 	pv_es_close(es);
 	standin_stop(&s);
 
 	/* Without projections the category feed would stay empty for ever. */
-	standin_start(&s, (const char *const[]){ "--projections-disabled", NULL });
+	standin_start(&s, (const char *const[]){"--projections-disabled", NULL});
 	es = open_store(&s, "admin", "changeit", 5000);
 	assert_int_equal(append_n(es, "Election-p", PV_ES_ANY, 1, 0, &v, &err), PV_OK);
 	assert_int_equal(pv_es_read_stream(es, "Election-p", 0, 5, false, &page, &err), PV_OK);
 	pv_es_page_clear(&page);
 	assert_int_equal(pv_es_read_stream(es, "Election-q", 0, 5, false, &page, &err),
-	                 PV_ERR_NOT_FOUND);
+			 PV_ERR_NOT_FOUND);
 	assert_int_equal(pv_es_read_category(es, "Election", 0, 5, 0, &page, &err),
-	                 PV_ERR_UNAVAILABLE);
+			 PV_ERR_UNAVAILABLE);
 	assert_non_null(strstr(err.msg, "projections"));
 	assert_int_equal(pv_es_list_streams(es, "Election", &list, &err), PV_ERR_UNAVAILABLE);
 	pv_es_close(es);
@@ -540,8 +540,8 @@ static void test_auth_and_server_features(void **state)
 static void test_open_refuses(void **state)
 {
 	struct pv_es *es = NULL;
-	struct pv_error err = { 0 };
-	struct pv_es_options o = { .backend = "esdb", .url = "http://admin:changeit@127.0.0.1:1" };
+	struct pv_error err = {0};
+	struct pv_es_options o = {.backend = "esdb", .url = "http://admin:changeit@127.0.0.1:1"};
 
 	assert_int_equal(pv_es_esdb_open(&o, &es, &err), PV_ERR_CONFIG);
 	assert_null(strstr(err.msg, "changeit"));
@@ -558,7 +558,7 @@ static void test_faults(void **state)
 	struct pv_es *es;
 	struct pv_es_page page;
 	struct pv_es_stream_list list;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	int64_t v;
 	long before;
 
@@ -571,7 +571,7 @@ static void test_faults(void **state)
 	before = standin_counter(&s, "connections");
 	for (int i = 0; i < 5; i++) {
 		assert_int_equal(pv_es_read_stream(es, "Election-f", 0, 5, false, &page, &err),
-		                 PV_OK);
+				 PV_OK);
 		pv_es_page_clear(&page);
 	}
 	assert_true(standin_counter(&s, "connections") <= before + 2);
@@ -584,7 +584,7 @@ static void test_faults(void **state)
 	/* ...but not forever, and the status reaches the message. */
 	standin_faults(&s, "{\"fail_next\": 10, \"status\": 503}");
 	assert_int_equal(pv_es_read_stream(es, "Election-f", 0, 5, false, &page, &err),
-	                 PV_ERR_UNAVAILABLE);
+			 PV_ERR_UNAVAILABLE);
 	assert_non_null(strstr(err.msg, "503"));
 	standin_faults(&s, "{\"fail_next\": 0}");
 
@@ -598,9 +598,9 @@ static void test_faults(void **state)
 	/* An answer that is not JSON: a protocol error, for every reader. */
 	standin_faults(&s, "{\"garbage_next\": 3}");
 	assert_int_equal(pv_es_read_stream(es, "Election-f", 0, 5, false, &page, &err),
-	                 PV_ERR_PROTOCOL);
+			 PV_ERR_PROTOCOL);
 	assert_int_equal(pv_es_read_category(es, "Election", 0, 5, 0, &page, &err),
-	                 PV_ERR_PROTOCOL);
+			 PV_ERR_PROTOCOL);
 	assert_int_equal(pv_es_list_streams(es, "Election", &list, &err), PV_ERR_PROTOCOL);
 
 	/* An append with a version is repeated after a lost answer, and the
@@ -620,14 +620,14 @@ static void test_faults(void **state)
 	/* Too slow: a named timeout. */
 	standin_faults(&s, "{\"delay_ms\": 1500}");
 	assert_int_equal(pv_es_read_stream(es, "Election-f", 0, 5, false, &page, &err),
-	                 PV_ERR_TIMEOUT);
+			 PV_ERR_TIMEOUT);
 	assert_int_equal(append_n(es, "Election-f", PV_ES_ANY, 1, 0, &v, &err), PV_ERR_TIMEOUT);
 	standin_faults(&s, "{\"delay_ms\": 0}");
 
 	/* Stopped: unavailable, promptly. */
 	standin_stop(&s);
 	assert_int_equal(pv_es_read_stream(es, "Election-f", 0, 5, false, &page, &err),
-	                 PV_ERR_UNAVAILABLE);
+			 PV_ERR_UNAVAILABLE);
 	assert_non_null(strstr(err.msg, "libcurl"));
 	assert_int_equal(append_n(es, "Election-f", PV_ES_ANY, 1, 0, &v, &err), PV_ERR_UNAVAILABLE);
 	pv_es_close(es);
@@ -637,7 +637,7 @@ static void test_too_large(void **state)
 {
 	struct standin *s = shared_standin();
 	struct pv_es *es;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	struct pv_es_new_event ev;
 	char id[PV_UUID_LEN + 1];
 	char *big = malloc(PV_ES_EVENT_MAX + 1);
@@ -651,9 +651,9 @@ static void test_too_large(void **state)
 	free(big);
 	es = open_store(s, "admin", "changeit", 5000);
 	pv_uuid_new(id);
-	ev = (struct pv_es_new_event){ .id = id, .type = "Big", .data = data };
+	ev = (struct pv_es_new_event){.id = id, .type = "Big", .data = data};
 	assert_int_equal(pv_es_append(es, "Election-big", PV_ES_ANY, &ev, 1, &v, &err),
-	                 PV_ERR_TOO_LARGE);
+			 PV_ERR_TOO_LARGE);
 	json_decref(data);
 	pv_es_close(es);
 }
@@ -665,9 +665,8 @@ static void test_tls(void **state)
 	struct standin s;
 	struct pv_es *es;
 	struct pv_es_options o = {
-		.backend = "esdb", .username = "admin", .password = "changeit", .timeout_ms = 5000
-	};
-	struct pv_error err = { 0 };
+		.backend = "esdb", .username = "admin", .password = "changeit", .timeout_ms = 5000};
+	struct pv_error err = {0};
 	struct pv_es_page page;
 	int64_t v;
 
@@ -677,12 +676,12 @@ static void test_tls(void **state)
 	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
 	snprintf(key, sizeof key, "%s/key.pem", dir);
 	snprintf(cmd, sizeof cmd,
-	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-	         "-keyout %s -out %s -days 1 -subj /CN=127.0.0.1 "
-	         "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
-	         key, cert);
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "-keyout %s -out %s -days 1 -subj /CN=127.0.0.1 "
+		 "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+		 key, cert);
 	assert_int_equal(system(cmd), 0);
-	standin_start(&s, (const char *const[]){ "--tls-cert", cert, "--tls-key", key, NULL });
+	standin_start(&s, (const char *const[]){"--tls-cert", cert, "--tls-key", key, NULL});
 	o.url = s.url;
 	o.ca_file = cert;
 	assert_int_equal(pv_es_esdb_open(&o, &es, &err), PV_OK);
@@ -697,7 +696,7 @@ static void test_tls(void **state)
 	o.ca_file = NULL;
 	assert_int_equal(pv_es_esdb_open(&o, &es, &err), PV_OK);
 	assert_int_equal(pv_es_read_stream(es, "Tls-1", 0, 5, false, &page, &err),
-	                 PV_ERR_UNAVAILABLE);
+			 PV_ERR_UNAVAILABLE);
 	assert_non_null(strstr(err.msg, "libcurl"));
 	pv_es_close(es);
 	standin_stop(&s);

@@ -111,7 +111,8 @@ static void json_media_types(void **state)
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		if (pv_http_is_json_type(cases[i].ct) != cases[i].ok)
-			fail_msg("content type \"%s\" should be %s", cases[i].ct ? cases[i].ct : "(null)",
+			fail_msg("content type \"%s\" should be %s",
+				 cases[i].ct ? cases[i].ct : "(null)",
 				 cases[i].ok ? "JSON" : "refused");
 	}
 }
@@ -225,9 +226,9 @@ static void nesting_depth(void **state)
 		{"{}", 1},
 		{"{\"a\":[1,{\"b\":[]}]}", 4},
 		{"[[],[],[[]]]", 3},
-		{"{\"s\":\"[[[[{{{{\"}", 1},       /* brackets in strings do not count */
+		{"{\"s\":\"[[[[{{{{\"}", 1},             /* brackets in strings do not count */
 		{"{\"s\":\"\\\"[[[\\\\\",\"t\":[]}", 2}, /* nor after escaped quotes */
-		{"]]]]{", 1},                         /* stray closers do not go negative */
+		{"]]]]{", 1},                            /* stray closers do not go negative */
 	};
 	char deep[200];
 

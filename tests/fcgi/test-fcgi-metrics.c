@@ -95,7 +95,8 @@ static void histogram_is_cumulative(void **state)
 		       "le=\"10\"} 3");
 	assert_line(t, "photovote_http_request_duration_seconds_bucket{route=\"POST /elections\","
 		       "le=\"+Inf\"} 4");
-	assert_line(t, "photovote_http_request_duration_seconds_count{route=\"POST /elections\"} 4");
+	assert_line(t,
+		    "photovote_http_request_duration_seconds_count{route=\"POST /elections\"} 4");
 	assert_line(t, "photovote_http_request_duration_seconds_sum{route=\"POST /elections\"} "
 		       "60.006100");
 	/* A route without requests has no histogram. */

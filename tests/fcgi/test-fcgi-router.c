@@ -94,14 +94,14 @@ static void unknown_paths_are_404(void **state)
 	static const char *const paths[] = {
 		"/",
 		"/nothing",
-		"/elections/",   /* empty segment for {eid} */
+		"/elections/", /* empty segment for {eid} */
 		"/elections//name",
 		"/elections/E/", /* trailing slash is another path */
 		"/elections/E/name/extra",
 		"/elections/E/ballots/B/ratings",
 		"/healthz/",
-		"/Elections",    /* case matters */
-		"elections",     /* no leading slash */
+		"/Elections", /* case matters */
+		"elections",  /* no leading slash */
 		"",
 	};
 	struct pv_route_match m;

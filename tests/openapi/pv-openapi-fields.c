@@ -9,8 +9,8 @@
 #include "domain/table.h"
 
 static const char *const kind_names[] = {
-	[PV_FK_ULID] = "ULID", [PV_FK_NAME] = "NAME",   [PV_FK_TEXT] = "TEXT",
-	[PV_FK_URL] = "URL",   [PV_FK_EMAIL] = "EMAIL", [PV_FK_DATE] = "DATE",
+	[PV_FK_ULID] = "ULID",     [PV_FK_NAME] = "NAME",   [PV_FK_TEXT] = "TEXT",
+	[PV_FK_URL] = "URL",       [PV_FK_EMAIL] = "EMAIL", [PV_FK_DATE] = "DATE",
 	[PV_FK_RATING] = "RATING",
 };
 

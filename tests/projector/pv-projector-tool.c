@@ -111,7 +111,8 @@ static int append(void)
 
 		if (!j || !eid || !json_is_string(json_object_get(j, "event_id")) ||
 		    !json_is_string(json_object_get(j, "type"))) {
-			fprintf(stderr, "pv-projector-tool: line %zu is not an envelope\n", total + 1);
+			fprintf(stderr, "pv-projector-tool: line %zu is not an envelope\n",
+				total + 1);
 			return 1;
 		}
 		snprintf(stream, sizeof stream, "Election-%s", eid);
@@ -193,11 +194,12 @@ static int fold(const char *eid, const char *word)
 
 			if (pv_event_meta_from_json(r->metadata, &meta, &err) != PV_OK)
 				die("metadata", &err);
-			if (pv_event_init(&ev, r->id, (enum pv_event_type)pv_event_type_parse(r->type),
+			if (pv_event_init(&ev, r->id,
+					  (enum pv_event_type)pv_event_type_parse(r->type),
 					  json_incref(r->data), &meta, &err) != PV_OK ||
 			    pv_election_apply(e, &ev, r->number, &err) != PV_OK)
-				fprintf(stderr, "pv-projector-tool: event %" PRId64 ": %s\n", r->number,
-					err.msg);
+				fprintf(stderr, "pv-projector-tool: event %" PRId64 ": %s\n",
+					r->number, err.msg);
 			pv_event_clear(&ev);
 			pv_event_meta_clear(&meta);
 			from = r->number + 1;

@@ -69,10 +69,10 @@ void td_names_free(char **names)
 }
 
 void td_event(struct pv_event *ev, enum pv_event_type type, const json_t *data, const char *user,
-              int admin, const char *at)
+	      int admin, const char *at)
 {
-	struct pv_event_meta meta = { (char *)user, admin != 0, (char *)at, NULL, NULL };
-	struct pv_error err = { 0 };
+	struct pv_event_meta meta = {(char *)user, admin != 0, (char *)at, NULL, NULL};
+	struct pv_error err = {0};
 	char id[PV_UUID_LEN + 1];
 
 	pv_uuid_new(id);

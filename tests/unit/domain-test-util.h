@@ -15,7 +15,7 @@ char **td_list(const char *dir);
 void td_names_free(char **names);
 /* Builds an event (fails the test if it is refused).  data is borrowed. */
 void td_event(struct pv_event *ev, enum pv_event_type type, const json_t *data, const char *user,
-              int admin, const char *at);
+	      int admin, const char *at);
 /* Compact, order-preserving text of a JSON value (caller frees). */
 char *td_dump(const json_t *j);
 

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#define PV_RUN_TESTS(tests)                                                      \
-	(cmocka_set_message_output(CM_OUTPUT_TAP),                               \
+#define PV_RUN_TESTS(tests)                                                                        \
+	(cmocka_set_message_output(CM_OUTPUT_TAP),                                                 \
 	 cmocka_run_group_tests_name(__FILE__, tests, NULL, NULL) ? 1 : 0)
 
 #endif

@@ -36,8 +36,9 @@ static void defaults_without_file(void **state)
 
 static void file_values_and_origin(void **state)
 {
-	char *path = write_temp("; comment\n[http]\nbody_limit = 1024\n\n[eventstore]\nbackend = esdb\n"
-				"url = http://127.0.0.1:2113\n[cosmos]\ncreate_if_missing = no\n");
+	char *path =
+		write_temp("; comment\n[http]\nbody_limit = 1024\n\n[eventstore]\nbackend = esdb\n"
+			   "url = http://127.0.0.1:2113\n[cosmos]\ncreate_if_missing = no\n");
 	struct pv_config *cfg;
 	struct pv_error err;
 	char origin[512];
@@ -56,8 +57,12 @@ static void file_values_and_origin(void **state)
 static void environment_overrides_file(void **state)
 {
 	char *path = write_temp("[http]\nbody_limit = 1024\n");
-	char *env[] = {"PATH=/bin", "PHOTOVOTE_HTTP_BODY_LIMIT=2048", "PHOTOVOTE_LOG_LEVEL=debug",
-		       "PHOTOVOTE_CONFIG=/elsewhere", "PHOTOVOTE_FAULT=after_append", NULL};
+	char *env[] = {"PATH=/bin",
+		       "PHOTOVOTE_HTTP_BODY_LIMIT=2048",
+		       "PHOTOVOTE_LOG_LEVEL=debug",
+		       "PHOTOVOTE_CONFIG=/elsewhere",
+		       "PHOTOVOTE_FAULT=after_append",
+		       NULL};
 	struct pv_config *cfg;
 	struct pv_error err;
 
@@ -99,9 +104,9 @@ static void secret_from_file(void **state)
 
 /* Each bad configuration must fail, leave *out NULL, and name the key. */
 struct bad_case {
-	const char *file;       /* NULL: no file */
-	const char *env;        /* NULL: no variable */
-	const char *must_name;  /* text the message must contain */
+	const char *file;      /* NULL: no file */
+	const char *env;       /* NULL: no variable */
+	const char *must_name; /* text the message must contain */
 };
 
 static void bad_configurations(void **state)
@@ -112,11 +117,14 @@ static void bad_configurations(void **state)
 		{"[http]\nbody_limit = lots\n", NULL, "http.body_limit must be a whole number"},
 		{"[http]\nbody_limit = 1\n", NULL, "from 256 to 16777216"},
 		{"[http]\nbody_limit = 99999999999999999999999\n", NULL, "http.body_limit"},
-		{"[http]\nauth_mode = basic\n", NULL, "http.auth_mode must be one of token|remote_user"},
-		{"[cosmos]\ncreate_if_missing = maybe\n", NULL, "cosmos.create_if_missing must be true or false"},
+		{"[http]\nauth_mode = basic\n", NULL,
+		 "http.auth_mode must be one of token|remote_user"},
+		{"[cosmos]\ncreate_if_missing = maybe\n", NULL,
+		 "cosmos.create_if_missing must be true or false"},
 		{"[http]\nthreads\n", NULL, ":2: syntax error"},
 		{"[http]\nbody_limit_file = /x\n", NULL, "unknown key 'body_limit_file'"},
-		{"[amqp]\npassword_file = /nonexistent/pw\n", NULL, "cannot open secret file /nonexistent/pw"},
+		{"[amqp]\npassword_file = /nonexistent/pw\n", NULL,
+		 "cannot open secret file /nonexistent/pw"},
 		{NULL, "PHOTOVOTE_HTTP_BODY_LIMIT=abc", "environment PHOTOVOTE_HTTP_BODY_LIMIT"},
 		{NULL, "PHOTOVOTE_HTTP_NOPE=1", "unknown key 'nope' in section [http]"},
 		{NULL, "PHOTOVOTE_NOSECTION=1", "PHOTOVOTE_<SECTION>_<KEY>"},
@@ -131,7 +139,8 @@ static void bad_configurations(void **state)
 		assert_int_equal(pv_config_load(path, env, &cfg, &err), PV_ERR_CONFIG);
 		assert_null(cfg);
 		if (!strstr(err.msg, cases[i].must_name))
-			fail_msg("case %zu: message '%s' lacks '%s'", i, err.msg, cases[i].must_name);
+			fail_msg("case %zu: message '%s' lacks '%s'", i, err.msg,
+				 cases[i].must_name);
 		if (path && cases[i].file && !strstr(cases[i].must_name, "secret") &&
 		    !strstr(err.msg, path))
 			fail_msg("case %zu: message '%s' does not name the file", i, err.msg);

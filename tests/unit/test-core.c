@@ -98,13 +98,13 @@ static void log_escape_table(void **state)
 		{"back\\slash", 10, "back\\\\slash"},
 		{"del\x7f", 4, "del\\x7f"},
 		{"nul\0x", 5, "nul\\x00x"},
-		{"caf\xc3\xa9", 5, "caf\xc3\xa9"},                  /* valid UTF-8 kept */
-		{"\xe2\x82\xac euro", 8, "\xe2\x82\xac euro"},      /* 3-byte kept */
-		{"\xf0\x9f\x93\xb7", 4, "\xf0\x9f\x93\xb7"},        /* 4-byte kept */
-		{"bad\xc3", 4, "bad\\xc3"},                         /* truncated sequence */
-		{"\xc0\xaf", 2, "\\xc0\\xaf"},                      /* overlong */
-		{"\xed\xa0\x80", 3, "\\xed\\xa0\\x80"},             /* surrogate */
-		{"\xc2\x9b", 2, "\\xc2\\x9b"},                      /* C1 CSI */
+		{"caf\xc3\xa9", 5, "caf\xc3\xa9"},             /* valid UTF-8 kept */
+		{"\xe2\x82\xac euro", 8, "\xe2\x82\xac euro"}, /* 3-byte kept */
+		{"\xf0\x9f\x93\xb7", 4, "\xf0\x9f\x93\xb7"},   /* 4-byte kept */
+		{"bad\xc3", 4, "bad\\xc3"},                    /* truncated sequence */
+		{"\xc0\xaf", 2, "\\xc0\\xaf"},                 /* overlong */
+		{"\xed\xa0\x80", 3, "\\xed\\xa0\\x80"},        /* surrogate */
+		{"\xc2\x9b", 2, "\\xc2\\x9b"},                 /* C1 CSI */
 		{"\xff", 1, "\\xff"},
 	};
 	char out[128];

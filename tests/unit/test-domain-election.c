@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define AT  "2024-05-01T09:00:00Z"
+#define AT "2024-05-01T09:00:00Z"
 #define EID "01HZXE0000000000000000000E"
 
 static void expect_json(const char *what, const json_t *want, const json_t *got)
@@ -35,7 +35,7 @@ static void expect_roundtrip(const struct pv_election *e, const char *what)
 {
 	json_t *doc = pv_election_to_json(e, PV_VIEW_FULL), *doc2, *r1, *r2;
 	struct pv_election *back = NULL;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	char *s1, *s2;
 
 	if (pv_election_from_json(doc, &back, &err) != PV_OK)
@@ -83,11 +83,11 @@ static void expect_views(const struct pv_election *e)
 	assert_null(strstr(pubtext, "ratings"));
 	assert_null(strstr(pubtext, "@"));
 	json_array_foreach(json_object_get(full, "voters"), i, v)
-	        assert_null(strstr(pubtext, json_string_value(json_object_get(v, "email"))));
+		assert_null(strstr(pubtext, json_string_value(json_object_get(v, "email"))));
 	/* Every view carries the version (ETags) and the counts. */
 	assert_true(json_equal(json_object_get(pub, "version"), json_object_get(full, "version")));
 	assert_true(json_equal(json_object_get(pub, "cast_count"),
-	                       json_object_get(full, "cast_count")));
+			       json_object_get(full, "cast_count")));
 	free(pubtext);
 	free(owntext);
 	json_decref(full);
@@ -118,7 +118,7 @@ static struct pv_election *run_scenario(const char *rel)
 		int type = pv_event_type_parse(tname);
 		json_t *data = json_deep_copy(json_object_get(jev, "data"));
 		struct pv_verdict v;
-		struct pv_error err = { 0 };
+		struct pv_error err = {0};
 		struct pv_event ev;
 		enum pv_verdict_kind k;
 
@@ -127,14 +127,14 @@ static struct pv_election *run_scenario(const char *rel)
 		if (!json_object_get(data, "election_id"))
 			json_object_set_new(data, "election_id", json_string(eid));
 		td_event(&ev, (enum pv_event_type)type, data, user ? user : owner,
-		         json_is_true(json_object_get(jev, "admin")), at ? at : AT);
+			 json_is_true(json_object_get(jev, "admin")), at ? at : AT);
 		json_decref(data);
 		k = pv_election_check(e, &ev, &v);
 		assert_int_equal(k, v.kind);
 		if (json_is_string(expect)) {
 			if (k != PV_VERDICT_ACCEPTED)
 				fail_msg("%s: event %zu (%s): refused %s (%s): %s", rel, i, tname,
-				         v.rule, pv_verdict_kind_name(k), v.reason);
+					 v.rule, pv_verdict_kind_name(k), v.reason);
 			assert_null(v.rule);
 			if (pv_election_apply(e, &ev, number, &err) != PV_OK)
 				fail_msg("%s: event %zu (%s): apply: %s", rel, i, tname, err.msg);
@@ -146,11 +146,11 @@ static struct pv_election *run_scenario(const char *rel)
 
 			if (k == PV_VERDICT_ACCEPTED)
 				fail_msg("%s: event %zu (%s): accepted, expected %s", rel, i, tname,
-				         rule);
+					 rule);
 			if (strcmp(v.rule, rule) != 0 || strcmp(pv_verdict_kind_name(k), kind) != 0)
 				fail_msg("%s: event %zu (%s): got %s (%s), expected %s (%s): %s",
-				         rel, i, tname, v.rule, pv_verdict_kind_name(k), rule, kind,
-				         v.reason);
+					 rel, i, tname, v.rule, pv_verdict_kind_name(k), rule, kind,
+					 v.reason);
 			assert_true(strlen(v.reason) > 0);
 			/* apply() enforces the same rules, except who may do it. */
 			if (k != PV_VERDICT_AUTHORIZATION) {
@@ -159,10 +159,10 @@ static struct pv_election *run_scenario(const char *rel)
 
 				if (rc == PV_OK)
 					fail_msg("%s: event %zu (%s): apply accepted what check "
-					         "refused",
-					         rel, i, tname);
+						 "refused",
+						 rel, i, tname);
 				assert_int_equal(rc, k == PV_VERDICT_VALUE ? PV_ERR_INVALID
-				                                           : PV_ERR_CONFLICT);
+									   : PV_ERR_CONFLICT);
 				assert_non_null(strstr(err.msg, rule));
 				after = pv_election_to_json(e, PV_VIEW_FULL);
 				expect_json("state after a refused apply", before, after);
@@ -203,7 +203,7 @@ static struct pv_election *run_scenario(const char *rel)
 		const json_t *val;
 
 		json_object_foreach((json_t *)want, key, val)
-		        assert_true(json_equal(val, json_object_get(got, key)));
+			assert_true(json_equal(val, json_object_get(got, key)));
 		json_decref(got);
 	}
 	expect_roundtrip(e, rel);
@@ -287,7 +287,7 @@ static void set_path(json_t *doc, const char *path, json_t *value)
 	tok = strtok_r(buf, ".", &save);
 	while ((next = strtok_r(NULL, ".", &save)) != NULL) {
 		cur = json_is_array(cur) ? json_array_get(cur, strtoul(tok, NULL, 10))
-		                         : json_object_get(cur, tok);
+					 : json_object_get(cur, tok);
 		assert_non_null(cur);
 		tok = next;
 	}
@@ -310,44 +310,43 @@ static void test_document_tampered(void **state)
 		const char *value; /* JSON, NULL = remove */
 		const char *needle;
 	} cases[] = {
-		{ "extra", "1", "extra" },
-		{ "version", NULL, "version" },
-		{ "version", "\"3\"", "version" },
-		{ "version", "-2", "version" },
-		{ "id", "\"nope\"", "id" },
-		{ "status", "\"archived\"", "status" },
-		{ "status", "\"draft\"", "status" },
-		{ "status", "\"new\"", "status" },
-		{ "opened_at", "null", "status" },
-		{ "closed_at", "\"yesterday\"", "closed_at" },
-		{ "name", "\"\"", "name" },
-		{ "owner", "7", "owner" },
-		{ "competitions", "{}", "competitions" },
-		{ "competitions.0.extra", "true", "extra" },
-		{ "competitions.0.id", "\"01HZXC00000000000000000C02\"", "id" },
-		{ "competitions.1.candidates.0.id", "\"01HZXK00000000000000000K11\"", "id" },
-		{ "competitions.0.candidates.0.ratings_count", "99", "ratings_count" },
-		{ "competitions.0.candidates.0.ratings_sum", "1", "ratings_sum" },
-		{ "competitions.0.candidates.0.image_url", "\"ftp://x.example.org/a\"",
-		  "image_url" },
-		{ "competitions.0.candidates.0.ratings_count", "-1", "ratings_count" },
-		{ "voters.0.email", "\"VOTER2@example.org\"", "email" },
-		{ "voters.1.id", "\"01HZXV00000000000000000V01\"", "id" },
-		{ "voters.0", NULL, "voter_id" },
-		{ "voter_count", "7", "voter_count" },
-		{ "ballot_count", "1", "ballot_count" },
-		{ "cast_count", "5", "cast_count" },
-		{ "ballots.0.voter_id", "\"01HZXV00000000000000000V02\"", "voter_id" },
-		{ "ballots.0.ratings.01HZXK00000000000000000K11", "6", "ratings" },
-		{ "ballots.0.ratings.01HZXK00000000000000000K11", "null", "ratings" },
-		{ "ballots.0.ratings.01HZXK00000000000000000K99", "3", "ratings" },
-		{ "ballots.0.ratings", "[]", "ratings" },
-		{ "ballots.0.cast", "1", "cast" },
-		{ "ballots.0.cast", "false", "ratings_count" },
-		{ "ballots.4.ratings", "{}", "cast" },
-		{ "ballots.0.id", "\"01HZXK00000000000000000K11\"", "id" },
-		{ "ballots.0.extra", "1", "extra" },
-		{ "ballots", "[1]", "ballots[0]" },
+		{"extra", "1", "extra"},
+		{"version", NULL, "version"},
+		{"version", "\"3\"", "version"},
+		{"version", "-2", "version"},
+		{"id", "\"nope\"", "id"},
+		{"status", "\"archived\"", "status"},
+		{"status", "\"draft\"", "status"},
+		{"status", "\"new\"", "status"},
+		{"opened_at", "null", "status"},
+		{"closed_at", "\"yesterday\"", "closed_at"},
+		{"name", "\"\"", "name"},
+		{"owner", "7", "owner"},
+		{"competitions", "{}", "competitions"},
+		{"competitions.0.extra", "true", "extra"},
+		{"competitions.0.id", "\"01HZXC00000000000000000C02\"", "id"},
+		{"competitions.1.candidates.0.id", "\"01HZXK00000000000000000K11\"", "id"},
+		{"competitions.0.candidates.0.ratings_count", "99", "ratings_count"},
+		{"competitions.0.candidates.0.ratings_sum", "1", "ratings_sum"},
+		{"competitions.0.candidates.0.image_url", "\"ftp://x.example.org/a\"", "image_url"},
+		{"competitions.0.candidates.0.ratings_count", "-1", "ratings_count"},
+		{"voters.0.email", "\"VOTER2@example.org\"", "email"},
+		{"voters.1.id", "\"01HZXV00000000000000000V01\"", "id"},
+		{"voters.0", NULL, "voter_id"},
+		{"voter_count", "7", "voter_count"},
+		{"ballot_count", "1", "ballot_count"},
+		{"cast_count", "5", "cast_count"},
+		{"ballots.0.voter_id", "\"01HZXV00000000000000000V02\"", "voter_id"},
+		{"ballots.0.ratings.01HZXK00000000000000000K11", "6", "ratings"},
+		{"ballots.0.ratings.01HZXK00000000000000000K11", "null", "ratings"},
+		{"ballots.0.ratings.01HZXK00000000000000000K99", "3", "ratings"},
+		{"ballots.0.ratings", "[]", "ratings"},
+		{"ballots.0.cast", "1", "cast"},
+		{"ballots.0.cast", "false", "ratings_count"},
+		{"ballots.4.ratings", "{}", "cast"},
+		{"ballots.0.id", "\"01HZXK00000000000000000K11\"", "id"},
+		{"ballots.0.extra", "1", "extra"},
+		{"ballots", "[1]", "ballots[0]"},
 	};
 	struct pv_election *e = run_scenario("scenarios/voting.json"), *back;
 	json_t *good = pv_election_to_json(e, PV_VIEW_FULL);
@@ -357,7 +356,7 @@ static void test_document_tampered(void **state)
 		json_t *doc = json_deep_copy(good);
 
 		set_path(doc, cases[i].path,
-		         cases[i].value ? json_loads(cases[i].value, JSON_DECODE_ANY, NULL) : NULL);
+			 cases[i].value ? json_loads(cases[i].value, JSON_DECODE_ANY, NULL) : NULL);
 		pv_error_clear(&err);
 		back = (struct pv_election *)&err; /* must be reset to NULL */
 		if (pv_election_from_json(doc, &back, &err) == PV_OK)
@@ -385,7 +384,8 @@ static void expect_split_join(const struct pv_election *e, size_t per_part, size
 	split = pv_election_doc_split(full, per_part);
 	assert_true(json_array_size(split) >= 1);
 	parts = json_array();
-	json_array_foreach(split, i, p) {
+	json_array_foreach(split, i, p)
+	{
 		char *text = td_dump(p);
 
 		assert_true(strlen(text) < max_bytes);
@@ -405,7 +405,8 @@ static void expect_split_join(const struct pv_election *e, size_t per_part, size
 	}
 	assert_int_equal(nv, json_array_size(json_object_get(full, "voters")));
 	assert_int_equal(nb, json_array_size(json_object_get(full, "ballots")));
-	assert_int_equal(pv_election_doc_join(json_array_get(split, 0), parts, &joined, &err), PV_OK);
+	assert_int_equal(pv_election_doc_join(json_array_get(split, 0), parts, &joined, &err),
+			 PV_OK);
 	s1 = td_dump(full);
 	s2 = td_dump(joined);
 	assert_string_equal(s1, s2);
@@ -420,14 +421,14 @@ static void expect_split_join(const struct pv_election *e, size_t per_part, size
 		json_array_append(swapped, json_array_get(parts, 0));
 		for (i = 2; i < json_array_size(parts); i++)
 			json_array_append(swapped, json_array_get(parts, i));
-		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), swapped, &joined,
-						      &err),
-				 PV_ERR_INVALID);
+		assert_int_equal(
+			pv_election_doc_join(json_array_get(split, 0), swapped, &joined, &err),
+			PV_ERR_INVALID);
 		assert_null(joined);
 		json_array_remove(swapped, 0);
-		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), swapped, &joined,
-						      &err),
-				 PV_ERR_INVALID);
+		assert_int_equal(
+			pv_election_doc_join(json_array_get(split, 0), swapped, &joined, &err),
+			PV_ERR_INVALID);
 		assert_non_null(strstr(err.msg, "parts"));
 		json_decref(swapped);
 	}
@@ -437,9 +438,9 @@ static void expect_split_join(const struct pv_election *e, size_t per_part, size
 
 		json_object_set_new(json_array_get(other, 0), "election_id",
 				    json_string("01HZXE0000000000000000000F"));
-		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), other, &joined,
-						      &err),
-				 PV_ERR_INVALID);
+		assert_int_equal(
+			pv_election_doc_join(json_array_get(split, 0), other, &joined, &err),
+			PV_ERR_INVALID);
 		json_decref(other);
 	}
 	free(s1);
@@ -454,7 +455,7 @@ static void test_split_join(void **state)
 	struct pv_election *e = run_scenario("scenarios/voting.json");
 	struct pv_election *n = pv_election_new(EID);
 
-	expect_split_join(e, 2, 1 << 20);  /* 6 voters, 5 ballots: 3 parts */
+	expect_split_join(e, 2, 1 << 20);   /* 6 voters, 5 ballots: 3 parts */
 	expect_split_join(e, 100, 1 << 20); /* one part */
 	expect_split_join(n, 10, 1 << 20);  /* no parts at all */
 	pv_election_free(e);
@@ -497,7 +498,7 @@ static void test_big_election(void **state)
 	for (int k = 1; k <= NK; k++)
 		FOLD(PV_EV_CANDIDATE_ADDED,
 		     json_pack("{s:s,s:s,s:s,s:s}", "election_id", EID, "competition_id", ids[0],
-		               "candidate_id", ids[k], "name", "K"),
+			       "candidate_id", ids[k], "name", "K"),
 		     "o@example.org", 0);
 	for (int i = 0; i < N; i++) {
 		char vid[PV_ULID_LEN + 1], email[64];
@@ -506,7 +507,7 @@ static void test_big_election(void **state)
 		snprintf(email, sizeof email, "voter%d@example.org", i);
 		FOLD(PV_EV_VOTER_REGISTERED,
 		     json_pack("{s:s,s:s,s:s,s:s}", "election_id", EID, "voter_id", vid, "name",
-		               "V", "email", email),
+			       "V", "email", email),
 		     "o@example.org", 0);
 	}
 	FOLD(PV_EV_ELECTION_OPENED,
@@ -515,20 +516,20 @@ static void test_big_election(void **state)
 	doc = pv_election_to_json(e, PV_VIEW_FULL);
 	for (int i = 0; i < N; i++) {
 		const char *vid = json_string_value(
-		        json_object_get(json_array_get(json_object_get(doc, "voters"), i), "id"));
+			json_object_get(json_array_get(json_object_get(doc, "voters"), i), "id"));
 		char bid[PV_ULID_LEN + 1], email[64];
 
 		assert_int_equal(pv_ulid_new(bid, &err), PV_OK);
 		snprintf(email, sizeof email, "VOTER%d@example.org", i);
 		FOLD(PV_EV_BALLOT_CREATED,
 		     json_pack("{s:s,s:s,s:s}", "election_id", EID, "ballot_id", bid, "voter_id",
-		               vid),
+			       vid),
 		     email, 0);
 		for (int k = 1; k <= NK; k++)
 			FOLD(PV_EV_BALLOT_CANDIDATE_RATED,
 			     json_pack("{s:s,s:s,s:s,s:s,s:i}", "election_id", EID, "ballot_id",
-			               bid, "competition_id", ids[0], "candidate_id", ids[k],
-			               "rating", 1 + (i + k) % 5),
+				       bid, "competition_id", ids[0], "candidate_id", ids[k],
+				       "rating", 1 + (i + k) % 5),
 			     email, 0);
 		FOLD(PV_EV_BALLOT_CAST,
 		     json_pack("{s:s,s:s}", "election_id", EID, "ballot_id", bid), email, 0);
@@ -540,8 +541,8 @@ static void test_big_election(void **state)
 	assert_true(secs < 60.0);
 	res = pv_election_results(e);
 	d = json_array_get(json_object_get(json_array_get(json_object_get(res, "competitions"), 0),
-	                                   "candidates"),
-	                   0);
+					   "candidates"),
+			   0);
 	assert_int_equal(json_integer_value(json_object_get(d, "count")), N);
 	assert_int_equal(json_integer_value(json_object_get(res, "cast_count")), N);
 	expect_roundtrip(e, "big election");
@@ -555,12 +556,9 @@ static void test_big_election(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_scenarios),
-		cmocka_unit_test(test_new_election),
-		cmocka_unit_test(test_verdict_words),
-		cmocka_unit_test(test_apply_numbers),
-		cmocka_unit_test(test_document_tampered),
-		cmocka_unit_test(test_split_join),
+		cmocka_unit_test(test_scenarios),         cmocka_unit_test(test_new_election),
+		cmocka_unit_test(test_verdict_words),     cmocka_unit_test(test_apply_numbers),
+		cmocka_unit_test(test_document_tampered), cmocka_unit_test(test_split_join),
 		cmocka_unit_test(test_big_election),
 	};
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AT  "2024-05-01T10:00:00Z"
+#define AT "2024-05-01T10:00:00Z"
 #define EID "01HZXE0000000000000000000E"
 
 static int type_index[PV_EV__COUNT];
@@ -21,8 +21,8 @@ static int type_index[PV_EV__COUNT];
 /* Kinds that are about shape (PV_ERR_JSON) rather than values. */
 static enum pv_err expected_code(const char *kind)
 {
-	static const char *const shape[] = { "not_object", "missing_field", "unknown_field",
-		                             "invalid_type" };
+	static const char *const shape[] = {"not_object", "missing_field", "unknown_field",
+					    "invalid_type"};
 
 	for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++)
 		if (strcmp(kind, shape[i]) == 0)
@@ -32,33 +32,33 @@ static enum pv_err expected_code(const char *kind)
 
 /* Validates data and compares with expect: NULL = ok, else kind + field. */
 static void expect_data(enum pv_event_type type, const json_t *data, const char *kind,
-                        const char *field, const char *what)
+			const char *field, const char *what)
 {
 	char got_field[PV_FIELD_NAME_MAX];
 	enum pv_field_error fe = PV_FIELD_ERR_NONE;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	enum pv_err rc;
 
 	rc = pv_event_validate_data(type, data, &fe, got_field, &err);
 	if (!kind) {
 		if (rc != PV_OK)
 			fail_msg("%s: %s: expected ok, got %s", pv_event_type_name(type), what,
-			         err.msg);
+				 err.msg);
 		assert_int_equal(fe, PV_FIELD_ERR_NONE);
 		return;
 	}
 	if (rc == PV_OK)
 		fail_msg("%s: %s: expected %s on %s, got ok", pv_event_type_name(type), what, kind,
-		         field);
+			 field);
 	if (strcmp(pv_field_error_name(fe), kind) != 0 || strcmp(got_field, field) != 0)
 		fail_msg("%s: %s: expected %s on %s, got %s on %s (%s)", pv_event_type_name(type),
-		         what, kind, field, pv_field_error_name(fe), got_field, err.msg);
+			 what, kind, field, pv_field_error_name(fe), got_field, err.msg);
 	assert_int_equal(rc, expected_code(kind));
 	assert_int_equal(err.code, rc);
 	/* The message names the field (not_object names none). */
 	if (*field && !strstr(err.msg, field))
 		fail_msg("%s: %s: message does not name %s: %s", pv_event_type_name(type), what,
-		         field, err.msg);
+			 field, err.msg);
 }
 
 static json_t *with(const json_t *base, const char *key, json_t *value)
@@ -77,7 +77,7 @@ static json_t *with(const json_t *base, const char *key, json_t *value)
 static void roundtrip(enum pv_event_type type, const json_t *data)
 {
 	struct pv_event ev, back;
-	struct pv_error err = { 0 };
+	struct pv_error err = {0};
 	json_t *j1, *j2;
 	char *s1, *s2;
 
@@ -156,8 +156,8 @@ static void generated(enum pv_event_type type, const json_t *fields, const json_
 	json_decref(d);
 
 	{
-		json_t *not_objects[] = { json_array(), json_string("x"), json_null(),
-			                  json_integer(1) };
+		json_t *not_objects[] = {json_array(), json_string("x"), json_null(),
+					 json_integer(1)};
 
 		for (size_t i = 0; i < sizeof not_objects / sizeof not_objects[0]; i++) {
 			expect_data(type, not_objects[i], "not_object", "", "not an object");
@@ -178,7 +178,7 @@ static void test_event_type(void **state)
 	snprintf(rel, sizeof rel, "events/%s.json", pv_event_type_name(type));
 	doc = td_load(rel);
 	assert_string_equal(json_string_value(json_object_get(doc, "type")),
-	                    pv_event_type_name(type));
+			    pv_event_type_name(type));
 	fields = json_object_get(doc, "fields");
 	valid = json_object_get(doc, "valid");
 	assert_true(json_is_object(fields) && json_is_object(valid));
@@ -194,8 +194,8 @@ static void test_event_type(void **state)
 			roundtrip(type, json_object_get(c, "data"));
 		} else {
 			expect_data(type, json_object_get(c, "data"),
-			            json_string_value(json_object_get(expect, "kind")),
-			            json_string_value(json_object_get(expect, "field")), name);
+				    json_string_value(json_object_get(expect, "kind")),
+				    json_string_value(json_object_get(expect, "field")), name);
 		}
 		n++;
 	}
@@ -215,7 +215,7 @@ static void test_type_names(void **state)
 	}
 	assert_int_equal(PV_EV__COUNT, 19);
 	assert_string_equal(pv_event_type_name(PV_EV_BALLOT_CANDIDATE_RATED),
-	                    "BallotCandidateRated");
+			    "BallotCandidateRated");
 	assert_int_equal(pv_event_type_parse("electioncreated"), -1);
 	assert_int_equal(pv_event_type_parse("Nope"), -1);
 	assert_int_equal(pv_event_type_parse(""), -1);
@@ -228,7 +228,7 @@ static void test_type_names(void **state)
 static void test_event_files(void **state)
 {
 	char **names = td_list("events");
-	int seen[PV_EV__COUNT] = { 0 };
+	int seen[PV_EV__COUNT] = {0};
 	size_t n = 0;
 
 	for (char **p = names; *p; p++, n++) {
@@ -250,12 +250,12 @@ static json_t *envelope(void)
 {
 	json_error_t jerr;
 	json_t *j = json_loads("{\"event_id\": \"6f1c1b8e-2a57-4a8e-9b1e-0c6a4c1d2e3f\","
-	                       " \"type\": \"ElectionNameChanged\","
-	                       " \"data\": {\"election_id\": \"" EID "\", \"name\": \"N\"},"
-	                       " \"metadata\": {\"user\": \"owner@example.org\", \"admin\": true,"
-	                       " \"at\": \"" AT "\", \"correlation_id\": \"c-1\","
-	                       " \"source\": \"192.0.2.7\"}}",
-	                       0, &jerr);
+			       " \"type\": \"ElectionNameChanged\","
+			       " \"data\": {\"election_id\": \"" EID "\", \"name\": \"N\"},"
+			       " \"metadata\": {\"user\": \"owner@example.org\", \"admin\": true,"
+			       " \"at\": \"" AT "\", \"correlation_id\": \"c-1\","
+			       " \"source\": \"192.0.2.7\"}}",
+			       0, &jerr);
 
 	assert_non_null(j);
 	return j;
@@ -269,34 +269,33 @@ static void test_envelope(void **state)
 		enum pv_err code;
 		const char *needle;
 	} cases[] = {
-		{ "event_id", NULL, PV_ERR_JSON, "event_id" },
-		{ "type", NULL, PV_ERR_JSON, "type" },
-		{ "data", NULL, PV_ERR_JSON, "data" },
-		{ "metadata", NULL, PV_ERR_JSON, "metadata" },
-		{ "extra", "1", PV_ERR_JSON, "extra" },
-		{ "event_id", "\"nope\"", PV_ERR_INVALID, "event_id" },
-		{ "event_id", "\"00000000-0000-0000-0000-000000000000\"", PV_ERR_INVALID,
-		  "event_id" },
-		{ "event_id", "7", PV_ERR_INVALID, "event_id" },
-		{ "type", "\"ElectionRenamed\"", PV_ERR_INVALID, "ElectionRenamed" },
-		{ "type", "3", PV_ERR_JSON, "type" },
-		{ "type", "\"ElectionOpened\"", PV_ERR_JSON, "open_date" },
-		{ "data", "[]", PV_ERR_JSON, "data" },
-		{ "data", "{\"election_id\": \"" EID "\"}", PV_ERR_JSON, "name" },
-		{ "data", "{\"election_id\": \"" EID "\", \"name\": \"\"}", PV_ERR_INVALID,
-		  "name" },
-		{ "metadata", "[]", PV_ERR_JSON, "metadata" },
-		{ "metadata.user", NULL, PV_ERR_JSON, "user" },
-		{ "metadata.user", "\"\"", PV_ERR_INVALID, "user" },
-		{ "metadata.user", "\"a\\nb\"", PV_ERR_INVALID, "user" },
-		{ "metadata.user", "5", PV_ERR_JSON, "user" },
-		{ "metadata.at", NULL, PV_ERR_JSON, "at" },
-		{ "metadata.at", "\"now\"", PV_ERR_INVALID, "at" },
-		{ "metadata.admin", "\"yes\"", PV_ERR_JSON, "admin" },
-		{ "metadata.extra", "1", PV_ERR_JSON, "extra" },
-		{ "metadata.correlation_id", "7", PV_ERR_JSON, "correlation_id" },
-		{ "metadata.correlation_id", "\"\"", PV_ERR_INVALID, "correlation_id" },
-		{ "metadata.source", "\"a\\u0001b\"", PV_ERR_INVALID, "source" },
+		{"event_id", NULL, PV_ERR_JSON, "event_id"},
+		{"type", NULL, PV_ERR_JSON, "type"},
+		{"data", NULL, PV_ERR_JSON, "data"},
+		{"metadata", NULL, PV_ERR_JSON, "metadata"},
+		{"extra", "1", PV_ERR_JSON, "extra"},
+		{"event_id", "\"nope\"", PV_ERR_INVALID, "event_id"},
+		{"event_id", "\"00000000-0000-0000-0000-000000000000\"", PV_ERR_INVALID,
+		 "event_id"},
+		{"event_id", "7", PV_ERR_INVALID, "event_id"},
+		{"type", "\"ElectionRenamed\"", PV_ERR_INVALID, "ElectionRenamed"},
+		{"type", "3", PV_ERR_JSON, "type"},
+		{"type", "\"ElectionOpened\"", PV_ERR_JSON, "open_date"},
+		{"data", "[]", PV_ERR_JSON, "data"},
+		{"data", "{\"election_id\": \"" EID "\"}", PV_ERR_JSON, "name"},
+		{"data", "{\"election_id\": \"" EID "\", \"name\": \"\"}", PV_ERR_INVALID, "name"},
+		{"metadata", "[]", PV_ERR_JSON, "metadata"},
+		{"metadata.user", NULL, PV_ERR_JSON, "user"},
+		{"metadata.user", "\"\"", PV_ERR_INVALID, "user"},
+		{"metadata.user", "\"a\\nb\"", PV_ERR_INVALID, "user"},
+		{"metadata.user", "5", PV_ERR_JSON, "user"},
+		{"metadata.at", NULL, PV_ERR_JSON, "at"},
+		{"metadata.at", "\"now\"", PV_ERR_INVALID, "at"},
+		{"metadata.admin", "\"yes\"", PV_ERR_JSON, "admin"},
+		{"metadata.extra", "1", PV_ERR_JSON, "extra"},
+		{"metadata.correlation_id", "7", PV_ERR_JSON, "correlation_id"},
+		{"metadata.correlation_id", "\"\"", PV_ERR_INVALID, "correlation_id"},
+		{"metadata.source", "\"a\\u0001b\"", PV_ERR_INVALID, "source"},
 	};
 	struct pv_error err;
 	struct pv_event ev;
@@ -329,7 +328,7 @@ static void test_envelope(void **state)
 		}
 		if (cases[i].value)
 			json_object_set_new(obj, key,
-			                    json_loads(cases[i].value, JSON_DECODE_ANY, NULL));
+					    json_loads(cases[i].value, JSON_DECODE_ANY, NULL));
 		else
 			json_object_del(obj, key);
 		pv_error_clear(&err);
@@ -337,7 +336,7 @@ static void test_envelope(void **state)
 			fail_msg("case %zu (%s): accepted", i, cases[i].path);
 		if (err.code != cases[i].code || !strstr(err.msg, cases[i].needle))
 			fail_msg("case %zu (%s): got %s: %s", i, cases[i].path,
-			         pv_err_name(err.code), err.msg);
+				 pv_err_name(err.code), err.msg);
 		/* A refused envelope leaves nothing to free. */
 		assert_null(ev.data);
 		assert_null(ev.meta.user);
@@ -348,7 +347,7 @@ static void test_envelope(void **state)
 
 static void test_meta(void **state)
 {
-	struct pv_event_meta m = { "voter@example.org", false, AT, NULL, NULL }, back;
+	struct pv_event_meta m = {"voter@example.org", false, AT, NULL, NULL}, back;
 	struct pv_error err;
 	json_t *j;
 
@@ -375,7 +374,7 @@ static void test_meta(void **state)
 
 static void test_init(void **state)
 {
-	struct pv_event_meta m = { "owner@example.org", false, NULL, NULL, NULL };
+	struct pv_event_meta m = {"owner@example.org", false, NULL, NULL, NULL};
 	struct pv_error err;
 	struct pv_event ev;
 	json_t *data = json_pack("{s:s, s:s}", "election_id", EID, "name", "N");
@@ -393,21 +392,21 @@ static void test_init(void **state)
 	/* Refusals take over the data all the same (ASan checks for leaks). */
 	data = json_pack("{s:s, s:s}", "election_id", EID, "name", "N");
 	assert_int_equal(pv_event_init(&ev, "not-a-uuid", PV_EV_ELECTION_CREATED, data, &m, &err),
-	                 PV_ERR_INVALID);
+			 PV_ERR_INVALID);
 	data = json_pack("{s:s}", "election_id", EID);
 	assert_int_equal(pv_event_init(&ev, id, PV_EV_ELECTION_CREATED, data, &m, &err),
-	                 PV_ERR_JSON);
+			 PV_ERR_JSON);
 	assert_non_null(strstr(err.msg, "name"));
 	m.user = NULL;
 	data = json_pack("{s:s, s:s}", "election_id", EID, "name", "N");
 	assert_int_equal(pv_event_init(&ev, id, PV_EV_ELECTION_CREATED, data, &m, &err),
-	                 PV_ERR_INVALID);
+			 PV_ERR_INVALID);
 	assert_non_null(strstr(err.msg, "user"));
 	m.user = "owner@example.org";
 	m.at = "2024-05-01";
 	data = json_pack("{s:s, s:s}", "election_id", EID, "name", "N");
 	assert_int_equal(pv_event_init(&ev, id, PV_EV_ELECTION_CREATED, data, &m, &err),
-	                 PV_ERR_INVALID);
+			 PV_ERR_INVALID);
 	assert_non_null(strstr(err.msg, "at"));
 	data = json_pack("{s:s}", "election_id", EID);
 	assert_int_equal(pv_event_init(&ev, id, PV_EV__COUNT, data, &m, &err), PV_ERR_INVALID);

@@ -65,8 +65,8 @@ static void ulid_validation(void **state)
 		"01ARYZ6S41TSV4RRFFQ69G5FAL",
 		"01ARYZ6S41TSV4RRFFQ69G5FAO",
 		"01ARYZ6S41TSV4RRFFQ69G5FAU",
-		"81ARYZ6S41TSV4RRFFQ69G5FAV",  /* past 48 bits */
-		"01aryz6s41tsv4rrffq69g5fav",  /* lower case refused */
+		"81ARYZ6S41TSV4RRFFQ69G5FAV", /* past 48 bits */
+		"01aryz6s41tsv4rrffq69g5fav", /* lower case refused */
 		"01ARYZ6S41TSV4RR-FQ69G5FAV",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

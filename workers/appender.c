@@ -49,6 +49,7 @@
 #include "config.h"
 #include "eventstore.h"
 #include "log.h"
+#include "outage.h"
 #include "migrate.h"
 #include "pgutil.h"
 #include "xalloc.h"
@@ -64,8 +65,6 @@
 
 #define DEFAULT_CONFIG "/etc/photovote/photovote.conf"
 #define POLL_MS 250
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reopen_requested;
@@ -95,49 +94,6 @@ static void install_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
-}
-
-/* Sleeps ms, waking early on a stop request. */
-static void nap(int ms)
-{
-	while (ms > 0 && !stop_requested) {
-		int step = ms < 50 ? ms : 50;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
-
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-}
-
-/* One outage at a time per cause is logged: its start and its end. */
-struct outage {
-	const char *what;
-	bool down;
-	int backoff_ms;
-	time_t since;
-};
-
-static void outage_fail(struct outage *o, const struct pv_error *err)
-{
-	if (!o->down) {
-		pv_log_warnx("appender", "%s: %s; retrying with backoff", o->what, err->msg);
-		o->down = true;
-		o->since = time(NULL);
-		o->backoff_ms = BACKOFF_MIN_MS;
-	} else {
-		pv_log_debug("appender", "%s: %s", o->what, err->msg);
-	}
-	nap(o->backoff_ms);
-	o->backoff_ms = o->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : o->backoff_ms * 2;
-}
-
-static void outage_ok(struct outage *o)
-{
-	if (!o->down)
-		return;
-	pv_log_info("appender", "%s: back after %lld s", o->what,
-		    (long long)(time(NULL) - o->since));
-	o->down = false;
 }
 
 static void usage(FILE *out)
@@ -175,7 +131,7 @@ struct appender {
 	struct pv_appender_msg *msgs;
 	struct pv_amqp_consumer *consumer;
 	struct pv_appender_core *core;
-	struct outage broker, work;
+	struct pv_outage broker, work;
 };
 
 /* Drops the broker connection after a failed ack or dead letter: the
@@ -204,11 +160,11 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d)
 			break;
 		/* Half done, maybe: from now on look before acting. */
 		suspect = true;
-		outage_fail(&a->work, &err);
+		pv_outage_fail(&a->work, &err);
 		if (stop_requested)
 			return;
 	}
-	outage_ok(&a->work);
+	pv_outage_ok(&a->work);
 	pv_appender_fault(PV_FAULT_BEFORE_ACK);
 	if (act == PV_APPENDER_DEAD_LETTER) {
 		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
@@ -280,10 +236,10 @@ static void run(struct appender *a)
 		if (!a->consumer) {
 			rc = pv_amqp_consumer_open(&a->amqp, a->prefetch, &a->consumer, &err);
 			if (rc != PV_OK) {
-				outage_fail(&a->broker, &err);
+				pv_outage_fail(&a->broker, &err);
 				continue;
 			}
-			outage_ok(&a->broker);
+			pv_outage_ok(&a->broker);
 			pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)",
 				    a->amqp.queue, a->amqp.partitions, a->prefetch);
 		}
@@ -293,7 +249,7 @@ static void run(struct appender *a)
 		if (rc != PV_OK) {
 			pv_amqp_consumer_close(a->consumer);
 			a->consumer = NULL;
-			outage_fail(&a->broker, &err);
+			pv_outage_fail(&a->broker, &err);
 			continue;
 		}
 		/* Then whatever is already waiting, without waiting for more. */
@@ -377,14 +333,16 @@ int main(int argc, char **argv)
 	eso.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
 	/* A store that is down at start is an outage like any other. */
 	install_signals();
-	for (struct outage o = {.what = "event store"};;) {
+	struct pv_outage o;
+	pv_outage_init(&o, "appender", "event store", &stop_requested);
+	for (;;) {
 		enum pv_err rc = pv_es_open(&eso, &es, &err);
 
 		if (rc == PV_OK)
 			break;
 		if (rc == PV_ERR_CONFIG)
 			pv_log_fatalx("eventstore", "%s", err.msg);
-		outage_fail(&o, &err);
+		pv_outage_fail(&o, &err);
 		if (stop_requested) {
 			pv_config_free(cfg);
 			return 0;
@@ -397,8 +355,8 @@ int main(int argc, char **argv)
 	a.batch_size = (size_t)pv_config_int(cfg, "appender", "batch_size");
 	a.batch = pv_xcalloc(a.batch_size, sizeof *a.batch);
 	a.msgs = pv_xcalloc(a.batch_size, sizeof *a.msgs);
-	a.broker.what = "broker";
-	a.work.what = "event store or audit log";
+	pv_outage_init(&a.broker, "appender", "broker", &stop_requested);
+	pv_outage_init(&a.work, "appender", "event store or audit log", &stop_requested);
 	a.core = pv_appender_core_new(es, eso.pg_conninfo,
 				      (size_t)pv_config_int(cfg, "appender", "cache_elections"));
 	pv_log_info("appender", "started (event store: %s)", eso.backend);

@@ -28,6 +28,7 @@
 #include "cosmos.h"
 #include "eventstore.h"
 #include "log.h"
+#include "outage.h"
 #include "migrate.h"
 #include "pgutil.h"
 #include "projection.h"
@@ -44,8 +45,6 @@
 #include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/photovote/photovote.conf"
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 #define LOCK_POLL_MS 1000
 #define LOCK_CLASS "7031846"
 #define CACHE_ELECTIONS 1024
@@ -133,49 +132,6 @@ static void after_write(void)
 
 /* ---- outages ---- */
 
-/* Sleeps ms, waking early on a stop request. */
-static void nap(int ms)
-{
-	while (ms > 0 && !stop_requested) {
-		int step = ms < 50 ? ms : 50;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)step * 1000000L};
-
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-}
-
-/* One outage at a time per cause is logged: its start and its end. */
-struct outage {
-	const char *what;
-	bool down;
-	int backoff_ms;
-	time_t since;
-};
-
-static void outage_fail(struct outage *o, const struct pv_error *err)
-{
-	if (!o->down) {
-		pv_log_warnx("projector", "%s: %s; retrying with backoff", o->what, err->msg);
-		o->down = true;
-		o->since = time(NULL);
-		o->backoff_ms = BACKOFF_MIN_MS;
-	} else {
-		pv_log_debug("projector", "%s: %s", o->what, err->msg);
-	}
-	nap(o->backoff_ms);
-	o->backoff_ms = o->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : o->backoff_ms * 2;
-}
-
-static void outage_ok(struct outage *o)
-{
-	if (!o->down)
-		return;
-	pv_log_info("projector", "%s: back after %lld s", o->what,
-		    (long long)(time(NULL) - o->since));
-	o->down = false;
-}
-
 /* ---- the projector ---- */
 
 struct projector {
@@ -193,7 +149,7 @@ struct projector {
 	struct pv_cosmos *cosmos;
 	struct pv_projection *proj;
 	int64_t next; /* feed position to read next */
-	struct outage pg_out, es_out, cosmos_out, apply_out;
+	struct pv_outage pg_out, es_out, cosmos_out, apply_out;
 	bool waiting_logged;
 	unsigned long pages;
 	time_t reported;
@@ -293,10 +249,10 @@ static bool ready(struct projector *p)
 		if (rc == PV_ERR_CONFIG)
 			pv_log_fatalx("cosmos", "%s", err.msg);
 		if (rc != PV_OK) {
-			outage_fail(&p->cosmos_out, &err);
+			pv_outage_fail(&p->cosmos_out, &err);
 			return false;
 		}
-		outage_ok(&p->cosmos_out);
+		pv_outage_ok(&p->cosmos_out);
 		p->proj = pv_projection_new(p->cosmos, p->es, 0, p->naive ? 0 : CACHE_ELECTIONS);
 		pv_projection_set_write_hook(p->proj, after_write);
 	}
@@ -306,16 +262,16 @@ static bool ready(struct projector *p)
 			if (!p->waiting_logged)
 				pv_log_info("projector", "%s; waiting to take over", err.msg);
 			p->waiting_logged = true;
-			nap(LOCK_POLL_MS);
+			pv_nap(LOCK_POLL_MS, &stop_requested);
 			return false;
 		}
 		if (rc != PV_OK) {
 			drop_pg(p);
-			outage_fail(&p->pg_out, &err);
+			pv_outage_fail(&p->pg_out, &err);
 			return false;
 		}
 		p->waiting_logged = false;
-		outage_ok(&p->pg_out);
+		pv_outage_ok(&p->pg_out);
 	}
 	return true;
 }
@@ -333,10 +289,10 @@ static bool step(struct projector *p)
 	rc = pv_es_read_category(p->es, PV_PROJECTION_CATEGORY, p->next, p->naive ? 1 : p->batch,
 				 p->once ? 0 : p->wait_ms, &page, &err);
 	if (rc != PV_OK) {
-		outage_fail(&p->es_out, &err);
+		pv_outage_fail(&p->es_out, &err);
 		return true;
 	}
-	outage_ok(&p->es_out);
+	pv_outage_ok(&p->es_out);
 	any = page.count > 0;
 	if (!any) {
 		pv_es_page_clear(&page);
@@ -347,16 +303,16 @@ static bool step(struct projector *p)
 				 &err);
 	pv_es_page_clear(&page);
 	if (rc != PV_OK) {
-		outage_fail(&p->apply_out, &err);
+		pv_outage_fail(&p->apply_out, &err);
 		return true;
 	}
-	outage_ok(&p->apply_out);
+	pv_outage_ok(&p->apply_out);
 	if (!complete)
 		return true; /* stopping: the next run replays this page */
 	rc = checkpoint(p, last, &err);
 	if (rc != PV_OK) {
 		drop_pg(p);
-		outage_fail(&p->pg_out, &err);
+		pv_outage_fail(&p->pg_out, &err);
 		return true;
 	}
 	fault(FAULT_AFTER_CHECKPOINT);
@@ -438,10 +394,10 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->wait_ms = (int)pv_config_int(cfg, "projector", "poll_wait_ms");
 	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->co.container);
-	p->pg_out.what = "PostgreSQL (checkpoint)";
-	p->es_out.what = "event store";
-	p->cosmos_out.what = "Cosmos DB";
-	p->apply_out.what = "writing documents";
+	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &stop_requested);
+	pv_outage_init(&p->es_out, "projector", "event store", &stop_requested);
+	pv_outage_init(&p->cosmos_out, "projector", "Cosmos DB", &stop_requested);
+	pv_outage_init(&p->apply_out, "projector", "writing documents", &stop_requested);
 	p->reported = time(NULL);
 }
 
@@ -498,7 +454,7 @@ int main(int argc, char **argv)
 			break;
 		if (rc == PV_ERR_CONFIG)
 			pv_log_fatalx("eventstore", "%s", err.msg);
-		outage_fail(&p.es_out, &err);
+		pv_outage_fail(&p.es_out, &err);
 	}
 	if (p.es) {
 		pv_log_info("projector", "started (event store: %s, feed %s)", p.eso.backend,

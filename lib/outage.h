@@ -1,0 +1,34 @@
+/* Outages of a server a worker depends on: log the start once, retry with
+ * capped exponential backoff, log the end once.  Sleeping wakes early when
+ * the worker's stop flag is set, so SIGTERM is never held up by a backoff. */
+#ifndef PV_OUTAGE_H
+#define PV_OUTAGE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "error.h"
+
+#define PV_OUTAGE_BACKOFF_MIN_MS 100
+#define PV_OUTAGE_BACKOFF_MAX_MS 5000
+
+struct pv_outage {
+	const char *subsys; /* log subsystem word, e.g. "appender" */
+	const char *what;   /* the dependency, e.g. "event store" */
+	volatile sig_atomic_t *stop;
+	bool down;
+	int backoff_ms;
+	time_t since;
+};
+
+void pv_outage_init(struct pv_outage *o, const char *subsys, const char *what,
+		    volatile sig_atomic_t *stop);
+/* Records a failure (logged at its first occurrence) and sleeps the backoff. */
+void pv_outage_fail(struct pv_outage *o, const struct pv_error *err);
+/* Records a success; logs the end of an outage that was under way. */
+void pv_outage_ok(struct pv_outage *o);
+/* Sleeps ms, waking early once *stop is set. */
+void pv_nap(int ms, volatile sig_atomic_t *stop);
+
+#endif

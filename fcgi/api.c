@@ -122,6 +122,10 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 	api->body_limit = (size_t)pv_config_int(cfg, "http", "body_limit");
 	api->publish_timeout_ms = (int)pv_config_int(cfg, "http", "publish_timeout_ms");
 	api->pg_conninfo = pv_xstrdup(pv_config_str(cfg, "postgres", "conninfo"));
+	if (api->auth_mode == PV_AUTH_TOKEN)
+		api->tokens =
+			pv_token_cache_new(PV_TOKEN_CACHE_CAPACITY,
+					   (int)pv_config_int(cfg, "http", "token_cache_ttl"));
 	pv_commands_configure(cfg);
 	api->reads = pv_reads_new(cfg);
 	for (size_t i = 0; i < NROUTES; i++)
@@ -143,6 +147,7 @@ void pv_api_free(struct pv_api *api)
 		return;
 	pv_amqp_publisher_stop(api->publisher);
 	pv_idem_free(api->idem);
+	pv_token_cache_free(api->tokens);
 	pv_metrics_free(api->metrics);
 	pv_reads_free(api->reads);
 	free(api->pg_conninfo);
@@ -239,9 +244,16 @@ static bool authenticate(struct pv_api_thread *t, const struct pv_http_request *
 	token = req->authorization + 7;
 	while (*token == ' ')
 		token++;
-	rc = thread_pg(t, &err);
-	if (rc == PV_OK)
-		rc = pv_token_lookup(t->pg, token, &tid, &err);
+	/* A token verified less than token_cache_ttl ago costs no query. */
+	if (pv_token_cache_find(t->api->tokens, token, &tid)) {
+		rc = PV_OK;
+	} else {
+		rc = thread_pg(t, &err);
+		if (rc == PV_OK)
+			rc = pv_token_lookup(t->pg, token, &tid, &err);
+		if (rc == PV_OK)
+			pv_token_cache_add(t->api->tokens, token, &tid);
+	}
 	if (rc == PV_ERR_UNAUTHORIZED) {
 		pv_metrics_count(t->api->metrics, "auth_failures");
 		pv_http_header(resp, "WWW-Authenticate",

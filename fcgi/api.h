@@ -20,6 +20,7 @@ struct pv_cosmos;
 struct pv_idem;
 struct pv_metrics;
 struct pv_reads;
+struct pv_token_cache;
 
 enum pv_auth_mode { PV_AUTH_TOKEN, PV_AUTH_REMOTE_USER };
 
@@ -30,6 +31,7 @@ struct pv_api {
 	char *pg_conninfo;
 	struct pv_amqp_publisher *publisher;
 	struct pv_idem *idem;
+	struct pv_token_cache *tokens; /* NULL: every token is looked up */
 	struct pv_metrics *metrics;
 	struct pv_reads *reads; /* reads.h */
 };

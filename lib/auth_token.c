@@ -1,10 +1,13 @@
 #include "auth_token.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "pgutil.h"
 #include "xalloc.h"
@@ -121,4 +124,99 @@ enum pv_err pv_token_lookup(PGconn *conn, const char *token, struct pv_token_ide
 	id->admin = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 	PQclear(res);
 	return PV_OK;
+}
+
+/* The token cache (design in auth_token.h).  Slots are picked by the first
+ * hex digits of the SHA-256, which are uniformly spread, so a direct-mapped
+ * table needs no eviction policy: a newcomer takes the slot. */
+struct cache_slot {
+	char hash[PV_TOKEN_HASH_HEX + 1]; /* "" when empty */
+	struct pv_token_identity id;
+	struct timespec expires; /* CLOCK_MONOTONIC */
+};
+
+struct pv_token_cache {
+	pthread_mutex_t lock;
+	size_t capacity;
+	int ttl;
+	struct cache_slot *slots;
+};
+
+struct pv_token_cache *pv_token_cache_new(size_t capacity, int ttl_seconds)
+{
+	struct pv_token_cache *c;
+
+	if (ttl_seconds <= 0 || capacity == 0)
+		return NULL;
+	c = pv_xcalloc(1, sizeof *c);
+	pthread_mutex_init(&c->lock, NULL);
+	c->capacity = capacity;
+	c->ttl = ttl_seconds;
+	c->slots = pv_xcalloc(capacity, sizeof *c->slots);
+	return c;
+}
+
+void pv_token_cache_free(struct pv_token_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	/* Identities are not secrets, but there is no reason to leave them. */
+	memset(c->slots, 0, c->capacity * sizeof *c->slots);
+	free(c->slots);
+	free(c);
+}
+
+static size_t cache_index(const struct pv_token_cache *c, const char *hash)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 15; i++)
+		v = v << 4 | (uint64_t)(hash[i] <= '9' ? hash[i] - '0' : hash[i] - 'a' + 10);
+	return (size_t)(v % c->capacity);
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+bool pv_token_cache_find(struct pv_token_cache *c, const char *token, struct pv_token_identity *id)
+{
+	char hash[PV_TOKEN_HASH_HEX + 1];
+	struct cache_slot *s;
+	struct timespec now;
+	bool hit;
+
+	if (!c || !token_well_formed(token))
+		return false;
+	pv_token_hash(token, hash);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&c->lock);
+	s = &c->slots[cache_index(c, hash)];
+	hit = strcmp(s->hash, hash) == 0 && before(&now, &s->expires);
+	if (hit)
+		*id = s->id;
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+void pv_token_cache_add(struct pv_token_cache *c, const char *token,
+			const struct pv_token_identity *id)
+{
+	char hash[PV_TOKEN_HASH_HEX + 1];
+	struct cache_slot *s;
+	struct timespec now;
+
+	if (!c || !token_well_formed(token))
+		return;
+	pv_token_hash(token, hash);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now.tv_sec += c->ttl;
+	pthread_mutex_lock(&c->lock);
+	s = &c->slots[cache_index(c, hash)];
+	memcpy(s->hash, hash, sizeof s->hash);
+	s->id = *id;
+	s->expires = now;
+	pthread_mutex_unlock(&c->lock);
 }

@@ -4,7 +4,14 @@
  * A token reads "pv_" followed by 43 characters of unpadded base64url (32
  * random bytes).  Lookup hashes what the client sent and asks PostgreSQL
  * for an unrevoked row with that hash; the token itself never reaches the
- * database or a log. */
+ * database or a log.
+ *
+ * A token cache (pv_token_cache_*) lets photovote.fcgi skip that query for
+ * a token it verified less than a TTL ago: a bounded, direct-mapped table
+ * of token hashes (never token texts) and their identities, shared by the
+ * request threads under one mutex.  Only tokens PostgreSQL accepted are
+ * cached, so a new token works at once, while a revoked one keeps working
+ * for at most the TTL (the trade-off of [http] token_cache_ttl). */
 #ifndef PV_AUTH_TOKEN_H
 #define PV_AUTH_TOKEN_H
 
@@ -41,5 +48,19 @@ enum pv_err pv_token_revoke(PGconn *conn, const char *user, const char *token, i
  * PV_ERR_DATABASE when PostgreSQL could not answer. */
 enum pv_err pv_token_lookup(PGconn *conn, const char *token, struct pv_token_identity *id,
 			    struct pv_error *err);
+
+/* Bounded cache of verified tokens; NULL (every call a miss) when
+ * ttl_seconds is 0.  Two tokens whose hashes share a slot evict each
+ * other: the cache never holds more than `capacity` entries. */
+struct pv_token_cache;
+#define PV_TOKEN_CACHE_CAPACITY 4096
+
+struct pv_token_cache *pv_token_cache_new(size_t capacity, int ttl_seconds);
+void pv_token_cache_free(struct pv_token_cache *c);
+/* True and *id filled when token was verified less than the TTL ago. */
+bool pv_token_cache_find(struct pv_token_cache *c, const char *token, struct pv_token_identity *id);
+/* Remembers a token PostgreSQL just accepted, from now for the TTL. */
+void pv_token_cache_add(struct pv_token_cache *c, const char *token,
+			const struct pv_token_identity *id);
 
 #endif

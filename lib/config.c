@@ -65,6 +65,9 @@ static const struct key_spec key_table[] = {
 	    "Idempotency-Key answers remembered per process"),
 	INT("http", "idempotency_ttl", "86400", 1, 31536000,
 	    "seconds an Idempotency-Key answer is remembered"),
+	INT("http", "token_cache_ttl", "30", 0, 3600,
+	    "in token mode: seconds a verified Bearer token is trusted without asking PostgreSQL "
+	    "again (0: ask on every request); a revoked token keeps working up to this long"),
 
 	STR("amqp", "host", "127.0.0.1", "RabbitMQ host"),
 	INT("amqp", "port", "5672", 1, 65535, "RabbitMQ port"),

@@ -140,6 +140,9 @@ void pv_metrics_render(struct pv_metrics *m, const struct pv_amqp_publisher_stat
 	} pubc[] = {
 		{"amqp_publishes", "messages published",
 		 offsetof(struct pv_amqp_publisher_stats, published)},
+		{"amqp_publish_batches",
+		 "bursts the messages were published in (publishes / batches: the mean burst)",
+		 offsetof(struct pv_amqp_publisher_stats, batches)},
 		{"amqp_confirms", "messages confirmed (acked) by the broker",
 		 offsetof(struct pv_amqp_publisher_stats, acked)},
 		{"amqp_nacks", "messages refused or returned by the broker",

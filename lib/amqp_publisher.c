@@ -30,7 +30,10 @@
 #include "amqp_publisher.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,14 +303,25 @@ static int publish_job(struct pv_amqp_publisher *pub, const struct job *j)
 				  (amqp_bytes_t){.len = j->body_len, .bytes = j->body});
 }
 
-/* Moves the queue into flight with tags, then publishes those jobs.
- * Returns a librabbitmq status (< 0: the connection is unusable). */
+/* amqp_basic_publish() ends every message with a send() without MSG_MORE,
+ * so each message would leave as its own TCP segment, which the broker
+ * reads and handles one by one.  Corking the socket around a burst sends
+ * it as few full segments instead.  Only an optimisation: a failure
+ * changes nothing but the segment count. */
+static void cork(struct pv_amqp_publisher *pub, int on)
+{
+	(void)setsockopt(amqp_get_sockfd(pub->conn), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
+/* Moves the queue into flight with tags, then publishes those jobs in one
+ * burst.  Returns a librabbitmq status (< 0: the connection is unusable). */
 static int publish_queued(struct pv_amqp_publisher *pub)
 {
-	struct job *batch, *last = NULL;
+	struct job *batch = NULL, *last = NULL;
+	uint64_t count = 0, sent = 0;
+	int status = AMQP_STATUS_OK;
 
 	pthread_mutex_lock(&pub->lock);
-	batch = NULL;
 	for (struct job *j = pub->queue.head, *next; j; j = next) {
 		next = j->next;
 		if (j->abandoned) {
@@ -320,25 +334,33 @@ static int publish_queued(struct pv_amqp_publisher *pub)
 		if (!batch)
 			batch = j;
 		last = j;
+		count++;
 	}
 	pub->queue.head = pub->queue.tail = NULL;
 	pthread_mutex_unlock(&pub->lock);
+	if (!count)
+		return AMQP_STATUS_OK;
 
 	/* Jobs in flight are freed only by this thread, so the batch (which
 	 * ends at `last`) stays valid while the lock is not held; their
 	 * message fields never change after submission. */
+	if (count > 1)
+		cork(pub, 1);
 	for (struct job *j = batch; j; j = j->next) {
-		int status = publish_job(pub, j);
-
+		status = publish_job(pub, j);
 		if (status < 0)
-			return status;
-		pthread_mutex_lock(&pub->lock);
-		pub->stats.published++;
-		pthread_mutex_unlock(&pub->lock);
+			break;
+		sent++;
 		if (j == last)
 			break;
 	}
-	return AMQP_STATUS_OK;
+	if (count > 1)
+		cork(pub, 0);
+	pthread_mutex_lock(&pub->lock);
+	pub->stats.published += sent;
+	pub->stats.batches++;
+	pthread_mutex_unlock(&pub->lock);
+	return status;
 }
 
 static void confirm(struct pv_amqp_publisher *pub, uint64_t tag, bool multiple, bool ack)

@@ -45,6 +45,7 @@ struct pv_amqp_message {
 /* Counters since start, for /metrics. */
 struct pv_amqp_publisher_stats {
 	uint64_t published; /* basic.publish sent */
+	uint64_t batches;   /* bursts they were sent in (each flushed once) */
 	uint64_t acked;     /* confirmed by the broker */
 	uint64_t nacked;    /* refused by the broker (nack or returned) */
 	uint64_t failed;    /* not published or lost with a connection */

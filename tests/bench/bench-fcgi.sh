@@ -9,7 +9,8 @@
 #           server that answers only after the confirm can reach with P
 #           requests in flight.
 # photovote.fcgi answers each POST after the broker's confirm, with token
-# authentication (a PostgreSQL lookup per request) and body validation.
+# authentication (a PostgreSQL lookup per token and [http] token_cache_ttl,
+# then from its token cache) and body validation.
 #
 # A script, not a test: run it from a build folder after `make check`
 # (or `make tests/bench/hello-fcgi tests/bench/raw-publish`):
@@ -20,8 +21,7 @@
 # 32) is wrk's connection count, the number of raw publishers and the
 # request threads of both FastCGI programs (PV_BENCH_THREADS overrides).
 # PV_BENCH_AUTH=remote_user has lighttpd check HTTP Basic credentials
-# (mod_auth, plain file) instead of photovote.fcgi looking a Bearer token up
-# in PostgreSQL on every request.
+# (mod_auth, plain file) instead of photovote.fcgi checking a Bearer token.
 # PostgreSQL and RabbitMQ are the test servers (tests/servers), private to
 # the run unless inherited from with-servers.  Prints a Markdown table.
 : "${top_srcdir:?set top_srcdir (the source tree)}"
@@ -131,6 +131,9 @@ echo "# bench-fcgi: ${SECONDS_EACH}s each, $CONNS connections/publishers, $threa
 	"auth $AUTH_MODE, $(nproc) CPUs" >&2
 read -r _ app_rate app_p50 app_p90 app_p99 app_bad < <(run_wrk photovote "$BASE/api/elections")
 queued=$("$CONSUME" "$PV_TEST_AMQP_URL" "$QUEUE" 1 200 | wc -l)
+# How the program published: messages, and the bursts they went out in.
+curl -s "$BASE/api/metrics" | grep -E '^photovote_amqp_(publishes|publish_batches|confirms)_total' |
+	sed 's/^/# photovote metrics: /' >&2
 read -r _ hello_rate hello_p50 hello_p90 hello_p99 hello_bad < <(run_wrk hello "$BASE/hello/elections")
 raw=$("$RAW" 127.0.0.1 "$PV_TEST_AMQP_PORT" "$SECONDS_EACH" "$CONNS" 300) || bail "raw-publish failed"
 echo "# raw: $raw" >&2

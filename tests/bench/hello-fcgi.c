@@ -7,6 +7,7 @@
  * usage: hello-fcgi [THREADS] */
 #include <fcgiapp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -51,6 +52,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hello-fcgi: FCGX_Init failed\n");
 		return 1;
 	}
+	/* libfcgi catches SIGTERM only to set a flag that threads blocked in
+	 * accept() never look at, so lighttpd's TERM at shutdown would leave
+	 * this process behind: let TERM end it. */
+	signal(SIGTERM, SIG_DFL);
 	for (int i = 0; i < n; i++) {
 		if (pthread_create(&threads[i], NULL, serve, NULL) != 0) {
 			fprintf(stderr, "hello-fcgi: cannot start thread %d\n", i);

@@ -65,11 +65,14 @@ const char *pv_audit_kind_name(enum pv_audit_kind kind);
 enum pv_err pv_audit_record(PGconn *conn, const struct pv_audit_entry *e, bool *inserted,
 			    struct pv_error *err);
 
-/* The same for n entries in one statement (the appender's batches): rows
- * whose event id is already there are left alone.  *inserted (may be
- * NULL) counts the rows written.  Every entry is checked first, as above. */
-enum pv_err pv_audit_record_many(PGconn *conn, const struct pv_audit_entry *entries, size_t n,
-				 size_t *inserted, struct pv_error *err);
+/* Inserts n new entries in one statement (the appender's batches): the
+ * caller has made sure, in the same transaction, that none of the event
+ * ids has a row (pv_audit_present).  One that has, because another writer
+ * got there in between, fails the whole statement with PV_ERR_CONFLICT:
+ * roll back and record those entries one by one.  Every entry is checked
+ * first, as above. */
+enum pv_err pv_audit_insert_new(PGconn *conn, const struct pv_audit_entry *entries, size_t n,
+				struct pv_error *err);
 
 /* Which of the n event ids have a row: present[i] set for each (ids that
  * are not UUIDs have none).  One statement. */

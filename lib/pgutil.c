@@ -1,4 +1,5 @@
 #include "pgutil.h"
+#include "buf.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -142,6 +143,70 @@ enum pv_err pv_pg_exec(PGconn *conn, const char *what, const char *sql, int npar
 	else
 		*out = res;
 	return rc;
+}
+
+enum pv_err pv_pg_copy_in(PGconn *conn, const char *what, const char *sql, const char *data,
+			  size_t len, struct pv_error *err)
+{
+	/* libpq takes COPY data in pieces of at most INT_MAX bytes. */
+	const size_t piece = 1u << 20;
+	PGresult *res = PQexec(conn, sql);
+	enum pv_err rc = PV_OK;
+	char msg[400];
+
+	if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
+		rc = result_check(conn, res, what, err);
+		PQclear(res);
+		/* A statement that is not COPY ... FROM STDIN "succeeds" here. */
+		return rc != PV_OK ? rc
+				   : pv_error_set(err, PV_ERR_DATABASE, "%s: not a COPY FROM STDIN",
+						  what);
+	}
+	PQclear(res);
+	for (size_t off = 0; off < len && rc == PV_OK; off += piece) {
+		size_t n = len - off < piece ? len - off : piece;
+
+		if (PQputCopyData(conn, data + off, (int)n) != 1) {
+			chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
+			rc = pv_error_set(err, PV_ERR_UNAVAILABLE,
+					  "%s: PostgreSQL: sending rows: %s", what, msg);
+		}
+	}
+	/* Ended with an error message on failure, so the server aborts it. */
+	if (PQputCopyEnd(conn, rc == PV_OK ? NULL : "client failed to send the rows") != 1 &&
+	    rc == PV_OK) {
+		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
+		rc = pv_error_set(err, PV_ERR_UNAVAILABLE, "%s: PostgreSQL: ending COPY: %s", what,
+				  msg);
+	}
+	/* Drain every result, keeping the first failure. */
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (rc == PV_OK)
+			rc = result_check(conn, res, what, err);
+		PQclear(res);
+	}
+	return rc;
+}
+
+void pv_pg_copy_field(struct pv_buf *b, const char *text, char end)
+{
+	static const char *const escapes[] = {
+		['\\'] = "\\\\", ['\t'] = "\\t", ['\n'] = "\\n", ['\r'] = "\\r"};
+
+	if (!text) {
+		pv_buf_append(b, "\\N", 2);
+	} else {
+		for (;;) {
+			size_t run = strcspn(text, "\\\t\n\r");
+
+			pv_buf_append(b, text, run);
+			text += run;
+			if (!*text)
+				break;
+			pv_buf_append(b, escapes[(unsigned char)*text++], 2);
+		}
+	}
+	pv_buf_append(b, &end, 1);
 }
 
 enum pv_err pv_pg_command(PGconn *conn, const char *what, const char *sql, struct pv_error *err)

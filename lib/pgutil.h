@@ -27,6 +27,18 @@ enum pv_err pv_pg_exec(PGconn *conn, const char *what, const char *sql, int npar
  * protocol: BEGIN, COMMIT, a migration file).  Results are discarded. */
 enum pv_err pv_pg_command(PGconn *conn, const char *what, const char *sql, struct pv_error *err);
 
+/* Bulk loading with COPY (text format), much cheaper for the server than
+ * the same rows sent as array or JSON parameters.  pv_pg_copy_in() runs
+ * `sql` (a COPY ... FROM STDIN), sends len bytes of rows and reads the
+ * outcome; a bad row fails the whole COPY, as a statement would.
+ * pv_pg_copy_field() appends one field to a row being built: NULL as \N,
+ * backslash, tab, newline and carriage return escaped, then `end` ('\t'
+ * between fields, '\n' after the last). */
+struct pv_buf;
+enum pv_err pv_pg_copy_in(PGconn *conn, const char *what, const char *sql, const char *data,
+			  size_t len, struct pv_error *err);
+void pv_pg_copy_field(struct pv_buf *b, const char *text, char end);
+
 /* Rolls back an open or failed transaction, if any; errors are only
  * logged, since this runs on paths that already report one. */
 void pv_pg_rollback(PGconn *conn);

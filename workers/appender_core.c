@@ -21,10 +21,12 @@
  * With the postgres backend (pv_appender_core_batches) messages are handled
  * in batches, one transaction each (pv_es_pg_begin): the batch is judged in
  * order against the cached aggregates, each accepted event folded in at
- * once so the next one sees it; then one append per stream (all of its
- * accepted events, expected version as checked), one statement of audit
- * rows, commit.  Nothing of a batch is durable before the commit, so a
- * crash anywhere leaves it for the redelivery.  A failure (a version
+ * once so the next one sees it; then one append for all streams of the
+ * batch (pv_es_pg_append_many: each stream's accepted events with the
+ * version they were checked against, a handful of statements however many
+ * elections the batch touches), one statement of audit rows, commit.
+ * Nothing of a batch is durable before the commit, so a crash anywhere
+ * leaves it for the redelivery.  A failure (a version
  * conflict: another appender wrote; a server down) rolls the batch back,
  * drops the cache entries it touched, and the caller handles the messages
  * one by one, each a batch of one, which settles conflicts by reading on. */
@@ -55,9 +57,10 @@
 struct entry {
 	char id[PV_ULID_LEN + 1];
 	struct pv_election *election;
-	int64_t version; /* last stream number read into election; -1 none */
-	bool loaded;     /* has read the stream at least once */
-	bool pinned;     /* used by the batch in hand: not to be evicted */
+	int64_t version;     /* last stream number read into election; -1 none */
+	bool loaded;         /* has read the stream at least once */
+	bool pinned;         /* used by the batch in hand: not to be evicted */
+	struct group *group; /* its append in the batch in hand, if any */
 	struct entry *hnext;
 	struct entry *prev, *next; /* LRU: head is the most recent */
 };
@@ -598,7 +601,7 @@ struct group {
 	const char *stream;
 	int64_t expected;
 	struct pv_es_new_event *events;
-	size_t count;
+	size_t count, cap;
 };
 
 struct batch {
@@ -616,22 +619,30 @@ static void batch_touch(struct batch *b, struct entry *e)
 	if (e->pinned)
 		return;
 	e->pinned = true;
+	e->group = NULL;
 	b->touched[b->ntouched++] = e;
 }
 
 static struct group *batch_group(struct batch *b, struct item *it, struct entry *e)
 {
-	struct group *g;
+	struct group *g = e->group;
 
-	for (size_t i = 0; i < b->ngroups; i++)
-		if (b->groups[i].e == e)
-			return &b->groups[i];
+	if (g) {
+		if (g->count == g->cap) {
+			g->cap *= 2;
+			g->events = pv_xreallocarray(g->events, g->cap, sizeof *g->events);
+		}
+		return g;
+	}
 	g = &b->groups[b->ngroups++];
 	g->e = e;
 	g->stream = it->stream;
 	g->expected = e->version;
-	g->events = pv_xcalloc(b->n, sizeof *g->events);
+	/* Most elections get one or two events of a batch. */
+	g->cap = 4;
+	g->events = pv_xcalloc(g->cap, sizeof *g->events);
 	g->count = 0;
+	e->group = g;
 	return g;
 }
 
@@ -754,27 +765,51 @@ static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, stru
 	return PV_OK;
 }
 
+static int by_id_then_place(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a, *y = *(const struct item *const *)b;
+	int d = strcasecmp(x->id, y->id);
+
+	return d ? d : (x < y ? -1 : x > y);
+}
+
+/* repeated[i]: the id of item i came earlier in the batch, whose first
+ * copy decides.  Sorted, not compared pairwise: batches are large. */
+static void mark_repeats(const struct batch *b, bool *repeated)
+{
+	const struct item **by_id = pv_xcalloc(b->n, sizeof *by_id);
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].id)
+			by_id[n++] = &b->items[i];
+	qsort(by_id, n, sizeof *by_id, by_id_then_place);
+	for (size_t i = 1; i < n; i++)
+		if (strcasecmp(by_id[i - 1]->id, by_id[i]->id) == 0)
+			repeated[by_id[i] - b->items] = true;
+	free(by_id);
+}
+
 static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct pv_error *err)
 {
 	const char **ids = pv_xcalloc(b->n, sizeof *ids);
 	bool *present = pv_xcalloc(b->n, sizeof *present);
+	bool *repeated = pv_xcalloc(b->n, sizeof *repeated);
 	struct pv_audit_entry *rows = NULL;
 	size_t nrows = 0;
 	enum pv_err rc;
 
 	for (size_t i = 0; i < b->n; i++)
 		ids[i] = b->items[i].id;
+	mark_repeats(b, repeated);
 	rc = pv_es_pg_begin(c->es, err);
 	if (rc != PV_OK)
 		goto out;
 	rc = pv_audit_present(pv_es_pg_conn(c->es), ids, b->n, present, err);
 	for (size_t i = 0; i < b->n && rc == PV_OK; i++) {
 		struct item *it = &b->items[i];
-		bool again = present[i];
+		bool again = present[i] || repeated[i];
 
-		/* The same id earlier in this batch: its first copy decides. */
-		for (size_t j = 0; j < i && !again && it->id; j++)
-			again = b->items[j].id && strcasecmp(b->items[j].id, it->id) == 0;
 		if (again) {
 			it->audit = false;
 			if (it->decoded)
@@ -784,16 +819,29 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 		if (it->decoded)
 			rc = batch_judge(c, b, it, err);
 	}
-	for (size_t i = 0; i < b->ngroups && rc == PV_OK; i++) {
-		struct group *g = &b->groups[i];
-		int64_t version = -1;
+	if (rc == PV_OK && b->ngroups > 0) {
+		struct pv_es_pg_append *appends = pv_xcalloc(b->ngroups, sizeof *appends);
+		size_t failed;
 
-		rc = pv_es_append(c->es, g->stream, g->expected, g->events, g->count, &version,
-				  err);
-		if (rc == PV_OK && version != g->expected + (int64_t)g->count)
-			rc = pv_error_set(err, PV_ERR_CONFLICT,
-					  "%s: appended up to %" PRId64 ", expected %" PRId64,
-					  g->stream, version, g->expected + (int64_t)g->count);
+		for (size_t i = 0; i < b->ngroups; i++)
+			appends[i] = (struct pv_es_pg_append){
+				.stream = b->groups[i].stream,
+				.expected = b->groups[i].expected,
+				.events = b->groups[i].events,
+				.count = b->groups[i].count,
+			};
+		rc = pv_es_pg_append_many(c->es, appends, b->ngroups, &failed, err);
+		for (size_t i = 0; i < b->ngroups && rc == PV_OK; i++) {
+			struct group *g = &b->groups[i];
+
+			if (appends[i].version != g->expected + (int64_t)g->count)
+				rc = pv_error_set(err, PV_ERR_CONFLICT,
+						  "%s: appended up to %" PRId64
+						  ", expected %" PRId64,
+						  g->stream, appends[i].version,
+						  g->expected + (int64_t)g->count);
+		}
+		free(appends);
 	}
 	if (rc != PV_OK)
 		goto out;
@@ -802,15 +850,15 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 	for (size_t i = 0; i < b->n; i++)
 		if (b->items[i].audit)
 			rows[nrows++] = b->items[i].row;
-	rc = pv_audit_record_many(pv_es_pg_conn(c->es), rows, nrows, NULL, err);
+	rc = pv_audit_insert_new(pv_es_pg_conn(c->es), rows, nrows, err);
 	if (rc == PV_OK)
 		rc = pv_es_pg_commit(c->es, err);
-	if (rc == PV_OK)
-		pv_appender_fault(PV_FAULT_AFTER_AUDIT);
+	pv_appender_fault(PV_FAULT_AFTER_AUDIT);
 out:
 	if (rc != PV_OK)
 		pv_es_pg_rollback(c->es);
 	free(rows);
+	free(repeated);
 	free(present);
 	free(ids);
 	return rc;
@@ -835,6 +883,7 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 	rc = batch_run(c, &b, err);
 	for (size_t i = 0; i < b.ntouched; i++) {
 		b.touched[i]->pinned = false;
+		b.touched[i]->group = NULL;
 		/* Uncommitted state, or no cache wanted. */
 		if (rc != PV_OK || c->cap == 0)
 			cache_drop(c, b.touched[i]);

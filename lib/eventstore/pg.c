@@ -157,10 +157,15 @@ static void array_elem(struct pv_buf *b, const char *text)
 		return;
 	}
 	pv_buf_puts(b, "\"");
-	for (const char *p = text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			pv_buf_puts(b, "\\");
-		pv_buf_append(b, p, 1);
+	for (;;) {
+		size_t run = strcspn(text, "\"\\");
+
+		pv_buf_append(b, text, run);
+		text += run;
+		if (!*text)
+			break;
+		pv_buf_append(b, "\\", 1);
+		pv_buf_append(b, text++, 1);
 	}
 	pv_buf_puts(b, "\"");
 }
@@ -185,62 +190,90 @@ static void batch_free(struct batch *b)
 	pv_buf_free(&b->metas);
 }
 
-/* Validates the events and encodes them as four array literals. */
-static enum pv_err batch_build(const struct pv_es_new_event *events, size_t count, struct batch *b,
-			       struct pv_error *err)
+static void batch_open(struct batch *b)
 {
-	const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-
 	*b = (struct batch){PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT, PV_BUF_INIT};
 	pv_buf_puts(&b->ids, "{");
 	pv_buf_puts(&b->types, "{");
 	pv_buf_puts(&b->datas, "{");
 	pv_buf_puts(&b->metas, "{");
-	for (size_t i = 0; i < count; i++) {
-		const struct pv_es_new_event *e = &events[i];
-		char *data, *meta = NULL;
-		size_t size;
+}
 
-		if (!e->id || !pv_uuid_valid(e->id))
-			return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: bad event id",
-					    i);
-		if (!e->type || !*e->type)
-			return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: empty type",
-					    i);
-		if (!e->data || !(json_is_object(e->data) || json_is_array(e->data)))
-			return pv_error_set(err, PV_ERR_INVALID,
-					    "append: event %zu: data is not a JSON object or array",
-					    i);
-		data = json_dumps(e->data, flags);
-		if (e->metadata && !json_is_null(e->metadata))
-			meta = json_dumps(e->metadata, flags);
-		if (!data || (e->metadata && !json_is_null(e->metadata) && !meta)) {
-			free(data);
-			free(meta);
-			return pv_error_set(err, PV_ERR_JSON,
-					    "append: event %zu: jansson could not encode its data",
-					    i);
-		}
-		size = strlen(data) + (meta ? strlen(meta) : 0);
-		if (size > PV_ES_EVENT_MAX) {
-			free(data);
-			free(meta);
-			return pv_error_set(err, PV_ERR_TOO_LARGE,
-					    "append: event %zu: data and metadata are %zu bytes,"
-					    " over %u",
-					    i, size, PV_ES_EVENT_MAX);
-		}
-		array_elem(&b->ids, e->id);
-		array_elem(&b->types, e->type);
-		array_elem(&b->datas, data);
-		array_elem(&b->metas, meta);
-		free(data);
-		free(meta);
-	}
+static void batch_close(struct batch *b)
+{
 	pv_buf_puts(&b->ids, "}");
 	pv_buf_puts(&b->types, "}");
 	pv_buf_puts(&b->datas, "}");
 	pv_buf_puts(&b->metas, "}");
+}
+
+/* Validates event i and encodes its data and metadata (NULL: none); the
+ * caller frees both. */
+static enum pv_err event_texts(const struct pv_es_new_event *e, size_t i, char **data_out,
+			       char **meta_out, struct pv_error *err)
+{
+	const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	char *data, *meta = NULL;
+	size_t size;
+
+	if (!e->id || !pv_uuid_valid(e->id))
+		return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: bad event id", i);
+	if (!e->type || !*e->type)
+		return pv_error_set(err, PV_ERR_INVALID, "append: event %zu: empty type", i);
+	if (!e->data || !(json_is_object(e->data) || json_is_array(e->data)))
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "append: event %zu: data is not a JSON object or array", i);
+	data = json_dumps(e->data, flags);
+	if (e->metadata && !json_is_null(e->metadata))
+		meta = json_dumps(e->metadata, flags);
+	if (!data || (e->metadata && !json_is_null(e->metadata) && !meta)) {
+		free(data);
+		free(meta);
+		return pv_error_set(err, PV_ERR_JSON,
+				    "append: event %zu: jansson could not encode its data", i);
+	}
+	size = strlen(data) + (meta ? strlen(meta) : 0);
+	if (size > PV_ES_EVENT_MAX) {
+		free(data);
+		free(meta);
+		return pv_error_set(err, PV_ERR_TOO_LARGE,
+				    "append: event %zu: data and metadata are %zu bytes, over %u",
+				    i, size, PV_ES_EVENT_MAX);
+	}
+	*data_out = data;
+	*meta_out = meta;
+	return PV_OK;
+}
+
+/* Validates event i and adds it to the four array literals. */
+static enum pv_err batch_add(struct batch *b, const struct pv_es_new_event *e, size_t i,
+			     struct pv_error *err)
+{
+	char *data, *meta;
+	enum pv_err rc = event_texts(e, i, &data, &meta, err);
+
+	if (rc != PV_OK)
+		return rc;
+	array_elem(&b->ids, e->id);
+	array_elem(&b->types, e->type);
+	array_elem(&b->datas, data);
+	array_elem(&b->metas, meta);
+	free(data);
+	free(meta);
+	return PV_OK;
+}
+
+/* Validates the events and encodes them as four array literals. */
+static enum pv_err batch_build(const struct pv_es_new_event *events, size_t count, struct batch *b,
+			       struct pv_error *err)
+{
+	batch_open(b);
+	for (size_t i = 0; i < count; i++) {
+		enum pv_err rc = batch_add(b, &events[i], i, err);
+		if (rc != PV_OK)
+			return rc;
+	}
+	batch_close(b);
 	return PV_OK;
 }
 
@@ -475,6 +508,333 @@ rollback:
 out:
 	free(category);
 	batch_free(&b);
+	return rc;
+}
+
+/* ---- appends to many streams at once (pg.h) ---------------------------- */
+
+/* One stream of a multi-stream append, as the statements see it. */
+struct slot {
+	const char *name;
+	size_t index; /* in the caller's array */
+	char *category;
+	size_t cat;  /* index into the distinct categories */
+	int64_t cur; /* version before: the expected one, once moved */
+	char state;  /* 'l' once moved to its new version, else 0 */
+};
+
+static int slot_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct slot *)a)->name, ((const struct slot *)b)->name);
+}
+
+/* A distinct category of the batch: its share of positions. */
+struct cat_share {
+	const char *name;
+	int64_t count, next;
+};
+
+/* Checks the requests and sorts them by stream name into slots. */
+static enum pv_err many_slots(const struct pv_es_pg_append *appends, size_t n, struct slot *slots,
+			      struct pv_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		enum pv_err rc = check_stream_name(appends[i].stream, err);
+
+		if (rc != PV_OK)
+			return rc;
+		if (appends[i].count == 0)
+			return pv_error_set(err, PV_ERR_INVALID, "append to %s: no events",
+					    appends[i].stream);
+		if (appends[i].expected < PV_ES_NO_STREAM)
+			return pv_error_set(err, PV_ERR_INVALID,
+					    "append to %s: expected version %" PRId64
+					    " is not a number or -1 here",
+					    appends[i].stream, appends[i].expected);
+		slots[i] = (struct slot){.name = appends[i].stream, .index = i};
+	}
+	qsort(slots, n, sizeof *slots, slot_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(slots[i - 1].name, slots[i].name) == 0)
+			return pv_error_set(err, PV_ERR_INVALID,
+					    "append: stream %s named twice in one request",
+					    slots[i].name);
+	return PV_OK;
+}
+
+/* Moves every stream to its new version if it is where the caller
+ * expected: one UPDATE for the existing streams (its WHERE is the version
+ * check, and it takes the row locks: a writer that committed meanwhile is
+ * seen, as READ COMMITTED re-checks an updated row), one INSERT for the
+ * new ones.  Rows are visited in name order, as another batch would visit
+ * them, which keeps two appenders from deadlocking in the common case (the
+ * server breaks the rare other one, and the caller starts over).  A stream
+ * that did not move is marked in its slot (state 0) for many_check. */
+static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *appends,
+			     struct slot *slots, size_t n, struct pv_error *err)
+{
+	struct pv_buf names[2] = {PV_BUF_INIT, PV_BUF_INIT}, cats = PV_BUF_INIT,
+		      expected = PV_BUF_INIT, versions[2] = {PV_BUF_INIT, PV_BUF_INIT};
+	size_t counts[2] = {0, 0};
+	enum pv_err rc = PV_OK;
+
+	for (int k = 0; k < 2; k++) {
+		pv_buf_puts(&names[k], "{");
+		pv_buf_puts(&versions[k], "{");
+	}
+	pv_buf_puts(&cats, "{");
+	pv_buf_puts(&expected, "{");
+	for (size_t i = 0; i < n; i++) {
+		const struct pv_es_pg_append *a = &appends[slots[i].index];
+		int k = a->expected == PV_ES_NO_STREAM; /* 0: update, 1: insert */
+
+		slots[i].state = 0;
+		slots[i].cur = a->expected;
+		array_elem(&names[k], slots[i].name);
+		pv_buf_printf(&versions[k], "%s%" PRId64, counts[k] ? "," : "",
+			      a->expected + (int64_t)a->count);
+		if (k)
+			array_elem(&cats, slots[i].category);
+		else
+			pv_buf_printf(&expected, "%s%" PRId64, counts[k] ? "," : "", a->expected);
+		counts[k]++;
+	}
+	for (int k = 0; k < 2; k++) {
+		pv_buf_puts(&names[k], "}");
+		pv_buf_puts(&versions[k], "}");
+	}
+	pv_buf_puts(&cats, "}");
+	pv_buf_puts(&expected, "}");
+	for (int k = 0; k < 2 && rc == PV_OK; k++) {
+		const char *params[3] = {names[k].data, versions[k].data,
+					 k ? cats.data : expected.data};
+		PGresult *res;
+
+		if (counts[k] == 0)
+			continue;
+		if (k == 0)
+			rc = pv_pg_exec(pg->conn, "append: move streams",
+					"UPDATE es_streams AS s SET version = u.version,"
+					" updated = now()"
+					" FROM (SELECT * FROM unnest($1::text[], $2::bigint[],"
+					" $3::bigint[]) AS u (name, version, expected)"
+					" ORDER BY name COLLATE \"C\") AS u"
+					" WHERE s.name = u.name AND s.state = 'live'"
+					" AND s.version = u.expected RETURNING s.name",
+					3, params, &res, err);
+		else
+			rc = pv_pg_exec(
+				pg->conn, "append: create streams",
+				"INSERT INTO es_streams (name, version, category)"
+				" SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])"
+				" AS u (name, version, category) ORDER BY name COLLATE \"C\""
+				" ON CONFLICT (name) DO NOTHING RETURNING name",
+				3, params, &res, err);
+		if (rc != PV_OK)
+			break;
+		for (int r = 0; r < PQntuples(res); r++) {
+			struct slot key = {.name = PQgetvalue(res, r, 0)};
+			struct slot *s = bsearch(&key, slots, n, sizeof *slots, slot_cmp);
+
+			if (s)
+				s->state = 'l';
+		}
+		PQclear(res);
+	}
+	for (int k = 0; k < 2; k++) {
+		pv_buf_free(&names[k]);
+		pv_buf_free(&versions[k]);
+	}
+	pv_buf_free(&cats);
+	pv_buf_free(&expected);
+	return rc;
+}
+
+/* A stream that did not move: deleted for good, or not at the expected
+ * version (or soft-deleted, which pv_es_append knows how to continue). */
+static enum pv_err many_refused(struct pg_es *pg, struct pv_es_pg_append *a, struct pv_error *err)
+{
+	const char *params[1] = {a->stream};
+	PGresult *res;
+	enum pv_err rc;
+	int64_t cur = -1;
+	char state = 'l';
+
+	rc = pv_pg_exec(pg->conn, "append: look at a stream that did not move",
+			"SELECT version, state FROM es_streams WHERE name = $1", 1, params, &res,
+			err);
+	if (rc != PV_OK)
+		return rc;
+	if (PQntuples(res) == 1) {
+		cur = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		state = PQgetvalue(res, 0, 1)[0];
+	}
+	PQclear(res);
+	a->version = cur;
+	if (state == 'h')
+		return pv_error_set(err, PV_ERR_GONE, "append to %s: stream is deleted for good",
+				    a->stream);
+	return conflict(err, "append to", a->stream, a->expected, cur, NULL);
+}
+
+/* Takes each category's positions: one counter row per category, locked
+ * after the streams (the order single appends use too) until commit. */
+static enum pv_err many_positions(struct pg_es *pg, struct cat_share *cats, size_t ncats,
+				  struct pv_error *err)
+{
+	struct pv_buf names = PV_BUF_INIT, counts = PV_BUF_INIT;
+	const char *params[2];
+	PGresult *res;
+	enum pv_err rc;
+
+	pv_buf_puts(&names, "{");
+	pv_buf_puts(&counts, "{");
+	for (size_t k = 0; k < ncats; k++) {
+		array_elem(&names, cats[k].name);
+		pv_buf_printf(&counts, "%s%" PRId64, k ? "," : "", cats[k].count);
+		cats[k].next = -1;
+	}
+	pv_buf_puts(&names, "}");
+	pv_buf_puts(&counts, "}");
+	params[0] = names.data;
+	params[1] = counts.data;
+	rc = pv_pg_exec(pg->conn, "append: allocate positions",
+			"INSERT INTO es_categories (name, next_position)"
+			" SELECT u.name, u.count FROM unnest($1::text[], $2::bigint[])"
+			" AS u (name, count) ORDER BY u.name COLLATE \"C\""
+			" ON CONFLICT (name) DO UPDATE"
+			" SET next_position = es_categories.next_position + excluded.next_position"
+			" RETURNING name, next_position",
+			2, params, &res, err);
+	pv_buf_free(&names);
+	pv_buf_free(&counts);
+	if (rc != PV_OK)
+		return rc;
+	for (int r = 0; r < PQntuples(res); r++)
+		for (size_t k = 0; k < ncats; k++)
+			if (strcmp(cats[k].name, PQgetvalue(res, r, 0)) == 0)
+				cats[k].next =
+					strtoll(PQgetvalue(res, r, 1), NULL, 10) - cats[k].count;
+	PQclear(res);
+	for (size_t k = 0; k < ncats; k++)
+		if (cats[k].next < 0)
+			return pv_error_set(err, PV_ERR_DATABASE,
+					    "append: allocate positions: no row came back for"
+					    " category %s",
+					    cats[k].name);
+	return PV_OK;
+}
+
+/* Inserts every event (COPY: the cheapest way in for the server) and
+ * notifies each category: two statements whatever the number of streams. */
+static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *appends, size_t n,
+			      const struct slot *slots, struct cat_share *cats, size_t ncats,
+			      struct pv_error *err)
+{
+	struct pv_buf rows = PV_BUF_INIT, cat_names = PV_BUF_INIT;
+	enum pv_err rc = PV_OK;
+	size_t seq = 0;
+
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		const struct slot *s = &slots[i];
+		const struct pv_es_pg_append *a = &appends[s->index];
+		struct cat_share *c = &cats[s->cat];
+
+		for (size_t j = 0; j < a->count && rc == PV_OK; j++, seq++) {
+			char num[24], pos[24], *data, *meta;
+
+			rc = event_texts(&a->events[j], seq, &data, &meta, err);
+			if (rc != PV_OK)
+				break;
+			fmt_i64(num, s->cur + 1 + (int64_t)j);
+			fmt_i64(pos, c->next++);
+			pv_pg_copy_field(&rows, s->name, '\t');
+			pv_pg_copy_field(&rows, num, '\t');
+			pv_pg_copy_field(&rows, s->category, '\t');
+			pv_pg_copy_field(&rows, pos, '\t');
+			pv_pg_copy_field(&rows, a->events[j].id, '\t');
+			pv_pg_copy_field(&rows, a->events[j].type, '\t');
+			pv_pg_copy_field(&rows, data, '\t');
+			pv_pg_copy_field(&rows, meta, '\n');
+			free(data);
+			free(meta);
+		}
+	}
+	if (rc == PV_OK)
+		rc = pv_pg_copy_in(pg->conn, "append: insert events",
+				   "COPY es_events"
+				   " (stream, number, category, position, id, type, data, metadata)"
+				   " FROM STDIN",
+				   rows.data, rows.len, err);
+	if (rc == PV_OK) {
+		const char *params[1];
+
+		pv_buf_puts(&cat_names, "{");
+		for (size_t k = 0; k < ncats; k++)
+			array_elem(&cat_names, cats[k].name);
+		pv_buf_puts(&cat_names, "}");
+		params[0] = cat_names.data;
+		rc = pv_pg_exec(pg->conn, "append: notify",
+				"SELECT pg_notify('" PG_CHANNEL
+				"', c) FROM unnest($1::text[]) AS c",
+				1, params, NULL, err);
+	}
+	pv_buf_free(&rows);
+	pv_buf_free(&cat_names);
+	return rc;
+}
+
+enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appends, size_t n,
+				 size_t *failed, struct pv_error *err)
+{
+	struct pg_es *pg = pg_of(es);
+	struct slot *slots;
+	struct cat_share *cats;
+	size_t ncats = 0;
+	enum pv_err rc;
+
+	*failed = 0;
+	if (!pg->in_tx)
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "append to many streams: no transaction is open");
+	if (n == 0)
+		return PV_OK;
+	slots = pv_xcalloc(n, sizeof *slots);
+	cats = pv_xcalloc(n, sizeof *cats);
+	rc = many_slots(appends, n, slots, err);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		struct slot *s = &slots[i];
+		size_t k;
+
+		s->category = category_of(s->name);
+		for (k = 0; k < ncats && strcmp(cats[k].name, s->category) != 0; k++)
+			;
+		if (k == ncats)
+			cats[ncats++].name = s->category;
+		cats[k].count += (int64_t)appends[s->index].count;
+		s->cat = k;
+	}
+	if (rc == PV_OK)
+		rc = ensure(pg, err);
+	if (rc == PV_OK)
+		rc = many_move(pg, appends, slots, n, err);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		if (slots[i].state)
+			continue;
+		*failed = slots[i].index;
+		rc = many_refused(pg, &appends[slots[i].index], err);
+	}
+	if (rc == PV_OK)
+		rc = many_positions(pg, cats, ncats, err);
+	if (rc == PV_OK)
+		rc = many_write(pg, appends, n, slots, cats, ncats, err);
+	for (size_t i = 0; i < n && rc == PV_OK; i++)
+		appends[slots[i].index].version =
+			slots[i].cur + (int64_t)appends[slots[i].index].count;
+	for (size_t i = 0; i < n; i++)
+		free(slots[i].category);
+	free(cats);
+	free(slots);
 	return rc;
 }
 

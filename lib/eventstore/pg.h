@@ -32,6 +32,26 @@ enum pv_err pv_es_pg_commit(struct pv_es *es, struct pv_error *err);
 void pv_es_pg_rollback(struct pv_es *es);
 PGconn *pv_es_pg_conn(struct pv_es *es);
 
+/* Appends to several streams in the caller's transaction, with the same
+ * few statements whatever their number (move the streams that are at their
+ * expected version, create the new ones, take the categories' positions,
+ * insert every event, notify): the appender's batches go to hundreds of
+ * elections at once.
+ * Each request's expected version is -1 or a number; there is no re-send
+ * recognition here, a re-send is a conflict for pv_es_append to sort out.
+ * On success each request's version is its stream's last event number.
+ * On PV_ERR_CONFLICT or PV_ERR_GONE, *failed is a request at fault and its
+ * version the stream's current one; whatever the error, roll back. */
+struct pv_es_pg_append {
+	const char *stream;
+	int64_t expected;
+	const struct pv_es_new_event *events;
+	size_t count;
+	int64_t version; /* out */
+};
+enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appends, size_t n,
+				 size_t *failed, struct pv_error *err);
+
 /* Whether es is a handle of this backend. */
 bool pv_es_is_pg(const struct pv_es *es);
 

@@ -11,10 +11,16 @@
  *                                 configured event store
  *   pv-appender-tool pending      prints how many messages the appender's
  *                                 queues hold (ready, not unacked)
+ *   pv-appender-tool drain N BATCH consumes N messages as the appender does
+ *                                 (prefetch from PHOTOVOTE_AMQP_PREFETCH,
+ *                                 batches of up to BATCH, one multiple ack
+ *                                 each) and does nothing else: the broker's
+ *                                 share of the appender benchmark
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "amqp_conn.h"
+#include "amqp_consumer.h"
 #include "config.h"
 #include "eventstore.h"
 #include "log.h"
@@ -191,6 +197,42 @@ static int pending(void)
 	return 0;
 }
 
+static int drain(const char *count, const char *batch_size)
+{
+	long want = strtol(count, NULL, 10), batch = strtol(batch_size, NULL, 10), got = 0;
+	struct pv_amqp_consumer *c;
+	struct pv_amqp_delivery *d;
+	struct pv_error err;
+
+	if (want < 1 || batch < 1) {
+		fprintf(stderr, "pv-appender-tool: drain N BATCH: numbers >= 1\n");
+		return 2;
+	}
+	d = pv_xcalloc((size_t)batch, sizeof *d);
+	if (pv_amqp_consumer_open(&params, (int)pv_config_int(cfg, "amqp", "prefetch"), &c, &err) !=
+	    PV_OK)
+		die("drain", &err);
+	while (got < want) {
+		/* As the appender: wait for one, then take what is already there. */
+		long n = 0;
+		enum pv_err rc = pv_amqp_consumer_next(c, 10000, &d[0], &err);
+
+		if (rc != PV_OK)
+			die("drain: first of a batch", &err);
+		for (n = 1; n < batch && got + n < want; n++)
+			if (pv_amqp_consumer_next(c, 0, &d[n], &err) != PV_OK)
+				break;
+		if (pv_amqp_consumer_ack_upto(c, d[n - 1].tag, &err) != PV_OK)
+			die("drain: ack", &err);
+		for (long i = 0; i < n; i++)
+			pv_amqp_delivery_clear(&d[i]);
+		got += n;
+	}
+	pv_amqp_consumer_close(c);
+	free(d);
+	return 0;
+}
+
 static int stream(const char *id)
 {
 	struct pv_es_options o = {
@@ -240,7 +282,8 @@ int main(int argc, char **argv)
 
 	pv_log_init("pv-appender-tool", PV_LOG_STDERR, PV_LOG_WARNING);
 	if (argc < 2) {
-		fprintf(stderr, "usage: pv-appender-tool publish|dead-letters|pending|stream ID\n");
+		fprintf(stderr, "usage: pv-appender-tool publish|dead-letters|pending|drain N "
+				"BATCH|stream ID\n");
 		return 2;
 	}
 	if (pv_config_load(NULL, NULL, &cfg, &err) != PV_OK)
@@ -252,6 +295,8 @@ int main(int argc, char **argv)
 		rc = dead_letters();
 	else if (strcmp(argv[1], "pending") == 0)
 		rc = pending();
+	else if (strcmp(argv[1], "drain") == 0 && argc == 4)
+		rc = drain(argv[2], argv[3]);
 	else if (strcmp(argv[1], "stream") == 0 && argc == 3)
 		rc = stream(argv[2]);
 	else

@@ -84,7 +84,7 @@ static const struct key_spec key_table[] = {
 	INT("amqp", "heartbeat", "30", 0, 3600, "AMQP heartbeat in seconds (0: off)"),
 	INT("amqp", "connect_timeout", "5", 1, 300,
 	    "seconds to wait for the broker when connecting"),
-	INT("amqp", "prefetch", "256", 1, 65535, "unacked messages a consumer may hold"),
+	INT("amqp", "prefetch", "2000", 1, 65535, "unacked messages a consumer may hold"),
 
 	SECRET("postgres", "conninfo", "dbname=photovote",
 	       "libpq connection string (audit log, tokens, checkpoints, postgres event store)"),
@@ -109,7 +109,7 @@ static const struct key_spec key_table[] = {
 	     "work around @vercel/cosmosdb-server's quirks (test stand-in only, never in "
 	     "production)"),
 
-	INT("appender", "batch_size", "256", 1, 65535,
+	INT("appender", "batch_size", "1000", 1, 65535,
 	    "events handled per database transaction (a batch holds at most amqp.prefetch)"),
 	INT("appender", "cache_elections", "10000", 0, 10000000, "elections kept in memory"),
 

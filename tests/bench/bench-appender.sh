@@ -20,7 +20,7 @@
 #
 # Usage: tests/bench/bench-appender.sh [EVENTS [ELECTIONS]]
 #   from the build folder (or with top_srcdir and top_builddir set).
-#   Environment: BATCH (default 500), ACTIVE, ONE_EVENTS, ESDB_EVENTS, BENCH_RUNS (default
+#   Environment: BATCH (default 1000, as [appender] batch_size), ACTIVE, ONE_EVENTS, ESDB_EVENTS, BENCH_RUNS (default
 #   "broker postgres postgres-one esdb").
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +32,7 @@ export top_builddir=${top_builddir:-$PWD}
 }
 EVENTS=${1:-100000}
 ELECTIONS=${2:-1000}
-BATCH=${BATCH:-500}
+BATCH=${BATCH:-1000}
 ACTIVE=${ACTIVE:-$ELECTIONS}
 ONE_EVENTS=${ONE_EVENTS:-$((EVENTS / 10))}
 ESDB_EVENTS=${ESDB_EVENTS:-$((EVENTS / 20))}

@@ -6,6 +6,9 @@
  * gets that publishes one message per request and answers only after the
  * confirm, with P requests in flight.
  *
+ * The clock starts once every publisher is connected and ready (a
+ * barrier), so connection set-up and teardown are not counted.
+ *
  * usage: raw-publish HOST PORT SECONDS PUBLISHERS BYTES
  * Prints "confirms N seconds S rate R p50 A p90 B p99 C max D" (latencies
  * in milliseconds) on one line.  The queue (photovote.bench.raw.<pid>) is
@@ -29,11 +32,13 @@ static const char *host;
 static int port;
 static char queue[64];
 static amqp_bytes_t body;
-static double deadline;
+static double start, deadline;
+static pthread_barrier_t ready;
 
 struct publisher {
 	pthread_t thread;
 	double *lat; /* seconds per confirmed message */
+	double last; /* when the last confirm came */
 	size_t n, cap;
 	bool failed;
 };
@@ -123,14 +128,19 @@ static void *publish_loop(void *arg)
 	amqp_basic_properties_t props;
 	uint64_t tag = 0;
 
+	if (conn) {
+		amqp_confirm_select(conn, CHANNEL);
+		if (!reply_ok(amqp_get_rpc_reply(conn), "confirm.select")) {
+			amqp_destroy_connection(conn);
+			conn = NULL;
+		}
+	}
+	/* Everyone, ready or failed, meets here; the main thread then sets
+	 * the clock and the deadline and meets us a second time. */
+	pthread_barrier_wait(&ready);
+	pthread_barrier_wait(&ready);
 	if (!conn) {
 		p->failed = true;
-		return NULL;
-	}
-	amqp_confirm_select(conn, CHANNEL);
-	if (!reply_ok(amqp_get_rpc_reply(conn), "confirm.select")) {
-		p->failed = true;
-		amqp_destroy_connection(conn);
 		return NULL;
 	}
 	memset(&props, 0, sizeof props);
@@ -158,7 +168,8 @@ static void *publish_loop(void *arg)
 				abort();
 			}
 		}
-		p->lat[p->n++] = now() - t0;
+		p->last = now();
+		p->lat[p->n++] = p->last - t0;
 	}
 	close_broker(conn);
 	return NULL;
@@ -183,7 +194,7 @@ int main(int argc, char **argv)
 {
 	struct publisher *pubs;
 	amqp_connection_state_t admin;
-	double seconds, start, elapsed;
+	double seconds, elapsed, end = 0;
 	int npub, bytes;
 	size_t total = 0, k = 0;
 	double *all;
@@ -220,19 +231,27 @@ int main(int argc, char **argv)
 	if (!reply_ok(amqp_get_rpc_reply(admin), "queue.declare"))
 		return 1;
 
-	start = now();
-	deadline = start + seconds;
+	if (pthread_barrier_init(&ready, NULL, (unsigned)npub + 1) != 0)
+		return 1;
 	for (int i = 0; i < npub; i++)
 		if (pthread_create(&pubs[i].thread, NULL, publish_loop, &pubs[i]) != 0) {
 			fprintf(stderr, "raw-publish: cannot start publisher %d\n", i);
 			return 1;
 		}
+	pthread_barrier_wait(&ready);
+	start = now();
+	deadline = start + seconds;
+	pthread_barrier_wait(&ready);
 	for (int i = 0; i < npub; i++) {
 		pthread_join(pubs[i].thread, NULL);
 		total += pubs[i].n;
 		failed |= pubs[i].failed;
+		if (pubs[i].last > end)
+			end = pubs[i].last;
 	}
-	elapsed = now() - start;
+	/* From the start to the last confirm: the connections' closing is
+	 * not the broker's publishing time. */
+	elapsed = end > start ? end - start : seconds;
 
 	amqp_queue_delete(admin, CHANNEL, amqp_cstring_bytes(queue), 0, 0);
 	if (!reply_ok(amqp_get_rpc_reply(admin), "queue.delete"))

@@ -116,7 +116,7 @@ static void entry_row(struct pv_buf *rows, const struct pv_audit_entry *e)
 }
 
 enum pv_err pv_audit_insert_new(PGconn *conn, const struct pv_audit_entry *entries, size_t n,
-				struct pv_error *err)
+				struct pv_buf *scratch, struct pv_error *err)
 {
 	/* COPY rather than INSERT ... ON CONFLICT: a few times cheaper for the
 	 * server, which is the appender's bottleneck.  Hence the contract
@@ -125,21 +125,23 @@ enum pv_err pv_audit_insert_new(PGconn *conn, const struct pv_audit_entry *entri
 		"COPY audit_log (event_id, stream, number, type, data, metadata, user_name,"
 		" source, correlation_id, accepted, received, status, kind, rule, reason)"
 		" FROM STDIN";
-	struct pv_buf rows = PV_BUF_INIT;
-	enum pv_err rc;
+	struct pv_buf own = PV_BUF_INIT, *rows = scratch ? scratch : &own;
+	enum pv_err rc = PV_OK;
 
 	if (n == 0)
 		return PV_OK;
-	for (size_t i = 0; i < n; i++) {
+	pv_buf_reset(rows);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
 		rc = entry_check(&entries[i], err);
-		if (rc != PV_OK) {
-			pv_buf_free(&rows);
-			return pv_error_prefix(err, "event %s: ", entries[i].event_id);
-		}
-		entry_row(&rows, &entries[i]);
+		if (rc != PV_OK)
+			pv_error_prefix(err, "event %s: ", entries[i].event_id);
+		else
+			entry_row(rows, &entries[i]);
 	}
-	rc = pv_pg_copy_in(conn, "audit: insert rows", insert_new_sql, rows.data, rows.len, err);
-	pv_buf_free(&rows);
+	if (rc == PV_OK)
+		rc = pv_pg_copy_in(conn, "audit: insert rows", insert_new_sql, rows->data,
+				   rows->len, err);
+	pv_buf_free(&own);
 	return rc;
 }
 

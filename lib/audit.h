@@ -70,9 +70,12 @@ enum pv_err pv_audit_record(PGconn *conn, const struct pv_audit_entry *e, bool *
  * ids has a row (pv_audit_present).  One that has, because another writer
  * got there in between, fails the whole statement with PV_ERR_CONFLICT:
  * roll back and record those entries one by one.  Every entry is checked
- * first, as above. */
+ * first, as above.  The rows are built in *scratch when given (a buffer of
+ * the caller's, kept between calls to spare the allocator), else in one of
+ * their own. */
+struct pv_buf;
 enum pv_err pv_audit_insert_new(PGconn *conn, const struct pv_audit_entry *entries, size_t n,
-				struct pv_error *err);
+				struct pv_buf *scratch, struct pv_error *err);
 
 /* Which of the n event ids have a row: present[i] set for each (ids that
  * are not UUIDs have none).  One statement. */

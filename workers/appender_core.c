@@ -34,6 +34,7 @@
 
 #include "appender.h"
 #include "audit.h"
+#include "buf.h"
 #include "domain/election.h"
 #include "domain/event.h"
 #include "eventstore/pg.h"
@@ -51,6 +52,8 @@
 
 #define STREAM_PREFIX "Election-"
 #define READ_PAGE 500
+/* The most COPY text kept between batches. */
+#define SCRATCH_COPY_MAX (16u << 20)
 /* Conflicts in a row before giving the message back for a later try. */
 #define MAX_CONFLICTS 32
 
@@ -65,6 +68,20 @@ struct entry {
 	struct entry *prev, *next; /* LRU: head is the most recent */
 };
 
+/* The arrays of a batch, kept from one batch to the next: allocating and
+ * freeing hundreds of kilobytes per batch made the allocator sweep its
+ * small free chunks each time (a tenth of the appender's time). */
+struct scratch {
+	size_t cap; /* messages the arrays have room for */
+	struct item *items;
+	struct group *groups;
+	struct entry **touched;
+	const char **ids;
+	bool *present, *repeated;
+	struct pv_audit_entry *rows;
+	struct pv_buf copy; /* the audit rows as COPY text */
+};
+
 struct pv_appender_core {
 	struct pv_es *es;
 	char *conninfo;
@@ -74,6 +91,7 @@ struct pv_appender_core {
 	size_t nbuckets;
 	size_t count;
 	struct entry *head, *tail;
+	struct scratch scratch;
 };
 
 /* Fault points. */
@@ -233,6 +251,14 @@ void pv_appender_core_free(struct pv_appender_core *c)
 		return;
 	while (c->head)
 		cache_drop(c, c->head);
+	free(c->scratch.items);
+	free(c->scratch.groups);
+	free(c->scratch.touched);
+	free(c->scratch.ids);
+	free(c->scratch.present);
+	free(c->scratch.repeated);
+	free(c->scratch.rows);
+	pv_buf_free(&c->scratch.copy);
 	free(c->buckets);
 	if (c->pg)
 		PQfinish(c->pg);
@@ -792,10 +818,9 @@ static void mark_repeats(const struct batch *b, bool *repeated)
 
 static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct pv_error *err)
 {
-	const char **ids = pv_xcalloc(b->n, sizeof *ids);
-	bool *present = pv_xcalloc(b->n, sizeof *present);
-	bool *repeated = pv_xcalloc(b->n, sizeof *repeated);
-	struct pv_audit_entry *rows = NULL;
+	const char **ids = c->scratch.ids;
+	bool *present = c->scratch.present, *repeated = c->scratch.repeated;
+	struct pv_audit_entry *rows = c->scratch.rows;
 	size_t nrows = 0;
 	enum pv_err rc;
 
@@ -846,22 +871,39 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 	if (rc != PV_OK)
 		goto out;
 	pv_appender_fault(PV_FAULT_AFTER_APPEND);
-	rows = pv_xcalloc(b->n, sizeof *rows);
 	for (size_t i = 0; i < b->n; i++)
 		if (b->items[i].audit)
 			rows[nrows++] = b->items[i].row;
-	rc = pv_audit_insert_new(pv_es_pg_conn(c->es), rows, nrows, err);
+	rc = pv_audit_insert_new(pv_es_pg_conn(c->es), rows, nrows, &c->scratch.copy, err);
 	if (rc == PV_OK)
 		rc = pv_es_pg_commit(c->es, err);
 	pv_appender_fault(PV_FAULT_AFTER_AUDIT);
 out:
 	if (rc != PV_OK)
 		pv_es_pg_rollback(c->es);
-	free(rows);
-	free(repeated);
-	free(present);
-	free(ids);
 	return rc;
+}
+
+/* Room for n messages, cleared. */
+static void scratch_reserve(struct scratch *s, size_t n)
+{
+	if (n > s->cap) {
+		s->items = pv_xreallocarray(s->items, n, sizeof *s->items);
+		s->groups = pv_xreallocarray(s->groups, n, sizeof *s->groups);
+		s->touched = pv_xreallocarray(s->touched, n, sizeof *s->touched);
+		s->ids = pv_xreallocarray(s->ids, n, sizeof *s->ids);
+		s->present = pv_xreallocarray(s->present, n, sizeof *s->present);
+		s->repeated = pv_xreallocarray(s->repeated, n, sizeof *s->repeated);
+		s->rows = pv_xreallocarray(s->rows, n, sizeof *s->rows);
+		s->cap = n;
+	}
+	memset(s->items, 0, n * sizeof *s->items);
+	memset(s->groups, 0, n * sizeof *s->groups);
+	memset(s->touched, 0, n * sizeof *s->touched);
+	memset(s->ids, 0, n * sizeof *s->ids);
+	memset(s->present, 0, n * sizeof *s->present);
+	memset(s->repeated, 0, n * sizeof *s->repeated);
+	memset(s->rows, 0, n * sizeof *s->rows);
 }
 
 enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_appender_msg *msgs,
@@ -873,9 +915,10 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 
 	memset(&b, 0, sizeof b);
 	b.n = n;
-	b.items = pv_xcalloc(n, sizeof *b.items);
-	b.groups = pv_xcalloc(n, sizeof *b.groups);
-	b.touched = pv_xcalloc(n, sizeof *b.touched);
+	scratch_reserve(&c->scratch, n);
+	b.items = c->scratch.items;
+	b.groups = c->scratch.groups;
+	b.touched = c->scratch.touched;
 	pv_rfc3339_now(b.received);
 	for (size_t i = 0; i < n; i++)
 		b.items[i].m = &msgs[i];
@@ -910,9 +953,9 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 	if (rc == PV_OK)
 		pv_log_debug("appender", "batch of %zu: %zu appended in %zu stream request(s)", n,
 			     appended, b.ngroups);
-	free(b.touched);
-	free(b.groups);
-	free(b.items);
+	/* Room for a usual batch is worth keeping; for one of huge events not. */
+	if (c->scratch.copy.cap > SCRATCH_COPY_MAX)
+		pv_buf_free(&c->scratch.copy);
 	return rc;
 }
 

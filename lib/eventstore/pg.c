@@ -63,6 +63,8 @@
 /* Most events one read returns, whatever the caller asks. */
 #define PG_PAGE_MAX 4096
 #define PG_CHANNEL "pv_es"
+/* The most COPY text kept between appends. */
+#define PG_COPY_KEEP_MAX (16u << 20)
 
 #define TIME_SQL(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
@@ -71,7 +73,8 @@ struct pg_es {
 	PGconn *conn;
 	long timeout_ms;
 	bool listening;
-	bool in_tx; /* a transaction of the caller's is open (pv_es_pg_begin) */
+	bool in_tx;         /* a transaction of the caller's is open (pv_es_pg_begin) */
+	struct pv_buf copy; /* COPY text of append_many, kept to spare the allocator */
 };
 
 static struct pg_es *pg_of(struct pv_es *es)
@@ -731,10 +734,11 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 			      const struct slot *slots, struct cat_share *cats, size_t ncats,
 			      struct pv_error *err)
 {
-	struct pv_buf rows = PV_BUF_INIT, cat_names = PV_BUF_INIT;
+	struct pv_buf *rows = &pg->copy, cat_names = PV_BUF_INIT;
 	enum pv_err rc = PV_OK;
 	size_t seq = 0;
 
+	pv_buf_reset(rows);
 	for (size_t i = 0; i < n && rc == PV_OK; i++) {
 		const struct slot *s = &slots[i];
 		const struct pv_es_pg_append *a = &appends[s->index];
@@ -748,14 +752,14 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 				break;
 			fmt_i64(num, s->cur + 1 + (int64_t)j);
 			fmt_i64(pos, c->next++);
-			pv_pg_copy_field(&rows, s->name, '\t');
-			pv_pg_copy_field(&rows, num, '\t');
-			pv_pg_copy_field(&rows, s->category, '\t');
-			pv_pg_copy_field(&rows, pos, '\t');
-			pv_pg_copy_field(&rows, a->events[j].id, '\t');
-			pv_pg_copy_field(&rows, a->events[j].type, '\t');
-			pv_pg_copy_field(&rows, data, '\t');
-			pv_pg_copy_field(&rows, meta, '\n');
+			pv_pg_copy_field(rows, s->name, '\t');
+			pv_pg_copy_field(rows, num, '\t');
+			pv_pg_copy_field(rows, s->category, '\t');
+			pv_pg_copy_field(rows, pos, '\t');
+			pv_pg_copy_field(rows, a->events[j].id, '\t');
+			pv_pg_copy_field(rows, a->events[j].type, '\t');
+			pv_pg_copy_field(rows, data, '\t');
+			pv_pg_copy_field(rows, meta, '\n');
 			free(data);
 			free(meta);
 		}
@@ -765,7 +769,7 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 				   "COPY es_events"
 				   " (stream, number, category, position, id, type, data, metadata)"
 				   " FROM STDIN",
-				   rows.data, rows.len, err);
+				   rows->data, rows->len, err);
 	if (rc == PV_OK) {
 		const char *params[1];
 
@@ -779,7 +783,9 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 				"', c) FROM unnest($1::text[]) AS c",
 				1, params, NULL, err);
 	}
-	pv_buf_free(&rows);
+	/* Room for a usual batch is worth keeping; for one of huge events not. */
+	if (rows->cap > PG_COPY_KEEP_MAX)
+		pv_buf_free(rows);
 	pv_buf_free(&cat_names);
 	return rc;
 }
@@ -1223,6 +1229,7 @@ static void pg_close(struct pv_es *es)
 	struct pg_es *pg = pg_of(es);
 
 	PQfinish(pg->conn);
+	pv_buf_free(&pg->copy);
 	free(pg);
 }
 

@@ -20,8 +20,8 @@
 #
 # Usage: tests/bench/bench-appender.sh [EVENTS [ELECTIONS]]
 #   from the build folder (or with top_srcdir and top_builddir set).
-#   Environment: BATCH (default 1000, as [appender] batch_size), ACTIVE, ONE_EVENTS, ESDB_EVENTS, BENCH_RUNS (default
-#   "broker postgres postgres-one esdb").
+#   Environment: BATCH (default 1000, as [appender] batch_size), ACTIVE, ONE_EVENTS,
+#   ESDB_EVENTS, BENCH_RUNS (default "broker postgres postgres-one esdb").
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}

@@ -47,10 +47,10 @@
 #include "amqp_consumer.h"
 #include "appender.h"
 #include "config.h"
+#include "daemon.h"
 #include "eventstore.h"
 #include "log.h"
 #include "outage.h"
-#include "migrate.h"
 #include "pgutil.h"
 #include "xalloc.h"
 
@@ -63,64 +63,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CONFIG "/etc/photovote/photovote.conf"
 #define POLL_MS 250
-
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t reopen_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	reopen_requested = 1;
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: photovote-appender [-c FILE] [--migrate DIR]\n"
-		"  -c, --config FILE   configuration (default " DEFAULT_CONFIG " if it exists,\n"
+		"  -c, --config FILE   configuration (default " PV_DAEMON_CONFIG " if it exists,\n"
 		"                      or $PHOTOVOTE_CONFIG)\n"
 		"  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
 		"  -h, --help          this text\n");
-}
-
-static void migrate(const char *conninfo, const char *dir)
-{
-	struct pv_error err;
-	PGconn *conn;
-	int applied = 0;
-
-	if (pv_pg_connect(conninfo, &conn, &err) != PV_OK)
-		pv_log_fatalx("migrate", "%s", err.msg);
-	if (pv_migrate_run(conn, dir, &applied, &err) != PV_OK) {
-		PQfinish(conn);
-		pv_log_fatalx("migrate", "%s", err.msg);
-	}
-	PQfinish(conn);
-	if (applied > 0)
-		pv_log_info("migrate", "applied %d migration(s) from %s", applied, dir);
 }
 
 struct appender {
@@ -161,7 +113,7 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d)
 		/* Half done, maybe: from now on look before acting. */
 		suspect = true;
 		pv_outage_fail(&a->work, &err);
-		if (stop_requested)
+		if (pv_daemon_stop)
 			return;
 	}
 	pv_outage_ok(&a->work);
@@ -185,7 +137,7 @@ static void deliver_batch(struct appender *a, size_t n)
 	enum pv_err rc;
 
 	if (n == 1 || !pv_appender_core_batches(a->core)) {
-		for (size_t i = 0; i < n && a->consumer && !stop_requested; i++)
+		for (size_t i = 0; i < n && a->consumer && !pv_daemon_stop; i++)
 			deliver(a, &a->batch[i]);
 		return;
 	}
@@ -197,7 +149,7 @@ static void deliver_batch(struct appender *a, size_t n)
 		};
 	if (pv_appender_core_handle_batch(a->core, a->msgs, n, &err) != PV_OK) {
 		pv_log_debug("appender", "batch of %zu: %s; one by one", n, err.msg);
-		for (size_t i = 0; i < n && a->consumer && !stop_requested; i++)
+		for (size_t i = 0; i < n && a->consumer && !pv_daemon_stop; i++)
 			deliver(a, &a->batch[i]);
 		return;
 	}
@@ -228,9 +180,9 @@ static void run(struct appender *a)
 	struct pv_error err;
 	enum pv_err rc;
 
-	while (!stop_requested) {
-		if (reopen_requested) {
-			reopen_requested = 0;
+	while (!pv_daemon_stop) {
+		if (pv_daemon_reopen) {
+			pv_daemon_reopen = 0;
 			pv_log_reopen();
 		}
 		if (!a->consumer) {
@@ -263,17 +215,6 @@ static void run(struct appender *a)
 		for (size_t i = 0; i < n; i++)
 			pv_amqp_delivery_clear(&a->batch[i]);
 	}
-}
-
-static const char *config_path(const char *given)
-{
-	const char *env = getenv("PHOTOVOTE_CONFIG");
-
-	if (given)
-		return given;
-	if (env && *env)
-		return env;
-	return access(DEFAULT_CONFIG, R_OK) == 0 ? DEFAULT_CONFIG : NULL;
 }
 
 int main(int argc, char **argv)
@@ -311,7 +252,7 @@ int main(int argc, char **argv)
 	if (pv_appender_fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	unsetenv("PHOTOVOTE_FAULT");
-	if (pv_config_load(config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
+	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
 	pv_log_init("photovote-appender",
@@ -319,7 +260,7 @@ int main(int argc, char **argv)
 									       : PV_LOG_STDERR,
 		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
 	if (migrate_dir)
-		migrate(pv_config_str(cfg, "postgres", "conninfo"), migrate_dir);
+		pv_daemon_migrate(pv_config_str(cfg, "postgres", "conninfo"), migrate_dir);
 
 	memset(&eso, 0, sizeof eso);
 	eso.backend = pv_config_str(cfg, "eventstore", "backend");
@@ -332,9 +273,9 @@ int main(int argc, char **argv)
 	eso.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
 	eso.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
 	/* A store that is down at start is an outage like any other. */
-	install_signals();
+	pv_daemon_signals();
 	struct pv_outage o;
-	pv_outage_init(&o, "appender", "event store", &stop_requested);
+	pv_outage_init(&o, "appender", "event store", &pv_daemon_stop);
 	for (;;) {
 		enum pv_err rc = pv_es_open(&eso, &es, &err);
 
@@ -343,7 +284,7 @@ int main(int argc, char **argv)
 		if (rc == PV_ERR_CONFIG)
 			pv_log_fatalx("eventstore", "%s", err.msg);
 		pv_outage_fail(&o, &err);
-		if (stop_requested) {
+		if (pv_daemon_stop) {
 			pv_config_free(cfg);
 			return 0;
 		}
@@ -355,8 +296,8 @@ int main(int argc, char **argv)
 	a.batch_size = (size_t)pv_config_int(cfg, "appender", "batch_size");
 	a.batch = pv_xcalloc(a.batch_size, sizeof *a.batch);
 	a.msgs = pv_xcalloc(a.batch_size, sizeof *a.msgs);
-	pv_outage_init(&a.broker, "appender", "broker", &stop_requested);
-	pv_outage_init(&a.work, "appender", "event store or audit log", &stop_requested);
+	pv_outage_init(&a.broker, "appender", "broker", &pv_daemon_stop);
+	pv_outage_init(&a.work, "appender", "event store or audit log", &pv_daemon_stop);
 	a.core = pv_appender_core_new(es, eso.pg_conninfo,
 				      (size_t)pv_config_int(cfg, "appender", "cache_elections"));
 	pv_log_info("appender", "started (event store: %s)", eso.backend);

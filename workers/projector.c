@@ -25,11 +25,11 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "config.h"
+#include "daemon.h"
 #include "cosmos.h"
 #include "eventstore.h"
 #include "log.h"
 #include "outage.h"
-#include "migrate.h"
 #include "pgutil.h"
 #include "projection.h"
 #include "xalloc.h"
@@ -44,41 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_CONFIG "/etc/photovote/photovote.conf"
 #define LOCK_POLL_MS 1000
 #define LOCK_CLASS "7031846"
 #define CACHE_ELECTIONS 1024
 #define REPORT_SECONDS 30
-
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t reopen_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void on_hup(int sig)
-{
-	(void)sig;
-	reopen_requested = 1;
-}
-
-static void install_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
 
 /* ---- crash points for the tests ---- */
 
@@ -262,7 +231,7 @@ static bool ready(struct projector *p)
 			if (!p->waiting_logged)
 				pv_log_info("projector", "%s; waiting to take over", err.msg);
 			p->waiting_logged = true;
-			pv_nap(LOCK_POLL_MS, &stop_requested);
+			pv_nap(LOCK_POLL_MS, &pv_daemon_stop);
 			return false;
 		}
 		if (rc != PV_OK) {
@@ -299,7 +268,7 @@ static bool step(struct projector *p)
 		return false;
 	}
 	last = page.events[page.count - 1].position;
-	rc = pv_projection_apply(p->proj, page.events, page.count, &stop_requested, &complete,
+	rc = pv_projection_apply(p->proj, page.events, page.count, &pv_daemon_stop, &complete,
 				 &err);
 	pv_es_page_clear(&page);
 	if (rc != PV_OK) {
@@ -324,9 +293,9 @@ static bool step(struct projector *p)
 
 static void run(struct projector *p)
 {
-	while (!stop_requested) {
-		if (reopen_requested) {
-			reopen_requested = 0;
+	while (!pv_daemon_stop) {
+		if (pv_daemon_reopen) {
+			pv_daemon_reopen = 0;
 			pv_log_reopen();
 		}
 		if (!ready(p))
@@ -340,40 +309,12 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: photovote-projector [-c FILE] [--migrate DIR] [--once] [--naive]\n"
-		"  -c, --config FILE   configuration (default " DEFAULT_CONFIG " if it exists,\n"
+		"  -c, --config FILE   configuration (default " PV_DAEMON_CONFIG " if it exists,\n"
 		"                      or $PHOTOVOTE_CONFIG)\n"
 		"  -m, --migrate DIR   apply the PostgreSQL migrations of DIR first\n"
 		"      --once          stop when the feed has nothing more\n"
 		"      --naive         one event at a time, no cache (benchmark baseline)\n"
 		"  -h, --help          this text\n");
-}
-
-static void migrate(const char *conninfo, const char *dir)
-{
-	struct pv_error err;
-	PGconn *conn;
-	int applied = 0;
-
-	if (pv_pg_connect(conninfo, &conn, &err) != PV_OK)
-		pv_log_fatalx("migrate", "%s", err.msg);
-	if (pv_migrate_run(conn, dir, &applied, &err) != PV_OK) {
-		PQfinish(conn);
-		pv_log_fatalx("migrate", "%s", err.msg);
-	}
-	PQfinish(conn);
-	if (applied > 0)
-		pv_log_info("migrate", "applied %d migration(s) from %s", applied, dir);
-}
-
-static const char *config_path(const char *given)
-{
-	const char *env = getenv("PHOTOVOTE_CONFIG");
-
-	if (given)
-		return given;
-	if (env && *env)
-		return env;
-	return access(DEFAULT_CONFIG, R_OK) == 0 ? DEFAULT_CONFIG : NULL;
 }
 
 static void options(struct projector *p, const struct pv_config *cfg)
@@ -394,10 +335,10 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->wait_ms = (int)pv_config_int(cfg, "projector", "poll_wait_ms");
 	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->co.container);
-	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &stop_requested);
-	pv_outage_init(&p->es_out, "projector", "event store", &stop_requested);
-	pv_outage_init(&p->cosmos_out, "projector", "Cosmos DB", &stop_requested);
-	pv_outage_init(&p->apply_out, "projector", "writing documents", &stop_requested);
+	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);
+	pv_outage_init(&p->es_out, "projector", "event store", &pv_daemon_stop);
+	pv_outage_init(&p->cosmos_out, "projector", "Cosmos DB", &pv_daemon_stop);
+	pv_outage_init(&p->apply_out, "projector", "writing documents", &pv_daemon_stop);
 	p->reported = time(NULL);
 }
 
@@ -435,7 +376,7 @@ int main(int argc, char **argv)
 	if (fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	unsetenv("PHOTOVOTE_FAULT");
-	if (pv_config_load(config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
+	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
 	pv_log_init("photovote-projector",
@@ -444,10 +385,10 @@ int main(int argc, char **argv)
 		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
 	options(&p, cfg);
 	if (migrate_dir)
-		migrate(p.conninfo, migrate_dir);
-	install_signals();
+		pv_daemon_migrate(p.conninfo, migrate_dir);
+	pv_daemon_signals();
 	/* A store that is down at start is an outage like any other. */
-	while (!stop_requested) {
+	while (!pv_daemon_stop) {
 		enum pv_err rc = pv_es_open(&p.eso, &p.es, &err);
 
 		if (rc == PV_OK)

@@ -2,12 +2,13 @@
 # photovote-appender against real PostgreSQL and RabbitMQ, with the event store backend of
 # PVA_BACKEND (postgres by default; esdb: the EventStoreDB stand-in): whole elections through the
 # queue, verdicts in the audit log, accepted events in the stream in order, poison messages in
-# the dead-letter queue with their reason, redelivered duplicates stored once, SIGTERM exits 0.
+# the dead-letter queue with their reason, redelivered duplicates stored once, SIGHUP is
+# survived, SIGTERM exits 0.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/appender/lib.sh"
 
-echo "1..12"
+echo "1..13"
 if ! pva_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -50,6 +51,12 @@ pva_check "poison messages end in the dead-letter queue with their reason" \
 pva_check "malformed commands with an event id are recorded as rejected" test \
 	"$(pva_sql "SELECT count(*) FROM audit_log WHERE kind = 'malformed'
 		AND event_id IN ('$bogus', '$noelection')")" = 2
+
+# SIGHUP reopens the logs and nothing else: the appender lives on and handles the
+# duplicates below.
+kill -HUP "$APPENDER_PID"
+sleep 0.5
+pva_check "SIGHUP: the appender keeps running" kill -0 "$APPENDER_PID"
 
 # Duplicates (a publisher that retried, a redelivery): nothing stored twice, nothing changed.
 pva_publish

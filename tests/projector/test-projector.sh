@@ -5,12 +5,13 @@
 # fold; replays and rebuilds change nothing; a deleted election has no document; a projector
 # killed with SIGKILL at several points and restarted ends with documents identical to those
 # of a projection made in one go; a second projector waits for the lock and takes over;
-# Cosmos DB answering 503 for a while delays the projection but skips nothing; SIGTERM exits 0.
+# Cosmos DB answering 503 for a while delays the projection but skips nothing; SIGHUP is
+# survived, SIGTERM exits 0.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
 
-echo "1..18"
+echo "1..19"
 if ! pvp_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -43,8 +44,13 @@ pvp_docs "$pvp_work/docs-3" "${elections[@]}"
 pvp_check "a rebuild by replay gives the same documents" \
 	cmp -s "$pvp_work/docs-1" "$pvp_work/docs-3"
 
-# Live: the projector follows the feed as events arrive, then stops on SIGTERM.
+# Live: the projector survives SIGHUP (it reopens the logs), follows the feed as events
+# arrive, then stops on SIGTERM.
 pvp_start
+sleep 0.5
+kill -HUP "$PROJECTOR_PID"
+sleep 0.5
+pvp_check "SIGHUP: the projector keeps running" kill -0 "$PROJECTOR_PID"
 pvp_generate b --elections 2 --voters 4
 mapfile -t more <"$pvp_work/b.elections"
 pvp_append "$pvp_work/b.events"

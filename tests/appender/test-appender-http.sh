@@ -37,30 +37,7 @@ ADMIN=$("$TOKEN_TOOL" -c "$WORK/pv.conf" create root@example.org --admin) || bai
 A=(-H "Authorization: Bearer $ALICE")
 B=(-H "Authorization: Bearer $BOB")
 
-port=$(free_port) || bail "no free port"
-mkdir -p "$WORK/www"
-cat >"$WORK/lighttpd.conf" <<CONF
-server.document-root = "$WORK/www"
-server.bind = "127.0.0.1"
-server.port = $port
-server.pid-file = "$WORK/lighttpd.pid"
-server.errorlog = "$WORK/lighttpd-error.log"
-server.modules = ("mod_fastcgi")
-fastcgi.server = ("/api" => ((
-	"bin-path" => "$FCGI",
-	"socket" => "$WORK/fcgi.sock",
-	"check-local" => "disable",
-	"max-procs" => 1,
-)))
-CONF
-lighttpd -D -f "$WORK/lighttpd.conf" >>"$WORK/lighttpd.out" 2>&1 &
-lpid=$!
-pv_on_exit "kill $lpid 2>/dev/null; wait $lpid 2>/dev/null"
-BASE=http://127.0.0.1:$port/api
-pv_web_wait_ready "$BASE" || {
-	sed 's/^/# /' "$WORK/lighttpd-error.log" "$WORK/lighttpd.out" 2>/dev/null | tail -20
-	bail "lighttpd + photovote.fcgi not ready"
-}
+pv_web_lighttpd
 
 # expect NAME STATUS JQ: the last answer has STATUS and the jq filter holds on its body.
 expect()

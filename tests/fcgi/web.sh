@@ -112,6 +112,40 @@ pv_web_start_fcgi()
 	pv_on_exit "kill $FCGI_PID 2>/dev/null; wait $FCGI_PID 2>/dev/null"
 }
 
+# pv_web_lighttpd [CONFIG]: lighttpd on a free port of 127.0.0.1, spawning photovote.fcgi
+# at /api (bin-path: its listening socket on fd 0), with PHOTOVOTE_CONFIG=CONFIG when given
+# (else the program inherits the environment); stopped at exit.  Sets BASE to the API's
+# URL; bails with lighttpd's logs when the program does not become ready.
+pv_web_lighttpd()
+{
+	local port env=
+	port=$(free_port) || bail "no free port"
+	[[ -n ${1:-} ]] && env="\"bin-environment\" => (\"PHOTOVOTE_CONFIG\" => \"$1\"),"
+	mkdir -p "$WORK/www"
+	cat >"$WORK/lighttpd.conf" <<CONF
+server.document-root = "$WORK/www"
+server.bind = "127.0.0.1"
+server.port = $port
+server.pid-file = "$WORK/lighttpd.pid"
+server.errorlog = "$WORK/lighttpd-error.log"
+server.modules = ("mod_fastcgi")
+fastcgi.server = ("/api" => ((
+	"bin-path" => "$FCGI",
+	"socket" => "$WORK/fcgi.sock",
+	$env
+	"check-local" => "disable",
+	"max-procs" => 1,
+)))
+CONF
+	lighttpd -D -f "$WORK/lighttpd.conf" >>"$WORK/lighttpd.out" 2>&1 &
+	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	BASE=http://127.0.0.1:$port/api
+	pv_web_wait_ready "$BASE" || {
+		sed 's/^/# /' "$WORK/lighttpd-error.log" "$WORK/lighttpd.out" 2>/dev/null | tail -20
+		bail "lighttpd + photovote.fcgi not ready"
+	}
+}
+
 # Waits until GET /healthz answers 200 (the broker is connected).
 pv_web_wait_ready()
 {

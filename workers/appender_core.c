@@ -230,6 +230,18 @@ static struct entry *cache_get(struct pv_appender_core *c, const char *id)
 	return e;
 }
 
+static void scratch_free(struct scratch *s)
+{
+	free(s->items);
+	free(s->groups);
+	free(s->touched);
+	free(s->ids);
+	free(s->present);
+	free(s->repeated);
+	free(s->rows);
+	pv_buf_free(&s->copy);
+}
+
 struct pv_appender_core *pv_appender_core_new(struct pv_es *es, const char *pg_conninfo,
 					      size_t cache_elections)
 {
@@ -251,14 +263,7 @@ void pv_appender_core_free(struct pv_appender_core *c)
 		return;
 	while (c->head)
 		cache_drop(c, c->head);
-	free(c->scratch.items);
-	free(c->scratch.groups);
-	free(c->scratch.touched);
-	free(c->scratch.ids);
-	free(c->scratch.present);
-	free(c->scratch.repeated);
-	free(c->scratch.rows);
-	pv_buf_free(&c->scratch.copy);
+	scratch_free(&c->scratch);
 	free(c->buckets);
 	if (c->pg)
 		PQfinish(c->pg);

@@ -521,9 +521,8 @@ struct slot {
 	const char *name;
 	size_t index; /* in the caller's array */
 	char *category;
-	size_t cat;  /* index into the distinct categories */
-	int64_t cur; /* version before: the expected one, once moved */
-	char state;  /* 'l' once moved to its new version, else 0 */
+	size_t cat; /* index into the distinct categories */
+	bool moved; /* at its new version (many_move) */
 };
 
 static int slot_cmp(const void *a, const void *b)
@@ -572,7 +571,7 @@ static enum pv_err many_slots(const struct pv_es_pg_append *appends, size_t n, s
  * new ones.  Rows are visited in name order, as another batch would visit
  * them, which keeps two appenders from deadlocking in the common case (the
  * server breaks the rare other one, and the caller starts over).  A stream
- * that did not move is marked in its slot (state 0) for many_check. */
+ * that did not move keeps moved false, for many_refused. */
 static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *appends,
 			     struct slot *slots, size_t n, struct pv_error *err)
 {
@@ -591,8 +590,7 @@ static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *app
 		const struct pv_es_pg_append *a = &appends[slots[i].index];
 		int k = a->expected == PV_ES_NO_STREAM; /* 0: update, 1: insert */
 
-		slots[i].state = 0;
-		slots[i].cur = a->expected;
+		slots[i].moved = false;
 		array_elem(&names[k], slots[i].name);
 		pv_buf_printf(&versions[k], "%s%" PRId64, counts[k] ? "," : "",
 			      a->expected + (int64_t)a->count);
@@ -640,7 +638,7 @@ static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *app
 			struct slot *s = bsearch(&key, slots, n, sizeof *slots, slot_cmp);
 
 			if (s)
-				s->state = 'l';
+				s->moved = true;
 		}
 		PQclear(res);
 	}
@@ -750,7 +748,7 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 			rc = event_texts(&a->events[j], seq, &data, &meta, err);
 			if (rc != PV_OK)
 				break;
-			fmt_i64(num, s->cur + 1 + (int64_t)j);
+			fmt_i64(num, a->expected + 1 + (int64_t)j);
 			fmt_i64(pos, c->next++);
 			pv_pg_copy_field(rows, s->name, '\t');
 			pv_pg_copy_field(rows, num, '\t');
@@ -825,7 +823,7 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 	if (rc == PV_OK)
 		rc = many_move(pg, appends, slots, n, err);
 	for (size_t i = 0; i < n && rc == PV_OK; i++) {
-		if (slots[i].state)
+		if (slots[i].moved)
 			continue;
 		*failed = slots[i].index;
 		rc = many_refused(pg, &appends[slots[i].index], err);
@@ -836,7 +834,7 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 		rc = many_write(pg, appends, n, slots, cats, ncats, err);
 	for (size_t i = 0; i < n && rc == PV_OK; i++)
 		appends[slots[i].index].version =
-			slots[i].cur + (int64_t)appends[slots[i].index].count;
+			appends[slots[i].index].expected + (int64_t)appends[slots[i].index].count;
 	for (size_t i = 0; i < n; i++)
 		free(slots[i].category);
 	free(cats);

@@ -28,6 +28,7 @@
 : "${top_builddir:?set top_builddir (the build tree)}"
 top_srcdir=$(cd "$top_srcdir" && pwd) && top_builddir=$(cd "$top_builddir" && pwd) || exit 1
 . "$top_srcdir/tests/fcgi/web.sh"
+. "$top_srcdir/tests/bench/cpu.sh"
 
 SECONDS_EACH=${1:-10}
 CONNS=${2:-32}
@@ -104,13 +105,18 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "$AUTH_HEADER"
 LUA
 
-# run_wrk NAME URL: prints "NAME rate p50 p90 p99 non2xx" from wrk --latency.
+# run_wrk NAME URL: prints "NAME rate p50 p90 p99 non2xx" from wrk --latency,
+# and on stderr the CPU each process spent per request.
 run_wrk()
 {
-	local name=$1 url=$2 out
+	local name=$1 url=$2 out n
+	cpu_snapshot "$WORK/cpu.before"
 	out=$(wrk -t2 -c"$CONNS" -d"${SECONDS_EACH}s" --timeout 10s --latency -s "$WORK/post.lua" \
 		"$url" 2>&1) || bail "wrk failed: $out"
+	cpu_snapshot "$WORK/cpu.after"
 	printf '%s\n' "$out" | sed "s/^/# $name: /" >&2
+	n=$(awk '/ requests in / { print $1 }' <<<"$out")
+	echo "# $name: CPU ms per request: $(cpu_report "$WORK/cpu.before" "$WORK/cpu.after" "${n:-0}")" >&2
 	awk -v name="$name" '
 		function ms(v) {
 			if (v ~ /us$/) return v / 1000
@@ -135,8 +141,12 @@ queued=$("$CONSUME" "$PV_TEST_AMQP_URL" "$QUEUE" 1 200 | wc -l)
 curl -s "$BASE/api/metrics" | grep -E '^photovote_amqp_(publishes|publish_batches|confirms)_total' |
 	sed 's/^/# photovote metrics: /' >&2
 read -r _ hello_rate hello_p50 hello_p90 hello_p99 hello_bad < <(run_wrk hello "$BASE/hello/elections")
+cpu_snapshot "$WORK/cpu.before"
 raw=$("$RAW" 127.0.0.1 "$PV_TEST_AMQP_PORT" "$SECONDS_EACH" "$CONNS" 300) || bail "raw-publish failed"
+cpu_snapshot "$WORK/cpu.after"
 echo "# raw: $raw" >&2
+echo "# raw: CPU ms per message: $(cpu_report "$WORK/cpu.before" "$WORK/cpu.after" \
+	"$(awk '{ print $2 }' <<<"$raw")")" >&2
 read -r _ _ _ _ _ raw_rate _ raw_p50 _ raw_p90 _ raw_p99 _ _ <<<"$raw"
 
 [[ $app_bad == 0 ]] || echo "# WARNING: photovote.fcgi answered $app_bad non-2xx responses" >&2

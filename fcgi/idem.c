@@ -1,25 +1,24 @@
-/* Idempotency answers (design in idem.h).  One mutex guards a chained hash
- * table and a FIFO list of entries in insertion order; eviction and expiry
- * take from the FIFO's head.  Pending entries are never evicted (their
- * requests hold the key); the table may then exceed capacity briefly. */
+/* Idempotency answers (design in idem.h).  One mutex guards a map (lib/lru)
+ * used as a FIFO: entries in insertion order, looked up without moving, so
+ * eviction and expiry take the oldest first.  Pending entries are pinned,
+ * never evicted (their requests hold the key); the map may then exceed
+ * capacity briefly. */
 #include "idem.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "lru.h"
 #include "xalloc.h"
 
 struct entry {
-	struct entry *hnext;       /* hash chain */
-	struct entry *prev, *next; /* FIFO */
+	struct pv_lru_node node; /* pinned: pending, its first request still runs */
 	char key[PV_IDEM_KEY_MAX + 1];
 	char fp[PV_IDEM_FP_LEN + 1];
-	bool pending;
 	time_t at;
 	struct pv_idem_answer answer;
 };
@@ -29,20 +28,8 @@ struct pv_idem {
 	pthread_cond_t done;
 	size_t capacity;
 	int ttl;
-	size_t count;
-	size_t nbuckets;
-	struct entry **buckets;
-	struct entry *head, *tail;
+	struct pv_lru *entries;
 };
-
-static uint64_t hash_key(const char *s)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
 
 static time_t now_mono(void)
 {
@@ -52,6 +39,21 @@ static time_t now_mono(void)
 	return ts.tv_sec;
 }
 
+void pv_idem_answer_clear(struct pv_idem_answer *a)
+{
+	free(a->location);
+	free(a->body);
+	memset(a, 0, sizeof *a);
+}
+
+static void entry_free(struct pv_lru_node *node)
+{
+	struct entry *e = PV_LRU_ENTRY(node, struct entry, node);
+
+	pv_idem_answer_clear(&e->answer);
+	free(e);
+}
+
 struct pv_idem *pv_idem_new(size_t capacity, int ttl)
 {
 	struct pv_idem *c = pv_xcalloc(1, sizeof *c);
@@ -59,10 +61,7 @@ struct pv_idem *pv_idem_new(size_t capacity, int ttl)
 
 	c->capacity = capacity ? capacity : 1;
 	c->ttl = ttl;
-	c->nbuckets = 64;
-	while (c->nbuckets < c->capacity * 2)
-		c->nbuckets *= 2;
-	c->buckets = pv_xcalloc(c->nbuckets, sizeof *c->buckets);
+	c->entries = pv_lru_new(c->capacity, entry_free);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -71,54 +70,29 @@ struct pv_idem *pv_idem_new(size_t capacity, int ttl)
 	return c;
 }
 
-void pv_idem_answer_clear(struct pv_idem_answer *a)
+/* The entry under key, or NULL; a hit is not a use (FIFO). */
+static struct entry *find(struct pv_idem *c, const char *key)
 {
-	free(a->location);
-	free(a->body);
-	memset(a, 0, sizeof *a);
+	return PV_LRU_ENTRY(pv_lru_peek(c->entries, key), struct entry, node);
 }
 
-static struct entry **find_slot(struct pv_idem *c, const char *key)
-{
-	struct entry **pp = &c->buckets[hash_key(key) & (c->nbuckets - 1)];
-
-	while (*pp && strcmp((*pp)->key, key) != 0)
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static void remove_entry(struct pv_idem *c, struct entry *e)
-{
-	struct entry **pp = find_slot(c, e->key);
-
-	*pp = e->hnext;
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	pv_idem_answer_clear(&e->answer);
-	free(e);
-	c->count--;
-}
-
-/* Drops expired answers and, past capacity, the oldest answers. */
+/* Drops expired answers and, past capacity, the oldest answers: room for
+ * one more before the key is looked up. */
 static void trim(struct pv_idem *c, time_t now)
 {
-	struct entry *e = c->head;
+	struct pv_lru_node *node = pv_lru_oldest(c->entries);
 
-	while (e) {
-		struct entry *next = e->next;
+	while (node) {
+		struct pv_lru_node *newer = pv_lru_newer(node);
+		struct entry *e = PV_LRU_ENTRY(node, struct entry, node);
 		bool expired = now - e->at >= c->ttl;
+		bool full = pv_lru_count(c->entries) >= c->capacity;
 
-		if (!e->pending && (expired || c->count >= c->capacity))
-			remove_entry(c, e);
-		else if (!expired && c->count < c->capacity)
+		if (!node->pinned && (expired || full))
+			pv_lru_remove(c->entries, node);
+		else if (!expired && !full)
 			break;
-		e = next;
+		node = newer;
 	}
 }
 
@@ -126,9 +100,7 @@ void pv_idem_free(struct pv_idem *c)
 {
 	if (!c)
 		return;
-	while (c->head)
-		remove_entry(c, c->head);
-	free(c->buckets);
+	pv_lru_free(c->entries);
 	pthread_cond_destroy(&c->done);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -159,21 +131,14 @@ enum pv_idem_result pv_idem_begin(struct pv_idem *c, const char *key, const char
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		trim(c, now_mono());
-		e = *find_slot(c, key);
+		e = find(c, key);
 		if (!e) {
 			e = pv_xcalloc(1, sizeof *e);
 			strncpy(e->key, key, PV_IDEM_KEY_MAX);
 			strncpy(e->fp, fingerprint, PV_IDEM_FP_LEN);
-			e->pending = true;
+			e->node.pinned = true;
 			e->at = now_mono();
-			*find_slot(c, key) = e;
-			e->prev = c->tail;
-			if (c->tail)
-				c->tail->next = e;
-			else
-				c->head = e;
-			c->tail = e;
-			c->count++;
+			pv_lru_put(c->entries, &e->node, e->key);
 			r = PV_IDEM_NEW;
 			break;
 		}
@@ -181,7 +146,7 @@ enum pv_idem_result pv_idem_begin(struct pv_idem *c, const char *key, const char
 			r = PV_IDEM_MISMATCH;
 			break;
 		}
-		if (!e->pending) {
+		if (!e->node.pinned) {
 			copy_answer(answer, &e->answer);
 			r = PV_IDEM_REPLAY;
 			break;
@@ -200,14 +165,14 @@ void pv_idem_finish(struct pv_idem *c, const char *key, const struct pv_idem_ans
 	struct entry *e;
 
 	pthread_mutex_lock(&c->lock);
-	e = *find_slot(c, key);
-	if (e && e->pending) {
+	e = find(c, key);
+	if (e && e->node.pinned) {
 		if (answer) {
 			copy_answer(&e->answer, answer);
-			e->pending = false;
+			e->node.pinned = false;
 			e->at = now_mono();
 		} else {
-			remove_entry(c, e);
+			pv_lru_remove(c->entries, &e->node);
 		}
 	}
 	pthread_cond_broadcast(&c->done);
@@ -219,7 +184,7 @@ size_t pv_idem_count(struct pv_idem *c)
 	size_t n;
 
 	pthread_mutex_lock(&c->lock);
-	n = c->count;
+	n = pv_lru_count(c->entries);
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }

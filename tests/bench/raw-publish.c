@@ -6,13 +6,24 @@
  * gets that publishes one message per request and answers only after the
  * confirm, with P requests in flight.
  *
+ * SHAPE says what each message looks like to the broker:
+ *   bare       (the default) the default exchange straight to the queue,
+ *              content type and persistence only;
+ *   photovote  what photovote.fcgi publishes: through a durable topic
+ *              exchange bound to the queue with "#", mandatory, with a
+ *              message id, type, timestamp, app id and correlation id, and
+ *              the headers user, correlation_id and source, each message
+ *              with ids of its own.  The broker's work per message differs
+ *              between the two (the headers table above all), so this one
+ *              tells the broker's share of photovote.fcgi's figures.
+ *
  * The clock starts once every publisher is connected and ready (a
  * barrier), so connection set-up and teardown are not counted.
  *
- * usage: raw-publish HOST PORT SECONDS PUBLISHERS BYTES
+ * usage: raw-publish HOST PORT SECONDS PUBLISHERS BYTES [SHAPE]
  * Prints "confirms N seconds S rate R p50 A p90 B p99 C max D" (latencies
- * in milliseconds) on one line.  The queue (photovote.bench.raw.<pid>) is
- * deleted at the end.  Exits 1 when the broker fails. */
+ * in milliseconds) on one line.  The queue (photovote.bench.raw.<pid>) and
+ * the exchange of the same name are deleted at the end.  Exits 1 when the broker fails. */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <pthread.h>
@@ -31,12 +42,14 @@
 static const char *host;
 static int port;
 static char queue[64];
+static bool photovote_shape;
 static amqp_bytes_t body;
 static double start, deadline;
 static pthread_barrier_t ready;
 
 struct publisher {
 	pthread_t thread;
+	unsigned index;
 	double *lat; /* seconds per confirmed message */
 	double last; /* when the last confirm came */
 	size_t n, cap;
@@ -121,6 +134,33 @@ static bool wait_confirm(amqp_connection_state_t conn, uint64_t tag)
 	}
 }
 
+static void set_header(amqp_table_entry_t *e, const char *key, const char *value)
+{
+	e->key = amqp_cstring_bytes(key);
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes = amqp_cstring_bytes(value);
+}
+
+/* The properties photovote.fcgi sets on an event (lib/amqp_publisher.c). */
+static void photovote_properties(amqp_basic_properties_t *props, amqp_table_entry_t *headers,
+				 const char *id)
+{
+	props->_flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+			AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_APP_ID_FLAG |
+			AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG |
+			AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
+	props->timestamp = (uint64_t)time(NULL);
+	props->app_id = amqp_cstring_bytes("photovote");
+	props->message_id = amqp_cstring_bytes(id);
+	props->type = amqp_cstring_bytes("ElectionCreated");
+	props->correlation_id = amqp_cstring_bytes(id);
+	set_header(&headers[0], "correlation_id", id);
+	set_header(&headers[1], "user", "alice@example.org");
+	set_header(&headers[2], "source", "127.0.0.1");
+	props->headers.num_entries = 3;
+	props->headers.entries = headers;
+}
+
 static void *publish_loop(void *arg)
 {
 	struct publisher *p = arg;
@@ -149,9 +189,20 @@ static void *publish_loop(void *arg)
 	props.delivery_mode = 2; /* persistent */
 	while (now() < deadline) {
 		double t0 = now();
+		char id[40];
+		amqp_table_entry_t headers[3];
+		amqp_bytes_t exchange = amqp_empty_bytes, key = amqp_cstring_bytes(queue);
 
-		if (amqp_basic_publish(conn, CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(queue),
-				       0, 0, &props, body) != AMQP_STATUS_OK) {
+		if (photovote_shape) {
+			/* A fresh UUID-shaped id per message, as each event has. */
+			snprintf(id, sizeof id, "00000000-0000-4000-8000-%04x%08llx",
+				 p->index & 0xffff, (unsigned long long)tag);
+			photovote_properties(&props, headers, id);
+			exchange = amqp_cstring_bytes(queue);
+			key = amqp_cstring_bytes("01JBENCHRAWPUBLISH00000000");
+		}
+		if (amqp_basic_publish(conn, CHANNEL, exchange, key, photovote_shape, 0, &props,
+				       body) != AMQP_STATUS_OK) {
 			fprintf(stderr, "raw-publish: basic.publish failed\n");
 			p->failed = true;
 			break;
@@ -201,8 +252,14 @@ int main(int argc, char **argv)
 	bool failed = false;
 	char *text;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: raw-publish HOST PORT SECONDS PUBLISHERS BYTES\n");
+	if (argc != 6 && argc != 7) {
+		fprintf(stderr, "usage: raw-publish HOST PORT SECONDS PUBLISHERS BYTES [SHAPE]\n");
+		return 2;
+	}
+	if (argc == 7 && strcmp(argv[6], "photovote") == 0) {
+		photovote_shape = true;
+	} else if (argc == 7 && strcmp(argv[6], "bare") != 0) {
+		fprintf(stderr, "raw-publish: SHAPE is bare or photovote\n");
 		return 2;
 	}
 	host = argv[1];
@@ -230,14 +287,26 @@ int main(int argc, char **argv)
 	amqp_queue_declare(admin, CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
 	if (!reply_ok(amqp_get_rpc_reply(admin), "queue.declare"))
 		return 1;
+	if (photovote_shape) {
+		amqp_exchange_declare(admin, CHANNEL, amqp_cstring_bytes(queue),
+				      amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
+		if (!reply_ok(amqp_get_rpc_reply(admin), "exchange.declare"))
+			return 1;
+		amqp_queue_bind(admin, CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(queue),
+				amqp_cstring_bytes("#"), amqp_empty_table);
+		if (!reply_ok(amqp_get_rpc_reply(admin), "queue.bind"))
+			return 1;
+	}
 
 	if (pthread_barrier_init(&ready, NULL, (unsigned)npub + 1) != 0)
 		return 1;
-	for (int i = 0; i < npub; i++)
+	for (int i = 0; i < npub; i++) {
+		pubs[i].index = (unsigned)i;
 		if (pthread_create(&pubs[i].thread, NULL, publish_loop, &pubs[i]) != 0) {
 			fprintf(stderr, "raw-publish: cannot start publisher %d\n", i);
 			return 1;
 		}
+	}
 	pthread_barrier_wait(&ready);
 	start = now();
 	deadline = start + seconds;
@@ -256,6 +325,11 @@ int main(int argc, char **argv)
 	amqp_queue_delete(admin, CHANNEL, amqp_cstring_bytes(queue), 0, 0);
 	if (!reply_ok(amqp_get_rpc_reply(admin), "queue.delete"))
 		failed = true;
+	if (photovote_shape) {
+		amqp_exchange_delete(admin, CHANNEL, amqp_cstring_bytes(queue), 0);
+		if (!reply_ok(amqp_get_rpc_reply(admin), "exchange.delete"))
+			failed = true;
+	}
 	close_broker(admin);
 
 	all = malloc((total ? total : 1) * sizeof *all);

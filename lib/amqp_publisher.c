@@ -10,8 +10,11 @@
  * The publisher thread moves jobs from queue to flight (assigning the next
  * delivery tag) and finishes them on a confirm, or with PV_ERR_UNAVAILABLE
  * when the connection goes.  Finishing a job sets state DONE and signals
- * its condition; the waiting request thread then reads the result and frees
- * the job.  A request thread that gives up (timeout) sets `abandoned`
+ * its semaphore; the waiting request thread then reads the result and frees
+ * the job.  The semaphore is posted only after pub->lock is released: a
+ * thread woken while the publisher thread still holds the lock would at
+ * once block on it again, two more switches per request on a busy machine.
+ * Finished jobs wait on pub->finished until then.  A request thread that gives up (timeout) sets `abandoned`
  * instead, and then the publisher thread frees the job when it would have
  * finished it (or skips it unpublished if it is still queued).  So a job is
  * freed exactly once, by the side that sees the other one gone.
@@ -35,6 +38,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +63,9 @@ struct job {
 	uint64_t tag;
 	enum pv_err result;
 	char reason[256];
-	pthread_cond_t cond;
+	sem_t done;
 
+	/* The message: one allocation with the job, strings after it. */
 	char *routing_key;
 	void *body;
 	size_t body_len;
@@ -89,6 +94,7 @@ struct pv_amqp_publisher {
 	bool connected;
 	struct job_list queue;
 	struct job_list flight;
+	struct job *finished; /* done, to be posted once the lock is released */
 	struct pv_amqp_publisher_stats stats;
 
 	/* Publisher thread only. */
@@ -99,45 +105,55 @@ struct pv_amqp_publisher {
 	char last_error[512];
 };
 
-static char *dup_or_null(const char *s)
+/* Copies s (NULL stays NULL) to *at and moves *at past it. */
+static char *place(char **at, const char *s)
 {
-	return s ? pv_xstrdup(s) : NULL;
+	char *copy = *at;
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(copy, s, n);
+	*at += n;
+	return copy;
+}
+
+static size_t size_or_zero(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
 }
 
 static struct job *job_new(const struct pv_amqp_message *m)
 {
-	struct job *j = pv_xcalloc(1, sizeof *j);
-	pthread_condattr_t attr;
+	const char *key = m->routing_key ? m->routing_key : "";
+	size_t size = sizeof(struct job) + m->body_len + size_or_zero(key) +
+		      size_or_zero(m->content_type) + size_or_zero(m->message_id) +
+		      size_or_zero(m->type) + size_or_zero(m->user) +
+		      size_or_zero(m->correlation_id) + size_or_zero(m->source);
+	struct job *j = pv_xcalloc(1, size);
+	char *at = (char *)(j + 1);
 
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&j->cond, &attr);
-	pthread_condattr_destroy(&attr);
-	j->routing_key = pv_xstrdup(m->routing_key ? m->routing_key : "");
-	j->body = pv_xmalloc(m->body_len ? m->body_len : 1);
-	memcpy(j->body, m->body, m->body_len);
+	if (sem_init(&j->done, 0, 0) != 0)
+		pv_log_fatal("amqp", "sem_init");
+	j->body = at;
+	memcpy(at, m->body, m->body_len);
+	at += m->body_len;
 	j->body_len = m->body_len;
-	j->content_type = dup_or_null(m->content_type);
-	j->message_id = dup_or_null(m->message_id);
-	j->type = dup_or_null(m->type);
+	j->routing_key = place(&at, key);
+	j->content_type = place(&at, m->content_type);
+	j->message_id = place(&at, m->message_id);
+	j->type = place(&at, m->type);
 	j->timestamp = m->timestamp;
-	j->user = dup_or_null(m->user);
-	j->correlation_id = dup_or_null(m->correlation_id);
-	j->source = dup_or_null(m->source);
+	j->user = place(&at, m->user);
+	j->correlation_id = place(&at, m->correlation_id);
+	j->source = place(&at, m->source);
 	return j;
 }
 
 static void job_free(struct job *j)
 {
-	pthread_cond_destroy(&j->cond);
-	free(j->routing_key);
-	free(j->body);
-	free(j->content_type);
-	free(j->message_id);
-	free(j->type);
-	free(j->user);
-	free(j->correlation_id);
-	free(j->source);
+	sem_destroy(&j->done);
 	free(j);
 }
 
@@ -168,7 +184,24 @@ static void job_finish(struct pv_amqp_publisher *pub, struct job *j, enum pv_err
 	j->state = JOB_DONE;
 	j->result = result;
 	snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
-	pthread_cond_signal(&j->cond);
+	j->next = pub->finished;
+	pub->finished = j;
+}
+
+/* Releases pub->lock, then wakes the owners of the jobs finished under it.
+ * A job may be freed by its owner as soon as it is posted: read next first. */
+static void unlock_and_post(struct pv_amqp_publisher *pub)
+{
+	struct job *j = pub->finished;
+
+	pub->finished = NULL;
+	pthread_mutex_unlock(&pub->lock);
+	while (j) {
+		struct job *next = j->next;
+
+		sem_post(&j->done);
+		j = next;
+	}
 }
 
 static void fail_list(struct pv_amqp_publisher *pub, struct job_list *l, const char *reason)
@@ -220,7 +253,7 @@ static void drop_connection(struct pv_amqp_publisher *pub, const char *reason, b
 	pub->connected = false;
 	fail_list(pub, &pub->flight, reason);
 	fail_list(pub, &pub->queue, reason);
-	pthread_mutex_unlock(&pub->lock);
+	unlock_and_post(pub);
 	if (polite)
 		pv_amqp_disconnect(pub->conn);
 	else
@@ -393,7 +426,7 @@ static void confirm(struct pv_amqp_publisher *pub, uint64_t tag, bool multiple, 
 		}
 		j = next;
 	}
-	pthread_mutex_unlock(&pub->lock);
+	unlock_and_post(pub);
 }
 
 static void mark_returned(struct pv_amqp_publisher *pub, amqp_bytes_t message_id)
@@ -545,7 +578,7 @@ static void *publisher_main(void *arg)
 				snprintf(pub->last_error, sizeof pub->last_error, "%s", err.msg);
 				pthread_mutex_lock(&pub->lock);
 				fail_list(pub, &pub->queue, "the broker is unavailable");
-				pthread_mutex_unlock(&pub->lock);
+				unlock_and_post(pub);
 				stop = sleep_unless_stopped(pub, backoff);
 				backoff =
 					backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -570,7 +603,7 @@ static void *publisher_main(void *arg)
 		drop_connection(pub, "the publisher is shutting down", true);
 	pthread_mutex_lock(&pub->lock);
 	fail_list(pub, &pub->queue, "the publisher is shutting down");
-	pthread_mutex_unlock(&pub->lock);
+	unlock_and_post(pub);
 	return NULL;
 }
 
@@ -644,6 +677,8 @@ enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
 	struct timespec deadline;
 	enum pv_err rc;
 	struct job *j;
+	bool first;
+	int waited;
 
 	j = job_new(msg);
 	deadline_after(&deadline, timeout_ms);
@@ -657,13 +692,18 @@ enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
 		return pv_error_set(err, PV_ERR_UNAVAILABLE, "not connected to the broker");
 	}
 	list_append(&pub->queue, j);
+	/* A queue that was not empty has woken the thread already. */
+	first = pub->queue.head == j;
 	pthread_mutex_unlock(&pub->lock);
-	wake(pub);
+	if (first)
+		wake(pub);
 
-	pthread_mutex_lock(&pub->lock);
-	while (j->state != JOB_DONE) {
-		if (pthread_cond_timedwait(&j->cond, &pub->lock, &deadline) == ETIMEDOUT &&
-		    j->state != JOB_DONE) {
+	while ((waited = sem_clockwait(&j->done, CLOCK_MONOTONIC, &deadline)) != 0 &&
+	       errno == EINTR)
+		;
+	if (waited != 0) {
+		pthread_mutex_lock(&pub->lock);
+		if (j->state != JOB_DONE) {
 			/* The publisher thread frees it now (see the top). */
 			j->abandoned = true;
 			pub->stats.timeouts++;
@@ -671,8 +711,12 @@ enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
 			return pv_error_set(err, PV_ERR_TIMEOUT,
 					    "no confirm from the broker within %d ms", timeout_ms);
 		}
+		pthread_mutex_unlock(&pub->lock);
+		/* Finished just now: its post is on the way, and must land
+		 * before the job is freed. */
+		while (sem_wait(&j->done) != 0 && errno == EINTR)
+			;
 	}
-	pthread_mutex_unlock(&pub->lock);
 	rc = j->result;
 	if (rc != PV_OK)
 		pv_error_set(err, rc, "%s", j->reason);

@@ -85,6 +85,13 @@ static void uuid_random_and_valid(void **state)
 	assert_true(pv_uuid_valid(a));
 	assert_string_not_equal(a, b);
 	assert_int_equal(a[14], '4');
+	/* Version 4 and the RFC 4122 variant on every one, whatever the bits. */
+	for (int i = 0; i < 1000; i++) {
+		pv_uuid_new(a);
+		assert_int_equal(a[14], '4');
+		assert_non_null(strchr("89ab", a[19]));
+		assert_true(pv_uuid_valid(a));
+	}
 	assert_false(pv_uuid_valid("00000000-0000-0000-0000-000000000000"));
 	assert_false(pv_uuid_valid("not-a-uuid"));
 	assert_false(pv_uuid_valid("0b9d4f5e-6c1a-5d2e-9f3b-7a4c8e2d1f6"));

@@ -1,0 +1,438 @@
+/* photovote-admin's scriptable subcommands (cli.h).
+ *
+ * Output is one record a line: tab-separated fields in text mode, one JSON
+ * object a line with --json.  Every field that came from a server is
+ * escaped (escape.h) before it is printed, so tabs and newlines inside a
+ * field cannot split a record and no control sequence reaches a terminal. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cli.h"
+
+#include "escape.h"
+#include "projection.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EVENTS_PAGE 500
+#define DEAD_LETTER_BODY 200
+#define DEAD_LETTERS_DEFAULT 10
+
+void pv_cli_usage(FILE *out)
+{
+	fprintf(out, "usage: photovote-admin [-c FILE] [COMMAND [ARG...]]\n"
+		     "  -c, --config FILE   configuration (default $PHOTOVOTE_CONFIG, or\n"
+		     "                      /etc/photovote/photovote.conf if it exists)\n"
+		     "  -h, --help          this text\n"
+		     "commands:\n"
+		     "  streams [--json]                 every stream and its version\n"
+		     "  events STREAM [--from N] [--count N] [--json]\n"
+		     "                                   the events of a stream\n"
+		     "  status [--json]                  queue depths, dead letters, feed head, "
+		     "checkpoint, lag\n"
+		     "  dead-letters [--count N] [--json]\n"
+		     "                                   peek at dead letters (they stay queued)\n"
+		     "  rebuild ELECTION_ID | --all      rebuild Cosmos DB documents by replay\n"
+		     "exit status: 0 ok, 1 server or configuration error, 2 usage\n");
+}
+
+int pv_cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("photovote-admin: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(photovote-admin --help for usage)\n", stderr);
+	return PV_EXIT_USAGE;
+}
+
+int pv_cli_fail(const char *what, const struct pv_error *err)
+{
+	char *msg = pv_escape_str(err->msg);
+
+	fprintf(stderr, "photovote-admin: %s: %s\n", what, msg);
+	free(msg);
+	return PV_EXIT_SERVER;
+}
+
+/* ---- options ---- */
+
+static bool parse_number(const char *s, long long min, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min)
+		return false;
+	*out = v;
+	return true;
+}
+
+struct opts {
+	const char *arg; /* the positional argument, NULL when none */
+	bool json, all;
+	bool has_from, has_count;
+	long long from, count;
+};
+
+enum { OPT_JSON = 256, OPT_FROM, OPT_COUNT, OPT_ALL };
+
+/* Parses the options `allowed` (OPT_* bits as 1 << (opt - 256)) of a
+ * subcommand and at most `positional` (0 or 1) other argument. */
+static int parse_opts(int argc, char **argv, unsigned allowed, int positional, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, OPT_JSON},
+		{"from", required_argument, NULL, OPT_FROM},
+		{"count", required_argument, NULL, OPT_COUNT},
+		{"all", no_argument, NULL, OPT_ALL},
+		{NULL, 0, NULL, 0},
+	};
+	int opt;
+
+	memset(o, 0, sizeof *o);
+	optind = 0; /* glibc: start over on this argv */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		if (opt == '?' || opt == ':' || !(allowed & (1u << (opt - 256)))) {
+			const char *bad = argv[optind - 1];
+
+			if (opt == ':')
+				return pv_cli_usage_error("%s: %s needs a value", argv[0], bad);
+			return pv_cli_usage_error("%s: unknown option %s", argv[0], bad);
+		}
+		switch (opt) {
+		case OPT_JSON: o->json = true; break;
+		case OPT_ALL: o->all = true; break;
+		case OPT_FROM:
+			o->has_from = true;
+			if (!parse_number(optarg, 0, &o->from))
+				return pv_cli_usage_error("%s: --from: \"%s\" is not a number >= 0",
+							  argv[0], optarg);
+			break;
+		case OPT_COUNT:
+			o->has_count = true;
+			if (!parse_number(optarg, 1, &o->count))
+				return pv_cli_usage_error(
+					"%s: --count: \"%s\" is not a number >= 1", argv[0],
+					optarg);
+			break;
+		}
+	}
+	if (positional && optind < argc)
+		o->arg = argv[optind++];
+	if (optind < argc)
+		return pv_cli_usage_error("%s: unexpected argument \"%s\"", argv[0], argv[optind]);
+	return PV_EXIT_OK;
+}
+
+#define ALLOW(x) (1u << ((x)-256))
+
+/* ---- printing ---- */
+
+static void print_escaped(const char *s)
+{
+	char *e = pv_escape_str(s);
+
+	fputs(e, stdout);
+	free(e);
+}
+
+/* One JSON line (the object is consumed). */
+static void print_json(json_t *o)
+{
+	char *text, *safe;
+
+	if (!o)
+		pv_oom("json_pack", 0);
+	text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	if (!text)
+		pv_oom("json_dumps", 0);
+	safe = pv_escape_json(text);
+	puts(safe);
+	free(safe);
+	free(text);
+	json_decref(o);
+}
+
+/* ---- streams ---- */
+
+static int list_streams(struct pv_session *s, const char *category, struct pv_es_stream_list *list,
+			const char *what)
+{
+	struct pv_error err;
+	struct pv_es *es = NULL;
+
+	if (pv_session_es(s, &es, &err) != PV_OK)
+		return pv_cli_fail(what, &err);
+	if (pv_es_list_streams(es, category, list, &err) != PV_OK) {
+		pv_session_es_failed(s, &err);
+		return pv_cli_fail(what, &err);
+	}
+	return PV_EXIT_OK;
+}
+
+int pv_cli_streams(struct pv_session *s, int argc, char **argv)
+{
+	struct pv_es_stream_list list = {0};
+	struct opts o;
+	int rc = parse_opts(argc, argv, ALLOW(OPT_JSON), 0, &o);
+
+	if (rc == PV_EXIT_OK)
+		rc = list_streams(s, NULL, &list, "streams");
+	if (rc != PV_EXIT_OK)
+		return rc;
+	for (size_t i = 0; i < list.count; i++) {
+		const struct pv_es_stream_info *si = &list.streams[i];
+
+		if (o.json) {
+			print_json(json_pack("{s:s?, s:I}", "name", si->name, "version",
+					     (json_int_t)si->version));
+			continue;
+		}
+		print_escaped(si->name);
+		printf("\t%" PRId64 "\n", si->version);
+	}
+	pv_es_stream_list_clear(&list);
+	return PV_EXIT_OK;
+}
+
+/* ---- events ---- */
+
+static void print_event(const struct pv_es_event *ev, bool json)
+{
+	char *data;
+
+	if (json) {
+		print_json(json_pack("{s:I, s:s?, s:s, s:s?, s:O?, s:O?}", "number",
+				     (json_int_t)ev->number, "type", ev->type, "id", ev->id,
+				     "created", ev->created, "data", ev->data, "metadata",
+				     ev->metadata));
+		return;
+	}
+	data = ev->data ? json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	printf("%" PRId64 "\t", ev->number);
+	print_escaped(ev->type);
+	putchar('\t');
+	print_escaped(ev->id);
+	putchar('\t');
+	print_escaped(ev->created);
+	putchar('\t');
+	print_escaped(data ? data : "null");
+	putchar('\n');
+	free(data);
+}
+
+int pv_cli_events(struct pv_session *s, int argc, char **argv)
+{
+	struct pv_error err;
+	struct pv_es *es = NULL;
+	struct opts o;
+	int64_t from;
+	long long left;
+	int rc =
+		parse_opts(argc, argv, ALLOW(OPT_JSON) | ALLOW(OPT_FROM) | ALLOW(OPT_COUNT), 1, &o);
+
+	if (rc != PV_EXIT_OK)
+		return rc;
+	if (!o.arg)
+		return pv_cli_usage_error("events: which stream? (events STREAM)");
+	if (pv_session_es(s, &es, &err) != PV_OK)
+		return pv_cli_fail("events", &err);
+	from = o.from;
+	left = o.has_count ? o.count : -1;
+	while (left != 0) {
+		struct pv_es_page page = {0};
+		size_t want = left < 0 || left > EVENTS_PAGE ? EVENTS_PAGE : (size_t)left;
+		bool end;
+
+		if (pv_es_read_stream(es, o.arg, from, want, false, &page, &err) != PV_OK) {
+			pv_session_es_failed(s, &err);
+			return pv_cli_fail("events", &err);
+		}
+		for (size_t i = 0; i < page.count; i++)
+			print_event(&page.events[i], o.json);
+		if (left > 0)
+			left -= (long long)page.count;
+		end = page.count == 0 || page.end_of_stream;
+		if (page.count)
+			from = page.events[page.count - 1].number + 1;
+		pv_es_page_clear(&page);
+		if (end)
+			break;
+	}
+	return PV_EXIT_OK;
+}
+
+/* ---- status ---- */
+
+int pv_cli_status(struct pv_session *s, int argc, char **argv)
+{
+	struct pv_status st;
+	struct pv_error err;
+	struct opts o;
+	int rc = parse_opts(argc, argv, ALLOW(OPT_JSON), 0, &o);
+
+	if (rc != PV_EXIT_OK)
+		return rc;
+	pv_session_status(s, &st, &err);
+	if (o.json) {
+		json_t *j = json_pack("{s:s}", "projector_feed", pv_session_feed(s));
+
+		if (!j)
+			pv_oom("json_pack", 0);
+		if (st.broker_rc == PV_OK) {
+			json_object_set_new(j, "appender_queue_ready",
+					    json_integer(st.queue_ready));
+			json_object_set_new(j, "appender_queue_consumers",
+					    json_integer(st.queue_consumers));
+			json_object_set_new(j, "dead_letters", json_integer(st.dead_letters));
+		}
+		if (st.store_rc == PV_OK)
+			json_object_set_new(j, "store_head", json_integer(st.head));
+		if (st.checkpoint_rc == PV_OK)
+			json_object_set_new(j, "projector_checkpoint", json_integer(st.checkpoint));
+		if (st.store_rc == PV_OK && st.checkpoint_rc == PV_OK) {
+			json_object_set_new(j, "projector_lag", json_integer(st.lag));
+			json_object_set_new(j, "projector_lag_capped", json_boolean(st.lag_capped));
+		}
+		print_json(j);
+	} else {
+		printf("projector_feed: ");
+		print_escaped(pv_session_feed(s));
+		putchar('\n');
+		if (st.broker_rc == PV_OK)
+			printf("appender_queue_ready: %lu\nappender_queue_consumers: %lu\n"
+			       "dead_letters: %lu\n",
+			       st.queue_ready, st.queue_consumers, st.dead_letters);
+		if (st.store_rc == PV_OK)
+			printf("store_head: %" PRId64 "\n", st.head);
+		if (st.checkpoint_rc == PV_OK)
+			printf("projector_checkpoint: %" PRId64 "\n", st.checkpoint);
+		if (st.store_rc == PV_OK && st.checkpoint_rc == PV_OK)
+			printf("projector_lag: %lu%s\n", st.lag, st.lag_capped ? "+" : "");
+	}
+	rc = PV_EXIT_OK;
+	if (st.broker_rc != PV_OK)
+		rc = pv_cli_fail("status", &st.broker_err);
+	if (st.store_rc != PV_OK)
+		rc = pv_cli_fail("status", &st.store_err);
+	if (st.checkpoint_rc != PV_OK)
+		rc = pv_cli_fail("status", &st.checkpoint_err);
+	return rc;
+}
+
+/* ---- dead letters ---- */
+
+int pv_cli_dead_letters(struct pv_session *s, int argc, char **argv)
+{
+	struct pv_dead_letters dl;
+	struct pv_error err;
+	struct opts o;
+	int rc = parse_opts(argc, argv, ALLOW(OPT_JSON) | ALLOW(OPT_COUNT), 0, &o);
+
+	if (rc != PV_EXIT_OK)
+		return rc;
+	if (pv_session_dead_letters(s, o.has_count ? (size_t)o.count : DEAD_LETTERS_DEFAULT,
+				    DEAD_LETTER_BODY, &dl, &err) != PV_OK)
+		return pv_cli_fail("dead-letters", &err);
+	for (size_t i = 0; i < dl.count; i++) {
+		const struct pv_dead_letter *d = &dl.items[i];
+		char *body = pv_escape_mem(d->body, d->body_kept);
+
+		if (o.json) {
+			/* body is the escaped text, so it is always valid UTF-8. */
+			print_json(json_pack("{s:s?, s:s?, s:s?, s:b, s:I, s:s, s:b}", "message_id",
+					     d->message_id, "type", d->type, "reason", d->reason,
+					     "redelivered", d->redelivered, "body_bytes",
+					     (json_int_t)d->body_len, "body", body,
+					     "body_truncated", d->body_kept < d->body_len));
+		} else {
+			print_escaped(d->message_id ? d->message_id : "-");
+			putchar('\t');
+			print_escaped(d->type ? d->type : "-");
+			putchar('\t');
+			print_escaped(d->reason ? d->reason : "-");
+			printf("\t%s", body);
+			if (d->body_kept < d->body_len)
+				printf("...(%zu bytes)", d->body_len);
+			putchar('\n');
+		}
+		free(body);
+	}
+	pv_dead_letters_clear(&dl);
+	return PV_EXIT_OK;
+}
+
+/* ---- rebuild ---- */
+
+static int rebuild_all(struct pv_session *s)
+{
+	static const char prefix[] = PV_PROJECTION_CATEGORY "-";
+	struct pv_es_stream_list list = {0};
+	struct pv_error err;
+	size_t done = 0, failed = 0;
+	int rc = list_streams(s, PV_PROJECTION_CATEGORY, &list, "rebuild");
+
+	if (rc != PV_EXIT_OK)
+		return rc;
+	for (size_t i = 0; i < list.count; i++) {
+		const char *name = list.streams[i].name;
+		const char *id = name + sizeof prefix - 1;
+
+		if (strncmp(name, prefix, sizeof prefix - 1) != 0 || !pv_ulid_valid(id)) {
+			char *e = pv_escape_str(name);
+
+			fprintf(stderr,
+				"photovote-admin: rebuild: skipping %s (not an election's)\n", e);
+			free(e);
+			continue;
+		}
+		if (pv_session_rebuild(s, id, &err) != PV_OK) {
+			pv_cli_fail("rebuild", &err);
+			failed++;
+			continue;
+		}
+		printf("rebuilt %s\n", id);
+		done++;
+	}
+	pv_es_stream_list_clear(&list);
+	printf("%zu elections rebuilt, %zu failed\n", done, failed);
+	return failed ? PV_EXIT_SERVER : PV_EXIT_OK;
+}
+
+int pv_cli_rebuild(struct pv_session *s, int argc, char **argv)
+{
+	struct pv_error err;
+	struct opts o;
+	const char *id;
+	int rc = parse_opts(argc, argv, ALLOW(OPT_ALL), 1, &o);
+
+	if (rc != PV_EXIT_OK)
+		return rc;
+	if (o.all && o.arg)
+		return pv_cli_usage_error("rebuild: an election id or --all, not both");
+	if (o.all)
+		return rebuild_all(s);
+	id = o.arg;
+	if (!id)
+		return pv_cli_usage_error(
+			"rebuild: which election? (rebuild ELECTION_ID or --all)");
+	if (!pv_ulid_valid(id))
+		return pv_cli_usage_error("rebuild: \"%s\" is not an election id (a ULID)", id);
+	if (pv_session_rebuild(s, id, &err) != PV_OK)
+		return pv_cli_fail("rebuild", &err);
+	printf("rebuilt %s\n", id);
+	return PV_EXIT_OK;
+}

@@ -1,0 +1,27 @@
+/* photovote-admin's scriptable subcommands and the console, each run as
+ * fn(session, argc, argv) with argv[0] the subcommand's name; each returns
+ * the program's exit status (PV_EXIT_*). */
+#ifndef PV_ADMIN_CLI_H
+#define PV_ADMIN_CLI_H
+
+#include <stdio.h>
+
+#include "session.h"
+
+#define PV_EXIT_OK 0
+#define PV_EXIT_SERVER 1 /* a server (or the configuration) failed */
+#define PV_EXIT_USAGE 2
+
+int pv_cli_streams(struct pv_session *s, int argc, char **argv);
+int pv_cli_events(struct pv_session *s, int argc, char **argv);
+int pv_cli_status(struct pv_session *s, int argc, char **argv);
+int pv_cli_dead_letters(struct pv_session *s, int argc, char **argv);
+int pv_cli_rebuild(struct pv_session *s, int argc, char **argv);
+
+/* Prints "photovote-admin: <what>: <err escaped>" to stderr; returns 1. */
+int pv_cli_fail(const char *what, const struct pv_error *err);
+/* Prints "photovote-admin: <msg>" and the usage hint; returns 2. */
+int pv_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pv_cli_usage(FILE *out);
+
+#endif

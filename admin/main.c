@@ -1,0 +1,75 @@
+/* photovote-admin: the operator's tool.  With no command on a terminal it
+ * opens the console; otherwise it runs one scriptable command (cli.h).
+ * Configuration as the workers: -c FILE, else $PHOTOVOTE_CONFIG, else
+ * /etc/photovote/photovote.conf when it exists (lib/daemon.h). */
+#define _POSIX_C_SOURCE 200809L
+
+#include "cli.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*run)(struct pv_session *s, int argc, char **argv);
+} commands[] = {
+	{"streams", pv_cli_streams}, {"events", pv_cli_events},
+	{"status", pv_cli_status},   {"dead-letters", pv_cli_dead_letters},
+	{"rebuild", pv_cli_rebuild},
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int (*run)(struct pv_session *, int, char **) = NULL;
+	const char *cfgfile = NULL;
+	struct pv_session *s;
+	struct pv_config *cfg;
+	struct pv_error err;
+	int opt, rc, level;
+
+	opterr = 0;
+	/* "+": options after the command are the command's. */
+	while ((opt = getopt_long(argc, argv, "+:c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': cfgfile = optarg; break;
+		case 'h': pv_cli_usage(stdout); return PV_EXIT_OK;
+		case ':': return pv_cli_usage_error("%s needs a value", argv[optind - 1]);
+		default: return pv_cli_usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind == argc) {
+		return pv_cli_usage_error("which command?");
+	} else {
+		for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+			if (strcmp(argv[optind], commands[i].name) == 0)
+				run = commands[i].run;
+		if (!run)
+			return pv_cli_usage_error("unknown command \"%s\"", argv[optind]);
+	}
+	pv_log_init("photovote-admin", PV_LOG_STDERR, PV_LOG_WARNING);
+	/* A broker or web server that goes away must give an error, not a death. */
+	signal(SIGPIPE, SIG_IGN);
+	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
+		return pv_cli_fail("configuration", &err);
+	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
+	/* Info lines (rebuild retries) are for the log, not the operator's
+	 * screen; warnings and errors still show. */
+	if (level >= 0 && level < PV_LOG_INFO)
+		pv_log_set_level((enum pv_log_level)level);
+	s = pv_session_new(cfg);
+	rc = run(s, argc - optind, argv + optind);
+	pv_session_free(s);
+	return rc;
+}

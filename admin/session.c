@@ -1,0 +1,435 @@
+/* What photovote-admin talks to (session.h).
+ *
+ * Design
+ *   - Connections open on first use and stay open; any failure closes the
+ *     one that failed, so the next call (the console's next refresh)
+ *     connects again.  One thread: librabbitmq and libpq connections are
+ *     not shared.
+ *   - Read-only towards the pipeline: passive queue.declare, basic.get
+ *     without ack followed by one basic.nack(multiple, requeue) for the
+ *     peeked dead letters, a SELECT of the checkpoint, reads of the event
+ *     store.  Only a rebuild writes, and only Cosmos DB documents.
+ *
+ * Rebuilding while photovote-projector runs
+ *   The rebuild is lib/projection.c's own (pv_projection_rebuild): it
+ *   replays the whole stream, writes the changed parts, then writes the
+ *   election's head with If-Match on the ETag it read first (or creates it
+ *   when there was none).  The head is the commit point and carries the
+ *   number of the last event applied and the digests of its parts, so:
+ *   - If the projector writes the head in between, our If-Match fails
+ *     (PV_ERR_CONFLICT) and we replay again, up to REBUILD_TRIES times.
+ *   - If we write the head first, the projector's own If-Match fails with
+ *     the ETag it cached; it drops its cache, reads our head and skips
+ *     every event at or below its version, so nothing is applied twice.
+ *   - Parts written by one side under the other's head show up as digest
+ *     mismatches, which make the projector (and the readers, who retry)
+ *     rebuild or wait; the documents always end as the fold of the
+ *     stream.
+ *   The rebuild never touches the checkpoint: the projector keeps going
+ *   from where it was and skips what the rebuild already applied. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "session.h"
+
+#include "id.h"
+#include "log.h"
+#include "pgutil.h"
+#include "projection.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHANNEL 1
+#define FEED_PAGE 1000
+#define REBUILD_TRIES 5
+
+struct pv_session {
+	struct pv_config *cfg;
+	struct pv_es_options eso;
+	struct pv_amqp_params ap;
+	struct pv_cosmos_options co;
+	const char *conninfo;
+	char *feed;     /* checkpoint name */
+	char *es_label; /* "event store (...)" */
+
+	struct pv_es *es;
+	PGconn *pg;
+	amqp_connection_state_t amqp;
+	struct pv_cosmos *cosmos;
+};
+
+struct pv_session *pv_session_new(struct pv_config *cfg)
+{
+	struct pv_session *s = pv_xcalloc(1, sizeof *s);
+	const char *ca = pv_config_str(cfg, "eventstore", "ca_file");
+
+	s->cfg = cfg;
+	s->conninfo = pv_config_str(cfg, "postgres", "conninfo");
+	s->eso.backend = pv_config_str(cfg, "eventstore", "backend");
+	s->eso.url = pv_config_str(cfg, "eventstore", "url");
+	s->eso.username = pv_config_str(cfg, "eventstore", "username");
+	s->eso.password = pv_config_str(cfg, "eventstore", "password");
+	s->eso.ca_file = *ca ? ca : NULL;
+	s->eso.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
+	s->eso.pg_conninfo = s->conninfo;
+	pv_amqp_params_from_config(&s->ap, cfg);
+	pv_cosmos_options_from_config(cfg, &s->co);
+	s->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
+	/* The same name as workers/projector.c gives its checkpoint. */
+	s->feed = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, s->eso.backend,
+			       s->co.database, s->co.container);
+	if (strcmp(s->eso.backend, "esdb") == 0)
+		s->es_label = pv_xasprintf("event store (esdb at %s)", s->eso.url);
+	else
+		s->es_label = pv_xasprintf("event store (%s)", s->eso.backend);
+	return s;
+}
+
+static void broker_close(struct pv_session *s)
+{
+	pv_amqp_disconnect(s->amqp);
+	s->amqp = NULL;
+}
+
+void pv_session_free(struct pv_session *s)
+{
+	if (!s)
+		return;
+	pv_es_close(s->es);
+	if (s->pg)
+		PQfinish(s->pg);
+	broker_close(s);
+	pv_cosmos_close(s->cosmos);
+	pv_amqp_params_clear(&s->ap);
+	free(s->feed);
+	free(s->es_label);
+	pv_config_free(s->cfg);
+	free(s);
+}
+
+const char *pv_session_feed(const struct pv_session *s)
+{
+	return s->feed;
+}
+
+/* ---- event store ---- */
+
+enum pv_err pv_session_es(struct pv_session *s, struct pv_es **es, struct pv_error *err)
+{
+	if (!s->es && pv_es_open(&s->eso, &s->es, err) != PV_OK)
+		return pv_session_es_failed(s, err);
+	*es = s->es;
+	return PV_OK;
+}
+
+enum pv_err pv_session_es_failed(struct pv_session *s, struct pv_error *err)
+{
+	/* A missing stream is an answer, not a broken connection. */
+	if (err->code != PV_ERR_NOT_FOUND && err->code != PV_ERR_GONE &&
+	    err->code != PV_ERR_INVALID) {
+		pv_es_close(s->es);
+		s->es = NULL;
+	}
+	return pv_error_prefix(err, "%s: ", s->es_label);
+}
+
+/* ---- PostgreSQL: the projector's checkpoint ---- */
+
+static enum pv_err pg_failed(struct pv_session *s, struct pv_error *err)
+{
+	if (s->pg)
+		PQfinish(s->pg);
+	s->pg = NULL;
+	return pv_error_prefix(err, "PostgreSQL (projector checkpoint): ");
+}
+
+static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv_error *err)
+{
+	const char *params[1] = {s->feed};
+	PGresult *res;
+
+	*pos = -1;
+	if (!s->pg && pv_pg_connect(s->conninfo, &s->pg, err) != PV_OK)
+		return pg_failed(s, err);
+	if (pv_pg_exec(s->pg, "read the checkpoint",
+		       "SELECT position FROM projector_checkpoints WHERE name = $1", 1, params,
+		       &res, err) != PV_OK)
+		return pg_failed(s, err);
+	if (PQntuples(res) == 1)
+		*pos = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return PV_OK;
+}
+
+/* ---- RabbitMQ ---- */
+
+static enum pv_err broker_failed(struct pv_session *s, struct pv_error *err)
+{
+	broker_close(s);
+	return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+}
+
+static enum pv_err broker(struct pv_session *s, struct pv_error *err)
+{
+	if (!s->amqp && pv_amqp_connect(&s->ap, &s->amqp, err) != PV_OK)
+		return broker_failed(s, err);
+	return PV_OK;
+}
+
+/* Passive queue.declare: the queue's ready messages and consumers.  A
+ * missing queue closes the channel: we acknowledge and reopen it. */
+static enum pv_err queue_depth(struct pv_session *s, const char *name, unsigned long *ready,
+			       unsigned long *consumers, struct pv_error *err)
+{
+	amqp_queue_declare_ok_t *ok;
+	amqp_rpc_reply_t r;
+
+	ok = amqp_queue_declare(s->amqp, CHANNEL, amqp_cstring_bytes(name), 1, 0, 0, 0,
+				amqp_empty_table);
+	r = amqp_get_rpc_reply(s->amqp);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL && ok) {
+		*ready += ok->message_count;
+		if (consumers)
+			*consumers += ok->consumer_count;
+		return PV_OK;
+	}
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+	    ((const amqp_channel_close_t *)r.reply.decoded)->reply_code == AMQP_NOT_FOUND) {
+		amqp_channel_close_ok_t close_ok = {0};
+		int status =
+			amqp_send_method(s->amqp, CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+
+		if (pv_amqp_status_check(status, "channel.close-ok", err) != PV_OK)
+			return err->code;
+		amqp_channel_open(s->amqp, CHANNEL);
+		if (pv_amqp_reply_check(amqp_get_rpc_reply(s->amqp), "channel.open", err) != PV_OK)
+			return err->code;
+		return pv_error_set(err, PV_ERR_NOT_FOUND,
+				    "queue %s does not exist (no appender or API has declared it)",
+				    name);
+	}
+	return pv_amqp_reply_check(r, "queue.declare (passive)", err);
+}
+
+static enum pv_err broker_status(struct pv_session *s, struct pv_status *st, struct pv_error *err)
+{
+	int n = s->ap.partitions > 1 ? s->ap.partitions : 1;
+	enum pv_err rc = broker(s, err);
+
+	for (int i = 0; i < n && rc == PV_OK; i++) {
+		char *name =
+			n > 1 ? pv_xasprintf("%s.%d", s->ap.queue, i) : pv_xstrdup(s->ap.queue);
+
+		rc = queue_depth(s, name, &st->queue_ready, &st->queue_consumers, err);
+		free(name);
+	}
+	if (rc == PV_OK)
+		rc = queue_depth(s, s->ap.dead_letter_queue, &st->dead_letters, NULL, err);
+	if (rc == PV_ERR_NOT_FOUND)
+		return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+	if (rc != PV_OK && s->amqp)
+		return broker_failed(s, err);
+	return rc;
+}
+
+/* ---- status ---- */
+
+/* The feed after `after`: how many events, and the last position. */
+static enum pv_err scan_feed(struct pv_session *s, struct pv_status *st, int64_t after,
+			     struct pv_error *err)
+{
+	int64_t from = after + 1;
+	struct pv_es *es = NULL;
+	enum pv_err rc;
+
+	st->head = after;
+	rc = pv_session_es(s, &es, err);
+	if (rc != PV_OK)
+		return rc;
+	for (;;) {
+		struct pv_es_page page = {0};
+
+		rc = pv_es_read_category(es, PV_PROJECTION_CATEGORY, from, FEED_PAGE, 0, &page,
+					 err);
+		if (rc != PV_OK)
+			return pv_session_es_failed(s, err);
+		if (page.count == 0) {
+			pv_es_page_clear(&page);
+			return PV_OK;
+		}
+		st->head = page.events[page.count - 1].position;
+		st->lag += page.count;
+		from = st->head + 1;
+		pv_es_page_clear(&page);
+		if (st->lag >= PV_STATUS_LAG_MAX) {
+			/* The head is further on; say so rather than read it all. */
+			st->lag_capped = true;
+			return PV_OK;
+		}
+	}
+}
+
+enum pv_err pv_session_status(struct pv_session *s, struct pv_status *st, struct pv_error *err)
+{
+	memset(st, 0, sizeof *st);
+	st->broker_rc = broker_status(s, st, &st->broker_err);
+	st->checkpoint_rc = read_checkpoint(s, &st->checkpoint, &st->checkpoint_err);
+	st->store_rc =
+		scan_feed(s, st, st->checkpoint_rc == PV_OK ? st->checkpoint : -1, &st->store_err);
+	if (st->broker_rc != PV_OK)
+		*err = st->broker_err;
+	else if (st->store_rc != PV_OK)
+		*err = st->store_err;
+	else if (st->checkpoint_rc != PV_OK)
+		*err = st->checkpoint_err;
+	else
+		return PV_OK;
+	return err->code;
+}
+
+/* ---- dead letters ---- */
+
+void pv_dead_letters_clear(struct pv_dead_letters *d)
+{
+	for (size_t i = 0; i < d->count; i++) {
+		free(d->items[i].message_id);
+		free(d->items[i].type);
+		free(d->items[i].reason);
+		free(d->items[i].body);
+	}
+	free(d->items);
+	memset(d, 0, sizeof *d);
+}
+
+static char *prop_dup(const amqp_basic_properties_t *p, amqp_flags_t flag, amqp_bytes_t b)
+{
+	return (p->_flags & flag) ? pv_amqp_bytes_strdup(b) : NULL;
+}
+
+static char *header_dup(const amqp_basic_properties_t *p, const char *name)
+{
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return NULL;
+	for (int i = 0; i < p->headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+
+		if (e->key.len == strlen(name) && memcmp(e->key.bytes, name, e->key.len) == 0 &&
+		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+		     e->value.kind == AMQP_FIELD_KIND_BYTES))
+			return pv_amqp_bytes_strdup(e->value.value.bytes);
+	}
+	return NULL;
+}
+
+enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t keep,
+				    struct pv_dead_letters *out, struct pv_error *err)
+{
+	uint64_t last = 0;
+	size_t cap = 0;
+	enum pv_err rc;
+
+	memset(out, 0, sizeof *out);
+	rc = broker(s, err);
+	if (rc != PV_OK)
+		return rc;
+	rc = queue_depth(s, s->ap.dead_letter_queue, &out->total, NULL, err);
+	while (rc == PV_OK && out->count < max) {
+		amqp_rpc_reply_t r = amqp_basic_get(s->amqp, CHANNEL,
+						    amqp_cstring_bytes(s->ap.dead_letter_queue), 0);
+		struct pv_dead_letter *d;
+		amqp_message_t msg;
+		bool redelivered;
+
+		rc = pv_amqp_reply_check(r, "basic.get", err);
+		if (rc != PV_OK || r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
+			break;
+		/* The decoded method lives in the pool amqp_read_message reuses. */
+		last = ((const amqp_basic_get_ok_t *)r.reply.decoded)->delivery_tag;
+		redelivered = ((const amqp_basic_get_ok_t *)r.reply.decoded)->redelivered;
+		r = amqp_read_message(s->amqp, CHANNEL, &msg, 0);
+		rc = pv_amqp_reply_check(r, "read a dead letter", err);
+		if (rc != PV_OK)
+			break;
+		if (out->count == cap) {
+			cap = cap ? 2 * cap : 16;
+			out->items = pv_xreallocarray(out->items, cap, sizeof *out->items);
+		}
+		d = &out->items[out->count++];
+		d->message_id = prop_dup(&msg.properties, AMQP_BASIC_MESSAGE_ID_FLAG,
+					 msg.properties.message_id);
+		d->type = prop_dup(&msg.properties, AMQP_BASIC_TYPE_FLAG, msg.properties.type);
+		d->reason = header_dup(&msg.properties, "x-photovote-reason");
+		d->body_len = msg.body.len;
+		d->body_kept = msg.body.len < keep ? msg.body.len : keep;
+		d->body = pv_xmalloc(d->body_kept + 1);
+		if (d->body_kept)
+			memcpy(d->body, msg.body.bytes, d->body_kept);
+		d->body[d->body_kept] = '\0';
+		d->redelivered = redelivered;
+		amqp_destroy_message(&msg);
+		amqp_maybe_release_buffers(s->amqp);
+	}
+	/* Give every peeked message back, in its place. */
+	if (rc == PV_OK && last) {
+		int status = amqp_basic_nack(s->amqp, CHANNEL, last, 1, 1);
+
+		rc = pv_amqp_status_check(status, "basic.nack (requeue)", err);
+	}
+	if (rc == PV_ERR_NOT_FOUND)
+		return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+	if (rc != PV_OK) {
+		/* Closing the connection also gives back what we held. */
+		pv_dead_letters_clear(out);
+		return broker_failed(s, err);
+	}
+	return PV_OK;
+}
+
+/* ---- rebuild ---- */
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, struct pv_error *err)
+{
+	struct pv_projection *proj;
+	struct pv_es *es = NULL;
+	enum pv_err rc;
+
+	if (!pv_ulid_valid(election_id))
+		return pv_error_set(err, PV_ERR_INVALID, "%s is not an election id (a ULID)",
+				    election_id);
+	rc = pv_session_es(s, &es, err);
+	if (rc != PV_OK)
+		return rc;
+	if (!s->cosmos && pv_cosmos_open(&s->co, &s->cosmos, err) != PV_OK)
+		return pv_error_prefix(err, "Cosmos DB at %s: ", s->co.endpoint);
+	/* No cache: every try reads the head and its ETag afresh. */
+	proj = pv_projection_new(s->cosmos, es, 0, 0);
+	for (int attempt = 1; attempt <= REBUILD_TRIES; attempt++) {
+		rc = pv_projection_rebuild(proj, election_id, err);
+		if (rc != PV_ERR_CONFLICT)
+			break;
+		pv_log_info("rebuild", "election %s: %s; trying again", election_id, err->msg);
+		nap_ms(50L * attempt);
+	}
+	pv_projection_free(proj);
+	if (rc == PV_OK)
+		return PV_OK;
+	/* Either server may have failed; both are opened again next time. */
+	pv_cosmos_close(s->cosmos);
+	s->cosmos = NULL;
+	pv_es_close(s->es);
+	s->es = NULL;
+	return pv_error_prefix(err, "rebuild %s (%s, Cosmos DB at %s): ", election_id, s->es_label,
+			       s->co.endpoint);
+}

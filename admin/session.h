@@ -1,0 +1,91 @@
+/* What photovote-admin talks to, opened when first needed and kept for
+ * the run: the event store, PostgreSQL (the projector's checkpoint),
+ * RabbitMQ (queue depths, dead letters) and Cosmos DB (rebuilds).
+ *
+ * Every error that leaves this module names the server it came from
+ * ("RabbitMQ at 127.0.0.1:5672: ...", "event store (esdb at URL): ...",
+ * "PostgreSQL: ...", "Cosmos DB at URL: ...") before the library's own
+ * message, so callers print err.msg as it is (escaped: servers' answers
+ * are quoted in it).  A failed connection is dropped and opened again on
+ * the next call, so the console recovers when a server comes back.
+ *
+ * Nothing here changes the broker's topology or the projector's
+ * checkpoint: queues are only declared passively, and dead letters are
+ * peeked (basic.get without ack, then one basic.nack with requeue for all
+ * of them, which puts them back in their places with the redelivered flag
+ * set; if the connection drops first the broker requeues them the same
+ * way). */
+#ifndef PV_ADMIN_SESSION_H
+#define PV_ADMIN_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "amqp_conn.h"
+#include "config.h"
+#include "cosmos.h"
+#include "error.h"
+#include "eventstore.h"
+
+struct pv_session;
+
+/* Takes over cfg (freed by pv_session_free). */
+struct pv_session *pv_session_new(struct pv_config *cfg);
+void pv_session_free(struct pv_session *s);
+
+/* The open event store (borrowed), opening it first if need be. */
+enum pv_err pv_session_es(struct pv_session *s, struct pv_es **es, struct pv_error *err);
+/* After a failed call on the store: adds the store's name to err and
+ * closes it, so that the next pv_session_es() opens it again. */
+enum pv_err pv_session_es_failed(struct pv_session *s, struct pv_error *err);
+
+/* The figures of `status`; each part has its own outcome, so the console
+ * can show what it got while one server is down. */
+struct pv_status {
+	/* RabbitMQ: the appender's queue(s), summed over partitions, and the
+	 * dead-letter queue.  ready = messages waiting (not those a consumer
+	 * holds unacked). */
+	enum pv_err broker_rc;
+	struct pv_error broker_err;
+	unsigned long queue_ready, queue_consumers, dead_letters;
+	/* The event store's category feed and the projector's checkpoint. */
+	enum pv_err store_rc, checkpoint_rc;
+	struct pv_error store_err, checkpoint_err;
+	int64_t head;       /* last feed position, -1 when the feed is empty */
+	int64_t checkpoint; /* -1 when the projector has not written one */
+	unsigned long lag;  /* events after the checkpoint */
+	bool lag_capped;    /* counting stopped at PV_STATUS_LAG_MAX */
+};
+#define PV_STATUS_LAG_MAX 1000000ul
+
+/* The checkpoint's name, as the projector writes it (borrowed). */
+const char *pv_session_feed(const struct pv_session *s);
+/* Fills *st; returns the first error (each part's is also in *st). */
+enum pv_err pv_session_status(struct pv_session *s, struct pv_status *st, struct pv_error *err);
+
+struct pv_dead_letter {
+	char *message_id; /* NULL when absent */
+	char *type;       /* the AMQP type property, NULL when absent */
+	char *reason;     /* header x-photovote-reason, NULL when absent */
+	char *body;       /* the first body_kept bytes (not NUL-safe: use body_kept) */
+	size_t body_kept, body_len;
+	bool redelivered;
+};
+struct pv_dead_letters {
+	struct pv_dead_letter *items;
+	size_t count;
+	unsigned long total; /* messages in the queue */
+};
+void pv_dead_letters_clear(struct pv_dead_letters *d);
+/* Peeks at up to max dead letters from the head of the queue, keeping at
+ * most keep bytes of each body, and gives them all back to the queue. */
+enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t keep,
+				    struct pv_dead_letters *out, struct pv_error *err);
+
+/* Rebuilds one election's documents by replaying its stream
+ * (pv_projection_rebuild), retrying while a running projector writes the
+ * same head.  Safe while the projector runs: see session.c. */
+enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, struct pv_error *err);
+
+#endif

@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# Shared by the photovote-admin tests: the projector tests' set-up (servers, a private
+# database migrated, a private Cosmos DB database, the event store of PVADM_BACKEND: postgres
+# or esdb, the EventStoreDB stand-in) plus RabbitMQ with private names, and the appender and
+# projector tools to seed the pipeline.  Source after setting top_srcdir/top_builddir.
+
+: "${top_srcdir:?}" "${top_builddir:?}"
+PVP_BACKEND=${PVADM_BACKEND:-postgres}
+# shellcheck source=../projector/lib.sh
+. "$top_srcdir/tests/projector/lib.sh"
+
+adm=$top_builddir/admin/photovote-admin
+adm_appender=$top_builddir/workers/photovote-appender
+adm_pub=$top_builddir/tests/appender/pv-appender-tool
+APPENDER_PID=
+
+# adm_setup NAME: everything above; the work folder is $pvp_work.
+adm_setup()
+{
+	local name=$1
+	pvp_setup "adm$name" || return 1
+	pv_servers_need rabbitmq || return 1
+	export PHOTOVOTE_AMQP_HOST=127.0.0.1 PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT
+	export PHOTOVOTE_AMQP_USER=guest PHOTOVOTE_AMQP_PASSWORD=guest PHOTOVOTE_AMQP_VHOST=/
+	export PHOTOVOTE_AMQP_EXCHANGE=pvadm.$name.$$.events
+	export PHOTOVOTE_AMQP_QUEUE=pvadm.$name.$$.appender
+	export PHOTOVOTE_AMQP_DEAD_LETTER_EXCHANGE=pvadm.$name.$$.dead
+	export PHOTOVOTE_AMQP_DEAD_LETTER_QUEUE=pvadm.$name.$$.dead
+	pv_on_exit adm_stop_appender
+}
+
+adm_start_appender()
+{
+	"$adm_appender" >>"$pvp_work/appender.log" 2>&1 &
+	APPENDER_PID=$!
+}
+
+adm_stop_appender()
+{
+	[[ -n $APPENDER_PID ]] || return 0
+	kill -TERM "$APPENDER_PID" 2>/dev/null
+	wait "$APPENDER_PID" 2>/dev/null
+	APPENDER_PID=
+}
+
+# adm_status_field NAME: one figure of `photovote-admin status`.
+adm_status_field()
+{
+	"$adm" status 2>/dev/null | sed -n "s/^$1: //p"
+}
+
+# adm_wait_status NAME VALUE [SECONDS]: until status shows NAME: VALUE.
+adm_wait_status()
+{
+	local deadline=$((SECONDS + ${3:-30})) got
+	while ((SECONDS < deadline)); do
+		got=$(adm_status_field "$1")
+		[[ $got == "$2" ]] && return 0
+		sleep 0.2
+	done
+	echo "# status $1: ${got:-none}, waited for $2"
+	return 1
+}
+
+# adm_closed_port: a loopback port nothing listens on (bound, then released).
+adm_closed_port()
+{
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# adm_run NAME EXPECTED_STATUS CMD...: runs CMD with stdout in $pvp_work/out and stderr in
+# $pvp_work/err, and checks its exit status.
+adm_run()
+{
+	local name=$1 want=$2 rc
+	shift 2
+	"$@" >"$pvp_work/out" 2>"$pvp_work/err"
+	rc=$?
+	if [[ $rc != "$want" ]]; then
+		echo "# $name: exit status $rc, expected $want"
+		sed 's/^/#   stderr: /' "$pvp_work/err" | head -5
+		pvp_ok 1 "$name"
+		return 1
+	fi
+	pvp_ok 0 "$name"
+}

@@ -5,6 +5,7 @@
 #include "projection.h"
 #include "id.h"
 #include "log.h"
+#include "lru.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
@@ -34,22 +35,21 @@ static const char *const tally_keys[] = {"ratings_count", "ratings_sum"};
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 struct entry {
+	struct pv_lru_node node;
 	char id[PV_ULID_LEN + 1];
 	struct pv_election *state; /* as the documents will be once written */
 	char *etag;                /* of the head; NULL: no head */
 	json_t *digests;           /* part digests the documents have; NULL: unknown */
 	size_t parts;              /* parts the documents have (to delete stale ones) */
 	bool dirty;                /* documents differ from state (rebuilt) */
-	struct entry *hnext, *prev, *next;
 };
 
 struct pv_projection {
 	struct pv_cosmos *cosmos;
 	struct pv_es *es;
 	size_t per_part;
-	size_t cap, count, nbuckets;
-	struct entry **buckets;
-	struct entry *head, *tail; /* most recently used first */
+	size_t cap;
+	struct pv_lru *cache;
 	struct pv_projection_stats stats;
 	void (*hook)(void);
 };
@@ -128,39 +128,6 @@ static const char *stream_election(const char *stream)
 
 /* ---- the cache ---- */
 
-static size_t hash_id(const char *s)
-{
-	size_t h = 5381;
-
-	while (*s)
-		h = h * 33 + (unsigned char)*s++;
-	return h;
-}
-
-static void lru_unlink(struct pv_projection *p, struct entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		p->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		p->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push(struct pv_projection *p, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = p->head;
-	if (p->head)
-		p->head->prev = e;
-	p->head = e;
-	if (!p->tail)
-		p->tail = e;
-}
-
 static void entry_free(struct entry *e)
 {
 	if (!e)
@@ -171,43 +138,25 @@ static void entry_free(struct entry *e)
 	free(e);
 }
 
+static void node_free(struct pv_lru_node *node)
+{
+	entry_free(PV_LRU_ENTRY(node, struct entry, node));
+}
+
 static void cache_drop(struct pv_projection *p, struct entry *e)
 {
-	struct entry **pp = &p->buckets[hash_id(e->id) % p->nbuckets];
-
-	while (*pp && *pp != e)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = e->hnext;
-	lru_unlink(p, e);
-	p->count--;
-	entry_free(e);
+	pv_lru_remove(p->cache, &e->node);
 }
 
 static struct entry *cache_find(struct pv_projection *p, const char *id)
 {
-	struct entry *e;
-
-	for (e = p->buckets[hash_id(id) % p->nbuckets]; e; e = e->hnext) {
-		if (strcmp(e->id, id) == 0) {
-			lru_unlink(p, e);
-			lru_push(p, e);
-			return e;
-		}
-	}
-	return NULL;
+	return PV_LRU_ENTRY(pv_lru_find(p->cache, id), struct entry, node);
 }
 
+/* Takes e; evicts the least recently used past the cache's size. */
 static void cache_insert(struct pv_projection *p, struct entry *e)
 {
-	size_t b = hash_id(e->id) % p->nbuckets;
-
-	e->hnext = p->buckets[b];
-	p->buckets[b] = e;
-	lru_push(p, e);
-	p->count++;
-	while (p->count > (p->cap ? p->cap : 1) && p->tail != e)
-		cache_drop(p, p->tail);
+	pv_lru_put(p->cache, &e->node, e->id);
 }
 
 struct pv_projection *pv_projection_new(struct pv_cosmos *cosmos, struct pv_es *es, size_t per_part,
@@ -219,23 +168,20 @@ struct pv_projection *pv_projection_new(struct pv_cosmos *cosmos, struct pv_es *
 	p->es = es;
 	p->per_part = per_part ? per_part : PV_PROJECTION_PER_PART;
 	p->cap = cache_elections;
-	p->nbuckets = cache_elections > 16 ? cache_elections : 16;
-	p->buckets = pv_xcalloc(p->nbuckets, sizeof *p->buckets);
+	p->cache = pv_lru_new(cache_elections, node_free);
 	return p;
 }
 
 void pv_projection_forget(struct pv_projection *p)
 {
-	while (p->head)
-		cache_drop(p, p->head);
+	pv_lru_clear(p->cache);
 }
 
 void pv_projection_free(struct pv_projection *p)
 {
 	if (!p)
 		return;
-	pv_projection_forget(p);
-	free(p->buckets);
+	pv_lru_free(p->cache);
 	free(p);
 }
 

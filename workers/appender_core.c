@@ -39,6 +39,7 @@
 #include "domain/event.h"
 #include "eventstore/pg.h"
 #include "log.h"
+#include "lru.h"
 #include "pgutil.h"
 #include "xalloc.h"
 
@@ -58,14 +59,12 @@
 #define MAX_CONFLICTS 32
 
 struct entry {
+	struct pv_lru_node node; /* pinned: used by the batch in hand, not to be evicted */
 	char id[PV_ULID_LEN + 1];
 	struct pv_election *election;
 	int64_t version;     /* last stream number read into election; -1 none */
 	bool loaded;         /* has read the stream at least once */
-	bool pinned;         /* used by the batch in hand: not to be evicted */
 	struct group *group; /* its append in the batch in hand, if any */
-	struct entry *hnext;
-	struct entry *prev, *next; /* LRU: head is the most recent */
 };
 
 /* The arrays of a batch, kept from one batch to the next: allocating and
@@ -87,10 +86,7 @@ struct pv_appender_core {
 	char *conninfo;
 	PGconn *pg;
 	size_t cap;
-	struct entry **buckets;
-	size_t nbuckets;
-	size_t count;
-	struct entry *head, *tail;
+	struct pv_lru *cache;
 	struct scratch scratch;
 };
 
@@ -148,85 +144,34 @@ void pv_appender_fault(enum pv_appender_fault point)
 
 /* The cache. */
 
-static size_t hash_id(const char *s)
+static void entry_free(struct pv_lru_node *node)
 {
-	size_t h = 5381;
+	struct entry *e = PV_LRU_ENTRY(node, struct entry, node);
 
-	while (*s)
-		h = h * 33 + (unsigned char)*s++;
-	return h;
-}
-
-static void lru_unlink(struct pv_appender_core *c, struct entry *e)
-{
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void lru_push(struct pv_appender_core *c, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	c->head = e;
-	if (!c->tail)
-		c->tail = e;
-}
-
-static void cache_drop(struct pv_appender_core *c, struct entry *e)
-{
-	struct entry **pp = &c->buckets[hash_id(e->id) % c->nbuckets];
-
-	while (*pp && *pp != e)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = e->hnext;
-	lru_unlink(c, e);
-	c->count--;
 	pv_election_free(e->election);
 	free(e);
 }
 
-/* The entry of election id, created empty (not loaded) when missing. */
+static void cache_drop(struct pv_appender_core *c, struct entry *e)
+{
+	pv_lru_remove(c->cache, &e->node);
+}
+
+/* The entry of election id, created empty (not loaded) when missing.  Adding
+ * one evicts the least recently used past the cache's size, never an entry
+ * the batch in hand holds state in (pinned: the cache may grow past its size
+ * for a batch). */
 static struct entry *cache_get(struct pv_appender_core *c, const char *id)
 {
-	size_t b = hash_id(id) % c->nbuckets;
-	struct entry *e;
+	struct entry *e = PV_LRU_ENTRY(pv_lru_find(c->cache, id), struct entry, node);
 
-	for (e = c->buckets[b]; e; e = e->hnext) {
-		if (strcmp(e->id, id) == 0) {
-			lru_unlink(c, e);
-			lru_push(c, e);
-			return e;
-		}
-	}
-	/* Evict before adding, never an entry the batch in hand holds state
-	 * in (the cache may grow past its size for a batch). */
-	while (c->count > 0 && c->count >= c->cap) {
-		struct entry *v = c->tail;
-
-		while (v && v->pinned)
-			v = v->prev;
-		if (!v)
-			break;
-		cache_drop(c, v);
-	}
+	if (e)
+		return e;
 	e = pv_xcalloc(1, sizeof *e);
 	snprintf(e->id, sizeof e->id, "%s", id);
 	e->election = pv_election_new(id);
 	e->version = -1;
-	e->hnext = c->buckets[b];
-	c->buckets[b] = e;
-	lru_push(c, e);
-	c->count++;
+	pv_lru_put(c->cache, &e->node, e->id);
 	return e;
 }
 
@@ -250,10 +195,7 @@ struct pv_appender_core *pv_appender_core_new(struct pv_es *es, const char *pg_c
 	c->es = es;
 	c->conninfo = pv_xstrdup(pg_conninfo);
 	c->cap = cache_elections;
-	c->nbuckets = 64;
-	while (c->nbuckets < 2 * c->cap && c->nbuckets < (1u << 24))
-		c->nbuckets *= 2;
-	c->buckets = pv_xcalloc(c->nbuckets, sizeof *c->buckets);
+	c->cache = pv_lru_new(cache_elections, entry_free);
 	return c;
 }
 
@@ -261,10 +203,8 @@ void pv_appender_core_free(struct pv_appender_core *c)
 {
 	if (!c)
 		return;
-	while (c->head)
-		cache_drop(c, c->head);
+	pv_lru_free(c->cache);
 	scratch_free(&c->scratch);
-	free(c->buckets);
 	if (c->pg)
 		PQfinish(c->pg);
 	free(c->conninfo);
@@ -647,9 +587,9 @@ struct batch {
 
 static void batch_touch(struct batch *b, struct entry *e)
 {
-	if (e->pinned)
+	if (e->node.pinned)
 		return;
-	e->pinned = true;
+	e->node.pinned = true;
 	e->group = NULL;
 	b->touched[b->ntouched++] = e;
 }
@@ -930,7 +870,7 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 	batch_decode(&b);
 	rc = batch_run(c, &b, err);
 	for (size_t i = 0; i < b.ntouched; i++) {
-		b.touched[i]->pinned = false;
+		b.touched[i]->node.pinned = false;
 		b.touched[i]->group = NULL;
 		/* Uncommitted state, or no cache wanted. */
 		if (rc != PV_OK || c->cap == 0)

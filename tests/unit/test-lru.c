@@ -51,6 +51,20 @@ static struct item *put(struct pv_lru *lru, const char *key, int value)
 	return it;
 }
 
+/* A map of capacity cap with an entry per letter of keys, valued 1, 2, ...
+ * in that order (the first the oldest). */
+static struct pv_lru *letters(size_t cap, const char *keys)
+{
+	struct pv_lru *lru = pv_lru_new(cap, item_free);
+
+	for (int i = 0; keys[i]; i++) {
+		char key[2] = {keys[i], '\0'};
+
+		put(lru, key, i + 1);
+	}
+	return lru;
+}
+
 /* The value under key (-1: none), without touching the order. */
 static int peek(struct pv_lru *lru, const char *key)
 {
@@ -91,11 +105,8 @@ static void insert_and_lookup(void **state)
 
 static void a_hit_moves_to_the_front(void **state)
 {
-	struct pv_lru *lru = pv_lru_new(3, item_free);
+	struct pv_lru *lru = letters(3, "abc");
 
-	put(lru, "a", 1);
-	put(lru, "b", 2);
-	put(lru, "c", 3);
 	/* Without the hit, "a" (the oldest) would go. */
 	assert_int_equal(find(lru, "a"), 1);
 	put(lru, "d", 4);
@@ -138,13 +149,9 @@ static void eviction_frees_each_entry_once(void **state)
 
 static void removal(void **state)
 {
-	struct pv_lru *lru = pv_lru_new(3, item_free);
-	struct item *b;
+	struct pv_lru *lru = letters(3, "abc");
 
-	put(lru, "a", 1);
-	b = put(lru, "b", 2);
-	put(lru, "c", 3);
-	pv_lru_remove(lru, &b->node);
+	pv_lru_remove(lru, pv_lru_peek(lru, "b"));
 	assert_int_equal(freed[2], 1);
 	assert_int_equal(pv_lru_count(lru), 2);
 	assert_int_equal(peek(lru, "b"), -1);
@@ -175,10 +182,8 @@ static void removal(void **state)
 
 static void a_put_replaces_the_value_under_its_key(void **state)
 {
-	struct pv_lru *lru = pv_lru_new(2, item_free);
+	struct pv_lru *lru = letters(2, "ab");
 
-	put(lru, "a", 1);
-	put(lru, "b", 2);
 	put(lru, "a", 3);
 	/* The old entry is freed, not evicted: "b" stays. */
 	assert_int_equal(freed[1], 1);
@@ -222,13 +227,11 @@ static void capacity_one_and_zero(void **state)
 
 static void pinned_entries_stay(void **state)
 {
-	struct pv_lru *lru = pv_lru_new(2, item_free);
-	struct item *a, *b;
+	struct pv_lru *lru = letters(2, "ab");
+	struct pv_lru_node *a = pv_lru_peek(lru, "a");
 
-	a = put(lru, "a", 1);
-	b = put(lru, "b", 2);
-	a->node.pinned = true;
-	b->node.pinned = true;
+	a->pinned = true;
+	pv_lru_peek(lru, "b")->pinned = true;
 	/* Past capacity: nothing may go but the new entry is kept. */
 	put(lru, "c", 3);
 	put(lru, "d", 4);
@@ -236,7 +239,7 @@ static void pinned_entries_stay(void **state)
 	assert_int_equal(freed[3], 1);
 	assert_int_equal(peek(lru, "d"), 4);
 	/* Unpinned, the oldest goes at the next put, back to capacity. */
-	a->node.pinned = false;
+	a->pinned = false;
 	put(lru, "e", 5);
 	assert_int_equal(freed[1], 1);
 	assert_int_equal(freed[4], 1);
@@ -250,14 +253,10 @@ static void pinned_entries_stay(void **state)
 
 static void walk_from_the_oldest(void **state)
 {
-	struct pv_lru *lru = pv_lru_new(10, item_free);
+	struct pv_lru *lru = letters(10, "abcd");
 	struct pv_lru_node *node;
 	int want[] = {1, 3, 4, 2}, n = 0;
 
-	put(lru, "a", 1);
-	put(lru, "b", 2);
-	put(lru, "c", 3);
-	put(lru, "d", 4);
 	pv_lru_find(lru, "b");
 	for (node = pv_lru_oldest(lru); node; node = pv_lru_newer(node)) {
 		assert_true(n < 4);

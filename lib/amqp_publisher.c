@@ -9,15 +9,16 @@
  *
  * The publisher thread moves jobs from queue to flight (assigning the next
  * delivery tag) and finishes them on a confirm, or with PV_ERR_UNAVAILABLE
- * when the connection goes.  Finishing a job sets state DONE and signals
- * its semaphore; the waiting request thread then reads the result and frees
- * the job.  The semaphore is posted only after pub->lock is released: a
- * thread woken while the publisher thread still holds the lock would at
- * once block on it again, two more switches per request on a busy machine.
- * Finished jobs wait on pub->finished until then.  A request thread that gives up (timeout) sets `abandoned`
- * instead, and then the publisher thread frees the job when it would have
- * finished it (or skips it unpublished if it is still queued).  So a job is
- * freed exactly once, by the side that sees the other one gone.
+ * when the connection goes.  Finishing a job sets state DONE and posts its
+ * semaphore; the waiting request thread then reads the result and frees the
+ * job.  The post comes only after pub->lock is released (finished jobs wait
+ * on pub->finished until then): a thread woken while the publisher thread
+ * still held the lock would at once block on it again, two more switches
+ * per request on a busy machine.  A request thread that gives up (timeout)
+ * sets `abandoned` instead, and then the publisher thread frees the job
+ * when it would have finished it (or skips it unpublished if it is still
+ * queued).  So a job is freed exactly once, by the side that sees the other
+ * one gone; a job found DONE at the timeout is waited for until its post.
  *
  * Confirms may cover many tags at once (multiple = true): every job in
  * flight with a tag at or below it is finished.  A message the broker

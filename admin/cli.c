@@ -27,20 +27,23 @@
 
 void pv_cli_usage(FILE *out)
 {
-	fprintf(out, "usage: photovote-admin [-c FILE] [COMMAND [ARG...]]\n"
-		     "  -c, --config FILE   configuration (default $PHOTOVOTE_CONFIG, or\n"
-		     "                      /etc/photovote/photovote.conf if it exists)\n"
-		     "  -h, --help          this text\n"
-		     "commands:\n"
-		     "  streams [--json]                 every stream and its version\n"
-		     "  events STREAM [--from N] [--count N] [--json]\n"
-		     "                                   the events of a stream\n"
-		     "  status [--json]                  queue depths, dead letters, feed head, "
-		     "checkpoint, lag\n"
-		     "  dead-letters [--count N] [--json]\n"
-		     "                                   peek at dead letters (they stay queued)\n"
-		     "  rebuild ELECTION_ID | --all      rebuild Cosmos DB documents by replay\n"
-		     "exit status: 0 ok, 1 server or configuration error, 2 usage\n");
+	fprintf(out,
+		"usage: photovote-admin [-c FILE] [COMMAND [ARG...]]\n"
+		"  -c, --config FILE   configuration (default $PHOTOVOTE_CONFIG, or\n"
+		"                      /etc/photovote/photovote.conf if it exists)\n"
+		"  -h, --help          this text\n"
+		"commands:\n"
+		"  console                          the interactive console (the default on a\n"
+		"                                   terminal)\n"
+		"  streams [--json]                 every stream and its version\n"
+		"  events STREAM [--from N] [--count N] [--json]\n"
+		"                                   the events of a stream\n"
+		"  status [--json]                  queue depths, dead letters, feed head, "
+		"checkpoint, lag\n"
+		"  dead-letters [--count N] [--json]\n"
+		"                                   peek at dead letters (they stay queued)\n"
+		"  rebuild ELECTION_ID | --all      rebuild Cosmos DB documents by replay\n"
+		"exit status: 0 ok, 1 server or configuration error, 2 usage\n");
 }
 
 int pv_cli_usage_error(const char *fmt, ...)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
 	const char *name;
@@ -22,7 +23,7 @@ static const struct {
 } commands[] = {
 	{"streams", pv_cli_streams}, {"events", pv_cli_events},
 	{"status", pv_cli_status},   {"dead-letters", pv_cli_dead_letters},
-	{"rebuild", pv_cli_rebuild},
+	{"rebuild", pv_cli_rebuild}, {"console", pv_console_run},
 };
 
 int main(int argc, char **argv)
@@ -33,6 +34,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int (*run)(struct pv_session *, int, char **) = NULL;
+	static char *console_argv[] = {"console", NULL};
 	const char *cfgfile = NULL;
 	struct pv_session *s;
 	struct pv_config *cfg;
@@ -50,7 +52,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind == argc) {
-		return pv_cli_usage_error("which command?");
+		if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+			return pv_cli_usage_error(
+				"no command, and not on a terminal for the console");
+		argc = 1;
+		argv = console_argv;
+		optind = 0;
+		run = pv_console_run;
 	} else {
 		for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 			if (strcmp(argv[optind], commands[i].name) == 0)

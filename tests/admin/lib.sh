@@ -29,6 +29,23 @@ adm_setup()
 	pv_on_exit adm_stop_appender
 }
 
+# The seed of the subcommand and console tests: election $adm_e1 with three events whose data
+# holds control characters, keys in the order PostgreSQL's jsonb keeps them (shorter first) so
+# that both backends give back the same text.  adm_seed FILE writes them as envelopes for
+# pv-projector-tool append; $adm_meta is their metadata.
+adm_e1=01ARZ3NDEKTSV4RRFFQ69G5FAV
+adm_c1=01BX5ZZKBKACTAV9WEVGEMMVS0
+adm_meta='"metadata":{"user":"o@example.org","admin":false,"at":"2023-11-14T22:13:20.000Z"}'
+adm_seed()
+{
+	local e=$adm_e1 m=$adm_meta
+	cat >"$1" <<EOT
+{"event_id":"00000000-0000-4000-8000-000000000001","type":"ElectionCreated","data":{"name":"Red \u001b[31m alert \u007f","election_id":"$e"},$m}
+{"event_id":"00000000-0000-4000-8000-000000000002","type":"ElectionNameChanged","data":{"name":"Tab\there","election_id":"$e"},$m}
+{"event_id":"00000000-0000-4000-8000-000000000003","type":"CompetitionAdded","data":{"name":"Portraits","election_id":"$e","competition_id":"$adm_c1"},$m}
+EOT
+}
+
 adm_start_appender()
 {
 	"$adm_appender" >>"$pvp_work/appender.log" 2>&1 &

@@ -9,24 +9,19 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..31"
+echo "1..32"
 if ! adm_setup cli; then
 	echo "# servers unavailable"
 	exit 77
 fi
 w=$pvp_work
-e1=01ARZ3NDEKTSV4RRFFQ69G5FAV
+e1=$adm_e1
 e2=01BX5ZZKBKACTAV9WEVGEMMVRZ
-c1=01BX5ZZKBKACTAV9WEVGEMMVS0
-meta='"metadata":{"user":"o@example.org","admin":false,"at":"2023-11-14T22:13:20.000Z"}'
-# Keys in the order PostgreSQL's jsonb keeps them (shorter first), so that both backends
-# give back the same text.
-cat >"$w/seed" <<EOT
-{"event_id":"00000000-0000-4000-8000-000000000001","type":"ElectionCreated","data":{"name":"Red \u001b[31m alert \u007f","election_id":"$e1"},$meta}
-{"event_id":"00000000-0000-4000-8000-000000000002","type":"ElectionNameChanged","data":{"name":"Tab\there","election_id":"$e1"},$meta}
-{"event_id":"00000000-0000-4000-8000-000000000003","type":"CompetitionAdded","data":{"name":"Portraits","election_id":"$e1","competition_id":"$c1"},$meta}
-{"event_id":"00000000-0000-4000-8000-000000000004","type":"ElectionCreated","data":{"name":"Second","election_id":"$e2"},$meta}
-EOT
+c1=$adm_c1
+meta=$adm_meta
+adm_seed "$w/seed"
+echo '{"event_id":"00000000-0000-4000-8000-000000000004","type":"ElectionCreated","data":{"name":"Second","election_id":"'"$e2"'"},'"$meta"'}' \
+	>>"$w/seed"
 pvp_check "seed events appended to the store" pvp_append "$w/seed"
 
 # ---- streams ----
@@ -149,6 +144,9 @@ usage_ok()
 pvp_check "usage: no stream, a bad --count, an unknown command or option exit 2" eval \
 	'usage_ok events && usage_ok events x --count 0 && usage_ok frobnicate &&
 	usage_ok status --bogus && usage_ok streams extra && usage_ok rebuild not-an-id'
+pvp_check "usage: no command, or the console, off a terminal exit 2" eval \
+	'usage_ok </dev/null && usage_ok console </dev/null'
+
 port=$(adm_closed_port)
 PHOTOVOTE_AMQP_PORT=$port "$adm" status >"$w/out" 2>"$w/err"
 rc=$?

@@ -6,6 +6,7 @@
 #include "id.h"
 #include "log.h"
 #include "lru.h"
+#include "recorded.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
@@ -203,34 +204,6 @@ static void wrote(struct pv_projection *p)
 
 /* ---- folding ---- */
 
-/* A recorded event as the aggregate folds it.  Events written by other
- * tools may lack our metadata; the fold does not use it, so an anonymous
- * stand-in will do. */
-static enum pv_err recorded_event(const struct pv_es_event *r, struct pv_event *ev,
-				  struct pv_error *err)
-{
-	struct pv_event_meta meta, fallback;
-	struct pv_error ignored;
-	int type = pv_event_type_parse(r->type);
-	enum pv_err rc;
-
-	memset(ev, 0, sizeof *ev);
-	if (type < 0)
-		return pv_error_set(err, PV_ERR_INVALID, "unknown event type");
-	if (!json_is_object(r->data))
-		return pv_error_set(err, PV_ERR_JSON, "event data is not a JSON object");
-	if (pv_event_meta_from_json(r->metadata, &meta, &ignored) != PV_OK) {
-		memset(&fallback, 0, sizeof fallback);
-		fallback.user = "unknown";
-		fallback.at = r->created;
-		return pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data),
-				     &fallback, err);
-	}
-	rc = pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data), &meta, err);
-	pv_event_meta_clear(&meta);
-	return rc;
-}
-
 /* Folds one event unless the state already holds it.  An event the fold
  * refuses is logged and left out: the appender checked it, so this means
  * the stream holds something written by another tool. */
@@ -243,7 +216,7 @@ static void fold(struct pv_projection *p, struct pv_election *state, const struc
 		p->stats.skipped++;
 		return;
 	}
-	if (recorded_event(r, &ev, &why) != PV_OK ||
+	if (pv_recorded_event(r, &ev, &why) != PV_OK ||
 	    pv_election_apply(state, &ev, r->number, &why) != PV_OK) {
 		pv_log_warnx("projector", "%s event %" PRId64 " (%s, %s) does not fold: %s",
 			     r->stream, r->number, r->id, r->type, why.msg);

@@ -40,6 +40,7 @@
 #include "eventstore/pg.h"
 #include "log.h"
 #include "lru.h"
+#include "recorded.h"
 #include "pgutil.h"
 #include "xalloc.h"
 
@@ -213,32 +214,6 @@ void pv_appender_core_free(struct pv_appender_core *c)
 
 /* The event store. */
 
-/* An event read back from the stream, as the aggregate folds it. */
-static enum pv_err recorded_event(const struct pv_es_event *r, struct pv_event *ev,
-				  struct pv_error *err)
-{
-	struct pv_event_meta meta, fallback;
-	struct pv_error ignored;
-	int type = pv_event_type_parse(r->type);
-	enum pv_err rc;
-
-	memset(ev, 0, sizeof *ev);
-	if (type < 0)
-		return pv_error_set(err, PV_ERR_INVALID, "unknown event type");
-	/* Events written by other tools may lack our metadata; the fold does
-	 * not depend on it, so an anonymous stand-in is good enough. */
-	if (pv_event_meta_from_json(r->metadata, &meta, &ignored) != PV_OK) {
-		memset(&fallback, 0, sizeof fallback);
-		fallback.user = "unknown";
-		fallback.at = r->created;
-		return pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data),
-				     &fallback, err);
-	}
-	rc = pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data), &meta, err);
-	pv_event_meta_clear(&meta);
-	return rc;
-}
-
 /* Reads the stream forward from e->version + 1 and folds what it finds.
  * If an event with id `want` goes by, *found is set to its number. */
 static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const char *stream,
@@ -264,7 +239,7 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 				continue;
 			if (want && strcmp(r->id, want) == 0)
 				*found = r->number;
-			if (recorded_event(r, &ev, &why) != PV_OK ||
+			if (pv_recorded_event(r, &ev, &why) != PV_OK ||
 			    pv_election_apply(e->election, &ev, r->number, &why) != PV_OK)
 				pv_log_warnx("appender",
 					     "%s event %" PRId64 " (%s) does not fold: %s", stream,

@@ -1,0 +1,28 @@
+#include "recorded.h"
+
+#include <string.h>
+
+enum pv_err pv_recorded_event(const struct pv_es_event *r, struct pv_event *ev,
+			      struct pv_error *err)
+{
+	struct pv_event_meta meta, fallback;
+	struct pv_error ignored;
+	int type = pv_event_type_parse(r->type);
+	enum pv_err rc;
+
+	memset(ev, 0, sizeof *ev);
+	if (type < 0)
+		return pv_error_set(err, PV_ERR_INVALID, "unknown event type");
+	if (!json_is_object(r->data))
+		return pv_error_set(err, PV_ERR_JSON, "event data is not a JSON object");
+	if (pv_event_meta_from_json(r->metadata, &meta, &ignored) != PV_OK) {
+		memset(&fallback, 0, sizeof fallback);
+		fallback.user = "unknown";
+		fallback.at = r->created;
+		return pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data),
+				     &fallback, err);
+	}
+	rc = pv_event_init(ev, r->id, (enum pv_event_type)type, json_incref(r->data), &meta, err);
+	pv_event_meta_clear(&meta);
+	return rc;
+}

@@ -292,8 +292,9 @@ int main(int argc, char **argv)
 				      amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
 		if (!reply_ok(amqp_get_rpc_reply(admin), "exchange.declare"))
 			return 1;
-		amqp_queue_bind(admin, CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(queue),
-				amqp_cstring_bytes("#"), amqp_empty_table);
+		amqp_queue_bind(admin, CHANNEL, amqp_cstring_bytes(queue),
+				amqp_cstring_bytes(queue), amqp_cstring_bytes("#"),
+				amqp_empty_table);
 		if (!reply_ok(amqp_get_rpc_reply(admin), "queue.bind"))
 			return 1;
 	}

@@ -7,36 +7,17 @@
 : "${top_srcdir:?}" "${top_builddir:?}"
 # shellcheck source=../servers/servers.sh
 . "$top_srcdir/tests/servers/servers.sh"
+# shellcheck source=../lib/worker-tests.sh
+. "$top_srcdir/tests/lib/worker-tests.sh"
 
 pva_tool=$top_builddir/tests/appender/pv-appender-tool
 pva_appender=$top_builddir/workers/photovote-appender
 pva_gen=$top_srcdir/tests/appender/gen-election.py
-pva_n=0
-pva_failed=0
 APPENDER_PID=
 
-pva_ok()
-{
-	pva_n=$((pva_n + 1))
-	if [[ $1 == 0 ]]; then
-		echo "ok $pva_n - $2"
-	else
-		echo "not ok $pva_n - $2"
-		pva_failed=1
-	fi
-}
-
-pva_check()
-{
-	local name=$1
-	shift
-	if "$@"; then pva_ok 0 "$name"; else pva_ok 1 "$name"; fi
-}
-
-pva_sql()
-{
-	psql -XAtq -v ON_ERROR_STOP=1 "$PHOTOVOTE_POSTGRES_CONNINFO" -c "$1"
-}
+pva_ok() { pv_tap_ok "$@"; }
+pva_check() { pv_tap_check "$@"; }
+pva_sql() { pv_tap_sql "$@"; }
 
 # pva_setup NAME [private]: servers (private ones, which the test may stop, with "private"), a
 # fresh database, private exchange and queue names, and a work folder $pva_work.  May be called
@@ -50,10 +31,9 @@ pva_setup()
 		pv_servers_need postgres rabbitmq || return 1
 	fi
 	db=pva_${name}_$$
-	psql -XAtq -v ON_ERROR_STOP=1 "$PV_TEST_PG_CONNINFO" -c "CREATE DATABASE $db" || return 1
+	pv_worker_database "$db" || return 1
 	pva_work=$(mktemp -d "${TMPDIR:-/tmp}/pva-$name.XXXXXX")
 	pv_on_exit "pva_teardown $db $pva_work"
-	export PHOTOVOTE_POSTGRES_CONNINFO="$PV_TEST_PG_CONNINFO dbname=$db"
 	export PHOTOVOTE_AMQP_HOST=127.0.0.1 PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT
 	export PHOTOVOTE_AMQP_USER=guest PHOTOVOTE_AMQP_PASSWORD=guest PHOTOVOTE_AMQP_VHOST=/
 	export PHOTOVOTE_AMQP_EXCHANGE=pva.$name.$$.events PHOTOVOTE_AMQP_QUEUE=pva.$name.$$.appender
@@ -68,33 +48,13 @@ pva_setup()
 }
 
 # pva_standin: the EventStoreDB stand-in on a free port, stopped at exit.
-pva_standin()
-{
-	local port i
-	python3 "$top_srcdir/tests/esdb-standin/esdb-standin.py" 0 >"$pva_work/standin.out" \
-		2>"$pva_work/standin.err" &
-	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
-	for ((i = 0; i < 100; i++)); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$pva_work/standin.out" \
-			"$pva_work/standin.err" | head -n 1)
-		[[ -n $port ]] && break
-		sleep 0.1
-	done
-	[[ -n $port ]] || return 1
-	export PHOTOVOTE_EVENTSTORE_URL=http://127.0.0.1:$port
-}
+pva_standin() { pv_worker_standin "$pva_work"; }
 
 # pva_teardown DB WORK: runs at exit (pv_on_exit), once per pva_setup.
 pva_teardown()
 {
 	pva_stop >/dev/null 2>&1
-	if [[ $pva_failed != 0 && -f $2/appender.log ]]; then
-		echo "# --- appender log ($2) ---"
-		tail -n 40 "$2/appender.log" | sed 's/^/# /'
-	fi
-	[[ -n ${PV_TEST_PG_CONNINFO:-} ]] &&
-		psql -XAtq "$PV_TEST_PG_CONNINFO" -c "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
-	rm -rf "$2"
+	pv_worker_teardown "$1" "$2" appender.log
 }
 
 # pva_start [VAR=VALUE...]: starts the appender in the background (applying the migrations).

@@ -7,36 +7,17 @@
 : "${top_srcdir:?}" "${top_builddir:?}"
 # shellcheck source=../servers/servers.sh
 . "$top_srcdir/tests/servers/servers.sh"
+# shellcheck source=../lib/worker-tests.sh
+. "$top_srcdir/tests/lib/worker-tests.sh"
 
 pvp_tool=$top_builddir/tests/projector/pv-projector-tool
 pvp_projector=$top_builddir/workers/photovote-projector
 pvp_gen=$top_srcdir/tests/projector/gen-events.py
-pvp_n=0
-pvp_failed=0
 PROJECTOR_PID=
 
-pvp_ok()
-{
-	pvp_n=$((pvp_n + 1))
-	if [[ $1 == 0 ]]; then
-		echo "ok $pvp_n - $2"
-	else
-		echo "not ok $pvp_n - $2"
-		pvp_failed=1
-	fi
-}
-
-pvp_check()
-{
-	local name=$1
-	shift
-	if "$@"; then pvp_ok 0 "$name"; else pvp_ok 1 "$name"; fi
-}
-
-pvp_sql()
-{
-	psql -XAtq -v ON_ERROR_STOP=1 "$PHOTOVOTE_POSTGRES_CONNINFO" -c "$1"
-}
+pvp_ok() { pv_tap_ok "$@"; }
+pvp_check() { pv_tap_check "$@"; }
+pvp_sql() { pv_tap_sql "$@"; }
 
 # pvp_setup NAME [private]: servers, a fresh PostgreSQL database (migrated), a Cosmos DB
 # database of its own, the event store of PVP_BACKEND (postgres by default; esdb: the
@@ -51,10 +32,9 @@ pvp_setup()
 		pv_servers_need postgres cosmos || return 1
 	fi
 	db=pvp_${name}_$$
-	psql -XAtq -v ON_ERROR_STOP=1 "$PV_TEST_PG_CONNINFO" -c "CREATE DATABASE $db" || return 1
+	pv_worker_database "$db" || return 1
 	pvp_work=$(mktemp -d "${TMPDIR:-/tmp}/pvp-$name.XXXXXX")
 	pv_on_exit "pvp_teardown $db $pvp_work"
-	export PHOTOVOTE_POSTGRES_CONNINFO="$PV_TEST_PG_CONNINFO dbname=$db"
 	export PHOTOVOTE_EVENTSTORE_BACKEND=${PVP_BACKEND:-postgres}
 	export PHOTOVOTE_COSMOS_ENDPOINT=$PV_TEST_COSMOS_URL
 	export PHOTOVOTE_COSMOS_KEY=c2VjcmV0LWtleS1mb3ItdGhlLXN0YW5kLWlu
@@ -71,33 +51,13 @@ pvp_setup()
 }
 
 # pvp_standin: the EventStoreDB stand-in on a free port, stopped at exit.
-pvp_standin()
-{
-	local port i
-	python3 "$top_srcdir/tests/esdb-standin/esdb-standin.py" 0 >"$pvp_work/standin.out" \
-		2>"$pvp_work/standin.err" &
-	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
-	for ((i = 0; i < 100; i++)); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$pvp_work/standin.out" \
-			"$pvp_work/standin.err" | head -n 1)
-		[[ -n $port ]] && break
-		sleep 0.1
-	done
-	[[ -n $port ]] || return 1
-	export PHOTOVOTE_EVENTSTORE_URL=http://127.0.0.1:$port
-}
+pvp_standin() { pv_worker_standin "$pvp_work"; }
 
 # pvp_teardown DB WORK: runs at exit (pv_on_exit).
 pvp_teardown()
 {
 	pvp_stop >/dev/null 2>&1
-	if [[ $pvp_failed != 0 && -f $2/projector.log ]]; then
-		echo "# --- projector log ($2) ---"
-		tail -n 40 "$2/projector.log" | sed 's/^/# /'
-	fi
-	[[ -n ${PV_TEST_PG_CONNINFO:-} ]] &&
-		psql -XAtq "$PV_TEST_PG_CONNINFO" -c "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
-	rm -rf "$2"
+	pv_worker_teardown "$1" "$2" projector.log
 }
 
 # pvp_start [VAR=VALUE...]: the projector in the background.

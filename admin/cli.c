@@ -8,6 +8,7 @@
 
 #include "cli.h"
 
+#include "auth_token.h"
 #include "escape.h"
 #include "projection.h"
 #include "xalloc.h"
@@ -43,6 +44,8 @@ void pv_cli_usage(FILE *out)
 		"  dead-letters [--count N] [--json]\n"
 		"                                   peek at dead letters (they stay queued)\n"
 		"  rebuild ELECTION_ID | --all      rebuild Cosmos DB documents by replay\n"
+		"  token create USER [--admin]      create an API token (printed once)\n"
+		"  token revoke USER                revoke every token of USER\n"
 		"exit status: 0 ok, 1 server or configuration error, 2 usage\n");
 }
 
@@ -84,12 +87,12 @@ static bool parse_number(const char *s, long long min, long long *out)
 
 struct opts {
 	const char *arg; /* the positional argument, NULL when none */
-	bool json, all;
+	bool json, all, admin;
 	bool has_from, has_count;
 	long long from, count;
 };
 
-enum { OPT_JSON = 256, OPT_FROM, OPT_COUNT, OPT_ALL };
+enum { OPT_JSON = 256, OPT_FROM, OPT_COUNT, OPT_ALL, OPT_ADMIN };
 
 /* Parses the options `allowed` (OPT_* bits as 1 << (opt - 256)) of a
  * subcommand and at most `positional` (0 or 1) other argument. */
@@ -100,6 +103,7 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 		{"from", required_argument, NULL, OPT_FROM},
 		{"count", required_argument, NULL, OPT_COUNT},
 		{"all", no_argument, NULL, OPT_ALL},
+		{"admin", no_argument, NULL, OPT_ADMIN},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -118,6 +122,7 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 		switch (opt) {
 		case OPT_JSON: o->json = true; break;
 		case OPT_ALL: o->all = true; break;
+		case OPT_ADMIN: o->admin = true; break;
 		case OPT_FROM:
 			o->has_from = true;
 			if (!parse_number(optarg, 0, &o->from))
@@ -437,5 +442,48 @@ int pv_cli_rebuild(struct pv_session *s, int argc, char **argv)
 	if (pv_session_rebuild(s, id, &err) != PV_OK)
 		return pv_cli_fail("rebuild", &err);
 	printf("rebuilt %s\n", id);
+	return PV_EXIT_OK;
+}
+
+/* ---- API tokens ---- */
+
+int pv_cli_token(struct pv_session *s, int argc, char **argv)
+{
+	static char create_name[] = "token create", revoke_name[] = "token revoke";
+	struct pv_error err;
+	struct opts o;
+	PGconn *conn = NULL;
+	bool create;
+	int rc;
+
+	if (argc < 2 || (strcmp(argv[1], "create") != 0 && strcmp(argv[1], "revoke") != 0))
+		return pv_cli_usage_error("token: create USER [--admin] or revoke USER");
+	create = strcmp(argv[1], "create") == 0;
+	/* argv[1] names the command in parse_opts' messages. */
+	argv[1] = create ? create_name : revoke_name;
+	rc = parse_opts(argc - 1, argv + 1, create ? ALLOW(OPT_ADMIN) : 0, 1, &o);
+	if (rc != PV_EXIT_OK)
+		return rc;
+	if (!o.arg)
+		return pv_cli_usage_error("%s: which user?", argv[1]);
+	if (pv_session_pg(s, &conn, &err) != PV_OK)
+		return pv_cli_fail("token", &err);
+	if (create) {
+		char token[PV_TOKEN_LEN + 1];
+
+		if (pv_token_create(conn, o.arg, o.admin, token, &err) != PV_OK) {
+			pv_session_pg_failed(s, &err);
+			return pv_cli_fail("token create", &err);
+		}
+		printf("%s\n", token);
+	} else {
+		int n = 0;
+
+		if (pv_token_revoke(conn, o.arg, NULL, &n, &err) != PV_OK) {
+			pv_session_pg_failed(s, &err);
+			return pv_cli_fail("token revoke", &err);
+		}
+		printf("%d token(s) revoked\n", n);
+	}
 	return PV_EXIT_OK;
 }

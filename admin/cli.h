@@ -17,6 +17,7 @@ int pv_cli_events(struct pv_session *s, int argc, char **argv);
 int pv_cli_status(struct pv_session *s, int argc, char **argv);
 int pv_cli_dead_letters(struct pv_session *s, int argc, char **argv);
 int pv_cli_rebuild(struct pv_session *s, int argc, char **argv);
+int pv_cli_token(struct pv_session *s, int argc, char **argv);
 int pv_console_run(struct pv_session *s, int argc, char **argv);
 
 /* Prints "photovote-admin: <what>: <err escaped>" to stderr; returns 1. */

@@ -23,7 +23,8 @@ static const struct {
 } commands[] = {
 	{"streams", pv_cli_streams}, {"events", pv_cli_events},
 	{"status", pv_cli_status},   {"dead-letters", pv_cli_dead_letters},
-	{"rebuild", pv_cli_rebuild}, {"console", pv_console_run},
+	{"rebuild", pv_cli_rebuild}, {"token", pv_cli_token},
+	{"console", pv_console_run},
 };
 
 int main(int argc, char **argv)

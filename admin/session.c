@@ -137,28 +137,37 @@ enum pv_err pv_session_es_failed(struct pv_session *s, struct pv_error *err)
 	return pv_error_prefix(err, "%s: ", s->es_label);
 }
 
-/* ---- PostgreSQL: the projector's checkpoint ---- */
+/* ---- PostgreSQL: the projector's checkpoint, API tokens ---- */
 
-static enum pv_err pg_failed(struct pv_session *s, struct pv_error *err)
+enum pv_err pv_session_pg_failed(struct pv_session *s, struct pv_error *err)
 {
 	if (s->pg)
 		PQfinish(s->pg);
 	s->pg = NULL;
-	return pv_error_prefix(err, "PostgreSQL (projector checkpoint): ");
+	return pv_error_prefix(err, "PostgreSQL: ");
+}
+
+enum pv_err pv_session_pg(struct pv_session *s, PGconn **conn, struct pv_error *err)
+{
+	if (!s->pg && pv_pg_connect(s->conninfo, &s->pg, err) != PV_OK)
+		return pv_session_pg_failed(s, err);
+	*conn = s->pg;
+	return PV_OK;
 }
 
 static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv_error *err)
 {
 	const char *params[1] = {s->feed};
+	PGconn *conn = NULL;
 	PGresult *res;
 
 	*pos = -1;
-	if (!s->pg && pv_pg_connect(s->conninfo, &s->pg, err) != PV_OK)
-		return pg_failed(s, err);
-	if (pv_pg_exec(s->pg, "read the checkpoint",
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	if (pv_pg_exec(conn, "read the projector's checkpoint",
 		       "SELECT position FROM projector_checkpoints WHERE name = $1", 1, params,
 		       &res, err) != PV_OK)
-		return pg_failed(s, err);
+		return pv_session_pg_failed(s, err);
 	if (PQntuples(res) == 1)
 		*pos = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);

@@ -28,6 +28,8 @@
 #include "error.h"
 #include "eventstore.h"
 
+#include <libpq-fe.h>
+
 struct pv_session;
 
 /* Takes over cfg (freed by pv_session_free). */
@@ -39,6 +41,11 @@ enum pv_err pv_session_es(struct pv_session *s, struct pv_es **es, struct pv_err
 /* After a failed call on the store: adds the store's name to err and
  * closes it, so that the next pv_session_es() opens it again. */
 enum pv_err pv_session_es_failed(struct pv_session *s, struct pv_error *err);
+
+/* The PostgreSQL connection (borrowed: API tokens, the checkpoint), and
+ * the same "failed" rule as the event store's. */
+enum pv_err pv_session_pg(struct pv_session *s, PGconn **conn, struct pv_error *err);
+enum pv_err pv_session_pg_failed(struct pv_session *s, struct pv_error *err);
 
 /* The figures of `status`; each part has its own outcome, so the console
  * can show what it got while one server is down. */

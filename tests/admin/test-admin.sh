@@ -4,12 +4,12 @@
 # (text and JSON, --from/--count) with the exact output, control characters from the store
 # escaped, status figures (queue depth, dead letters, feed head, checkpoint, lag) before and
 # after a projection, dead letters the appender set aside peeked without being lost, usage
-# errors exit 2, a server that is down exits 1 naming it.
+# errors exit 2, a server that is down exits 1 naming it; API tokens are created and revoked.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..32"
+echo "1..36"
 if ! adm_setup cli; then
 	echo "# servers unavailable"
 	exit 77
@@ -133,6 +133,18 @@ assert len(lines) == 1, lines
 o = json.loads(lines[0])
 assert o["reason"] and o["body_bytes"] > 0 and "body" in o, o' "$w/out"
 
+# ---- API tokens ----
+adm_run "token create --admin: exit 0" 0 "$adm" token create ops@example.org --admin
+token=$(cat "$w/out")
+pvp_check "token create: the token is printed, its hash stored for the user as admin" \
+	test "$(pvp_sql "SELECT user_email || ' ' || is_admin FROM api_tokens
+		WHERE token_hash = encode(sha256(convert_to('$token', 'UTF8')), 'hex')
+		AND revoked_at IS NULL")" = "ops@example.org true"
+adm_run "token revoke: exit 0" 0 "$adm" token revoke ops@example.org
+pvp_check "token revoke: says how many and revokes them" \
+	test "$(cat "$w/out")" = "1 token(s) revoked" -a \
+	"$(pvp_sql "SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL")" = 0
+
 # ---- usage and servers down ----
 usage_ok()
 {
@@ -143,7 +155,8 @@ usage_ok()
 }
 pvp_check "usage: no stream, a bad --count, an unknown command or option exit 2" eval \
 	'usage_ok events && usage_ok events x --count 0 && usage_ok frobnicate &&
-	usage_ok status --bogus && usage_ok streams extra && usage_ok rebuild not-an-id'
+	usage_ok status --bogus && usage_ok streams extra && usage_ok rebuild not-an-id &&
+	usage_ok token && usage_ok token create && usage_ok token revoke x --admin'
 pvp_check "usage: no command, or the console, off a terminal exit 2" eval \
 	'usage_ok </dev/null && usage_ok console </dev/null'
 

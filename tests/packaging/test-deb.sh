@@ -67,7 +67,7 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-echo "1..22"
+echo "1..23"
 
 # 1: the build; PV_TEST_DEB_DIR names packages already built by
 # packaging/build-deb.sh to inspect instead (a quicker rerun).
@@ -111,7 +111,7 @@ has()
 	return $missing
 }
 check "programs" has /usr/sbin/photovote.fcgi /usr/bin/photovote-appender \
-	/usr/bin/photovote-projector
+	/usr/bin/photovote-projector /usr/bin/photovote-admin
 check "systemd units" has /lib/systemd/system/photovote-appender.service \
 	/lib/systemd/system/photovote-projector.service \
 	/lib/systemd/system/photovote-fcgi.service /lib/systemd/system/photovote-fcgi.socket
@@ -122,7 +122,7 @@ sqls=$(sed -n 's#^[[:space:]]*sql/\([0-9][0-9][0-9]_[A-Za-z0-9_-]*\.sql\).*#/usr
 check "migrations ($(echo $sqls | wc -w))" has $sqls
 check "man pages" has /usr/share/man/man8/photovote.fcgi.8.gz \
 	/usr/share/man/man8/photovote-appender.8.gz /usr/share/man/man8/photovote-projector.8.gz \
-	/usr/share/man/man5/photovote.conf.5.gz
+	/usr/share/man/man5/photovote.conf.5.gz /usr/share/man/man1/photovote-admin.1.gz
 check "web server examples and README.Debian" has \
 	/usr/share/doc/photovote/examples/apache-photovote.conf \
 	/usr/share/doc/photovote/examples/lighttpd-photovote.conf \
@@ -150,7 +150,7 @@ postinst_ok()
 }
 check "postinst creates the user, gives it the configuration, enables nothing" postinst_ok
 
-# 10-12: the extracted programs run on their own.
+# 10-13: the extracted programs run on their own.
 dpkg-deb -x "$deb" "$WORK/root"
 R=$WORK/root
 help_ok()
@@ -181,12 +181,13 @@ help_ok()
 	readelf -h "$R$prog" | grep -q 'Type:.*DYN' &&
 		readelf -d "$R$prog" | grep -q 'BIND_NOW\|FLAGS_1.*NOW'
 }
-for prog in /usr/sbin/photovote.fcgi /usr/bin/photovote-appender /usr/bin/photovote-projector; do
+for prog in /usr/sbin/photovote.fcgi /usr/bin/photovote-appender /usr/bin/photovote-projector \
+	/usr/bin/photovote-admin; do
 	check "$(basename $prog) --help from the extracted package (/etc, PIE, bindnow, no rpath)" \
 		help_ok "$prog"
 done
 
-# 13-14: the shipped configuration is accepted: photovote.fcgi starts with it
+# 14-15: the shipped configuration is accepted: photovote.fcgi starts with it
 # on a socket of its own and stays up (no broker is needed to start); the
 # same file with an unknown key stops it at once, so the check can fail.
 fcgi_runs()
@@ -226,7 +227,7 @@ else
 	diag <"$WORK/fcgi-bad.log"
 fi
 
-# 15: units.  systemd-analyze checks that ExecStart= names an executable of
+# 16: units.  systemd-analyze checks that ExecStart= names an executable of
 # this machine, where the package is not installed: copies of the units
 # point into the extracted tree instead.  Any message fails (unknown keys
 # are only warnings to it).
@@ -246,7 +247,7 @@ else
 	skip "systemd-analyze verify accepts the units" "systemd-analyze missing"
 fi
 
-# 16: man pages render without warnings.
+# 17: man pages render without warnings.
 man_ok()
 {
 	local page out rc=0
@@ -265,7 +266,7 @@ else
 	skip "man pages render without warnings" "man missing"
 fi
 
-# 17-19: each web server's syntax check accepts its example.
+# 18-20: each web server's syntax check accepts its example.
 EX=$R/usr/share/doc/photovote/examples
 if command -v nginx >/dev/null && [ -f /etc/nginx/fastcgi_params ]; then
 	# "include fastcgi_params" is relative to the folder of nginx.conf.
@@ -332,7 +333,7 @@ else
 	skip "lighttpd -tt accepts the lighttpd example" "lighttpd missing"
 fi
 
-# 20: the package depends on the libraries it links (shlibs) and on adduser.
+# 21: the package depends on the libraries it links (shlibs) and on adduser.
 depends=$(dpkg-deb -f "$deb" Depends)
 deps_ok()
 {
@@ -349,7 +350,7 @@ deps_ok()
 }
 check "Depends names the linked libraries and adduser" deps_ok
 
-# 21-22: lintian, on the .changes (the .deb and the .buildinfo).
+# 22-23: lintian, on the .changes (the .deb and the .buildinfo).
 if command -v lintian >/dev/null; then
 	changes=
 	for f in "$WORK"/out/*.changes; do
@@ -376,5 +377,5 @@ else
 	skip "lintian ran" "lintian missing"
 fi
 
-[ "$_t" -eq 22 ] || echo "# planned 22 tests, ran $_t"
+[ "$_t" -eq 23 ] || echo "# planned 23 tests, ran $_t"
 [ "$_failed" -eq 0 ]

@@ -6,7 +6,7 @@ if ! command -v clang-format >/dev/null 2>&1; then
 	echo "1..0 # SKIP clang-format is not installed (tests/install-deps.sh installs it)"
 	exit 0
 fi
-folders="lib fcgi workers tests"
+folders="lib fcgi workers admin tests"
 echo "1..$(echo $folders | wc -w)"
 n=0
 for d in $folders; do

@@ -65,17 +65,10 @@ struct pv_session {
 struct pv_session *pv_session_new(struct pv_config *cfg)
 {
 	struct pv_session *s = pv_xcalloc(1, sizeof *s);
-	const char *ca = pv_config_str(cfg, "eventstore", "ca_file");
 
 	s->cfg = cfg;
 	s->conninfo = pv_config_str(cfg, "postgres", "conninfo");
-	s->eso.backend = pv_config_str(cfg, "eventstore", "backend");
-	s->eso.url = pv_config_str(cfg, "eventstore", "url");
-	s->eso.username = pv_config_str(cfg, "eventstore", "username");
-	s->eso.password = pv_config_str(cfg, "eventstore", "password");
-	s->eso.ca_file = *ca ? ca : NULL;
-	s->eso.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
-	s->eso.pg_conninfo = s->conninfo;
+	pv_es_options_from_config(cfg, &s->eso);
 	pv_amqp_params_from_config(&s->ap, cfg);
 	pv_cosmos_options_from_config(cfg, &s->co);
 	s->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");

@@ -262,16 +262,7 @@ int main(int argc, char **argv)
 	if (migrate_dir)
 		pv_daemon_migrate(pv_config_str(cfg, "postgres", "conninfo"), migrate_dir);
 
-	memset(&eso, 0, sizeof eso);
-	eso.backend = pv_config_str(cfg, "eventstore", "backend");
-	eso.url = pv_config_str(cfg, "eventstore", "url");
-	eso.username = pv_config_str(cfg, "eventstore", "username");
-	eso.password = pv_config_str(cfg, "eventstore", "password");
-	eso.ca_file = *pv_config_str(cfg, "eventstore", "ca_file")
-			      ? pv_config_str(cfg, "eventstore", "ca_file")
-			      : NULL;
-	eso.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
-	eso.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
+	pv_es_options_from_config(cfg, &eso);
 	/* A store that is down at start is an outage like any other. */
 	pv_daemon_signals();
 	struct pv_outage o;

@@ -319,16 +319,8 @@ static void usage(FILE *out)
 
 static void options(struct projector *p, const struct pv_config *cfg)
 {
-	const char *ca = pv_config_str(cfg, "eventstore", "ca_file");
-
 	p->conninfo = pv_config_str(cfg, "postgres", "conninfo");
-	p->eso.backend = pv_config_str(cfg, "eventstore", "backend");
-	p->eso.url = pv_config_str(cfg, "eventstore", "url");
-	p->eso.username = pv_config_str(cfg, "eventstore", "username");
-	p->eso.password = pv_config_str(cfg, "eventstore", "password");
-	p->eso.ca_file = *ca ? ca : NULL;
-	p->eso.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
-	p->eso.pg_conninfo = p->conninfo;
+	pv_es_options_from_config(cfg, &p->eso);
 	pv_cosmos_options_from_config(cfg, &p->co);
 	p->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	p->batch = (size_t)pv_config_int(cfg, "projector", "batch_size");

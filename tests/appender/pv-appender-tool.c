@@ -235,21 +235,13 @@ static int drain(const char *count, const char *batch_size)
 
 static int stream(const char *id)
 {
-	struct pv_es_options o = {
-		.backend = pv_config_str(cfg, "eventstore", "backend"),
-		.url = pv_config_str(cfg, "eventstore", "url"),
-		.username = pv_config_str(cfg, "eventstore", "username"),
-		.password = pv_config_str(cfg, "eventstore", "password"),
-		.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms"),
-		.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo"),
-	};
+	struct pv_es_options o;
 	char name[100];
 	struct pv_error err;
 	struct pv_es *es;
 	int64_t from = 0;
 
-	if (*pv_config_str(cfg, "eventstore", "ca_file"))
-		o.ca_file = pv_config_str(cfg, "eventstore", "ca_file");
+	pv_es_options_from_config(cfg, &o);
 	snprintf(name, sizeof name, "Election-%s", id);
 	if (pv_es_open(&o, &es, &err) != PV_OK)
 		die("open event store", &err);

@@ -48,16 +48,7 @@ static struct pv_es *open_store(void)
 	struct pv_es_options o;
 	struct pv_error err;
 	struct pv_es *es;
-	const char *ca = pv_config_str(cfg, "eventstore", "ca_file");
-
-	memset(&o, 0, sizeof o);
-	o.backend = pv_config_str(cfg, "eventstore", "backend");
-	o.url = pv_config_str(cfg, "eventstore", "url");
-	o.username = pv_config_str(cfg, "eventstore", "username");
-	o.password = pv_config_str(cfg, "eventstore", "password");
-	o.ca_file = *ca ? ca : NULL;
-	o.timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
-	o.pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
+	pv_es_options_from_config(cfg, &o);
 	if (pv_es_open(&o, &es, &err) != PV_OK)
 		die("event store", &err);
 	return es;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "eventstore.h"
 
 #include "pv_test.h"
 
@@ -175,6 +176,38 @@ static void describe_lists_every_section(void **state)
 	free(text);
 }
 
+static void eventstore_options(void **state)
+{
+	char *env[] = {"PHOTOVOTE_EVENTSTORE_BACKEND=esdb",
+		       "PHOTOVOTE_EVENTSTORE_URL=https://es.example:2113",
+		       "PHOTOVOTE_EVENTSTORE_USERNAME=ops",
+		       "PHOTOVOTE_EVENTSTORE_PASSWORD=pw",
+		       "PHOTOVOTE_EVENTSTORE_TIMEOUT_MS=1234",
+		       "PHOTOVOTE_POSTGRES_CONNINFO=dbname=pv",
+		       NULL};
+	char *with_ca[] = {"PHOTOVOTE_EVENTSTORE_CA_FILE=/etc/photovote/ca.pem", NULL};
+	struct pv_es_options o;
+	struct pv_config *cfg;
+	struct pv_error err;
+
+	assert_int_equal(pv_config_load(NULL, env, &cfg, &err), PV_OK);
+	pv_es_options_from_config(cfg, &o);
+	assert_string_equal(o.backend, "esdb");
+	assert_string_equal(o.url, "https://es.example:2113");
+	assert_string_equal(o.username, "ops");
+	assert_string_equal(o.password, "pw");
+	assert_int_equal(o.timeout_ms, 1234);
+	assert_string_equal(o.pg_conninfo, "dbname=pv");
+	assert_null(o.ca_file); /* empty: the system's CAs */
+	pv_config_free(cfg);
+
+	assert_int_equal(pv_config_load(NULL, with_ca, &cfg, &err), PV_OK);
+	pv_es_options_from_config(cfg, &o);
+	assert_string_equal(o.ca_file, "/etc/photovote/ca.pem");
+	assert_string_equal(o.backend, "postgres");
+	pv_config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +218,7 @@ int main(void)
 		cmocka_unit_test(bad_configurations),
 		cmocka_unit_test(missing_file_is_named),
 		cmocka_unit_test(describe_lists_every_section),
+		cmocka_unit_test(eventstore_options),
 	};
 	return PV_RUN_TESTS(tests);
 }

@@ -315,17 +315,9 @@ static char *prop_dup(const amqp_basic_properties_t *p, amqp_flags_t flag, amqp_
 
 static char *header_dup(const amqp_basic_properties_t *p, const char *name)
 {
-	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
-		return NULL;
-	for (int i = 0; i < p->headers.num_entries; i++) {
-		const amqp_table_entry_t *e = &p->headers.entries[i];
+	const amqp_bytes_t *v = pv_amqp_header_text(p, name);
 
-		if (e->key.len == strlen(name) && memcmp(e->key.bytes, name, e->key.len) == 0 &&
-		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
-		     e->value.kind == AMQP_FIELD_KIND_BYTES))
-			return pv_amqp_bytes_strdup(e->value.value.bytes);
-	}
-	return NULL;
+	return v ? pv_amqp_bytes_strdup(*v) : NULL;
 }
 
 enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t keep,

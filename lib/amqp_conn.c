@@ -48,6 +48,23 @@ char *pv_amqp_bytes_strdup(amqp_bytes_t b)
 	return pv_xstrndup(b.bytes ? b.bytes : "", b.len);
 }
 
+const amqp_bytes_t *pv_amqp_header_text(const amqp_basic_properties_t *p, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return NULL;
+	for (int i = 0; i < p->headers.num_entries; i++) {
+		const amqp_table_entry_t *e = &p->headers.entries[i];
+
+		if (e->key.len == len && memcmp(e->key.bytes, name, len) == 0 &&
+		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+		     e->value.kind == AMQP_FIELD_KIND_BYTES))
+			return &e->value.value.bytes;
+	}
+	return NULL;
+}
+
 enum pv_err pv_amqp_status_check(int status, const char *what, struct pv_error *err)
 {
 	if (status >= 0)

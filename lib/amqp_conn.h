@@ -67,4 +67,8 @@ enum pv_err pv_amqp_status_check(int status, const char *what, struct pv_error *
 /* A NUL-terminated copy of an AMQP byte string (for names in messages). */
 char *pv_amqp_bytes_strdup(amqp_bytes_t b);
 
+/* The value of the header `name` of a message when it is a string (long
+ * string or byte array), else NULL.  Points into p. */
+const amqp_bytes_t *pv_amqp_header_text(const amqp_basic_properties_t *p, const char *name);
+
 #endif

@@ -126,22 +126,6 @@ static int publish(void)
 	return 0;
 }
 
-static const char *header(const amqp_basic_properties_t *p, const char *name, int *len)
-{
-	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
-		return NULL;
-	for (int i = 0; i < p->headers.num_entries; i++) {
-		const amqp_table_entry_t *e = &p->headers.entries[i];
-		if (e->key.len == strlen(name) && memcmp(e->key.bytes, name, e->key.len) == 0 &&
-		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
-		     e->value.kind == AMQP_FIELD_KIND_BYTES)) {
-			*len = (int)e->value.value.bytes.len;
-			return e->value.value.bytes.bytes;
-		}
-	}
-	return NULL;
-}
-
 static int dead_letters(void)
 {
 	amqp_connection_state_t conn = connect_broker();
@@ -151,8 +135,7 @@ static int dead_letters(void)
 		amqp_rpc_reply_t r =
 			amqp_basic_get(conn, 1, amqp_cstring_bytes(params.dead_letter_queue), 1);
 		amqp_message_t msg;
-		const char *reason;
-		int rlen = 0;
+		const amqp_bytes_t *reason;
 
 		if (pv_amqp_reply_check(r, "basic.get", &err) != PV_OK)
 			die("dead-letters", &err);
@@ -161,9 +144,10 @@ static int dead_letters(void)
 		r = amqp_read_message(conn, 1, &msg, 0);
 		if (pv_amqp_reply_check(r, "read message", &err) != PV_OK)
 			die("dead-letters", &err);
-		reason = header(&msg.properties, "x-photovote-reason", &rlen);
-		printf("%.*s\t%.*s\n", reason ? rlen : 6, reason ? reason : "(none)",
-		       (int)msg.body.len, (const char *)msg.body.bytes);
+		reason = pv_amqp_header_text(&msg.properties, "x-photovote-reason");
+		printf("%.*s\t%.*s\n", reason ? (int)reason->len : 6,
+		       reason ? (const char *)reason->bytes : "(none)", (int)msg.body.len,
+		       (const char *)msg.body.bytes);
 		amqp_destroy_message(&msg);
 		amqp_maybe_release_buffers(conn);
 	}

@@ -8,9 +8,10 @@
  *
  * Text mode: bytes below 0x20 and DEL become \xNN; C1 controls and the
  * Unicode format characters that reorder or hide text (U+0080..U+009F,
- * U+200B..U+200F, U+2028..U+202E, U+2060..U+2069, U+FEFF) become \u{XXXX};
- * bytes that are not well-formed UTF-8 become \xNN.  Backslashes are left
- * alone: this is a display escape, not a reversible encoding.
+ * U+200B..U+200F, U+2028..U+202E, U+2060..U+2069, U+FEFF) become \u{HHHH}
+ * (the code point in hex); bytes that are not well-formed UTF-8 become
+ * \xNN.  Backslashes are left alone: this is a display escape, not a
+ * reversible encoding.
  *
  * JSON mode (for --json lines written by jansson with JSON_ENSURE_ASCII,
  * which escapes everything but DEL): DEL becomes \u007f, which keeps the

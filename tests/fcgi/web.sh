@@ -146,15 +146,19 @@ CONF
 	}
 }
 
-# Waits until GET /healthz answers 200 (the broker is connected).
+# Waits up to 30 s (a program under ASan on a loaded machine starts slowly) until GET
+# /healthz answers 200: the broker, PostgreSQL and, when configured, Cosmos DB are reachable.
+# Otherwise prints the last answer, which names what was not, and the program's log.
 pv_web_wait_ready()
 {
-	local base=$1
-	for _ in $(seq 100); do
-		[[ $(curl -s -o /dev/null -w '%{http_code}' "$base/healthz") == 200 ]] && return 0
+	local base=$1 code= deadline=$((SECONDS + 30))
+	while ((SECONDS < deadline)); do
+		code=$(curl -s -m 5 -o "$WORK/healthz.out" -w '%{http_code}' "$base/healthz")
+		[[ $code == 200 ]] && return 0
 		sleep 0.1
 	done
-	echo "# not ready; fcgi log:" && sed 's/^/# /' "$WORK/fcgi.log" | tail -20
+	echo "# not ready; the last /healthz answered ${code:-nothing}: $(head -c 300 "$WORK/healthz.out" 2>/dev/null | tr -d "\r\n")"
+	[[ -f $WORK/fcgi.log ]] && echo "# fcgi log:" && sed 's/^/# /' "$WORK/fcgi.log" | tail -20
 	return 1
 }
 

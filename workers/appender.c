@@ -134,6 +134,7 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d)
 static void deliver_batch(struct appender *a, size_t n)
 {
 	struct pv_error err;
+	uint64_t upto = 0; /* delivery tags start at 1 */
 	enum pv_err rc;
 
 	if (n == 1 || !pv_appender_core_batches(a->core)) {
@@ -157,8 +158,10 @@ static void deliver_batch(struct appender *a, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct pv_amqp_delivery *d = &a->batch[i];
 
-		if (a->msgs[i].action != PV_APPENDER_DEAD_LETTER)
+		if (a->msgs[i].action != PV_APPENDER_DEAD_LETTER) {
+			upto = d->tag;
 			continue;
+		}
 		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
 			     d->message_id ? d->message_id : "without id", d->queue,
 			     a->msgs[i].reason);
@@ -169,8 +172,13 @@ static void deliver_batch(struct appender *a, size_t n)
 		}
 	}
 	/* Deliveries are numbered per channel in order and all of these are
-	 * settled: one ack covers them (dead letters were acked already). */
-	rc = pv_amqp_consumer_ack_upto(a->consumer, a->batch[n - 1].tag, &err);
+	 * settled: one ack covers them.  It names the last one not dead-lettered:
+	 * dead letters were acked already, and RabbitMQ closes the channel on a
+	 * multiple ack whose tag is no longer outstanding (406, unknown delivery
+	 * tag). */
+	if (upto == 0)
+		return;
+	rc = pv_amqp_consumer_ack_upto(a->consumer, upto, &err);
 	if (rc != PV_OK)
 		broker_lost(a, &err);
 }

@@ -539,6 +539,7 @@ struct item {
 	char stream[sizeof STREAM_PREFIX + PV_ULID_LEN];
 	bool audit; /* a row for it goes into the audit statement */
 	struct pv_audit_entry row;
+	struct group *g; /* its stream's append, when accepted */
 };
 
 /* One append request: the accepted events of one stream, in order. */
@@ -548,6 +549,10 @@ struct group {
 	int64_t expected;
 	struct pv_es_new_event *events;
 	size_t count, cap;
+	/* The stream had been soft-deleted: its numbers went on from its last
+	 * one, shift past where the batch counted from. */
+	bool continued;
+	int64_t shift;
 };
 
 struct batch {
@@ -698,6 +703,7 @@ static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, stru
 		return PV_OK;
 	}
 	g = batch_group(b, it, e);
+	it->g = g;
 	g->events[g->count++] = (struct pv_es_new_event){
 		.id = it->ev.id,
 		.type = pv_event_type_name(it->ev.type),
@@ -779,7 +785,14 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 		for (size_t i = 0; i < b->ngroups && rc == PV_OK; i++) {
 			struct group *g = &b->groups[i];
 
-			if (appends[i].version != g->expected + (int64_t)g->count)
+			if (appends[i].continued) {
+				g->continued = true;
+				g->shift = appends[i].version - (g->expected + (int64_t)g->count);
+				pv_log_info(
+					"appender",
+					"%s had been deleted: its numbering goes on at %" PRId64,
+					g->stream, g->expected + 1 + g->shift);
+			} else if (appends[i].version != g->expected + (int64_t)g->count)
 				rc = pv_error_set(err, PV_ERR_CONFLICT,
 						  "%s: appended up to %" PRId64
 						  ", expected %" PRId64,
@@ -791,9 +804,14 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 	if (rc != PV_OK)
 		goto out;
 	pv_appender_fault(PV_FAULT_AFTER_APPEND);
-	for (size_t i = 0; i < b->n; i++)
-		if (b->items[i].audit)
-			rows[nrows++] = b->items[i].row;
+	for (size_t i = 0; i < b->n; i++) {
+		struct item *it = &b->items[i];
+
+		if (it->g && it->row.number >= 0)
+			it->row.number += it->g->shift;
+		if (it->audit)
+			rows[nrows++] = it->row;
+	}
 	rc = pv_audit_insert_new(pv_es_pg_conn(c->es), rows, nrows, &c->scratch.copy, err);
 	if (rc == PV_OK)
 		rc = pv_es_pg_commit(c->es, err);
@@ -845,10 +863,13 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 	batch_decode(&b);
 	rc = batch_run(c, &b, err);
 	for (size_t i = 0; i < b.ntouched; i++) {
+		const struct group *g = b.touched[i]->group;
+
 		b.touched[i]->node.pinned = false;
 		b.touched[i]->group = NULL;
-		/* Uncommitted state, or no cache wanted. */
-		if (rc != PV_OK || c->cap == 0)
+		/* Uncommitted state, folded with other numbers than the stream's,
+		 * or no cache wanted. */
+		if (rc != PV_OK || (g && g->continued) || c->cap == 0)
 			cache_drop(c, b.touched[i]);
 	}
 	for (size_t i = 0; i < b.ngroups; i++) {

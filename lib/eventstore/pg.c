@@ -173,6 +173,43 @@ static void array_elem(struct pv_buf *b, const char *text)
 	pv_buf_puts(b, "\"");
 }
 
+/* The two parameters of a statement over (name, count) pairs: a text[] and
+ * a bigint[] literal, built pair by pair and freed by names_counts_exec. */
+struct names_counts {
+	struct pv_buf names, counts;
+	size_t n;
+};
+
+static void names_counts_init(struct names_counts *nc)
+{
+	*nc = (struct names_counts){PV_BUF_INIT, PV_BUF_INIT, 0};
+	pv_buf_puts(&nc->names, "{");
+	pv_buf_puts(&nc->counts, "{");
+}
+
+static void names_counts_add(struct names_counts *nc, const char *name, int64_t count)
+{
+	array_elem(&nc->names, name);
+	pv_buf_printf(&nc->counts, "%s%" PRId64, nc->n++ ? "," : "", count);
+}
+
+/* Runs sql with $1 the names and $2 the counts; frees them either way. */
+static enum pv_err names_counts_exec(struct pg_es *pg, struct names_counts *nc, const char *what,
+				     const char *sql, PGresult **res, struct pv_error *err)
+{
+	const char *params[2];
+	enum pv_err rc;
+
+	pv_buf_puts(&nc->names, "}");
+	pv_buf_puts(&nc->counts, "}");
+	params[0] = nc->names.data;
+	params[1] = nc->counts.data;
+	rc = pv_pg_exec(pg->conn, what, sql, 2, params, res, err);
+	pv_buf_free(&nc->names);
+	pv_buf_free(&nc->counts);
+	return rc;
+}
+
 static enum pv_err fail_txn(struct pg_es *pg, enum pv_err rc)
 {
 	pv_pg_rollback(pg->conn);
@@ -521,8 +558,10 @@ struct slot {
 	const char *name;
 	size_t index; /* in the caller's array */
 	char *category;
-	size_t cat; /* index into the distinct categories */
-	bool moved; /* at its new version (many_move) */
+	size_t cat;     /* index into the distinct categories */
+	bool moved;     /* at its new version (many_move) */
+	bool continued; /* was soft-deleted; numbering goes on from its last number */
+	int64_t base;   /* the number before its first new event */
 };
 
 static int slot_cmp(const void *a, const void *b)
@@ -572,6 +611,9 @@ static enum pv_err many_slots(const struct pv_es_pg_append *appends, size_t n, s
  * them, which keeps two appenders from deadlocking in the common case (the
  * server breaks the rare other one, and the caller starts over).  A stream
  * that did not move keeps moved false, for many_refused. */
+static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_pg_append *appends,
+				 struct slot *slots, size_t n, struct pv_error *err);
+
 static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *appends,
 			     struct slot *slots, size_t n, struct pv_error *err)
 {
@@ -590,7 +632,8 @@ static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *app
 		const struct pv_es_pg_append *a = &appends[slots[i].index];
 		int k = a->expected == PV_ES_NO_STREAM; /* 0: update, 1: insert */
 
-		slots[i].moved = false;
+		slots[i].moved = slots[i].continued = false;
+		slots[i].base = a->expected;
 		array_elem(&names[k], slots[i].name);
 		pv_buf_printf(&versions[k], "%s%" PRId64, counts[k] ? "," : "",
 			      a->expected + (int64_t)a->count);
@@ -648,11 +691,59 @@ static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *app
 	}
 	pv_buf_free(&cats);
 	pv_buf_free(&expected);
+	if (rc == PV_OK && counts[1] > 0)
+		rc = many_continue(pg, appends, slots, n, err);
 	return rc;
 }
 
+/* The new streams that were not created because they exist soft-deleted:
+ * brought back, their numbering going on from their last number (a soft
+ * delete keeps the version), which is what append_once does for them. */
+static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_pg_append *appends,
+				 struct slot *slots, size_t n, struct pv_error *err)
+{
+	struct names_counts nc;
+	PGresult *res;
+	enum pv_err rc;
+
+	names_counts_init(&nc);
+	for (size_t i = 0; i < n; i++) {
+		const struct pv_es_pg_append *a = &appends[slots[i].index];
+
+		if (!slots[i].moved && a->expected == PV_ES_NO_STREAM)
+			names_counts_add(&nc, slots[i].name, (int64_t)a->count);
+	}
+	/* Most batches create no stream that exists. */
+	if (nc.n == 0) {
+		pv_buf_free(&nc.names);
+		pv_buf_free(&nc.counts);
+		return PV_OK;
+	}
+	rc = names_counts_exec(pg, &nc, "append: continue soft-deleted streams",
+			       "UPDATE es_streams AS s SET version = s.version + u.count,"
+			       " state = 'live', updated = now()"
+			       " FROM (SELECT * FROM unnest($1::text[], $2::bigint[])"
+			       " AS u (name, count) ORDER BY name COLLATE \"C\") AS u"
+			       " WHERE s.name = u.name AND s.state = 'soft'"
+			       " RETURNING s.name, s.version - u.count",
+			       &res, err);
+	if (rc != PV_OK)
+		return rc;
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct slot key = {.name = PQgetvalue(res, r, 0)};
+		struct slot *s = bsearch(&key, slots, n, sizeof *slots, slot_cmp);
+
+		if (!s)
+			continue;
+		s->moved = s->continued = true;
+		s->base = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+	}
+	PQclear(res);
+	return PV_OK;
+}
+
 /* A stream that did not move: deleted for good, or not at the expected
- * version (or soft-deleted, which pv_es_append knows how to continue). */
+ * version (a soft-deleted one expected at a number: it has none now). */
 static enum pv_err many_refused(struct pg_es *pg, struct pv_es_pg_append *a, struct pv_error *err)
 {
 	const char *params[1] = {a->stream};
@@ -683,32 +774,24 @@ static enum pv_err many_refused(struct pg_es *pg, struct pv_es_pg_append *a, str
 static enum pv_err many_positions(struct pg_es *pg, struct cat_share *cats, size_t ncats,
 				  struct pv_error *err)
 {
-	struct pv_buf names = PV_BUF_INIT, counts = PV_BUF_INIT;
-	const char *params[2];
+	struct names_counts nc;
 	PGresult *res;
 	enum pv_err rc;
 
-	pv_buf_puts(&names, "{");
-	pv_buf_puts(&counts, "{");
+	names_counts_init(&nc);
 	for (size_t k = 0; k < ncats; k++) {
-		array_elem(&names, cats[k].name);
-		pv_buf_printf(&counts, "%s%" PRId64, k ? "," : "", cats[k].count);
+		names_counts_add(&nc, cats[k].name, cats[k].count);
 		cats[k].next = -1;
 	}
-	pv_buf_puts(&names, "}");
-	pv_buf_puts(&counts, "}");
-	params[0] = names.data;
-	params[1] = counts.data;
-	rc = pv_pg_exec(pg->conn, "append: allocate positions",
-			"INSERT INTO es_categories (name, next_position)"
-			" SELECT u.name, u.count FROM unnest($1::text[], $2::bigint[])"
-			" AS u (name, count) ORDER BY u.name COLLATE \"C\""
-			" ON CONFLICT (name) DO UPDATE"
-			" SET next_position = es_categories.next_position + excluded.next_position"
-			" RETURNING name, next_position",
-			2, params, &res, err);
-	pv_buf_free(&names);
-	pv_buf_free(&counts);
+	rc = names_counts_exec(
+		pg, &nc, "append: allocate positions",
+		"INSERT INTO es_categories (name, next_position)"
+		" SELECT u.name, u.count FROM unnest($1::text[], $2::bigint[])"
+		" AS u (name, count) ORDER BY u.name COLLATE \"C\""
+		" ON CONFLICT (name) DO UPDATE"
+		" SET next_position = es_categories.next_position + excluded.next_position"
+		" RETURNING name, next_position",
+		&res, err);
 	if (rc != PV_OK)
 		return rc;
 	for (int r = 0; r < PQntuples(res); r++)
@@ -748,7 +831,7 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 			rc = event_texts(&a->events[j], seq, &data, &meta, err);
 			if (rc != PV_OK)
 				break;
-			fmt_i64(num, a->expected + 1 + (int64_t)j);
+			fmt_i64(num, s->base + 1 + (int64_t)j);
 			fmt_i64(pos, c->next++);
 			pv_pg_copy_field(rows, s->name, '\t');
 			pv_pg_copy_field(rows, num, '\t');
@@ -803,6 +886,8 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 				    "append to many streams: no transaction is open");
 	if (n == 0)
 		return PV_OK;
+	for (size_t i = 0; i < n; i++)
+		appends[i].continued = false;
 	slots = pv_xcalloc(n, sizeof *slots);
 	cats = pv_xcalloc(n, sizeof *cats);
 	rc = many_slots(appends, n, slots, err);
@@ -832,9 +917,12 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 		rc = many_positions(pg, cats, ncats, err);
 	if (rc == PV_OK)
 		rc = many_write(pg, appends, n, slots, cats, ncats, err);
-	for (size_t i = 0; i < n && rc == PV_OK; i++)
-		appends[slots[i].index].version =
-			appends[slots[i].index].expected + (int64_t)appends[slots[i].index].count;
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		struct pv_es_pg_append *a = &appends[slots[i].index];
+
+		a->version = slots[i].base + (int64_t)a->count;
+		a->continued = slots[i].continued;
+	}
 	for (size_t i = 0; i < n; i++)
 		free(slots[i].category);
 	free(cats);

@@ -39,6 +39,9 @@ PGconn *pv_es_pg_conn(struct pv_es *es);
  * elections at once.
  * Each request's expected version is -1 or a number; there is no re-send
  * recognition here, a re-send is a conflict for pv_es_append to sort out.
+ * A stream that was soft-deleted takes expected -1, as with pv_es_append,
+ * and its numbering goes on from its last number: continued is set and
+ * version tells where the events went.
  * On success each request's version is its stream's last event number.
  * On PV_ERR_CONFLICT or PV_ERR_GONE, *failed is a request at fault and its
  * version the stream's current one; whatever the error, roll back. */
@@ -48,6 +51,7 @@ struct pv_es_pg_append {
 	const struct pv_es_new_event *events;
 	size_t count;
 	int64_t version; /* out */
+	bool continued;  /* out: the stream had been soft-deleted */
 };
 enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appends, size_t n,
 				 size_t *failed, struct pv_error *err);

@@ -8,7 +8,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/appender/lib.sh"
 
-echo "1..13"
+echo "1..15"
 if ! pva_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -68,9 +68,49 @@ pva_check "every republished command was acked" test \
 	"$(pva_verdicts)" = $((total + 2)) -a "$("$pva_tool" pending)" = 0
 pva_check "verdicts unchanged after the duplicates" pva_check_verdicts
 
+# A stream deleted by hand (soft), the appender stopped meanwhile (its cache would still
+# know the election): the next ElectionCreated for its id brings the stream back, numbered on
+# from its last event (as EventStoreDB does), and what follows is judged against the new
+# election alone: the old owner is a stranger to it.
+pva_stop
+again=$(head -n 1 "$pva_work/elections")
+last=$("$pva_tool" stream "$again" | tail -n 1 | cut -d' ' -f1)
+old_owner=owner-${again,,}@example.org
+"$pva_tool" delete-stream "$again" || echo "# delete-stream failed"
+pva_start
+python3 - "$again" "$old_owner" >"$pva_work/again" <<'PY'
+import json, sys, time, uuid
+eid, old_owner = sys.argv[1:]
+at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+for kind, user, data in (
+        ("ElectionCreated", "new@example.org", {"name": "Second life"}),
+        ("CompetitionAdded", "new@example.org",
+         {"competition_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "name": "Portraits"}),
+        ("ElectionNameChanged", old_owner, {"name": "Mine again"})):
+    print(json.dumps({"event_id": str(uuid.uuid4()), "type": kind,
+                      "data": dict(election_id=eid, **data),
+                      "metadata": {"user": user, "admin": False, "at": at}},
+                     separators=(",", ":")))
+PY
+mapfile -t again_ids < <(jq -r .event_id "$pva_work/again")
+pva_publish "$pva_work/again"
+pva_wait_verdicts $((total + 5)) 30
+pva_check "a deleted stream comes back with the next ElectionCreated, numbered on from $last" \
+	test "$("$pva_tool" stream "$again")" = \
+	"$((last + 1)) ${again_ids[0]} ElectionCreated
+$((last + 2)) ${again_ids[1]} CompetitionAdded"
+pva_check "its verdicts: appended at those numbers; the old owner is a stranger" \
+	test "$(pva_sql "SELECT concat_ws(' ', status, number, rule) FROM audit_log
+		WHERE event_id IN ('${again_ids[0]}', '${again_ids[1]}', '${again_ids[2]}')
+		ORDER BY received, number NULLS LAST")" = \
+	"appended $((last + 1))
+appended $((last + 2))
+rejected not_owner"
+
 pva_stop
 rc=$?
 pva_check "SIGTERM: exit status 0" test "$rc" = 0
-pva_check "the log names no unexpected failure" \
-	test "$(grep -c -i 'fatal\|sanitizer\|runtime error' "$pva_work/appender.log")" = 0
+pva_check "the log names no unexpected failure (nor a channel the broker closed)" \
+	test "$(grep -c -i 'fatal\|sanitizer\|runtime error\|closed the channel' \
+		"$pva_work/appender.log")" = 0
 exit 0

@@ -317,6 +317,68 @@ static void append_many_refuses_a_stale_or_deleted_stream(void **state)
 	pv_es_close(es);
 }
 
+/* As a single append does (and EventStoreDB): a soft-deleted stream is
+ * created again with expected -1, its numbers going on from its last one;
+ * expected at its old number it is a conflict (it has no events now). */
+static void append_many_continues_a_soft_deleted_stream(void **state)
+{
+	struct pv_es *es = open_store(0);
+	char *soft = fresh_stream(), *fresh = fresh_stream();
+	struct many_events a, b;
+	struct pv_error err;
+	struct pv_es_page page = {0};
+	size_t failed = 99;
+
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(append_probe(es, soft, &err), PV_OK);
+	assert_int_equal(pv_es_delete_stream(es, soft, PV_ES_ANY, false, &err), PV_OK);
+	many_events_make(&a, 2, "again");
+	many_events_make(&b, 1, "new");
+
+	struct pv_es_pg_append req[2] = {
+		{.stream = soft, .expected = 2, .events = a.ev, .count = 2},
+		{.stream = fresh, .expected = PV_ES_NO_STREAM, .events = b.ev, .count = 1},
+	};
+	assert_int_equal(pv_es_pg_begin(es, &err), PV_OK);
+	assert_int_equal(pv_es_pg_append_many(es, req, 2, &failed, &err), PV_ERR_CONFLICT);
+	pv_es_pg_rollback(es);
+	assert_int_equal(failed, 0);
+
+	req[0].expected = PV_ES_NO_STREAM;
+	assert_int_equal(pv_es_pg_begin(es, &err), PV_OK);
+	assert_int_equal(pv_es_pg_append_many(es, req, 2, &failed, &err), PV_OK);
+	assert_int_equal(pv_es_pg_commit(es, &err), PV_OK);
+	assert_true(req[0].continued);
+	assert_int_equal(req[0].version, 4);
+	assert_false(req[1].continued);
+	assert_int_equal(req[1].version, 0);
+
+	assert_int_equal(pv_es_read_stream(es, soft, 0, 10, false, &page, &err), PV_OK);
+	assert_int_equal(page.count, 2);
+	for (size_t k = 0; k < 2; k++) {
+		assert_int_equal(page.events[k].number, (int64_t)k + 3);
+		assert_string_equal(page.events[k].id, a.ids[k]);
+	}
+	pv_es_page_clear(&page);
+
+	/* Live again: the next append expects its number, as any stream's. */
+	many_events_clear(&b, 1);
+	many_events_make(&b, 1, "next");
+	req[0] =
+		(struct pv_es_pg_append){.stream = soft, .expected = 4, .events = b.ev, .count = 1};
+	assert_int_equal(pv_es_pg_begin(es, &err), PV_OK);
+	assert_int_equal(pv_es_pg_append_many(es, req, 1, &failed, &err), PV_OK);
+	assert_int_equal(pv_es_pg_commit(es, &err), PV_OK);
+	assert_false(req[0].continued);
+	assert_int_equal(req[0].version, 5);
+
+	many_events_clear(&a, 2);
+	many_events_clear(&b, 1);
+	free(soft);
+	free(fresh);
+	pv_es_close(es);
+}
+
 static void bad_options_are_named(void **state)
 {
 	struct pv_es_options opts = {.backend = "postgres"};
@@ -342,6 +404,7 @@ int main(void)
 		cmocka_unit_test(data_is_stored_as_sent),
 		cmocka_unit_test(append_many_writes_each_stream),
 		cmocka_unit_test(append_many_refuses_a_stale_or_deleted_stream),
+		cmocka_unit_test(append_many_continues_a_soft_deleted_stream),
 		cmocka_unit_test(bad_options_are_named),
 	};
 

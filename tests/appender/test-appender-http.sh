@@ -26,7 +26,7 @@ chmod 755 "$WORK"
 export PHOTOVOTE_CONFIG=$WORK/pv.conf
 
 pva_start
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	[[ $(pva_sql "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_log_notify'" \
 		2>/dev/null) == 1 ]] && break
 	sleep 0.1

@@ -33,10 +33,10 @@ stop_second()
 	SECOND_PID=
 	return $rc
 }
-# wait_log FILE TEXT: until the file holds the text (10 s).
+# wait_log FILE TEXT: until the file holds the text (30 s: slow under ASan).
 wait_log()
 {
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		grep -q "$2" "$1" 2>/dev/null && return 0
 		sleep 0.1
 	done

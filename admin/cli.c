@@ -9,6 +9,7 @@
 #include "cli.h"
 
 #include "auth_token.h"
+#include "dead_letters.h"
 #include "escape.h"
 #include "projection.h"
 #include "xalloc.h"
@@ -43,6 +44,13 @@ void pv_cli_usage(FILE *out)
 		"checkpoint, lag\n"
 		"  dead-letters [--count N] [--json]\n"
 		"                                   peek at dead letters (they stay queued)\n"
+		"  dead-letters requeue [--id EVENT_ID] [--count N] [--json]\n"
+		"                                   move dead letters back to the appender: each\n"
+		"                                   is republished with confirms and removed only\n"
+		"                                   once the broker confirmed it\n"
+		"  dead-letters purge [--id EVENT_ID] [--json] --yes\n"
+		"                                   delete dead letters for good (without --yes:\n"
+		"                                   say how many, delete nothing, exit 2)\n"
 		"  rebuild ELECTION_ID | --all      rebuild Cosmos DB documents by replay\n"
 		"  token create USER [--admin]      create an API token (printed once)\n"
 		"  token revoke USER                revoke every token of USER\n"
@@ -87,12 +95,13 @@ static bool parse_number(const char *s, long long min, long long *out)
 
 struct opts {
 	const char *arg; /* the positional argument, NULL when none */
-	bool json, all, admin;
+	const char *id;  /* --id */
+	bool json, all, admin, yes;
 	bool has_from, has_count;
 	long long from, count;
 };
 
-enum { OPT_JSON = 256, OPT_FROM, OPT_COUNT, OPT_ALL, OPT_ADMIN };
+enum { OPT_JSON = 256, OPT_FROM, OPT_COUNT, OPT_ALL, OPT_ADMIN, OPT_ID, OPT_YES };
 
 /* Parses the options `allowed` (OPT_* bits as 1 << (opt - 256)) of a
  * subcommand and at most `positional` (0 or 1) other argument. */
@@ -104,6 +113,8 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 		{"count", required_argument, NULL, OPT_COUNT},
 		{"all", no_argument, NULL, OPT_ALL},
 		{"admin", no_argument, NULL, OPT_ADMIN},
+		{"id", required_argument, NULL, OPT_ID},
+		{"yes", no_argument, NULL, OPT_YES},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -123,6 +134,12 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 		case OPT_JSON: o->json = true; break;
 		case OPT_ALL: o->all = true; break;
 		case OPT_ADMIN: o->admin = true; break;
+		case OPT_YES: o->yes = true; break;
+		case OPT_ID:
+			if (!*optarg)
+				return pv_cli_usage_error("%s: --id: an empty message id", argv[0]);
+			o->id = optarg;
+			break;
 		case OPT_FROM:
 			o->has_from = true;
 			if (!parse_number(optarg, 0, &o->from))
@@ -149,12 +166,17 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 
 /* ---- printing ---- */
 
-static void print_escaped(const char *s)
+static void fputs_escaped(const char *s, FILE *out)
 {
 	char *e = pv_escape_str(s);
 
-	fputs(e, stdout);
+	fputs(e, out);
 	free(e);
+}
+
+static void print_escaped(const char *s)
+{
+	fputs_escaped(s, stdout);
 }
 
 /* One JSON line (the object is consumed). */
@@ -343,13 +365,87 @@ int pv_cli_status(struct pv_session *s, int argc, char **argv)
 
 /* ---- dead letters ---- */
 
+/* The outcome of a requeue or purge: the count on stdout, then what went
+ * wrong on stderr. */
+static int dead_letters_done(const char *cmd, const char *verb, bool json,
+			     const struct pv_dl_op *op, enum pv_err rc, const struct pv_error *err)
+{
+	if (json) {
+		json_t *j = json_pack("{s:I}", verb, (json_int_t)op->done);
+
+		if (j && rc == PV_OK)
+			json_object_set_new(j, "dead_letters_left",
+					    json_integer((json_int_t)op->left));
+		if (j && op->no_key)
+			json_object_set_new(j, "no_routing_key",
+					    json_integer((json_int_t)op->no_key));
+		print_json(j);
+	} else if (rc == PV_OK) {
+		printf("%lu dead letter(s) %s, %lu left in the dead-letter queue\n", op->done, verb,
+		       op->left);
+	} else {
+		printf("%lu dead letter(s) %s before the failure\n", op->done, verb);
+	}
+	if (rc != PV_OK)
+		return pv_cli_fail(cmd, err);
+	if (op->no_key) {
+		fprintf(stderr,
+			"photovote-admin: %s: %lu dead letter(s) left queued: no routing key (none "
+			"recorded, no data.election_id in the body)\n",
+			cmd, op->no_key);
+		return PV_EXIT_SERVER;
+	}
+	return PV_EXIT_OK;
+}
+
+/* dead-letters requeue, or purge (which only counts without --yes). */
+static int dead_letters_act(struct pv_session *s, int argc, char **argv, bool purge)
+{
+	static char requeue_name[] = "dead-letters requeue", purge_name[] = "dead-letters purge";
+	struct pv_dl_op op = {.action = purge ? PV_DL_COUNT : PV_DL_REQUEUE};
+	struct pv_error err;
+	struct opts o;
+	enum pv_err rc;
+	int prc;
+
+	argv[0] = purge ? purge_name : requeue_name;
+	prc = parse_opts(argc, argv,
+			 ALLOW(OPT_JSON) | ALLOW(OPT_ID) | ALLOW(purge ? OPT_YES : OPT_COUNT), 0,
+			 &o);
+	if (prc != PV_EXIT_OK)
+		return prc;
+	op.id = o.id;
+	op.max = o.has_count ? (unsigned long)o.count : 0;
+	if (!purge || o.yes) {
+		if (purge)
+			op.action = PV_DL_PURGE;
+		rc = pv_dead_letters_act(s, &op, &err);
+		return dead_letters_done(argv[0], purge ? "deleted" : "requeued", o.json, &op, rc,
+					 &err);
+	}
+	/* Refused, but first counted: the operator sees what --yes would do. */
+	if (pv_dead_letters_act(s, &op, &err) != PV_OK)
+		return pv_cli_fail(argv[0], &err);
+	fprintf(stderr, "photovote-admin: %s: would delete %lu dead letter(s)", argv[0],
+		op.matched);
+	if (o.id) {
+		fputs(" with message id ", stderr);
+		fputs_escaped(o.id, stderr);
+	}
+	fputs("; nothing deleted: add --yes to delete them for good\n", stderr);
+	return PV_EXIT_USAGE;
+}
+
 int pv_cli_dead_letters(struct pv_session *s, int argc, char **argv)
 {
 	struct pv_dead_letters dl;
 	struct pv_error err;
 	struct opts o;
-	int rc = parse_opts(argc, argv, ALLOW(OPT_JSON) | ALLOW(OPT_COUNT), 0, &o);
+	int rc;
 
+	if (argc > 1 && (strcmp(argv[1], "requeue") == 0 || strcmp(argv[1], "purge") == 0))
+		return dead_letters_act(s, argc - 1, argv + 1, strcmp(argv[1], "purge") == 0);
+	rc = parse_opts(argc, argv, ALLOW(OPT_JSON) | ALLOW(OPT_COUNT), 0, &o);
 	if (rc != PV_EXIT_OK)
 		return rc;
 	if (pv_session_dead_letters(s, o.has_count ? (size_t)o.count : DEAD_LETTERS_DEFAULT,

@@ -8,7 +8,8 @@
  *   - Read-only towards the pipeline: passive queue.declare, basic.get
  *     without ack followed by one basic.nack(multiple, requeue) for the
  *     peeked dead letters, a SELECT of the checkpoint, reads of the event
- *     store.  Only a rebuild writes, and only Cosmos DB documents.
+ *     store.  Only a rebuild writes, and only Cosmos DB documents; moving
+ *     and deleting dead letters is dead_letters.c's, on this connection.
  *
  * Rebuilding while photovote-projector runs
  *   The rebuild is lib/projection.c's own (pv_projection_rebuild): it
@@ -216,6 +217,36 @@ static enum pv_err queue_depth(struct pv_session *s, const char *name, unsigned 
 				    name);
 	}
 	return pv_amqp_reply_check(r, "queue.declare (passive)", err);
+}
+
+enum pv_err pv_session_broker(struct pv_session *s, amqp_connection_state_t *conn,
+			      const struct pv_amqp_params **params, struct pv_error *err)
+{
+	enum pv_err rc = broker(s, err);
+
+	*conn = s->amqp;
+	*params = &s->ap;
+	return rc;
+}
+
+enum pv_err pv_session_broker_failed(struct pv_session *s, struct pv_error *err)
+{
+	return broker_failed(s, err);
+}
+
+enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
+					 struct pv_error *err)
+{
+	enum pv_err rc = broker(s, err);
+
+	*n = 0;
+	if (rc == PV_OK)
+		rc = queue_depth(s, s->ap.dead_letter_queue, n, NULL, err);
+	if (rc == PV_ERR_NOT_FOUND)
+		return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+	if (rc != PV_OK && s->amqp)
+		return broker_failed(s, err);
+	return rc;
 }
 
 static enum pv_err broker_status(struct pv_session *s, struct pv_status *st, struct pv_error *err)

@@ -14,7 +14,8 @@
  * peeked (basic.get without ack, then one basic.nack with requeue for all
  * of them, which puts them back in their places with the redelivered flag
  * set; if the connection drops first the broker requeues them the same
- * way). */
+ * way).  Requeueing and purging dead letters (dead_letters.h) are the
+ * only changes to the broker's contents, and they are asked for by name. */
 #ifndef PV_ADMIN_SESSION_H
 #define PV_ADMIN_SESSION_H
 
@@ -89,6 +90,18 @@ void pv_dead_letters_clear(struct pv_dead_letters *d);
  * most keep bytes of each body, and gives them all back to the queue. */
 enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t keep,
 				    struct pv_dead_letters *out, struct pv_error *err);
+
+/* The RabbitMQ connection (borrowed; channel 1 is the session's) and its
+ * parameters, connecting first if need be (dead_letters.c).  After a failed
+ * call on it, pv_session_broker_failed() names the broker in err and
+ * closes the connection: the broker then requeues every delivery the
+ * session held unacked, and the next call connects again. */
+enum pv_err pv_session_broker(struct pv_session *s, amqp_connection_state_t *conn,
+			      const struct pv_amqp_params **params, struct pv_error *err);
+enum pv_err pv_session_broker_failed(struct pv_session *s, struct pv_error *err);
+/* The ready messages of the dead-letter queue (passive queue.declare). */
+enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
+					 struct pv_error *err);
 
 /* Rebuilds one election's documents by replaying its stream
  * (pv_projection_rebuild), retrying while a running projector writes the

@@ -5,7 +5,12 @@
  * each with the stream version it has folded.  The cache is only a guess
  * of the stream: every append names the version the check ran against, so
  * a stale entry (another appender wrote meanwhile) gets PV_ERR_CONFLICT,
- * reads the stream forward from its version and checks again.
+ * reads the stream forward from its version and checks again.  A rejection
+ * meets no expected version, so before one is recorded the entry is checked
+ * against the store: read on (one message at a time), or one statement for
+ * the batch's elections that were judged on the cache (batch_verify).
+ * Stale entries come from a failover between appenders (single active
+ * consumer) and from streams deleted or written by hand.
  *
  * Idempotency, by event id, in this order:
  *   1. a row in the audit log: the verdict is already durable, ack;
@@ -66,6 +71,11 @@ struct entry {
 	int64_t version;     /* last stream number read into election; -1 none */
 	bool loaded;         /* has read the stream at least once */
 	struct group *group; /* its append in the batch in hand, if any */
+	/* The batch in hand: read from the store in it (fresh); a rejection
+	 * judged on the cache, to be checked against the store (verify); the
+	 * version judged from before its own events (base, once based). */
+	bool fresh, verify, based;
+	int64_t base;
 };
 
 /* The arrays of a batch, kept from one batch to the next: allocating and
@@ -158,6 +168,14 @@ static void cache_drop(struct pv_appender_core *c, struct entry *e)
 	pv_lru_remove(c->cache, &e->node);
 }
 
+/* Back to an election that has no events. */
+static void entry_reset(struct entry *e)
+{
+	pv_election_free(e->election);
+	e->election = pv_election_new(e->id);
+	e->version = -1;
+}
+
 /* The entry of election id, created empty (not loaded) when missing.  Adding
  * one evicts the least recently used past the cache's size, never an entry
  * the batch in hand holds state in (pinned: the cache may grow past its size
@@ -225,6 +243,14 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 						   &page, err);
 
 		if (rc == PV_ERR_NOT_FOUND) {
+			/* Deleted (by hand) since it was read: what was folded is
+			 * gone.  Not while a batch holds events of its own for it,
+			 * which the store has not seen yet. */
+			if (e->version >= 0 && !e->group) {
+				pv_log_info("appender", "%s was deleted: starting from nothing",
+					    stream);
+				entry_reset(e);
+			}
 			e->loaded = true;
 			return PV_OK;
 		}
@@ -372,7 +398,7 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 	struct pv_es_new_event ne;
 	struct pv_verdict verdict;
 	struct entry *e;
-	bool searched = false;
+	bool searched = false, fresh = false;
 	int64_t found = -1;
 	json_t *meta = NULL;
 	enum pv_err rc;
@@ -389,11 +415,13 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 		return PV_APPENDER_RETRY;
 
 	snprintf(stream, sizeof stream, STREAM_PREFIX "%s", pv_event_election_id(ev));
+	meta = pv_event_meta_to_json(&ev->meta);
 	e = cache_get(c, pv_event_election_id(ev));
 	if (!e->loaded || suspect) {
 		rc = catch_up(c, e, stream, ev->id, &found, err);
 		if (rc != PV_OK)
 			goto fail;
+		fresh = true;
 	}
 	if (suspect && found < 0) {
 		rc = stream_find(c, stream, ev->id, &found, err);
@@ -401,7 +429,6 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 			goto fail;
 		searched = true;
 	}
-	meta = pv_event_meta_to_json(&ev->meta);
 	ne = (struct pv_es_new_event){
 		.id = ev->id,
 		.type = pv_event_type_name(ev->type),
@@ -419,6 +446,20 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 		}
 		kind = pv_election_check(e->election, ev, &verdict);
 		if (kind != PV_VERDICT_ACCEPTED) {
+			/* A rejection is final, and unlike an append no expected
+			 * version checks it: judge it on the stream as it is, not
+			 * on the cache, which misses what another appender (after
+			 * a failover) or an operator wrote. */
+			if (!fresh) {
+				int64_t before = e->version;
+
+				rc = catch_up(c, e, stream, ev->id, &found, err);
+				if (rc != PV_OK)
+					goto fail;
+				fresh = true;
+				if (found >= 0 || e->version != before)
+					continue;
+			}
 			/* Never turn an event that is in the stream into a
 			 * rejection: look before recording one. */
 			if (!searched) {
@@ -461,12 +502,8 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 			rc = catch_up(c, e, stream, ev->id, &found, err);
 			if (rc != PV_OK)
 				goto fail;
+			fresh = true;
 			continue;
-		}
-		if (rc == PV_ERR_GONE) {
-			rc = record(c, ev, stream, meta, received, -1, PV_AUDIT_KIND_STATE,
-				    "stream_deleted", "the election's stream was deleted", err);
-			goto out;
 		}
 		if (store_failure(rc) == PV_APPENDER_DEAD_LETTER) {
 			snprintf(reason, reason_size, "event store refused the event: %s",
@@ -479,6 +516,12 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 	rc = pv_error_set(err, PV_ERR_CONFLICT, "%s: %d version conflicts in a row", stream,
 			  MAX_CONFLICTS);
 fail:
+	/* Deleted for good (read or append): that is the verdict. */
+	if (rc == PV_ERR_GONE) {
+		rc = record(c, ev, stream, meta, received, -1, PV_AUDIT_KIND_STATE,
+			    "stream_deleted", "the election's stream was deleted", err);
+		goto out;
+	}
 	/* Whether the store took it is unknown: start over from the stream. */
 	if (e)
 		cache_drop(c, e);
@@ -571,6 +614,7 @@ static void batch_touch(struct batch *b, struct entry *e)
 		return;
 	e->node.pinned = true;
 	e->group = NULL;
+	e->fresh = e->verify = e->based = false;
 	b->touched[b->ntouched++] = e;
 }
 
@@ -683,6 +727,11 @@ static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, stru
 		}
 		if (rc != PV_OK)
 			return rc;
+		e->fresh = true;
+	}
+	if (!e->based) {
+		e->base = e->version;
+		e->based = true;
 	}
 	/* Appends and audit rows commit together here, so only a message
 	 * that may have been handled before (by an older run, or the esdb
@@ -698,6 +747,8 @@ static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, stru
 	}
 	kind = pv_election_check(e->election, &it->ev, &verdict);
 	if (kind != PV_VERDICT_ACCEPTED) {
+		/* Judged on the cache: batch_verify checks it was current. */
+		e->verify |= !e->fresh;
 		item_verdict(b, it, -1, verdict_kinds[kind],
 			     verdict.rule ? verdict.rule : "rejected", verdict.reason);
 		return PV_OK;
@@ -742,6 +793,43 @@ static void mark_repeats(const struct batch *b, bool *repeated)
 	free(by_id);
 }
 
+/* A rejection is final and, unlike an append, meets no expected version
+ * in the store: the elections whose rejections were judged on the cache
+ * alone, and that append nothing in this batch (an append's expected
+ * version checks the rest), must still be at the version the cache knew.
+ * One statement for all of them; a stale one is a conflict: the batch is
+ * rolled back and its messages handled again from the stream. */
+static enum pv_err batch_verify(struct pv_appender_core *c, struct batch *b, struct pv_error *err)
+{
+	struct pv_es_pg_expect *x = NULL;
+	char(*names)[sizeof STREAM_PREFIX + PV_ULID_LEN] = NULL;
+	size_t n = 0, failed;
+	enum pv_err rc;
+
+	for (size_t i = 0; i < b->ntouched; i++) {
+		const struct entry *e = b->touched[i];
+
+		if (!e->verify || e->group)
+			continue;
+		if (!x) {
+			x = pv_xcalloc(b->ntouched, sizeof *x);
+			names = pv_xcalloc(b->ntouched, sizeof *names);
+		}
+		snprintf(names[n], sizeof names[n], STREAM_PREFIX "%s", e->id);
+		x[n] = (struct pv_es_pg_expect){.stream = names[n], .version = e->base};
+		n++;
+	}
+	if (n == 0)
+		return PV_OK;
+	rc = pv_es_pg_check_versions(c->es, x, n, &failed, err);
+	if (rc == PV_ERR_CONFLICT)
+		pv_log_info("appender", "%s changed behind the cache: judging the batch again",
+			    x[failed].stream);
+	free(x);
+	free(names);
+	return rc;
+}
+
 static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct pv_error *err)
 {
 	const char **ids = c->scratch.ids;
@@ -770,6 +858,8 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 		if (it->decoded)
 			rc = batch_judge(c, b, it, err);
 	}
+	if (rc == PV_OK)
+		rc = batch_verify(c, b, err);
 	if (rc == PV_OK && b->ngroups > 0) {
 		struct pv_es_pg_append *appends = pv_xcalloc(b->ngroups, sizeof *appends);
 		size_t failed;

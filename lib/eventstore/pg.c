@@ -930,6 +930,51 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 	return rc;
 }
 
+enum pv_err pv_es_pg_check_versions(struct pv_es *es, const struct pv_es_pg_expect *x, size_t n,
+				    size_t *failed, struct pv_error *err)
+{
+	struct pg_es *pg = pg_of(es);
+	struct names_counts nc;
+	PGresult *res;
+	enum pv_err rc;
+
+	*failed = 0;
+	if (!pg->in_tx)
+		return pv_error_set(err, PV_ERR_INVALID, "check versions: no transaction is open");
+	if (n == 0)
+		return PV_OK;
+	if ((rc = ensure(pg, err)) != PV_OK)
+		return rc;
+	names_counts_init(&nc);
+	for (size_t i = 0; i < n; i++)
+		names_counts_add(&nc, x[i].stream, x[i].version);
+	/* The first stream not where it was expected.  One that is not live
+	 * has no events to judge by; a hard-deleted one is never expected. */
+	rc = names_counts_exec(pg, &nc, "check versions",
+			       "SELECT u.i - 1 FROM unnest($1::text[], $2::bigint[])"
+			       " WITH ORDINALITY AS u (name, version, i)"
+			       " LEFT JOIN es_streams s ON s.name = u.name"
+			       " WHERE CASE WHEN s.state IS NULL OR s.state = 'soft' THEN -1"
+			       " WHEN s.state = 'live' THEN s.version END"
+			       " IS DISTINCT FROM u.version ORDER BY u.i LIMIT 1",
+			       &res, err);
+	if (rc != PV_OK)
+		return rc;
+	if (PQntuples(res) == 1) {
+		*failed = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+		if (*failed >= n)
+			rc = pv_error_set(err, PV_ERR_DATABASE,
+					  "check versions: the server named stream %zu of %zu",
+					  *failed + 1, n);
+		else
+			rc = pv_error_set(err, PV_ERR_CONFLICT,
+					  "%s is no longer at version %" PRId64, x[*failed].stream,
+					  x[*failed].version);
+	}
+	PQclear(res);
+	return rc;
+}
+
 /* ---- reads ----------------------------------------------------------- */
 
 /* Fills ev from a row whose columns start at col: stream, number, id, type,

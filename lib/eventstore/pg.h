@@ -56,6 +56,17 @@ struct pv_es_pg_append {
 enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appends, size_t n,
 				 size_t *failed, struct pv_error *err);
 
+/* Checks, in the caller's transaction, that streams are at the versions a
+ * judgment assumed, without writing to them: each at its last event number,
+ * or -1 for a stream with no events (none, or soft-deleted).  A stream
+ * elsewhere (hard-deleted included) is PV_ERR_CONFLICT, *failed its index. */
+struct pv_es_pg_expect {
+	const char *stream;
+	int64_t version;
+};
+enum pv_err pv_es_pg_check_versions(struct pv_es *es, const struct pv_es_pg_expect *x, size_t n,
+				    size_t *failed, struct pv_error *err);
+
 /* Whether es is a handle of this backend. */
 bool pv_es_is_pg(const struct pv_es *es);
 

@@ -251,9 +251,10 @@ static int stream(const char *id)
 	return 0;
 }
 
-/* Soft-deletes an election's stream, as an operator would by hand: a later
- * ElectionCreated for the same id continues its numbering. */
-static int delete_stream(const char *id)
+/* Deletes an election's stream, as an operator would by hand: soft (a later
+ * ElectionCreated for the same id continues its numbering) or hard (for
+ * good). */
+static int delete_stream(const char *id, bool hard)
 {
 	struct pv_es_options o;
 	char name[100];
@@ -264,7 +265,7 @@ static int delete_stream(const char *id)
 	snprintf(name, sizeof name, "Election-%s", id);
 	if (pv_es_open(&o, &es, &err) != PV_OK)
 		die("open event store", &err);
-	if (pv_es_delete_stream(es, name, PV_ES_ANY, false, &err) != PV_OK)
+	if (pv_es_delete_stream(es, name, PV_ES_ANY, hard, &err) != PV_OK)
 		die("delete", &err);
 	pv_es_close(es);
 	return 0;
@@ -278,7 +279,7 @@ int main(int argc, char **argv)
 	pv_log_init("pv-appender-tool", PV_LOG_STDERR, PV_LOG_WARNING);
 	if (argc < 2) {
 		fprintf(stderr, "usage: pv-appender-tool publish|dead-letters|pending|drain N "
-				"BATCH|stream ID|delete-stream ID\n");
+				"BATCH|stream ID|delete-stream ID [hard]\n");
 		return 2;
 	}
 	if (pv_config_load(NULL, NULL, &cfg, &err) != PV_OK)
@@ -295,7 +296,9 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "stream") == 0 && argc == 3)
 		rc = stream(argv[2]);
 	else if (strcmp(argv[1], "delete-stream") == 0 && argc == 3)
-		rc = delete_stream(argv[2]);
+		rc = delete_stream(argv[2], false);
+	else if (strcmp(argv[1], "delete-stream") == 0 && argc == 4 && strcmp(argv[3], "hard") == 0)
+		rc = delete_stream(argv[2], true);
 	else
 		rc = 2;
 	pv_amqp_params_clear(&params);

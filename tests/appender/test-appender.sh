@@ -8,7 +8,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/appender/lib.sh"
 
-echo "1..15"
+echo "1..17"
 if ! pva_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -68,44 +68,73 @@ pva_check "every republished command was acked" test \
 	"$(pva_verdicts)" = $((total + 2)) -a "$("$pva_tool" pending)" = 0
 pva_check "verdicts unchanged after the duplicates" pva_check_verdicts
 
-# A stream deleted by hand (soft), the appender stopped meanwhile (its cache would still
-# know the election): the next ElectionCreated for its id brings the stream back, numbered on
-# from its last event (as EventStoreDB does), and what follows is judged against the new
-# election alone: the old owner is a stranger to it.
-pva_stop
+# envelope TYPE USER DATA-JSON: a command as the API publishes it, on one line.
+envelope()
+{
+	jq -cn --arg id "$(cat /proc/sys/kernel/random/uuid)" --arg type "$1" --arg user "$2" \
+		--argjson data "$3" --arg at "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" \
+		'{event_id: $id, type: $type, data: $data,
+		  metadata: {user: $user, admin: false, at: $at}}'
+}
+ulid() { python3 -c 'import os; print("01J" + "".join("0123456789ABCDEFGHJKMNPQRSTVWXYZ"[b % 32] for b in os.urandom(23)))'; }
+id_of() { jq -r .event_id <<<"$1"; }
+verdict_of() { pva_sql "SELECT concat_ws(' ', status, number, rule) FROM audit_log WHERE event_id = '$1'"; }
+verdicts=$((total + 2))
+
+# What another writer appended (another appender after a failover, an operator) is not in this
+# appender's cache: a command the cache alone would reject (a candidate for a competition it
+# has not seen) is judged on the stream and accepted.
+e3=$(ulid) comp=$(ulid)
+created=$(envelope ElectionCreated owner3@example.org "{\"election_id\":\"$e3\",\"name\":\"Third\"}")
+pva_publish <(echo "$created")
+pva_wait_verdicts $((verdicts += 1)) 30
+envelope CompetitionAdded owner3@example.org \
+	"{\"election_id\":\"$e3\",\"competition_id\":\"$comp\",\"name\":\"Behind\"}" |
+	"$top_builddir/tests/projector/pv-projector-tool" append 2>/dev/null ||
+	echo "# appending behind the appender's back failed"
+cand=$(envelope CandidateAdded owner3@example.org \
+	"{\"election_id\":\"$e3\",\"competition_id\":\"$comp\",\"candidate_id\":\"$(ulid)\",\"name\":\"Seen\"}")
+pva_publish <(echo "$cand")
+pva_wait_verdicts $((verdicts += 1)) 30
+pva_check "a command is judged on the stream, not on a cache another writer made stale" \
+	test "$(verdict_of "$(id_of "$created")"); $(verdict_of "$(id_of "$cand")")" = \
+	"appended 0; appended 2"
+
+# A stream deleted by hand (soft) while the appender runs and caches its election: the next
+# ElectionCreated for its id brings the stream back, numbered on from its last event (as
+# EventStoreDB does), and what follows is judged against the new election alone: the old
+# owner is a stranger to it.
 again=$(head -n 1 "$pva_work/elections")
 last=$("$pva_tool" stream "$again" | tail -n 1 | cut -d' ' -f1)
-old_owner=owner-${again,,}@example.org
 "$pva_tool" delete-stream "$again" || echo "# delete-stream failed"
-pva_start
-python3 - "$again" "$old_owner" >"$pva_work/again" <<'PY'
-import json, sys, time, uuid
-eid, old_owner = sys.argv[1:]
-at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-for kind, user, data in (
-        ("ElectionCreated", "new@example.org", {"name": "Second life"}),
-        ("CompetitionAdded", "new@example.org",
-         {"competition_id": "01ARZ3NDEKTSV4RRFFQ69G5FAV", "name": "Portraits"}),
-        ("ElectionNameChanged", old_owner, {"name": "Mine again"})):
-    print(json.dumps({"event_id": str(uuid.uuid4()), "type": kind,
-                      "data": dict(election_id=eid, **data),
-                      "metadata": {"user": user, "admin": False, "at": at}},
-                     separators=(",", ":")))
-PY
+{
+	envelope ElectionCreated new@example.org "{\"election_id\":\"$again\",\"name\":\"Second life\"}"
+	envelope CompetitionAdded new@example.org \
+		"{\"election_id\":\"$again\",\"competition_id\":\"$(ulid)\",\"name\":\"Portraits\"}"
+	envelope ElectionNameChanged "owner-${again,,}@example.org" \
+		"{\"election_id\":\"$again\",\"name\":\"Mine again\"}"
+} >"$pva_work/again"
 mapfile -t again_ids < <(jq -r .event_id "$pva_work/again")
 pva_publish "$pva_work/again"
-pva_wait_verdicts $((total + 5)) 30
+pva_wait_verdicts $((verdicts += 3)) 30
 pva_check "a deleted stream comes back with the next ElectionCreated, numbered on from $last" \
 	test "$("$pva_tool" stream "$again")" = \
 	"$((last + 1)) ${again_ids[0]} ElectionCreated
 $((last + 2)) ${again_ids[1]} CompetitionAdded"
 pva_check "its verdicts: appended at those numbers; the old owner is a stranger" \
-	test "$(pva_sql "SELECT concat_ws(' ', status, number, rule) FROM audit_log
-		WHERE event_id IN ('${again_ids[0]}', '${again_ids[1]}', '${again_ids[2]}')
-		ORDER BY received, number NULLS LAST")" = \
-	"appended $((last + 1))
-appended $((last + 2))
-rejected not_owner"
+	test "$(verdict_of "${again_ids[0]}"); $(verdict_of "${again_ids[1]}"); $(verdict_of "${again_ids[2]}")" = \
+	"appended $((last + 1)); appended $((last + 2)); rejected not_owner"
+
+# Deleted for good while the appender caches the election: stream_deleted, not the cache's
+# verdict (closed), and not retried forever.
+gone=$(sed -n 2p "$pva_work/elections")
+"$pva_tool" delete-stream "$gone" hard || echo "# delete-stream hard failed"
+late=$(envelope ElectionNameChanged "owner-${gone,,}@example.org" \
+	"{\"election_id\":\"$gone\",\"name\":\"Too late\"}")
+pva_publish <(echo "$late")
+pva_wait_verdicts $((verdicts += 1)) 30
+pva_check "a stream deleted for good: rejected stream_deleted" \
+	test "$(verdict_of "$(id_of "$late")")" = "rejected stream_deleted"
 
 pva_stop
 rc=$?

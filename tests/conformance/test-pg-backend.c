@@ -379,6 +379,45 @@ static void append_many_continues_a_soft_deleted_stream(void **state)
 	pv_es_close(es);
 }
 
+static void check_versions_sees_where_streams_are(void **state)
+{
+	struct pv_es *es = open_store(0);
+	char *live = fresh_stream(), *none = fresh_stream(), *soft = fresh_stream(),
+	     *hard = fresh_stream();
+	struct pv_error err;
+	size_t failed = 99;
+
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(append_probe(es, live, &err), PV_OK);
+	assert_int_equal(append_probe(es, soft, &err), PV_OK);
+	assert_int_equal(pv_es_delete_stream(es, soft, PV_ES_ANY, false, &err), PV_OK);
+	assert_int_equal(append_probe(es, hard, &err), PV_OK);
+	assert_int_equal(pv_es_delete_stream(es, hard, PV_ES_ANY, true, &err), PV_OK);
+
+	struct pv_es_pg_expect x[3] = {{live, 2}, {none, -1}, {soft, -1}};
+	assert_int_equal(pv_es_pg_check_versions(es, x, 3, &failed, &err), PV_ERR_INVALID);
+	assert_int_equal(pv_es_pg_begin(es, &err), PV_OK);
+	assert_int_equal(pv_es_pg_check_versions(es, x, 3, &failed, &err), PV_OK);
+	x[0].version = 1;
+	assert_int_equal(pv_es_pg_check_versions(es, x, 3, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, 0);
+	assert_non_null(strstr(err.msg, live));
+	x[0].version = 2;
+	x[1] = (struct pv_es_pg_expect){hard, -1};
+	assert_int_equal(pv_es_pg_check_versions(es, x, 3, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, 1);
+	x[1] = (struct pv_es_pg_expect){none, 0};
+	assert_int_equal(pv_es_pg_check_versions(es, x, 3, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, 1);
+	pv_es_pg_rollback(es);
+
+	free(live);
+	free(none);
+	free(soft);
+	free(hard);
+	pv_es_close(es);
+}
+
 static void bad_options_are_named(void **state)
 {
 	struct pv_es_options opts = {.backend = "postgres"};
@@ -405,6 +444,7 @@ int main(void)
 		cmocka_unit_test(append_many_writes_each_stream),
 		cmocka_unit_test(append_many_refuses_a_stale_or_deleted_stream),
 		cmocka_unit_test(append_many_continues_a_soft_deleted_stream),
+		cmocka_unit_test(check_versions_sees_where_streams_are),
 		cmocka_unit_test(bad_options_are_named),
 	};
 

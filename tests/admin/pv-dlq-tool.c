@@ -21,6 +21,11 @@
  *                                  them without requeue, so that RabbitMQ
  *                                  dead-letters them itself (x-death)
  *   pv-dlq-tool exchange NAME      declares a topic exchange with no queue
+ *   pv-dlq-tool raw EXCHANGE KEY   publishes stdin as one persistent message
+ *                                  with routing key KEY and nothing else but
+ *                                  the message id event_id when the body
+ *                                  has one (what another publisher might
+ *                                  leave in the dead-letter exchange)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -305,6 +310,44 @@ static int reject(amqp_connection_state_t conn, const char *queue, const char *c
 	return 0;
 }
 
+static int raw(amqp_connection_state_t conn, const char *exchange, const char *key)
+{
+	char body[65536];
+	size_t n = fread(body, 1, sizeof body, stdin);
+	json_t *env = json_loadb(body, n, 0, NULL);
+	const char *id = json_string_value(json_object_get(env, "event_id"));
+	amqp_basic_properties_t props = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+					 .delivery_mode = AMQP_DELIVERY_PERSISTENT};
+	struct timeval tv = {.tv_sec = 30};
+	struct pv_error err;
+	amqp_frame_t f;
+
+	if (id) {
+		props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+		props.message_id = amqp_cstring_bytes(id);
+	}
+	amqp_confirm_select(conn, 1);
+	if (pv_amqp_reply_check(amqp_get_rpc_reply(conn), "confirm.select", &err) != PV_OK ||
+	    pv_amqp_status_check(amqp_basic_publish(conn, 1, amqp_cstring_bytes(exchange),
+						    amqp_cstring_bytes(key), 1, 0, &props,
+						    (amqp_bytes_t){.len = n, .bytes = body}),
+				 "basic.publish", &err) != PV_OK)
+		die("raw", &err);
+	json_decref(env);
+	do {
+		if (pv_amqp_status_check(amqp_simple_wait_frame_noblock(conn, &f, &tv),
+					 "wait for the confirm", &err) != PV_OK)
+			die("raw", &err);
+	} while (f.frame_type != AMQP_FRAME_METHOD ||
+		 f.payload.method.id == AMQP_BASIC_RETURN_METHOD);
+	if (f.payload.method.id != AMQP_BASIC_ACK_METHOD) {
+		fprintf(stderr, "pv-dlq-tool: raw: not confirmed (method 0x%08x)\n",
+			(unsigned)f.payload.method.id);
+		return 1;
+	}
+	return 0;
+}
+
 static int exchange(amqp_connection_state_t conn, const char *name)
 {
 	struct pv_error err;
@@ -341,11 +384,13 @@ int main(int argc, char **argv)
 		rc = reject(conn, argv[2], argv[3]);
 	else if (argc == 3 && strcmp(argv[1], "exchange") == 0)
 		rc = exchange(conn, argv[2]);
+	else if (argc == 4 && strcmp(argv[1], "raw") == 0)
+		rc = raw(conn, argv[2], argv[3]);
 	else
 		rc = 2;
 	if (rc == 2)
 		fprintf(stderr, "usage: pv-dlq-tool publish | dump QUEUE keep|take | dead-letter N "
-				"| reject QUEUE N | exchange NAME\n");
+				"| reject QUEUE N | exchange NAME | raw EXCHANGE KEY\n");
 	pv_amqp_disconnect(conn);
 	pv_amqp_params_clear(&params);
 	pv_config_free(cfg);

@@ -8,12 +8,13 @@
 # --id and --count move only those, the others stay in order; purge refuses without --yes and
 # deletes all or one id with it; a missing exchange, an exchange no queue is bound to and a
 # broker that is down exit 1 and leave the dead letters as they were; with the appender running
-# a requeued command is appended and a requeued poison message comes back once, not in a loop.
+# a requeued command is appended and a requeued poison message comes back once, not in a loop;
+# a dead letter that kept no routing key gets the election id of its body, or stays queued.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..63"
+echo "1..69"
 if ! adm_setup dlq; then
 	echo "# servers unavailable"
 	exit 77
@@ -291,4 +292,28 @@ ids_of() { python3 -c 'import json, sys
 print(*[int(json.loads(l)["properties"]["message_id"][-12:]) for l in open(sys.argv[1])])' "$1"; }
 pvp_check "partitions: each copy in its original's queue, in order, equal to it" eval \
 	'same "$w/orig0" "$w/got0" $(ids_of "$w/orig0") && same "$w/orig1" "$w/got1" $(ids_of "$w/orig1")'
+
+# A dead letter that kept no routing key (another publisher's, in the dead-letter exchange):
+# the key comes from the body's election id, so it lands where the API's publish did.
+envelope 40 "$(ulid 40)" >"$w/cmd40"
+"$tool" publish <"$w/cmd40"
+dump "$q.0" keep p0
+part=0
+[[ -s $w/p0 ]] || part=1
+dump "$q.$part" take orig40
+printf '%s' "$(<"$w/cmd40")" | "$tool" raw "$PHOTOVOTE_AMQP_DEAD_LETTER_EXCHANGE" ""
+pvp_check "a dead letter without routing key or headers" adm_wait_status dead_letters 1 10
+adm_run "requeue of it: exit 0" 0 "$adm" dead-letters requeue
+dump "$q.$part" take got40
+pvp_check "its key from the body: in the API's partition, with its routing key and body" \
+	python3 -c 'import json, sys
+w, g = (json.loads(open(f).read()) for f in sys.argv[1:])
+assert (g["exchange"], g["routing_key"], g["body"]) == (w["exchange"], w["routing_key"], w["body"]), g' \
+	"$w/orig40" "$w/got40"
+printf 'not json' | "$tool" raw "$PHOTOVOTE_AMQP_DEAD_LETTER_EXCHANGE" ""
+pvp_check "a dead letter with no routing key anywhere" adm_wait_status dead_letters 1 10
+adm_run "requeue of it: exit 1" 1 "$adm" dead-letters requeue
+pvp_check "no routing key: said, and it stays queued" eval \
+	'grep -q "1 dead letter(s) left queued: no routing key" "$w/err" &&
+	out_is "0 dead letter(s) requeued, 1 left in the dead-letter queue"'
 exit 0

@@ -96,6 +96,22 @@ pva_wait_verdicts()
 	return 1
 }
 
+# pva_eventually SECONDS COMMAND...: true as soon as COMMAND is (tried every 0.2 s), false
+# when it still is not after SECONDS: for what the appender does in the background.
+pva_eventually()
+{
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+# pva_queue_is pending|dead-count N: the appender's queue, or the dead-letter queue, holds N
+# ready messages.
+pva_queue_is() { [[ $("$pva_tool" "$1" 2>/dev/null) == "$2" ]]; }
+
 # pva_expected_stream ELECTION: the event ids the stream must hold, in order.
 pva_expected_stream()
 {

@@ -155,17 +155,22 @@ static int dead_letters(void)
 	return 0;
 }
 
-static int pending(void)
+/* Prints the messages ready in the appender's queues (all partitions), or
+ * with dead set in the dead-letter queue, without taking any. */
+static int pending(bool dead)
 {
 	amqp_connection_state_t conn = connect_broker();
 	struct pv_error err;
 	unsigned long total = 0;
+	int queues = dead || params.partitions <= 1 ? 1 : params.partitions;
 
-	for (int i = 0; i < (params.partitions > 1 ? params.partitions : 1); i++) {
+	for (int i = 0; i < queues; i++) {
 		char name[300];
 		amqp_queue_declare_ok_t *ok;
 
-		if (params.partitions > 1)
+		if (dead)
+			snprintf(name, sizeof name, "%s", params.dead_letter_queue);
+		else if (params.partitions > 1)
 			snprintf(name, sizeof name, "%s.%d", params.queue, i);
 		else
 			snprintf(name, sizeof name, "%s", params.queue);
@@ -278,7 +283,7 @@ int main(int argc, char **argv)
 
 	pv_log_init("pv-appender-tool", PV_LOG_STDERR, PV_LOG_WARNING);
 	if (argc < 2) {
-		fprintf(stderr, "usage: pv-appender-tool publish|dead-letters|pending|drain N "
+		fprintf(stderr, "usage: pv-appender-tool publish|dead-letters|dead-count|pending|drain N "
 				"BATCH|stream ID|delete-stream ID [hard]\n");
 		return 2;
 	}
@@ -290,7 +295,9 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[1], "dead-letters") == 0)
 		rc = dead_letters();
 	else if (strcmp(argv[1], "pending") == 0)
-		rc = pending();
+		rc = pending(false);
+	else if (strcmp(argv[1], "dead-count") == 0)
+		rc = pending(true);
 	else if (strcmp(argv[1], "drain") == 0 && argc == 4)
 		rc = drain(argv[2], argv[3]);
 	else if (strcmp(argv[1], "stream") == 0 && argc == 3)

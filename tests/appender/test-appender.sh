@@ -41,7 +41,7 @@ noelection=$(python3 -c 'import uuid; print(uuid.uuid4())')
 } >"$pva_work/poison"
 pva_publish "$pva_work/poison"
 pva_wait_verdicts $((total + 2)) 30
-sleep 0.5
+pva_eventually 30 pva_queue_is dead-count 3
 "$pva_tool" dead-letters >"$pva_work/dead"
 pva_check "poison messages end in the dead-letter queue with their reason" \
 	test "$(wc -l <"$pva_work/dead")" = 3 -a \
@@ -60,7 +60,10 @@ pva_check "SIGHUP: the appender keeps running" kill -0 "$APPENDER_PID"
 
 # Duplicates (a publisher that retried, a redelivery): nothing stored twice, nothing changed.
 pva_publish
-sleep 2
+# All taken from the queue, then a moment for the last ones in hand (nothing to wait for
+# when nothing happens).
+pva_eventually 30 pva_queue_is pending 0
+sleep 1
 all_streams >"$pva_work/streams-after"
 pva_check "republished commands are not stored twice" \
 	cmp -s "$pva_work/streams-before" "$pva_work/streams-after"

@@ -283,8 +283,9 @@ int main(int argc, char **argv)
 
 	pv_log_init("pv-appender-tool", PV_LOG_STDERR, PV_LOG_WARNING);
 	if (argc < 2) {
-		fprintf(stderr, "usage: pv-appender-tool publish|dead-letters|dead-count|pending|drain N "
-				"BATCH|stream ID|delete-stream ID [hard]\n");
+		fprintf(stderr,
+			"usage: pv-appender-tool publish|dead-letters|dead-count|pending|drain N "
+			"BATCH|stream ID|delete-stream ID [hard]\n");
 		return 2;
 	}
 	if (pv_config_load(NULL, NULL, &cfg, &err) != PV_OK)

@@ -33,7 +33,8 @@ cp "$pva_work/elections" "$pva_work/all-elections"
 total=$(wc -l <"$pva_work/messages")
 pv_server_stop postgres
 pva_publish
-sleep 3
+wait_log 'retrying with backoff' 1 30
+sleep 1
 pva_check "the appender noticed the outage and holds the commands" \
 	test "$(grep -c 'retrying with backoff' "$pva_work/appender.log")" = 1
 pv_server_start postgres

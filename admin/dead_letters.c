@@ -52,7 +52,6 @@
 #define GET_CHANNEL 1
 #define PUBLISH_CHANNEL 2
 #define CONFIRM_TIMEOUT_S 30
-#define LEFT_WAIT_S 5
 
 /* Headers about the dead-lettering, not the command. */
 static const struct {
@@ -374,33 +373,6 @@ out:
 	return rc;
 }
 
-static void nap_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* What is left in the queue: at least `least`, the ones there at the start
- * less those we took for good.  The first passive queue.declare is a
- * round trip on the channel of the acks and the nack, so had the broker
- * refused one, the channel would be closed and it would fail.  But RabbitMQ
- * puts nacked messages back asynchronously, after answering it: until then
- * the count is short by those, so ask again a few times. */
-static enum pv_err count_left(struct pv_session *s, unsigned long least, struct pv_dl_op *op,
-			      struct pv_error *err)
-{
-	struct timespec deadline;
-	enum pv_err rc;
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += LEFT_WAIT_S;
-	while ((rc = pv_session_dead_letter_depth(s, &op->left, err)) == PV_OK &&
-	       op->left < least && ms_until(&deadline) > 0)
-		nap_ms(20);
-	return rc;
-}
-
 enum pv_err pv_dead_letters_act(struct pv_session *s, struct pv_dl_op *op, struct pv_error *err)
 {
 	const struct pv_amqp_params *p;
@@ -437,5 +409,9 @@ enum pv_err pv_dead_letters_act(struct pv_session *s, struct pv_dl_op *op, struc
 	/* Closing the connection gives every unacked dead letter back. */
 	if (rc != PV_OK)
 		return pv_session_broker_failed(s, err);
-	return count_left(s, start - op->done, op, err);
+	/* The first passive queue.declare is a round trip on the channel of
+	 * the acks and the nack: had the broker refused one, it would have
+	 * closed the channel and this would fail.  Wait for the nacked ones
+	 * (dead_letters_left counts them). */
+	return pv_session_dead_letters_settle(s, start - op->done, &op->left, err);
 }

@@ -13,10 +13,12 @@
  * after the broker confirmed the copy; anything refused, unroutable or not
  * confirmed in time stops the walk, and closing the connection then gives
  * every unacked dead letter back to its queue.  A crash of the tool loses
- * nothing: before the confirm the dead letter is still unacked; between
- * the confirm and the ack (one round trip) it is left in both queues, and
- * the appender, which is idempotent by event id (the message id), handles
- * the second copy as a duplicate.  See dead_letters.c for what the copy
+ * nothing: the dead letter in hand is still unacked until its copy is
+ * confirmed, so the broker gives it back.  Only that one message can end
+ * in both queues, when the tool dies after publishing its copy and before
+ * the ack (the copy may be stored although its confirm never arrived); the
+ * appender, idempotent by event id (the message id), takes the second copy
+ * as a duplicate.  See dead_letters.c for what the copy
  * carries and how its routing key is found. */
 #ifndef PV_ADMIN_DEAD_LETTERS_H
 #define PV_ADMIN_DEAD_LETTERS_H

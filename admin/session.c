@@ -47,6 +47,8 @@
 #define CHANNEL 1
 #define FEED_PAGE 1000
 #define REBUILD_TRIES 5
+#define SETTLE_WAIT_MS 5000
+#define SETTLE_NAP_MS 20
 
 struct pv_session {
 	struct pv_config *cfg;
@@ -62,6 +64,13 @@ struct pv_session {
 	amqp_connection_state_t amqp;
 	struct pv_cosmos *cosmos;
 };
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
 
 struct pv_session *pv_session_new(struct pv_config *cfg)
 {
@@ -249,6 +258,19 @@ enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
 	return rc;
 }
 
+enum pv_err pv_session_dead_letters_settle(struct pv_session *s, unsigned long least,
+					   unsigned long *n, struct pv_error *err)
+{
+	enum pv_err rc;
+
+	for (long waited = 0;; waited += SETTLE_NAP_MS) {
+		rc = pv_session_dead_letter_depth(s, n, err);
+		if (rc != PV_OK || *n >= least || waited >= SETTLE_WAIT_MS)
+			return rc;
+		nap_ms(SETTLE_NAP_MS);
+	}
+}
+
 static enum pv_err broker_status(struct pv_session *s, struct pv_status *st, struct pv_error *err)
 {
 	int n = s->ap.partitions > 1 ? s->ap.partitions : 1;
@@ -354,6 +376,7 @@ static char *header_dup(const amqp_basic_properties_t *p, const char *name)
 enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t keep,
 				    struct pv_dead_letters *out, struct pv_error *err)
 {
+	unsigned long back;
 	uint64_t last = 0;
 	size_t cap = 0;
 	enum pv_err rc;
@@ -412,17 +435,15 @@ enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t kee
 		pv_dead_letters_clear(out);
 		return broker_failed(s, err);
 	}
+	/* So that a requeue or purge right after this sees them all. */
+	if (last && pv_session_dead_letters_settle(s, out->total, &back, err) != PV_OK) {
+		pv_dead_letters_clear(out);
+		return err->code;
+	}
 	return PV_OK;
 }
 
 /* ---- rebuild ---- */
-
-static void nap_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
 
 enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, struct pv_error *err)
 {

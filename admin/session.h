@@ -102,6 +102,13 @@ enum pv_err pv_session_broker_failed(struct pv_session *s, struct pv_error *err)
 /* The ready messages of the dead-letter queue (passive queue.declare). */
 enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
 					 struct pv_error *err);
+/* The same once it is at least `least`, or after 5 s.  RabbitMQ answers a
+ * basic.nack (requeue) before the messages are back in the queue, and
+ * until then its depth is short by them: a command that gave messages
+ * back waits for them, so that the next one (a requeue or purge right
+ * after a peek, which counts the queue first) finds them all. */
+enum pv_err pv_session_dead_letters_settle(struct pv_session *s, unsigned long least,
+					   unsigned long *n, struct pv_error *err);
 
 /* Rebuilds one election's documents by replaying its stream
  * (pv_projection_rebuild), retrying while a running projector writes the

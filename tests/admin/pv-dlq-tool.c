@@ -211,14 +211,24 @@ static bool get_one(amqp_connection_state_t conn, const char *queue, uint64_t *t
 	return true;
 }
 
-/* A round trip on channel 1, so that what was sent before is handled. */
-static void sync_queue(amqp_connection_state_t conn, const char *queue)
+/* A round trip on channel 1, so that what was sent before is handled, and
+ * then until queue holds at least `least` messages (at most 10 s): RabbitMQ
+ * puts nacked messages back after it answered. */
+static void sync_queue(amqp_connection_state_t conn, const char *queue, uint32_t least)
 {
+	struct timespec nap = {.tv_nsec = 20000000L};
 	struct pv_error err;
 
-	amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 1, 0, 0, 0, amqp_empty_table);
-	if (pv_amqp_reply_check(amqp_get_rpc_reply(conn), "queue.declare", &err) != PV_OK)
-		die(queue, &err);
+	for (int i = 0; i < 500; i++) {
+		amqp_queue_declare_ok_t *ok = amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue),
+								 1, 0, 0, 0, amqp_empty_table);
+
+		if (pv_amqp_reply_check(amqp_get_rpc_reply(conn), "queue.declare", &err) != PV_OK)
+			die(queue, &err);
+		if (ok->message_count >= least)
+			return;
+		nanosleep(&nap, NULL);
+	}
 }
 
 static int dump(amqp_connection_state_t conn, const char *queue, const char *mode)
@@ -227,6 +237,7 @@ static int dump(amqp_connection_state_t conn, const char *queue, const char *mod
 	amqp_bytes_t exchange, key;
 	amqp_message_t msg;
 	uint64_t tag, last = 0;
+	uint32_t n = 0;
 	struct pv_error err;
 
 	if (!take && strcmp(mode, "keep") != 0)
@@ -245,12 +256,13 @@ static int dump(amqp_connection_state_t conn, const char *queue, const char *mod
 		amqp_destroy_message(&msg);
 		amqp_maybe_release_buffers(conn);
 		last = tag;
+		n++;
 	}
 	if (last && pv_amqp_status_check(take ? amqp_basic_ack(conn, 1, last, 1)
 					      : amqp_basic_nack(conn, 1, last, 1, 1),
 					 take ? "basic.ack" : "basic.nack", &err) != PV_OK)
 		die("dump", &err);
-	sync_queue(conn, queue);
+	sync_queue(conn, queue, take ? 0 : n);
 	return 0;
 }
 
@@ -306,7 +318,7 @@ static int reject(amqp_connection_state_t conn, const char *queue, const char *c
 			die("reject", &err);
 		amqp_maybe_release_buffers(conn);
 	}
-	sync_queue(conn, queue);
+	sync_queue(conn, queue, 0);
 	return 0;
 }
 

@@ -9,12 +9,13 @@
 # deletes all or one id with it; a missing exchange, an exchange no queue is bound to and a
 # broker that is down exit 1 and leave the dead letters as they were; with the appender running
 # a requeued command is appended and a requeued poison message comes back once, not in a loop;
-# a dead letter that kept no routing key gets the election id of its body, or stays queued.
+# a dead letter that kept no routing key gets the election id of its body, or stays queued; a
+# requeue killed half-way loses nothing and leaves at most the message in hand in both queues.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..69"
+echo "1..74"
 if ! adm_setup dlq; then
 	echo "# servers unavailable"
 	exit 77
@@ -216,6 +217,60 @@ adm_run "purge --yes with the broker down: exit 1" 1 env PHOTOVOTE_AMQP_PORT="$p
 adm_run "requeue once the cause is gone: exit 0" 0 "$adm" dead-letters requeue
 dump "$q" take got
 pvp_check "and it is back, equal to the original" same "$w/orig8" "$w/got" 8
+
+# ---- a crash of the tool half-way: nothing lost, at most the one in hand in both queues ----
+python3 -c 'for i in range(1000, 3000):
+    print("{\"event_id\":\"00000000-0000-4000-8000-%012d\",\"type\":\"ElectionCreated\",\"data\":{\"name\":\"E\",\"election_id\":\"01BX5ZZKBKACTAV9WEVGEMMW%02d\"},\"metadata\":{\"user\":\"o@example.org\"}}" % (i, i % 100))' |
+	"$tool" publish
+"$tool" dead-letter 2000
+pvp_check "crash: 2000 dead letters" adm_wait_status dead_letters 2000 30
+"$adm" dead-letters requeue >"$w/crash.out" 2>&1 &
+pid=$!
+deadline=$((SECONDS + 60))
+while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)) &&
+	(($(adm_status_field appender_queue_ready || true) + 0 < 100)); do
+	sleep 0.05
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+rc=$?
+pvp_check "crash: the requeue was killed half-way (SIGKILL)" test "$rc" = 137
+# message_ids QUEUE: the message ids of QUEUE, sorted (a peek).
+message_ids()
+{
+	"$tool" dump "$1" keep | python3 -c 'import json, sys
+print("\n".join(sorted(json.loads(l)["properties"]["message_id"] for l in sys.stdin)))'
+}
+settled()
+{
+	local deadline=$((SECONDS + 30)) d r
+	while ((SECONDS < deadline)); do
+		d=$(adm_status_field dead_letters) r=$(adm_status_field appender_queue_ready)
+		((${d:-0} + ${r:-0} >= 2000)) && return 0
+		sleep 0.2
+	done
+	return 1
+}
+python3 -c 'print("\n".join("00000000-0000-4000-8000-%012d" % i for i in range(1000, 3000)))' \
+	>"$w/all-ids"
+# lost_none FILE...: the ids of FILEs together are all 2000, one (the one in hand) at most twice.
+lost_none()
+{
+	sort "$@" >"$w/both"
+	[[ $(sort -u "$w/both" | cmp - "$w/all-ids" && echo same) == same ]] &&
+		(($(wc -l <"$w/both") <= 2001))
+}
+settled
+message_ids "$dlq" >"$w/crash-dead"
+message_ids "$q" >"$w/crash-moved"
+echo "# crash: $(wc -l <"$w/crash-moved") requeued, $(wc -l <"$w/crash-dead") still dead letters"
+pvp_check "crash: each dead letter in one queue or the other, at most one in both" \
+	lost_none "$w/crash-dead" "$w/crash-moved"
+adm_run "requeue after the crash: exit 0" 0 "$adm" dead-letters requeue
+message_ids "$q" >"$w/crash-moved"
+pvp_check "after the crash: all 2000 on the appender's queue, at most one twice, none left" \
+	eval 'lost_none "$w/crash-moved" && [[ $(adm_status_field dead_letters) == 0 ]]'
+"$tool" dump "$q" take >/dev/null
 
 # ---- usage ----
 usage_ok()

@@ -207,24 +207,25 @@ static void wrote(struct pv_projection *p)
 /* Folds one event unless the state already holds it.  An event the fold
  * refuses is logged and left out: the appender checked it, so this means
  * the stream holds something written by another tool. */
-static void fold(struct pv_projection *p, struct pv_election *state, const struct pv_es_event *r)
+static void fold(struct pv_projection *p, struct pv_election **state, const struct pv_es_event *r)
 {
-	struct pv_event ev;
 	struct pv_error why;
+	bool restarted;
 
-	if (r->number <= pv_election_version(state)) {
+	if (r->number <= pv_election_version(*state)) {
 		p->stats.skipped++;
 		return;
 	}
-	if (pv_recorded_event(r, &ev, &why) != PV_OK ||
-	    pv_election_apply(state, &ev, r->number, &why) != PV_OK) {
+	if (pv_recorded_fold(state, r, &restarted, &why) != PV_OK) {
 		pv_log_warnx("projector", "%s event %" PRId64 " (%s, %s) does not fold: %s",
 			     r->stream, r->number, r->id, r->type, why.msg);
 		p->stats.refused++;
 	} else {
 		p->stats.events++;
 	}
-	pv_event_clear(&ev);
+	if (restarted)
+		pv_log_info("projector", "%s starts again at event %" PRId64 " (deleted by hand)",
+			    r->stream, r->number);
 }
 
 /* The state of an election after its stream's events up to `target`
@@ -252,7 +253,7 @@ static enum pv_err replay(struct pv_projection *p, const char *eid, int64_t targ
 			break;
 		}
 		for (size_t i = 0; i < page.count && page.events[i].number <= target; i++)
-			fold(p, state, &page.events[i]);
+			fold(p, &state, &page.events[i]);
 		end = page.count == 0 || page.end_of_stream;
 		if (page.count > 0)
 			from = page.events[page.count - 1].number + 1;
@@ -590,7 +591,7 @@ static enum pv_err project(struct pv_projection *p, const char *eid,
 		}
 		before = pv_election_version(e->state);
 		for (size_t i = 0; i < n; i++)
-			fold(p, e->state, evs[i]);
+			fold(p, &e->state, evs[i]);
 		if (pv_election_version(e->state) == before && !e->dirty)
 			return PV_OK;
 		rc = write_docs(p, e, err);

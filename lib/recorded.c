@@ -26,3 +26,23 @@ enum pv_err pv_recorded_event(const struct pv_es_event *r, struct pv_event *ev,
 	pv_event_meta_clear(&meta);
 	return rc;
 }
+
+enum pv_err pv_recorded_fold(struct pv_election **state, const struct pv_es_event *r,
+			     bool *restarted, struct pv_error *err)
+{
+	struct pv_event ev;
+	enum pv_err rc = pv_recorded_event(r, &ev, err);
+
+	*restarted = false;
+	if (rc == PV_OK && ev.type == PV_EV_ELECTION_CREATED && pv_election_version(*state) >= 0) {
+		struct pv_election *fresh = pv_election_new(pv_election_id(*state));
+
+		pv_election_free(*state);
+		*state = fresh;
+		*restarted = true;
+	}
+	if (rc == PV_OK)
+		rc = pv_election_apply(*state, &ev, r->number, err);
+	pv_event_clear(&ev);
+	return rc;
+}

@@ -258,19 +258,20 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 			return pv_error_prefix(err, "read %s: ", stream);
 		for (size_t i = 0; i < page.count; i++) {
 			const struct pv_es_event *r = &page.events[i];
-			struct pv_event ev;
 			struct pv_error why;
+			bool restarted;
 
 			if (r->number <= e->version)
 				continue;
 			if (want && strcmp(r->id, want) == 0)
 				*found = r->number;
-			if (pv_recorded_event(r, &ev, &why) != PV_OK ||
-			    pv_election_apply(e->election, &ev, r->number, &why) != PV_OK)
+			if (pv_recorded_fold(&e->election, r, &restarted, &why) != PV_OK)
 				pv_log_warnx("appender",
 					     "%s event %" PRId64 " (%s) does not fold: %s", stream,
 					     r->number, r->id, why.msg);
-			pv_event_clear(&ev);
+			if (restarted)
+				pv_log_info("appender", "%s starts again at event %" PRId64, stream,
+					    r->number);
 			e->version = r->number;
 		}
 		{

@@ -11,7 +11,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
 
-echo "1..19"
+echo "1..20"
 if ! pvp_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -57,6 +57,20 @@ pvp_append "$pvp_work/b.events"
 total=$((total + $(wc -l <"$pvp_work/b.events")))
 pvp_check "a running projector follows new events" pvp_wait_checkpoint $((total - 1)) 60
 pvp_check "... into documents that give the fold" pvp_same_as_fold "${more[@]}"
+# A stream deleted by hand and created anew (its numbers go on): the running projector starts
+# that election again at the new ElectionCreated instead of folding it into the old one.
+again=${more[0]}
+"$top_builddir/tests/appender/pv-appender-tool" delete-stream "$again" ||
+	echo "# delete-stream failed"
+jq -cn --arg id "$(cat /proc/sys/kernel/random/uuid)" --arg e "$again" \
+	--arg at "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" \
+	'{event_id: $id, type: "ElectionCreated", data: {election_id: $e, name: "Second life"},
+	  metadata: {user: "new@example.org", admin: false, at: $at}}' |
+	"$pvp_tool" append 2>/dev/null
+total=$((total + 1))
+pvp_check "a stream deleted by hand and created anew: the election starts again" \
+	eval 'pvp_wait_checkpoint $((total - 1)) 60 && pvp_same_as_fold "$again" &&
+		[[ $("$pvp_tool" view "$again" owner | jq -r .name) == "Second life" ]]'
 start=$SECONDS
 pvp_stop
 rc=$?

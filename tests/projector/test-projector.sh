@@ -11,7 +11,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
 
-echo "1..20"
+echo "1..21"
 if ! pvp_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -57,11 +57,15 @@ pvp_append "$pvp_work/b.events"
 total=$((total + $(wc -l <"$pvp_work/b.events")))
 pvp_check "a running projector follows new events" pvp_wait_checkpoint $((total - 1)) 60
 pvp_check "... into documents that give the fold" pvp_same_as_fold "${more[@]}"
-# A stream deleted by hand and created anew (its numbers go on): the running projector starts
-# that election again at the new ElectionCreated instead of folding it into the old one.
+# A stream deleted by hand: a rebuild (photovote-admin rebuild) removes its documents; created
+# anew (its numbers go on), the running projector starts that election again at the new
+# ElectionCreated instead of folding it into the old one.
 again=${more[0]}
 "$top_builddir/tests/appender/pv-appender-tool" delete-stream "$again" ||
 	echo "# delete-stream failed"
+"$pvp_tool" rebuild "$again"
+pvp_check "a stream deleted by hand: a rebuild removes its documents" \
+	test -z "$("$pvp_tool" docs "$again")"
 jq -cn --arg id "$(cat /proc/sys/kernel/random/uuid)" --arg e "$again" \
 	--arg at "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" \
 	'{event_id: $id, type: "ElectionCreated", data: {election_id: $e, name: "Second life"},

@@ -137,7 +137,7 @@ enum pv_err pv_session_es_failed(struct pv_session *s, struct pv_error *err)
 		pv_es_close(s->es);
 		s->es = NULL;
 	}
-	return pv_error_prefix(err, "%s: ", s->es_label);
+	return pv_error_prefix(err, "%s", s->es_label);
 }
 
 /* ---- PostgreSQL: the projector's checkpoint, API tokens ---- */
@@ -147,7 +147,7 @@ enum pv_err pv_session_pg_failed(struct pv_session *s, struct pv_error *err)
 	if (s->pg)
 		PQfinish(s->pg);
 	s->pg = NULL;
-	return pv_error_prefix(err, "PostgreSQL: ");
+	return pv_error_prefix(err, "PostgreSQL");
 }
 
 enum pv_err pv_session_pg(struct pv_session *s, PGconn **conn, struct pv_error *err)
@@ -182,7 +182,7 @@ static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv
 static enum pv_err broker_failed(struct pv_session *s, struct pv_error *err)
 {
 	broker_close(s);
-	return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+	return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
 }
 
 static enum pv_err broker(struct pv_session *s, struct pv_error *err)
@@ -252,7 +252,7 @@ enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
 	if (rc == PV_OK)
 		rc = queue_depth(s, s->ap.dead_letter_queue, n, NULL, err);
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
 	if (rc != PV_OK && s->amqp)
 		return broker_failed(s, err);
 	return rc;
@@ -286,7 +286,7 @@ static enum pv_err broker_status(struct pv_session *s, struct pv_status *st, str
 	if (rc == PV_OK)
 		rc = queue_depth(s, s->ap.dead_letter_queue, &st->dead_letters, NULL, err);
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
 	if (rc != PV_OK && s->amqp)
 		return broker_failed(s, err);
 	return rc;
@@ -429,7 +429,7 @@ enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t kee
 		rc = pv_amqp_status_check(status, "basic.nack (requeue)", err);
 	}
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d: ", s->ap.host, s->ap.port);
+		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
 	if (rc != PV_OK) {
 		/* Closing the connection also gives back what we held. */
 		pv_dead_letters_clear(out);
@@ -458,7 +458,7 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	if (rc != PV_OK)
 		return rc;
 	if (!s->cosmos && pv_cosmos_open(&s->co, &s->cosmos, err) != PV_OK)
-		return pv_error_prefix(err, "Cosmos DB at %s: ", s->co.endpoint);
+		return pv_error_prefix(err, "Cosmos DB at %s", s->co.endpoint);
 	/* No cache: every try reads the head and its ETag afresh. */
 	proj = pv_projection_new(s->cosmos, es, 0, 0);
 	for (int attempt = 1; attempt <= REBUILD_TRIES; attempt++) {
@@ -476,6 +476,6 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	s->cosmos = NULL;
 	pv_es_close(s->es);
 	s->es = NULL;
-	return pv_error_prefix(err, "rebuild %s (%s, Cosmos DB at %s): ", election_id, s->es_label,
+	return pv_error_prefix(err, "rebuild %s (%s, Cosmos DB at %s)", election_id, s->es_label,
 			       s->co.endpoint);
 }

@@ -21,6 +21,7 @@
  *                                  them without requeue, so that RabbitMQ
  *                                  dead-letters them itself (x-death)
  *   pv-dlq-tool exchange NAME      declares a topic exchange with no queue
+ *   pv-dlq-tool depth QUEUE        prints how many messages QUEUE holds (ready)
  *   pv-dlq-tool raw EXCHANGE KEY   publishes stdin as one persistent message
  *                                  with routing key KEY and nothing else but
  *                                  the message id event_id when the body
@@ -360,6 +361,18 @@ static int raw(amqp_connection_state_t conn, const char *exchange, const char *k
 	return 0;
 }
 
+static int depth(amqp_connection_state_t conn, const char *queue)
+{
+	amqp_queue_declare_ok_t *ok = amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 1, 0,
+							 0, 0, amqp_empty_table);
+	struct pv_error err;
+
+	if (pv_amqp_reply_check(amqp_get_rpc_reply(conn), "queue.declare", &err) != PV_OK)
+		die(queue, &err);
+	printf("%u\n", ok->message_count);
+	return 0;
+}
+
 static int exchange(amqp_connection_state_t conn, const char *name)
 {
 	struct pv_error err;
@@ -396,13 +409,16 @@ int main(int argc, char **argv)
 		rc = reject(conn, argv[2], argv[3]);
 	else if (argc == 3 && strcmp(argv[1], "exchange") == 0)
 		rc = exchange(conn, argv[2]);
+	else if (argc == 3 && strcmp(argv[1], "depth") == 0)
+		rc = depth(conn, argv[2]);
 	else if (argc == 4 && strcmp(argv[1], "raw") == 0)
 		rc = raw(conn, argv[2], argv[3]);
 	else
 		rc = 2;
 	if (rc == 2)
-		fprintf(stderr, "usage: pv-dlq-tool publish | dump QUEUE keep|take | dead-letter N "
-				"| reject QUEUE N | exchange NAME | raw EXCHANGE KEY\n");
+		fprintf(stderr,
+			"usage: pv-dlq-tool publish | dump QUEUE keep|take | dead-letter N "
+			"| reject QUEUE N | exchange NAME | depth QUEUE | raw EXCHANGE KEY\n");
 	pv_amqp_disconnect(conn);
 	pv_amqp_params_clear(&params);
 	pv_config_free(cfg);

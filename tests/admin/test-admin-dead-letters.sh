@@ -75,7 +75,7 @@ PY
 dead_ids() { "$adm" dead-letters --count 1000 | cut -f1; }
 ids_are()
 {
-	local i want= got
+	local i want='' got
 	for i in "$@"; do want+=$(evid "$i")$'\n'; done
 	got=$(dead_ids)
 	[[ $got == "${want%$'\n'}" ]] && return 0

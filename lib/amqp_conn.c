@@ -131,15 +131,14 @@ enum pv_err pv_amqp_connect(const struct pv_amqp_params *p, amqp_connection_stat
 	status = amqp_socket_open_noblock(sock, p->host, p->port, &tv);
 	if (status < 0) {
 		rc = pv_amqp_status_check(status, "connect", err);
-		pv_error_prefix(err, "%s:%d: ", p->host, p->port);
+		pv_error_prefix(err, "%s:%d", p->host, p->port);
 		goto fail;
 	}
 	rc = pv_amqp_reply_check(amqp_login(conn, p->vhost, 0, PV_AMQP_FRAME_MAX, p->heartbeat,
 					    AMQP_SASL_METHOD_PLAIN, p->user, p->password),
 				 "login", err);
 	if (rc != PV_OK) {
-		pv_error_prefix(err, "%s:%d vhost %s user %s: ", p->host, p->port, p->vhost,
-				p->user);
+		pv_error_prefix(err, "%s:%d vhost %s user %s", p->host, p->port, p->vhost, p->user);
 		goto fail;
 	}
 	amqp_channel_open(conn, PV_AMQP_CHANNEL);

@@ -306,7 +306,7 @@ enum pv_err pv_amqp_consumer_dead_letter(struct pv_amqp_consumer *c,
 	/* A kept connection may have died while idle: one fresh try. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!c->dlconn && (rc = dl_open(c, err)) != PV_OK)
-			return pv_error_prefix(err, "dead letter: ");
+			return pv_error_prefix(err, "dead letter");
 		rc = dl_publish(c, d, reason, err);
 		if (rc == PV_OK)
 			break;

@@ -134,7 +134,7 @@ enum pv_err pv_audit_insert_new(PGconn *conn, const struct pv_audit_entry *entri
 	for (size_t i = 0; i < n && rc == PV_OK; i++) {
 		rc = entry_check(&entries[i], err);
 		if (rc != PV_OK)
-			pv_error_prefix(err, "event %s: ", entries[i].event_id);
+			pv_error_prefix(err, "event %s", entries[i].event_id);
 		else
 			entry_row(rows, &entries[i]);
 	}

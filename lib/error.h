@@ -47,7 +47,8 @@ const char *pv_strerror(enum pv_err code);
  * `return pv_error_set(err, PV_ERR_X, "...")` reads naturally. */
 enum pv_err pv_error_set(struct pv_error *err, enum pv_err code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Prefixes the message already in *err with more context. */
+/* Prefixes the message already in *err with more context, joined with ": "
+ * (which fmt leaves out). */
 enum pv_err pv_error_prefix(struct pv_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void pv_error_clear(struct pv_error *err);

@@ -249,7 +249,7 @@ static enum pv_err replay(struct pv_projection *p, const char *eid, int64_t targ
 			break;
 		}
 		if (rc != PV_OK) {
-			pv_error_prefix(err, "rebuild %s: ", stream);
+			pv_error_prefix(err, "rebuild %s", stream);
 			break;
 		}
 		for (size_t i = 0; i < page.count && page.events[i].number <= target; i++)
@@ -604,7 +604,7 @@ static enum pv_err project(struct pv_projection *p, const char *eid,
 		/* The state is now ahead of the documents. */
 		cache_drop(p, e);
 		if (rc != PV_ERR_CONFLICT)
-			return pv_error_prefix(err, "election %s: ", eid);
+			return pv_error_prefix(err, "election %s", eid);
 		p->stats.conflicts++;
 		pv_log_info("projector", "election %s: %s; reading it again", eid, err->msg);
 	}

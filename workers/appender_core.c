@@ -255,7 +255,7 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 			return PV_OK;
 		}
 		if (rc != PV_OK)
-			return pv_error_prefix(err, "read %s: ", stream);
+			return pv_error_prefix(err, "read %s", stream);
 		for (size_t i = 0; i < page.count; i++) {
 			const struct pv_es_event *r = &page.events[i];
 			struct pv_error why;
@@ -302,7 +302,7 @@ static enum pv_err stream_find(struct pv_appender_core *c, const char *stream, c
 		if (rc == PV_ERR_NOT_FOUND)
 			return PV_OK;
 		if (rc != PV_OK)
-			return pv_error_prefix(err, "search %s: ", stream);
+			return pv_error_prefix(err, "search %s", stream);
 		for (size_t i = 0; i < page.count && *number < 0; i++)
 			if (strcmp(page.events[i].id, id) == 0)
 				*number = page.events[i].number;
@@ -364,7 +364,7 @@ static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev,
 	a.reason = (char *)reason;
 	rc = pv_audit_record(c->pg, &a, &inserted, err);
 	if (rc != PV_OK)
-		return pv_error_prefix(err, "event %s: ", ev->id);
+		return pv_error_prefix(err, "event %s", ev->id);
 	if (number >= 0)
 		pv_log_debug("appender", "%s %s appended as %s #%" PRId64 "%s", ev->id, a.type,
 			     stream, number, inserted ? "" : " (already recorded)");

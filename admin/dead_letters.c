@@ -47,7 +47,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define GET_CHANNEL 1
 #define PUBLISH_CHANNEL 2
@@ -206,89 +205,12 @@ static void copy_clear(struct copy *c)
 
 /* ---- publishing with a confirm ---- */
 
-static long ms_until(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
-/* Waits for the broker's answer to the one copy in flight. */
-static enum pv_err wait_confirm(amqp_connection_state_t conn, const char *exchange,
-				struct pv_error *err)
-{
-	char returned[300] = "";
-	struct timespec deadline;
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += CONFIRM_TIMEOUT_S;
-	for (;;) {
-		long ms = ms_until(&deadline);
-		struct timeval tv = {.tv_sec = ms > 0 ? ms / 1000 : 0,
-				     .tv_usec = ms > 0 ? (ms % 1000) * 1000 : 0};
-		amqp_frame_t f;
-		int status = amqp_simple_wait_frame_noblock(conn, &f, &tv);
-
-		if (status == AMQP_STATUS_TIMEOUT)
-			return pv_error_set(err, PV_ERR_TIMEOUT,
-					    "no confirm from the broker within %d s (the copy may "
-					    "have reached the appender's queue all the same)",
-					    CONFIRM_TIMEOUT_S);
-		if (status != AMQP_STATUS_OK)
-			return pv_amqp_status_check(status, "wait for the publish confirm", err);
-		if (f.frame_type != AMQP_FRAME_METHOD)
-			continue; /* header and body of a returned copy */
-		switch (f.payload.method.id) {
-		case AMQP_BASIC_ACK_METHOD:
-			if (*returned)
-				return pv_error_set(err, PV_ERR_BROKER,
-						    "exchange %s routed the copy to no queue (%s)",
-						    exchange, returned);
-			return PV_OK;
-		case AMQP_BASIC_NACK_METHOD:
-			return pv_error_set(err, PV_ERR_BROKER,
-					    "the broker refused the copy (basic.nack)");
-		case AMQP_BASIC_RETURN_METHOD: {
-			const amqp_basic_return_t *m = f.payload.method.decoded;
-
-			snprintf(returned, sizeof returned, "returned: %u %.*s", m->reply_code,
-				 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
-			break;
-		}
-		case AMQP_CHANNEL_CLOSE_METHOD: {
-			const amqp_channel_close_t *m = f.payload.method.decoded;
-
-			return pv_error_set(err, PV_ERR_BROKER,
-					    "RabbitMQ closed channel %u (%s): %u %.*s", f.channel,
-					    f.channel == PUBLISH_CHANNEL ? "publishing to exchange"
-									 : "the dead-letter queue",
-					    m->reply_code, (int)m->reply_text.len,
-					    (const char *)m->reply_text.bytes);
-		}
-		case AMQP_CONNECTION_CLOSE_METHOD: {
-			const amqp_connection_close_t *m = f.payload.method.decoded;
-
-			return pv_error_set(err, PV_ERR_BROKER,
-					    "RabbitMQ closed the connection: %u %.*s",
-					    m->reply_code, (int)m->reply_text.len,
-					    (const char *)m->reply_text.bytes);
-		}
-		default: break;
-		}
-	}
-}
-
 static enum pv_err publish_confirmed(amqp_connection_state_t conn, const char *exchange,
 				     const struct copy *c, amqp_bytes_t body, struct pv_error *err)
 {
 	/* mandatory: a copy no queue takes comes back instead of vanishing. */
-	int status = amqp_basic_publish(conn, PUBLISH_CHANNEL, amqp_cstring_bytes(exchange),
-					amqp_cstring_bytes(c->routing_key), 1, 0, &c->props, body);
-
-	if (status != AMQP_STATUS_OK)
-		return pv_amqp_status_check(status, "basic.publish", err);
-	return wait_confirm(conn, exchange, err);
+	return pv_amqp_publish_confirmed(conn, PUBLISH_CHANNEL, exchange, c->routing_key, &c->props,
+					 body, 1000 * CONFIRM_TIMEOUT_S, err);
 }
 
 static enum pv_err open_publish_channel(amqp_connection_state_t conn, struct pv_error *err)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "xalloc.h"
 
@@ -234,4 +235,85 @@ enum pv_err pv_amqp_declare_topology(amqp_connection_state_t conn, const struct 
 			rc = bind_queue(conn, name, p->exchange, "1", err);
 	}
 	return rc;
+}
+
+static long ms_until(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+enum pv_err pv_amqp_publish_confirmed(amqp_connection_state_t conn, amqp_channel_t channel,
+				      const char *exchange, const char *routing_key,
+				      const amqp_basic_properties_t *props, amqp_bytes_t body,
+				      int timeout_ms, struct pv_error *err)
+{
+	char returned[300] = "";
+	struct timespec deadline;
+	int status = amqp_basic_publish(conn, channel, amqp_cstring_bytes(exchange),
+					amqp_cstring_bytes(routing_key), 1, 0, props, body);
+
+	if (status != AMQP_STATUS_OK)
+		return pv_amqp_status_check(status, "basic.publish", err);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	for (;;) {
+		long ms = ms_until(&deadline);
+		struct timeval tv = {.tv_sec = ms > 0 ? ms / 1000 : 0,
+				     .tv_usec = ms > 0 ? (ms % 1000) * 1000 : 0};
+		amqp_frame_t f;
+
+		status = amqp_simple_wait_frame_noblock(conn, &f, &tv);
+		if (status == AMQP_STATUS_TIMEOUT)
+			return pv_error_set(err, PV_ERR_TIMEOUT,
+					    "no confirm from the broker within %d ms (the message "
+					    "may have been routed all the same)",
+					    timeout_ms);
+		if (status != AMQP_STATUS_OK)
+			return pv_amqp_status_check(status, "wait for the publish confirm", err);
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue; /* header and body of a returned message */
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD:
+			if (*returned)
+				return pv_error_set(err, PV_ERR_BROKER,
+						    "exchange %s routed it to no queue (%s)",
+						    exchange, returned);
+			return PV_OK;
+		case AMQP_BASIC_NACK_METHOD:
+			return pv_error_set(err, PV_ERR_BROKER,
+					    "the broker refused it (basic.nack)");
+		case AMQP_BASIC_RETURN_METHOD: {
+			const amqp_basic_return_t *m = f.payload.method.decoded;
+
+			snprintf(returned, sizeof returned, "returned: %u %.*s", m->reply_code,
+				 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+			break;
+		}
+		case AMQP_CHANNEL_CLOSE_METHOD: {
+			const amqp_channel_close_t *m = f.payload.method.decoded;
+
+			return pv_error_set(err, PV_ERR_BROKER,
+					    "RabbitMQ closed channel %u: %u %.*s", f.channel,
+					    m->reply_code, (int)m->reply_text.len,
+					    (const char *)m->reply_text.bytes);
+		}
+		case AMQP_CONNECTION_CLOSE_METHOD: {
+			const amqp_connection_close_t *m = f.payload.method.decoded;
+
+			return pv_error_set(err, PV_ERR_BROKER,
+					    "RabbitMQ closed the connection: %u %.*s",
+					    m->reply_code, (int)m->reply_text.len,
+					    (const char *)m->reply_text.bytes);
+		}
+		default: break;
+		}
+	}
 }

@@ -64,6 +64,18 @@ enum pv_err pv_amqp_reply_check(amqp_rpc_reply_t r, const char *what, struct pv_
 /* Maps a librabbitmq status code (< 0) the same way. */
 enum pv_err pv_amqp_status_check(int status, const char *what, struct pv_error *err);
 
+/* Publishes one message, mandatory, on a channel in confirm mode and waits
+ * at most timeout_ms in all for the broker's answer to it: PV_OK when it
+ * was confirmed and routed.  PV_ERR_BROKER when it was nacked, returned (no
+ * queue took it: "exchange X routed it to no queue (returned: CODE TEXT)")
+ * or RabbitMQ closed the channel or connection (its code and text);
+ * PV_ERR_TIMEOUT without an answer.  Only one message may be in flight on
+ * the channel, so every answer is about this one. */
+enum pv_err pv_amqp_publish_confirmed(amqp_connection_state_t conn, amqp_channel_t channel,
+				      const char *exchange, const char *routing_key,
+				      const amqp_basic_properties_t *props, amqp_bytes_t body,
+				      int timeout_ms, struct pv_error *err);
+
 /* A NUL-terminated copy of an AMQP byte string (for names in messages). */
 char *pv_amqp_bytes_strdup(amqp_bytes_t b);
 

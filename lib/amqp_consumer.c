@@ -219,48 +219,13 @@ static enum pv_err dl_open(struct pv_amqp_consumer *c, struct pv_error *err)
 	return rc;
 }
 
-/* Waits for the confirm of the one message just published. */
-static enum pv_err dl_wait_confirm(struct pv_amqp_consumer *c, struct pv_error *err)
-{
-	struct timeval tv =
-		ms_to_tv(1000 * (c->params->connect_timeout > 0 ? c->params->connect_timeout : 5));
-	bool returned = false;
-
-	for (;;) {
-		amqp_frame_t frame;
-		int status = amqp_simple_wait_frame_noblock(c->dlconn, &frame, &tv);
-
-		if (status != AMQP_STATUS_OK)
-			return pv_amqp_status_check(status, "dead letter: wait for confirm", err);
-		if (frame.frame_type != AMQP_FRAME_METHOD)
-			continue; /* header and body of a returned message */
-		switch (frame.payload.method.id) {
-		case AMQP_BASIC_ACK_METHOD:
-			if (returned)
-				return pv_error_set(err, PV_ERR_BROKER,
-						    "dead letter: exchange %s routed it nowhere",
-						    c->params->dead_letter_exchange);
-			return PV_OK;
-		case AMQP_BASIC_NACK_METHOD:
-			return pv_error_set(err, PV_ERR_BROKER,
-					    "dead letter: the broker nacked it");
-		case AMQP_BASIC_RETURN_METHOD: returned = true; break;
-		case AMQP_CHANNEL_CLOSE_METHOD:
-		case AMQP_CONNECTION_CLOSE_METHOD:
-			return pv_error_set(err, PV_ERR_BROKER,
-					    "dead letter: RabbitMQ closed the channel");
-		default: break;
-		}
-	}
-}
-
 static enum pv_err dl_publish(struct pv_amqp_consumer *c, const struct pv_amqp_delivery *d,
 			      const char *reason, struct pv_error *err)
 {
 	const amqp_basic_properties_t *orig = &d->envelope.message.properties;
 	amqp_basic_properties_t props;
 	amqp_table_entry_t headers[3];
-	int status;
+	enum pv_err rc;
 
 	memset(&props, 0, sizeof props);
 	props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_HEADERS_FLAG;
@@ -286,13 +251,11 @@ static enum pv_err dl_publish(struct pv_amqp_consumer *c, const struct pv_amqp_d
 	headers[2].value.value.bytes = amqp_cstring_bytes(d->routing_key ? d->routing_key : "");
 	props.headers.num_entries = 3;
 	props.headers.entries = headers;
-	status = amqp_basic_publish(c->dlconn, CHANNEL,
-				    amqp_cstring_bytes(c->params->dead_letter_exchange),
-				    amqp_cstring_bytes(d->routing_key ? d->routing_key : ""), 1, 0,
-				    &props, d->envelope.message.body);
-	if (status != AMQP_STATUS_OK)
-		return pv_amqp_status_check(status, "dead letter: basic.publish", err);
-	return dl_wait_confirm(c, err);
+	rc = pv_amqp_publish_confirmed(
+		c->dlconn, CHANNEL, c->params->dead_letter_exchange,
+		d->routing_key ? d->routing_key : "", &props, d->envelope.message.body,
+		1000 * (c->params->connect_timeout > 0 ? c->params->connect_timeout : 5), err);
+	return rc == PV_OK ? PV_OK : pv_error_prefix(err, "dead letter");
 }
 
 enum pv_err pv_amqp_consumer_dead_letter(struct pv_amqp_consumer *c,

@@ -204,7 +204,7 @@ pvp_check "missing exchange: nothing requeued, the dead letter unchanged" eval \
 adm_run "requeue to an exchange without queues: exit 1" 1 env \
 	PHOTOVOTE_AMQP_EXCHANGE="pvadm.unbound.$$" "$adm" dead-letters requeue --json
 pvp_check "unroutable: named, the dead letter unchanged" eval \
-	'grep -q "exchange pvadm.unbound.$$ routed the copy to no queue (returned: 312 NO_ROUTE)" "$w/err" &&
+	'grep -q "exchange pvadm.unbound.$$ routed it to no queue (returned: 312 NO_ROUTE)" "$w/err" &&
 	out_is "{\"requeued\":0}" && unchanged'
 port=$(adm_closed_port)
 adm_run "requeue with the broker down: exit 1" 1 env PHOTOVOTE_AMQP_PORT="$port" \

@@ -121,11 +121,12 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 				 : PV_AUTH_TOKEN;
 	api->body_limit = (size_t)pv_config_int(cfg, "http", "body_limit");
 	api->publish_timeout_ms = (int)pv_config_int(cfg, "http", "publish_timeout_ms");
+	api->broker_wait_ms = (int)pv_config_int(cfg, "http", "broker_wait_ms");
 	api->pg_conninfo = pv_xstrdup(pv_config_str(cfg, "postgres", "conninfo"));
 	if (api->auth_mode == PV_AUTH_TOKEN)
-		api->tokens =
-			pv_token_cache_new(PV_TOKEN_CACHE_CAPACITY,
-					   (int)pv_config_int(cfg, "http", "token_cache_ttl"));
+		api->tokens = pv_token_cache_new(PV_TOKEN_CACHE_CAPACITY,
+						 (int)pv_config_int(cfg, "http", "token_cache_ttl"),
+						 (int)pv_config_int(cfg, "http", "token_grace"));
 	pv_commands_configure(cfg);
 	api->reads = pv_reads_new(cfg);
 	for (size_t i = 0; i < NROUTES; i++)
@@ -204,17 +205,47 @@ static enum pv_err thread_pg(struct pv_api_thread *t, struct pv_error *err)
 	return pv_pg_ensure(t->pg, err);
 }
 
+/* A 503 with Retry-After.  On a write, `published` says whether the broker
+ * may hold the command ("no" or "unknown") and event_id (when not NULL)
+ * names it in the body and in Location, so that a client settles an
+ * unknown outcome with GET /commands/{id} instead of guessing. */
 static void unavailable(struct pv_http_response *resp, const char *code, const char *what,
-			const struct pv_error *err)
+			const struct pv_error *err, const char *published, const char *prefix,
+			const char *event_id)
 {
+	json_t *body, *e;
+
 	pv_http_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
-	pv_http_error(resp, 503, code, "%s is unavailable, try again later", what);
-	pv_log_warnx("http", "503 %s: %s", code, err ? err->msg : what);
+	pv_log_warnx("http", "503 %s%s%s: %s", code, event_id ? " " : "", event_id ? event_id : "",
+		     err ? err->msg : what);
+	if (!published) {
+		pv_http_error(resp, 503, code, "%s is unavailable, try again later", what);
+		return;
+	}
+	if (strcmp(published, "no") == 0)
+		body = json_pack("{s:{s:s,s:s++,s:s}}", "error", "code", code, "message", what,
+				 " is unavailable; the command was not published, retry it later",
+				 "published", published);
+	else
+		body = json_pack("{s:{s:s,s:s++,s:s}}", "error", "code", code, "message", what,
+				 " did not confirm the command; it may have been published: ",
+				 "GET its Location before retrying", "published", published);
+	if (!body)
+		pv_oom("json_pack", 0);
+	e = json_object_get(body, "error");
+	if (event_id) {
+		if (json_object_set_new(e, "event_id", json_string(event_id)) != 0)
+			pv_oom("json_object_set_new", 0);
+		pv_http_header(resp, "Location", "%s/commands/%s", prefix, event_id);
+	}
+	pv_http_json(resp, 503, body);
+	json_decref(body);
 }
 
-/* Fills *id or answers 401/503 and returns false. */
+/* Fills *id or answers 401/503 and returns false.  A write's 503 says that
+ * nothing was published. */
 static bool authenticate(struct pv_api_thread *t, const struct pv_http_request *req,
-			 struct pv_http_response *resp, struct identity *id)
+			 struct pv_http_response *resp, struct identity *id, bool write)
 {
 	struct pv_token_identity tid;
 	struct pv_error err;
@@ -261,8 +292,15 @@ static bool authenticate(struct pv_api_thread *t, const struct pv_http_request *
 		pv_http_error(resp, 401, "unauthenticated", "the bearer token is not valid");
 		return false;
 	}
+	/* PostgreSQL cannot answer: a token it accepted lately still counts. */
+	if (rc != PV_OK && rc != PV_ERR_UNAUTHORIZED &&
+	    pv_token_cache_find_grace(t->api->tokens, token, &tid)) {
+		pv_metrics_count(t->api->metrics, "auth_grace");
+		rc = PV_OK;
+	}
 	if (rc != PV_OK) {
-		unavailable(resp, "auth_unavailable", "the token store", &err);
+		unavailable(resp, "auth_unavailable", "the token store", &err, write ? "no" : NULL,
+			    req->prefix, NULL);
 		return false;
 	}
 	snprintf(id->user, sizeof id->user, "%s", tid.user);
@@ -415,6 +453,7 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	struct pv_event_meta meta;
 	struct pv_event ev;
 	struct pv_error err;
+	bool maybe = false;
 	char *text;
 	json_t *env;
 
@@ -454,11 +493,12 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	msg.user = ev.meta.user;
 	msg.correlation_id = ev.meta.correlation_id;
 	msg.source = ev.meta.source;
-	if (pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->publish_timeout_ms, &err) ==
-	    PV_OK)
+	if (pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->broker_wait_ms,
+				      t->api->publish_timeout_ms, &maybe, &err) == PV_OK)
 		accepted(route, req, &ev, resp);
 	else
-		unavailable(resp, "broker_unavailable", "the message broker", &err);
+		unavailable(resp, "broker_unavailable", "the message broker", &err,
+			    maybe ? "unknown" : "no", req->prefix, ev.id);
 	free(text);
 	pv_event_clear(&ev);
 }
@@ -476,7 +516,7 @@ static void handle_write(struct pv_api_thread *t, const struct api_route *route,
 	int wait = pv_commands_prefer_wait(req->prefer);
 
 	event_id[0] = '\0';
-	if (!authenticate(t, req, resp, &id))
+	if (!authenticate(t, req, resp, &id, true))
 		return;
 	/* A body needs the JSON media type; an empty one may come without. */
 	if ((req->content_length > 0 || (req->content_length < 0 && req->content_type)) &&
@@ -579,7 +619,7 @@ static void handle_command(struct pv_api_thread *t, const struct api_route *rout
 	char event_id[PV_UUID_LEN + 1];
 	struct identity id;
 
-	if (!authenticate(t, req, resp, &id))
+	if (!authenticate(t, req, resp, &id, false))
 		return;
 	if (!pv_route_param(m, "id", event_id, sizeof event_id)) {
 		pv_http_error(resp, 400, "invalid_id", "the command id is not a UUID");
@@ -596,7 +636,7 @@ static void handle_election(struct pv_api_thread *t, const struct api_route *rou
 	char eid[PATH_ID_MAX + 1];
 	struct identity id;
 
-	if (!authenticate(t, req, resp, &id))
+	if (!authenticate(t, req, resp, &id, false))
 		return;
 	if (!pv_route_param(m, "eid", eid, sizeof eid))
 		eid[0] = '\0';
@@ -610,7 +650,7 @@ static void handle_results(struct pv_api_thread *t, const struct api_route *rout
 	char eid[PATH_ID_MAX + 1];
 	struct identity id;
 
-	if (!authenticate(t, req, resp, &id))
+	if (!authenticate(t, req, resp, &id, false))
 		return;
 	if (!pv_route_param(m, "eid", eid, sizeof eid))
 		eid[0] = '\0';
@@ -623,7 +663,7 @@ static void handle_elections(struct pv_api_thread *t, const struct api_route *ro
 {
 	struct identity id;
 
-	if (!authenticate(t, req, resp, &id))
+	if (!authenticate(t, req, resp, &id, false))
 		return;
 	pv_reads_list(t, req, resp);
 }

@@ -28,6 +28,7 @@ struct pv_api {
 	enum pv_auth_mode auth_mode;
 	size_t body_limit;
 	int publish_timeout_ms;
+	int broker_wait_ms; /* for a connection to the broker */
 	char *pg_conninfo;
 	struct pv_amqp_publisher *publisher;
 	struct pv_idem *idem;

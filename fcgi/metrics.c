@@ -16,7 +16,7 @@ static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 				 0.25,  0.5,    1,     2.5,  5,     10};
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 
-static const char *const counter_names[] = {"idempotent_replays", "auth_failures"};
+static const char *const counter_names[] = {"idempotent_replays", "auth_failures", "auth_grace"};
 #define NCOUNTERS (sizeof counter_names / sizeof counter_names[0])
 
 struct route_stats {

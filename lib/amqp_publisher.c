@@ -51,8 +51,10 @@
 #include "xalloc.h"
 
 #define CHANNEL 1
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+/* Small and capped low: a broker that is back is found within half a
+ * second, and a refused connection on loopback or a LAN costs little. */
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 500
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_DONE };
 
@@ -61,6 +63,7 @@ struct job {
 	enum job_state state;
 	bool abandoned;
 	bool returned;
+	bool maybe_published; /* failed after it was handed to the socket */
 	uint64_t tag;
 	enum pv_err result;
 	char reason[256];
@@ -182,6 +185,9 @@ static void job_finish(struct pv_amqp_publisher *pub, struct job *j, enum pv_err
 		job_free(j);
 		return;
 	}
+	/* Sent and then lost, nacked or timed out: the broker may hold it.  A
+	 * returned message was routed to no queue, so nothing will see it. */
+	j->maybe_published = result != PV_OK && j->state == JOB_INFLIGHT && !j->returned;
 	j->state = JOB_DONE;
 	j->result = result;
 	snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
@@ -650,6 +656,7 @@ void pv_amqp_publisher_stop(struct pv_amqp_publisher *pub)
 		return;
 	pthread_mutex_lock(&pub->lock);
 	pub->stop = true;
+	pthread_cond_broadcast(&pub->connected_cond); /* requests waiting for a connection */
 	pthread_mutex_unlock(&pub->lock);
 	wake(pub);
 	pthread_join(pub->thread, NULL);
@@ -671,9 +678,18 @@ static void deadline_after(struct timespec *ts, int ms)
 	}
 }
 
+/* Waits (lock held) until connected, stopping, or deadline; true if connected. */
+static bool await_connection(struct pv_amqp_publisher *pub, const struct timespec *deadline)
+{
+	while (!pub->connected && !pub->stop)
+		if (pthread_cond_timedwait(&pub->connected_cond, &pub->lock, deadline) == ETIMEDOUT)
+			break;
+	return pub->connected && !pub->stop;
+}
+
 enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
-				      const struct pv_amqp_message *msg, int timeout_ms,
-				      struct pv_error *err)
+				      const struct pv_amqp_message *msg, int connect_wait_ms,
+				      int timeout_ms, bool *maybe_published, struct pv_error *err)
 {
 	struct timespec deadline;
 	enum pv_err rc;
@@ -681,12 +697,16 @@ enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
 	bool first;
 	int waited;
 
+	if (maybe_published)
+		*maybe_published = false;
 	j = job_new(msg);
-	deadline_after(&deadline, timeout_ms);
+	deadline_after(&deadline, connect_wait_ms > 0 ? connect_wait_ms : 0);
 	/* Checked and queued under one lock: a connection that drops right
-	 * after this fails the queue, so nothing waits for a dead channel. */
+	 * after this fails the queue, so nothing waits for a dead channel.
+	 * While the connection is being made (at start, or again after the
+	 * broker came back) the request waits for it rather than failing. */
 	pthread_mutex_lock(&pub->lock);
-	if (!pub->connected || pub->stop) {
+	if (!await_connection(pub, &deadline)) {
 		pub->stats.failed++;
 		pthread_mutex_unlock(&pub->lock);
 		job_free(j);
@@ -699,13 +719,17 @@ enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
 	if (first)
 		wake(pub);
 
+	deadline_after(&deadline, timeout_ms);
 	while ((waited = sem_clockwait(&j->done, CLOCK_MONOTONIC, &deadline)) != 0 &&
 	       errno == EINTR)
 		;
 	if (waited != 0) {
 		pthread_mutex_lock(&pub->lock);
 		if (j->state != JOB_DONE) {
-			/* The publisher thread frees it now (see the top). */
+			/* The publisher thread frees it now (see the top); one
+			 * still queued is never sent. */
+			if (maybe_published)
+				*maybe_published = j->state == JOB_INFLIGHT;
 			j->abandoned = true;
 			pub->stats.timeouts++;
 			pthread_mutex_unlock(&pub->lock);
@@ -719,8 +743,11 @@ enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
 			;
 	}
 	rc = j->result;
-	if (rc != PV_OK)
+	if (rc != PV_OK) {
 		pv_error_set(err, rc, "%s", j->reason);
+		if (maybe_published)
+			*maybe_published = j->maybe_published;
+	}
 	job_free(j);
 	return rc;
 }

@@ -9,12 +9,16 @@
  * confirms, so concurrent requests share round trips instead of waiting one
  * after another.  See amqp_publisher.c for the ownership rules.
  *
- * When the broker is unreachable or the connection breaks, waiting and new
- * requests fail at once with PV_ERR_UNAVAILABLE and the thread reconnects
- * in the background with a capped backoff (and declares the topology again).
- * A message whose confirm never came is reported as failed; it may still
- * have been stored by the broker, which is why the event id (the message
- * id) makes every later step idempotent. */
+ * When the connection breaks, messages waiting for it fail with
+ * PV_ERR_UNAVAILABLE and the thread reconnects at once, then with a backoff
+ * from 50 ms doubling to a cap of 500 ms (and declares the topology again),
+ * so a broker that is back is in use within about half a second.  A request
+ * that arrives while there is no connection (at start, or during an
+ * outage) waits for one up to its connect_wait_ms instead of failing at
+ * once.  A message whose confirm never came is reported as failed with
+ * *maybe_published set: it was handed to the broker, which may have stored
+ * it; that is why the event id (the message id) makes every later step
+ * idempotent, and why callers must say so to their own clients. */
 #ifndef PV_AMQP_PUBLISHER_H
 #define PV_AMQP_PUBLISHER_H
 
@@ -60,12 +64,16 @@ struct pv_amqp_publisher *pv_amqp_publisher_start(const struct pv_amqp_params *p
 /* Fails what is still waiting, closes the connection, joins the thread. */
 void pv_amqp_publisher_stop(struct pv_amqp_publisher *pub);
 
-/* Publishes msg and waits for the broker's confirm at most timeout_ms.
- * PV_OK only when the broker acked.  PV_ERR_UNAVAILABLE: not connected or
- * connection lost; PV_ERR_BROKER: nacked or unroutable; PV_ERR_TIMEOUT. */
+/* Publishes msg: waits at most connect_wait_ms for a connection, then at
+ * most timeout_ms for the broker's confirm.  PV_OK only when the broker
+ * acked.  PV_ERR_UNAVAILABLE: no connection in time, or it was lost;
+ * PV_ERR_BROKER: nacked or unroutable; PV_ERR_TIMEOUT.  On failure
+ * *maybe_published (may be NULL) tells whether the message had reached the
+ * socket, so the broker may hold it (lost connection, nack or timeout after
+ * sending); false means it was certainly not published. */
 enum pv_err pv_amqp_publisher_publish(struct pv_amqp_publisher *pub,
-				      const struct pv_amqp_message *msg, int timeout_ms,
-				      struct pv_error *err);
+				      const struct pv_amqp_message *msg, int connect_wait_ms,
+				      int timeout_ms, bool *maybe_published, struct pv_error *err);
 
 bool pv_amqp_publisher_connected(struct pv_amqp_publisher *pub);
 /* Waits until connected (true) or timeout_ms passed (false). */

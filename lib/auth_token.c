@@ -132,26 +132,28 @@ enum pv_err pv_token_lookup(PGconn *conn, const char *token, struct pv_token_ide
 struct cache_slot {
 	char hash[PV_TOKEN_HASH_HEX + 1]; /* "" when empty */
 	struct pv_token_identity id;
-	struct timespec expires; /* CLOCK_MONOTONIC */
+	struct timespec verified; /* CLOCK_MONOTONIC */
 };
 
 struct pv_token_cache {
 	pthread_mutex_t lock;
 	size_t capacity;
 	int ttl;
+	int grace;
 	struct cache_slot *slots;
 };
 
-struct pv_token_cache *pv_token_cache_new(size_t capacity, int ttl_seconds)
+struct pv_token_cache *pv_token_cache_new(size_t capacity, int ttl_seconds, int grace_seconds)
 {
 	struct pv_token_cache *c;
 
-	if (ttl_seconds <= 0 || capacity == 0)
+	if ((ttl_seconds <= 0 && grace_seconds <= 0) || capacity == 0)
 		return NULL;
 	c = pv_xcalloc(1, sizeof *c);
 	pthread_mutex_init(&c->lock, NULL);
 	c->capacity = capacity;
-	c->ttl = ttl_seconds;
+	c->ttl = ttl_seconds > 0 ? ttl_seconds : 0;
+	c->grace = grace_seconds > 0 ? grace_seconds : 0;
 	c->slots = pv_xcalloc(capacity, sizeof *c->slots);
 	return c;
 }
@@ -176,29 +178,43 @@ static size_t cache_index(const struct pv_token_cache *c, const char *hash)
 	return (size_t)(v % c->capacity);
 }
 
-static bool before(const struct timespec *a, const struct timespec *b)
+/* Seconds from a to b (b later). */
+static double elapsed(const struct timespec *a, const struct timespec *b)
 {
-	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-bool pv_token_cache_find(struct pv_token_cache *c, const char *token, struct pv_token_identity *id)
+/* A hit when the token was verified less than max_age seconds ago. */
+static bool cache_find(struct pv_token_cache *c, const char *token, int max_age,
+		       struct pv_token_identity *id)
 {
 	char hash[PV_TOKEN_HASH_HEX + 1];
 	struct cache_slot *s;
 	struct timespec now;
 	bool hit;
 
-	if (!c || !token_well_formed(token))
+	if (!c || max_age <= 0 || !token_well_formed(token))
 		return false;
 	pv_token_hash(token, hash);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&c->lock);
 	s = &c->slots[cache_index(c, hash)];
-	hit = strcmp(s->hash, hash) == 0 && before(&now, &s->expires);
+	hit = strcmp(s->hash, hash) == 0 && elapsed(&s->verified, &now) < max_age;
 	if (hit)
 		*id = s->id;
 	pthread_mutex_unlock(&c->lock);
 	return hit;
+}
+
+bool pv_token_cache_find(struct pv_token_cache *c, const char *token, struct pv_token_identity *id)
+{
+	return c && cache_find(c, token, c->ttl, id);
+}
+
+bool pv_token_cache_find_grace(struct pv_token_cache *c, const char *token,
+			       struct pv_token_identity *id)
+{
+	return c && cache_find(c, token, c->ttl > c->grace ? c->ttl : c->grace, id);
 }
 
 void pv_token_cache_add(struct pv_token_cache *c, const char *token,
@@ -212,11 +228,10 @@ void pv_token_cache_add(struct pv_token_cache *c, const char *token,
 		return;
 	pv_token_hash(token, hash);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	now.tv_sec += c->ttl;
 	pthread_mutex_lock(&c->lock);
 	s = &c->slots[cache_index(c, hash)];
 	memcpy(s->hash, hash, sizeof s->hash);
 	s->id = *id;
-	s->expires = now;
+	s->verified = now;
 	pthread_mutex_unlock(&c->lock);
 }

@@ -11,7 +11,13 @@
  * of token hashes (never token texts) and their identities, shared by the
  * request threads under one mutex.  Only tokens PostgreSQL accepted are
  * cached, so a new token works at once, while a revoked one keeps working
- * for at most the TTL (the trade-off of [http] token_cache_ttl). */
+ * for at most the TTL (the trade-off of [http] token_cache_ttl).
+ *
+ * The same entries carry authentication through an outage of PostgreSQL:
+ * when the lookup cannot be made, a token verified less than the grace
+ * period ago ([http] token_grace) still counts (pv_token_cache_find_grace).
+ * Nothing found that way is cached again, so once PostgreSQL answers, the
+ * token is looked up afresh and a revoked one stops working. */
 #ifndef PV_AUTH_TOKEN_H
 #define PV_AUTH_TOKEN_H
 
@@ -49,16 +55,21 @@ enum pv_err pv_token_revoke(PGconn *conn, const char *user, const char *token, i
 enum pv_err pv_token_lookup(PGconn *conn, const char *token, struct pv_token_identity *id,
 			    struct pv_error *err);
 
-/* Bounded cache of verified tokens; NULL (every call a miss) when
- * ttl_seconds is 0.  Two tokens whose hashes share a slot evict each
- * other: the cache never holds more than `capacity` entries. */
+/* Bounded cache of verified tokens; NULL (every call a miss) when both
+ * ttl_seconds and grace_seconds are 0.  Two tokens whose hashes share a
+ * slot evict each other: the cache never holds more than `capacity`
+ * entries. */
 struct pv_token_cache;
 #define PV_TOKEN_CACHE_CAPACITY 4096
 
-struct pv_token_cache *pv_token_cache_new(size_t capacity, int ttl_seconds);
+struct pv_token_cache *pv_token_cache_new(size_t capacity, int ttl_seconds, int grace_seconds);
 void pv_token_cache_free(struct pv_token_cache *c);
 /* True and *id filled when token was verified less than the TTL ago. */
 bool pv_token_cache_find(struct pv_token_cache *c, const char *token, struct pv_token_identity *id);
+/* For when PostgreSQL cannot be asked: true and *id filled when token was
+ * verified less than the larger of the TTL and the grace period ago. */
+bool pv_token_cache_find_grace(struct pv_token_cache *c, const char *token,
+			       struct pv_token_identity *id);
 /* Remembers a token PostgreSQL just accepted, from now for the TTL. */
 void pv_token_cache_add(struct pv_token_cache *c, const char *token,
 			const struct pv_token_identity *id);

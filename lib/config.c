@@ -56,6 +56,10 @@ static const struct key_spec key_table[] = {
 	INT("http", "body_limit", "65536", 256, 16777216, "largest request body in bytes"),
 	INT("http", "publish_timeout_ms", "5000", 100, 600000,
 	    "how long a write waits for the broker's confirm before answering 503"),
+	INT("http", "broker_wait_ms", "2000", 0, 60000,
+	    "how long a write waits for a connection to the broker (the first one after start, "
+	    "or a new one after an outage; it is retried at once, then every 50 ms doubling to "
+	    "500 ms) before answering 503 (the command not published)"),
 	INT("http", "threads", "4", 1, 256, "request threads per photovote.fcgi process"),
 	INT("http", "max_wait", "30", 0, 300, "cap in seconds for Prefer: wait=N"),
 	STR("http", "admins", "",
@@ -68,6 +72,11 @@ static const struct key_spec key_table[] = {
 	INT("http", "token_cache_ttl", "30", 0, 3600,
 	    "in token mode: seconds a verified Bearer token is trusted without asking PostgreSQL "
 	    "again (0: ask on every request); a revoked token keeps working up to this long"),
+	INT("http", "token_grace", "300", 0, 86400,
+	    "in token mode: while PostgreSQL cannot be reached, a token it accepted less than "
+	    "this many seconds ago keeps working (0: none); an unknown token gets 503 "
+	    "auth_unavailable, and once PostgreSQL answers again a revoked one stops within "
+	    "token_cache_ttl"),
 
 	STR("amqp", "host", "127.0.0.1", "RabbitMQ host"),
 	INT("amqp", "port", "5672", 1, 65535, "RabbitMQ port"),

@@ -5,7 +5,17 @@
 void pv_outage_init(struct pv_outage *o, const char *subsys, const char *what,
 		    volatile sig_atomic_t *stop)
 {
-	*o = (struct pv_outage){.subsys = subsys, .what = what, .stop = stop};
+	*o = (struct pv_outage){.subsys = subsys,
+				.what = what,
+				.stop = stop,
+				.min_ms = PV_OUTAGE_BACKOFF_MIN_MS,
+				.max_ms = PV_OUTAGE_BACKOFF_MAX_MS};
+}
+
+void pv_outage_set_backoff(struct pv_outage *o, int min_ms, int max_ms)
+{
+	o->min_ms = min_ms;
+	o->max_ms = max_ms;
 }
 
 void pv_nap(int ms, volatile sig_atomic_t *stop)
@@ -25,13 +35,12 @@ void pv_outage_fail(struct pv_outage *o, const struct pv_error *err)
 		pv_log_warnx(o->subsys, "%s: %s; retrying with backoff", o->what, err->msg);
 		o->down = true;
 		o->since = time(NULL);
-		o->backoff_ms = PV_OUTAGE_BACKOFF_MIN_MS;
+		o->backoff_ms = o->min_ms;
 	} else {
 		pv_log_debug(o->subsys, "%s: %s", o->what, err->msg);
 	}
 	pv_nap(o->backoff_ms, o->stop);
-	o->backoff_ms = o->backoff_ms * 2 > PV_OUTAGE_BACKOFF_MAX_MS ? PV_OUTAGE_BACKOFF_MAX_MS
-								     : o->backoff_ms * 2;
+	o->backoff_ms = o->backoff_ms * 2 > o->max_ms ? o->max_ms : o->backoff_ms * 2;
 }
 
 void pv_outage_ok(struct pv_outage *o)

@@ -296,6 +296,7 @@ int main(int argc, char **argv)
 	a.batch = pv_xcalloc(a.batch_size, sizeof *a.batch);
 	a.msgs = pv_xcalloc(a.batch_size, sizeof *a.msgs);
 	pv_outage_init(&a.broker, "appender", "broker", &pv_daemon_stop);
+	pv_outage_set_backoff(&a.broker, PV_OUTAGE_BROKER_MIN_MS, PV_OUTAGE_BROKER_MAX_MS);
 	pv_outage_init(&a.work, "appender", "event store or audit log", &pv_daemon_stop);
 	a.core = pv_appender_core_new(es, eso.pg_conninfo,
 				      (size_t)pv_config_int(cfg, "appender", "cache_elections"));

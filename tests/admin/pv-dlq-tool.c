@@ -90,7 +90,7 @@ static int publish(void)
 		m.user = meta_str(env, "user");
 		m.correlation_id = meta_str(env, "correlation_id");
 		m.source = meta_str(env, "source");
-		if (pv_amqp_publisher_publish(pub, &m, 30000, &err) != PV_OK) {
+		if (pv_amqp_publisher_publish(pub, &m, 30000, 30000, NULL, &err) != PV_OK) {
 			fprintf(stderr, "pv-dlq-tool: publish: %s\n", err.msg);
 			rc = 1;
 		}

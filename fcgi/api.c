@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "auth_token.h"
+#include "command_ids.h"
 #include "commands.h"
 #include "config.h"
 #include "domain/event.h"
@@ -128,6 +129,7 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 						 (int)pv_config_int(cfg, "http", "token_cache_ttl"),
 						 (int)pv_config_int(cfg, "http", "token_grace"));
 	pv_commands_configure(cfg);
+	api->ids = pv_command_ids_new(cfg);
 	api->reads = pv_reads_new(cfg);
 	for (size_t i = 0; i < NROUTES; i++)
 		if (!route_labels[i])
@@ -147,6 +149,7 @@ void pv_api_free(struct pv_api *api)
 	if (!api)
 		return;
 	pv_amqp_publisher_stop(api->publisher);
+	pv_command_ids_free(api->ids); /* after the publisher: its last confirms */
 	pv_idem_free(api->idem);
 	pv_token_cache_free(api->tokens);
 	pv_metrics_free(api->metrics);
@@ -223,7 +226,7 @@ static void unavailable(struct pv_http_response *resp, const char *code, const c
 		return;
 	}
 	if (strcmp(published, "no") == 0)
-		body = json_pack("{s:{s:s,s:s++,s:s}}", "error", "code", code, "message", what,
+		body = json_pack("{s:{s:s,s:s+,s:s}}", "error", "code", code, "message", what,
 				 " is unavailable; the command was not published, retry it later",
 				 "published", published);
 	else
@@ -494,11 +497,15 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	msg.correlation_id = ev.meta.correlation_id;
 	msg.source = ev.meta.source;
 	if (pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->broker_wait_ms,
-				      t->api->publish_timeout_ms, &maybe, &err) == PV_OK)
+				      t->api->publish_timeout_ms, &maybe, &err) == PV_OK) {
+		pv_command_ids_record(t->api->ids, ev.id, true);
 		accepted(route, req, &ev, resp);
-	else
+	} else {
+		if (maybe)
+			pv_command_ids_record(t->api->ids, ev.id, false);
 		unavailable(resp, "broker_unavailable", "the message broker", &err,
 			    maybe ? "unknown" : "no", req->prefix, ev.id);
+	}
 	free(text);
 	pv_event_clear(&ev);
 }
@@ -581,7 +588,15 @@ static void handle_write(struct pv_api_thread *t, const struct api_route *route,
 			goto out;
 		}
 	} else {
-		pv_uuid_new(event_id);
+		struct pv_error err;
+
+		if (pv_command_ids_mint(t->api->ids, t->api->broker_wait_ms, event_id, &err) !=
+		    PV_OK) {
+			unavailable(resp, "id_key_unavailable", "the command id key", &err, "no",
+				    req->prefix, NULL);
+			event_id[0] = '\0';
+			goto out;
+		}
 	}
 	if (fill_defaults(route, data, resp)) {
 		publish_event(t, route, req, &id, event_id, data, resp);

@@ -15,6 +15,7 @@
 #include "amqp_publisher.h"
 #include "http.h"
 
+struct pv_command_ids;
 struct pv_config;
 struct pv_cosmos;
 struct pv_idem;
@@ -35,6 +36,7 @@ struct pv_api {
 	struct pv_token_cache *tokens; /* NULL: every token is looked up */
 	struct pv_metrics *metrics;
 	struct pv_reads *reads; /* reads.h */
+	struct pv_command_ids *ids; /* command_ids.h: event ids minted and recorded */
 };
 
 struct pv_api_thread {

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "command_ids.h"
 #include "config.h"
 #include "log.h"
 #include "pgutil.h"
@@ -136,6 +137,7 @@ static void verdict_fields(json_t *obj, const struct pv_audit_entry *a)
 void pv_commands_get(struct pv_api_thread *t, const char *event_id, const char *user, bool admin,
 		     struct pv_http_response *resp)
 {
+	enum pv_command_state state = PV_COMMAND_UNKNOWN;
 	struct pv_audit_entry a;
 	struct pv_error err;
 	enum pv_err rc;
@@ -152,18 +154,30 @@ void pv_commands_get(struct pv_api_thread *t, const char *event_id, const char *
 		unavailable(resp, &err);
 		return;
 	}
-	/* Another user's command is none of the caller's business; an
-	 * unknown id is indistinguishable from one not handled yet. */
+	/* Another user's command is none of the caller's business. */
 	if (rc == PV_OK && !admin && (!a.user || strcmp(a.user, user) != 0)) {
 		pv_audit_entry_clear(&a);
 		pv_http_error(resp, 404, "not_found", "no command of yours has this id");
 		return;
 	}
+	if (rc == PV_ERR_NOT_FOUND) {
+		/* No verdict yet: in flight, or never published (command_ids.h). */
+		if (pv_command_ids_judge(t->api->ids, t->pg, event_id, &state, &err) != PV_OK) {
+			unavailable(resp, &err);
+			return;
+		}
+		if (state == PV_COMMAND_UNKNOWN) {
+			pv_http_error(resp, 404, "unknown_command",
+				      "no command with this id was published");
+			return;
+		}
+	}
 	body = json_pack("{s:s}", "event_id", event_id);
 	if (!body)
 		pv_oom("json_pack", 0);
 	if (rc == PV_ERR_NOT_FOUND) {
-		set_new(body, "status", json_string("pending"));
+		set_new(body, "status",
+			json_string(state == PV_COMMAND_PENDING ? "pending" : "unconfirmed"));
 		pv_http_header(resp, "Cache-Control", "no-store");
 	} else {
 		verdict_fields(body, &a);

@@ -72,6 +72,9 @@ static const struct key_spec key_table[] = {
 	INT("http", "token_cache_ttl", "30", 0, 3600,
 	    "in token mode: seconds a verified Bearer token is trusted without asking PostgreSQL "
 	    "again (0: ask on every request); a revoked token keeps working up to this long"),
+	SECRET("http", "command_key", "",
+	       "the secret every photovote.fcgi process shares to mint event ids it can recognise "
+	       "(empty: the one PostgreSQL holds in table command_key)"),
 	INT("http", "token_grace", "300", 0, 86400,
 	    "in token mode: while PostgreSQL cannot be reached, a token it accepted less than "
 	    "this many seconds ago keeps working (0: none); an unknown token gets 503 "

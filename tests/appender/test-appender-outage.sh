@@ -6,7 +6,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/appender/lib.sh"
 
-echo "1..8"
+echo "1..9"
 if ! pva_setup outage private; then
 	echo "# servers unavailable"
 	exit 77
@@ -46,8 +46,22 @@ pva_check "the end of the outage is logged" wait_log "event store or audit log: 
 # RabbitMQ restarted under the appender; then more commands.
 pv_server_stop rabbitmq
 sleep 2
+# The port, polled from before the start until the broker accepts a connection.
+(
+	until (exec 3<>"/dev/tcp/127.0.0.1/$PV_TEST_AMQP_PORT") 2>/dev/null; do sleep 0.01; done
+	date +%s.%N >"$pva_work/accepting"
+) &
+poller=$!
 pv_server_start rabbitmq
+wait $poller
 pva_check "the appender consumes again after the broker restart" wait_log "consuming" 2 60
+# Its log line's time (UTC, ms) against the moment the port accepted.
+back=$(grep "consuming" "$pva_work/appender.log" | sed -n '2s/ .*//p')
+gap=$(awk -v a="$(cat "$pva_work/accepting")" -v b="$(date -d "$back" +%s.%N)" \
+	'BEGIN { printf "%.3f", b - a }')
+echo "# broker accepting connections -> the appender consuming again: $gap s"
+pva_check "the appender consumes again within 1 s of the broker accepting connections" \
+	awk -v g="$gap" 'BEGIN { exit !(g < 1) }'
 pva_generate 2
 cat "$pva_work/messages" >>"$pva_work/all-messages"
 cat "$pva_work/expected" >>"$pva_work/all-expected"

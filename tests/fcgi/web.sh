@@ -76,6 +76,8 @@ pv_web_setup()
 	PG_CONNINFO="$PV_TEST_PG_CONNINFO dbname=$db"
 	psql "$PG_CONNINFO" -q -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/002_api_tokens.sql" \
 		>/dev/null || bail "sql/002"
+	psql "$PG_CONNINFO" -q -v ON_ERROR_STOP=1 -f "$top_srcdir/sql/008_command_ids.sql" \
+		>/dev/null || bail "sql/008"
 	PREFIX="pvtest.$name.$$"
 	QUEUE="$PREFIX.appender"
 	BODY_LIMIT=2048

@@ -26,10 +26,9 @@ check "GET /openapi.json: 200 application/json" \
 check "GET /openapi.json serves fcgi/openapi.json byte for byte" \
 	cmp -s "$WORK/served.json" "$top_srcdir/fcgi/openapi.json"
 
-# Command verdicts: an unknown command is pending; a bad id; no token.
-req GET "$BASE/commands/3e4666bf-d5e5-4aa7-b8ce-cefe41c7568a" -- "${AUTH[@]}"
-check "GET /commands/{id}: 200 pending for an unknown id" \
-	test "$STATUS:$(jq -r .status <<<"$BODY")" = "200:pending"
+# Command verdicts: an id no server published is unknown; a bad id; no token.
+error_case "GET /commands/{id} for an id nobody published" 404 unknown_command GET \
+	"$BASE/commands/3e4666bf-d5e5-4aa7-b8ce-cefe41c7568a" -- "${AUTH[@]}"
 error_case "GET /commands/{id} with a bad id" 400 invalid_id GET "$BASE/commands/nope" -- \
 	"${AUTH[@]}"
 error_case "GET /commands/{id} without a token" 401 unauthenticated GET \

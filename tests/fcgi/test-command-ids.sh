@@ -83,6 +83,16 @@ req POST "http://127.0.0.1:$port_c/api/elections" '{"name":"lost"}' application/
 lost=$(jq -r .error.event_id <<<"$BODY")
 check "the process without a broker: 503 published no, with the event id" \
 	test "$STATUS $(jq -r .error.published <<<"$BODY")" = "503 no" -a ${#lost} = 36
+lost_at=$SECONDS
+req GET "$BASE/commands/$lost" -- "${AUTH[@]}"
+# The 15 s are the server's clock against the id's; a machine so loaded that they passed
+# already cannot show it.
+if ((SECONDS - lost_at < 10)); then
+	check "the unpublished command, while younger than 15 s: pending (not yet recorded anywhere)" \
+		test "$STATUS:$(jq -r .status <<<"$BODY")" = 200:pending
+else
+	ok "the unpublished command, while younger than 15 s: pending # SKIP the GET took $((SECONDS - lost_at)) s"
+fi
 m1=$(curl -s "$BASE/metrics" | sed -n 's/^photovote_amqp_confirms_total //p')
 m2=$(curl -s "$BASE/metrics" | sed -n 's/^photovote_amqp_confirms_total //p')
 echo "# confirms by process: $m1 and $m2"
@@ -116,9 +126,6 @@ unknown "a random UUID: 404 unknown_command" "$random"
 first=$(head -1 "$WORK/ids")
 typo=${first:0:35}$([[ ${first:35:1} == 0 ]] && echo 1 || echo 0)
 unknown "a mistyped id of a real command: 404 unknown_command" "$typo"
-req GET "$BASE/commands/$lost" -- "${AUTH[@]}"
-check "the unpublished command, while younger than 15 s: pending" \
-	test "$STATUS:$(jq -r .status <<<"$BODY")" = 200:pending
 
 # Both processes restarted (nothing of theirs left in memory), and every id older than 15 s.
 stop_fcgi a

@@ -51,10 +51,11 @@
 #include "xalloc.h"
 
 #define CHANNEL 1
-/* Small and capped low: a broker that is back is found within half a
- * second, and a refused connection on loopback or a LAN costs little. */
+/* Small and capped low: a broker that is back is found within a quarter
+ * of a second (writes must work again within one), and a refused
+ * connection costs a round trip. */
 #define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 500
+#define BACKOFF_MAX_MS 250
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_DONE };
 

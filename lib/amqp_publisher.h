@@ -11,8 +11,8 @@
  *
  * When the connection breaks, messages waiting for it fail with
  * PV_ERR_UNAVAILABLE and the thread reconnects at once, then with a backoff
- * from 50 ms doubling to a cap of 500 ms (and declares the topology again),
- * so a broker that is back is in use within about half a second.  A request
+ * from 50 ms doubling to a cap of 250 ms (and declares the topology again),
+ * so a broker that is back is tried within a quarter of a second.  A request
  * that arrives while there is no connection (at start, or during an
  * outage) waits for one up to its connect_wait_ms instead of failing at
  * once.  A message whose confirm never came is reported as failed with

@@ -12,9 +12,10 @@
 
 #define PV_OUTAGE_BACKOFF_MIN_MS 100
 #define PV_OUTAGE_BACKOFF_MAX_MS 5000
-/* The broker: a consumer is back within half a second of it (issue 14). */
+/* The broker: a consumer tries again within a quarter of a second of it being
+ * back (issue 14). */
 #define PV_OUTAGE_BROKER_MIN_MS 50
-#define PV_OUTAGE_BROKER_MAX_MS 500
+#define PV_OUTAGE_BROKER_MAX_MS 250
 
 struct pv_outage {
 	const char *subsys; /* log subsystem word, e.g. "appender" */

@@ -85,6 +85,11 @@ first202=$(awk -v t="$accepting" '$3 == 202 && $2 > t { print $2; exit }' "$WORK
 if [[ -n $first202 ]]; then
 	gap=$(secs "$accepting" "$first202")
 	echo "# broker accepting connections -> first 202: $gap s"
+	# Where it went: until the program's connection was up (log time, ms), then the request.
+	up=$(grep 'amqp: connected' "$WORK/fcgi.log" | tail -1 | cut -d' ' -f1)
+	[[ -n $up ]] && up=$(date -d "$up" +%s.%N) &&
+		echo "# of which until photovote.fcgi had its connection: $(secs "$accepting" "$up") s," \
+			"then until the 202 came back: $(secs "$up" "$first202") s (load: $(cut -d' ' -f1 /proc/loadavg))"
 	check "writes succeed again within 1 s of the broker accepting connections ($gap s)" \
 		awk -v g="$gap" 'BEGIN { exit !(g < 1) }'
 else

@@ -60,8 +60,13 @@ back=$(grep "consuming" "$pva_work/appender.log" | sed -n '2s/ .*//p')
 gap=$(awk -v a="$(cat "$pva_work/accepting")" -v b="$(date -d "$back" +%s.%N)" \
 	'BEGIN { printf "%.3f", b - a }')
 echo "# broker accepting connections -> the appender consuming again: $gap s"
-pva_check "the appender consumes again within 1 s of the broker accepting connections" \
-	awk -v g="$gap" 'BEGIN { exit !(g < 1) }'
+if grep -q '^PV_CFLAGS = .*-fsanitize' "${top_builddir:-.}/Makefile" 2>/dev/null; then
+	# Several times slower under ASan: the figure is printed, the bound is the plain run's.
+	pv_tap_ok 0 "the appender consumes again within 1 s of the broker accepting connections # SKIP timing of a sanitizer build"
+else
+	pva_check "the appender consumes again within 1 s of the broker accepting connections" \
+		awk -v g="$gap" 'BEGIN { exit !(g < 1) }'
+fi
 pva_generate 2
 cat "$pva_work/messages" >>"$pva_work/all-messages"
 cat "$pva_work/expected" >>"$pva_work/all-expected"

@@ -90,8 +90,13 @@ if [[ -n $first202 ]]; then
 	[[ -n $up ]] && up=$(date -d "$up" +%s.%N) &&
 		echo "# of which until photovote.fcgi had its connection: $(secs "$accepting" "$up") s," \
 			"then until the 202 came back: $(secs "$up" "$first202") s (load: $(cut -d' ' -f1 /proc/loadavg))"
-	check "writes succeed again within 1 s of the broker accepting connections ($gap s)" \
-		awk -v g="$gap" 'BEGIN { exit !(g < 1) }'
+	if grep -q '^PV_CFLAGS = .*-fsanitize' "${top_builddir:-.}/Makefile" 2>/dev/null; then
+		# Several times slower under ASan: the figure is printed, the bound is the plain run's.
+		ok "writes succeed again within 1 s of the broker accepting connections ($gap s) # SKIP timing of a sanitizer build"
+	else
+		check "writes succeed again within 1 s of the broker accepting connections ($gap s)" \
+			awk -v g="$gap" 'BEGIN { exit !(g < 1) }'
+	fi
 else
 	not_ok "writes succeed again within 1 s of the broker accepting connections (no 202)"
 fi

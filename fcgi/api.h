@@ -35,7 +35,7 @@ struct pv_api {
 	struct pv_idem *idem;
 	struct pv_token_cache *tokens; /* NULL: every token is looked up */
 	struct pv_metrics *metrics;
-	struct pv_reads *reads; /* reads.h */
+	struct pv_reads *reads;     /* reads.h */
 	struct pv_command_ids *ids; /* command_ids.h: event ids minted and recorded */
 };
 

@@ -260,11 +260,13 @@ static enum pv_err write_records(struct pv_command_ids *ids, const struct rec *r
 	return rc;
 }
 
-/* Writes what is queued; false when PostgreSQL failed. */
+/* Writes what is queued; false when PostgreSQL could not be reached (they
+ * stay queued). */
 static bool flush(struct pv_command_ids *ids)
 {
 	struct pv_error err;
 	struct rec *batch;
+	enum pv_err rc;
 	size_t n;
 
 	pthread_mutex_lock(&ids->lock);
@@ -277,14 +279,19 @@ static bool flush(struct pv_command_ids *ids)
 	pthread_mutex_unlock(&ids->lock);
 	if (!n)
 		return true;
-	if (write_records(ids, batch, n, &err) != PV_OK) {
-		free(batch);
+	rc = write_records(ids, batch, n, &err);
+	free(batch);
+	if (rc == PV_ERR_UNAVAILABLE) {
 		pg_failed(ids, &err);
 		return false;
 	}
-	free(batch);
-	if (ids->pg_down)
+	if (rc != PV_OK) {
+		/* Not an outage (no table: migrations not run): keeping them
+		 * would only make the next statement larger. */
+		pv_log_warnx("ids", "%s; %zu command ids not recorded", err.msg, n);
+	} else if (ids->pg_down) {
 		pv_log_info("ids", "PostgreSQL answers again; command ids recorded");
+	}
 	ids->pg_down = false;
 	/* Only this thread removes, and new ones were appended after. */
 	pthread_mutex_lock(&ids->lock);

@@ -45,6 +45,7 @@ struct pv_command_ids {
 	/* Recorder thread only. */
 	PGconn *pg;
 	bool pg_down;
+	bool drop_warned;
 };
 
 static void key_from_text(struct pv_command_ids *ids, const char *text)
@@ -288,7 +289,10 @@ static bool flush(struct pv_command_ids *ids)
 	if (rc != PV_OK) {
 		/* Not an outage (no table: migrations not run): keeping them
 		 * would only make the next statement larger. */
-		pv_log_warnx("ids", "%s; %zu command ids not recorded", err.msg, n);
+		if (!ids->drop_warned)
+			pv_log_warnx("ids", "%s; command ids are not recorded (said once)",
+				     err.msg);
+		ids->drop_warned = true;
 	} else if (ids->pg_down) {
 		pv_log_info("ids", "PostgreSQL answers again; command ids recorded");
 	}

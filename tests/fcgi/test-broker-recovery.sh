@@ -5,8 +5,8 @@
 #     connection to the broker ([http] broker_wait_ms) rather than failing (what socket
 #     activation needs);
 #   - while a client posts continuously, RabbitMQ is stopped and started again; the time from
-#     the broker accepting connections again (its port polled every 10 ms) to the first 202 is
-#     printed and must be under a second;
+#     the broker accepting connections again (its listener's time in its log, else its port
+#     polled every 10 ms) to the first 202 is printed and must be under a second;
 #   - a request that arrived while the broker was still down waited for the connection and
 #     was accepted;
 #   - every 503 names its event id (body and Location) and whether it may have been
@@ -70,7 +70,15 @@ poller=$!
 pv_on_exit "kill $poller 2>/dev/null"
 pv_server_start rabbitmq || bail "could not start rabbitmq"
 wait $poller
+# The broker's own time for its listener, when its log says (a poll on a loaded machine
+# notices late); the poll's otherwise.
 accepting=$(cat "$WORK/accepting")
+listener=$(grep "started TCP listener on 127.0.0.1:$PV_TEST_AMQP_PORT" \
+	"$(pv_server_dir rabbitmq)/log/$PV_TEST_AMQP_NODE.log" 2>/dev/null | tail -1 | cut -c1-32)
+if [[ -n $listener ]] && listener=$(date -d "$listener" +%s.%N 2>/dev/null); then
+	echo "# the broker logged its listener $(secs "$listener" "$accepting") s before the poll saw it"
+	accepting=$listener
+fi
 # Until the writer has seen a 202 after the broker came back (bounded).
 for _ in $(seq 100); do
 	awk -v t="$accepting" '$3 == 202 && $2 > t { f = 1 } END { exit !f }' "$WORK/writer.log" &&

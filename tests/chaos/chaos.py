@@ -1010,6 +1010,11 @@ def check(tap, stack, ledger, faults, elections, client, admin_token):
             wrongverdict.append("%s answered %d %s; audit %s" % (
                 eid, r["status"], r.get("code"), a and (a["status"], a["rule"])))
     maybe_twice = [eid for eid in maybe if in_store[eid] > 1]
+    # A 5xx that says the event was not published (published: false) must not be stored,
+    # unless another attempt with the same key got it through.
+    maybe_twice += ["%s answered %d published=false, yet stored" % (eid, r["status"])
+                    for eid, r in maybe.items() if r.get("published") is False and
+                    in_store[eid] and eid not in accepted]
     maybe_in = sum(1 for eid in maybe if in_store[eid] == 1)
     n_acc = len(accepted)
     n_app = sum(1 for e in accepted if audit.get(e, {}).get("status") == "appended")

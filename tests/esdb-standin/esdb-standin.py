@@ -154,6 +154,8 @@ class Store:
             with open(path, "rb") as f:
                 for line in f:
                     try:
+                        if not line.endswith(b"\n"):
+                            raise ValueError("no newline")
                         rec = json.loads(line)
                     except ValueError:
                         break   # torn by a kill: that commit was never answered

@@ -585,6 +585,14 @@ class Faults:
     def server(self, steps):
         for verb, server, pause in steps:
             rc = self.stack.ctl(verb, server)
+            # A start that failed is tried again, as an operator would (on a machine under
+            # heavy load `rabbitmqctl await_startup` has crashed while the node booted).
+            tries = 1
+            while rc != 0 and verb == "start" and tries < 3:
+                note("%.1fs: %s %s failed (status %d, see servers.log); again"
+                     % (now(), verb, server, rc))
+                tries += 1
+                rc = self.stack.ctl(verb, server)
             if rc != 0:
                 self.failures.append("%s %s: status %d" % (verb, server, rc))
                 if verb != "start":

@@ -294,10 +294,16 @@ class Pacer:
 
 
 class Ledger:
-    def __init__(self, path):
+    def __init__(self, path, existing=False):
+        """A new ledger in PATH, or (existing) the rows of one written before, to read."""
         self.lock = threading.Lock()
         self.rows = []
-        self.file = open(path, "w")
+        self.file = None
+        if not existing:
+            self.file = open(path, "w")
+            return
+        with open(path) as f:
+            self.rows = [json.loads(line) for line in f if line.endswith("\n")]
 
     def add(self, row):
         with self.lock:
@@ -968,7 +974,7 @@ def docs(stack, ids, database):
     return out
 
 
-def check(tap, stack, ledger, faults, elections, client, admin_token):
+def check(tap, stack, ledger, client, admin_token):
     rows = ledger.rows
     note("drain: waiting for every accepted command's verdict")
     audit = drain(stack, ledger, 180)
@@ -1184,6 +1190,58 @@ def recovery(faults, audit):
     return lines, by
 
 
+def outages(log, rows):
+    """For --check-running: per fault kind, from the driver's output (LOG) and the ledger,
+    the writes that failed and the seconds until writes were answered 2xx again (as in
+    Faults.recovered, each fault's window ending at the next fault)."""
+    faults = []
+    with open(log) as f:
+        for line in f:
+            w = line.split()
+            if len(w) == 5 and w[2] == "fault" and w[1].endswith("s:"):
+                faults.append((float(w[1][:-2]), w[4]))
+    rows = sorted(rows, key=lambda r: r["t"])
+    by = collections.defaultdict(list)
+    for i, (t, kind) in enumerate(faults):
+        end = faults[i + 1][0] if i + 1 < len(faults) else float("inf")
+        win = [r for r in rows if t <= r["t"] < end]
+        failed = [r for r in win if r["status"] == 0 or r["status"] >= 500]
+        ok = [r["t"] + r["dt"] for r in win
+              if failed and r["t"] >= failed[0]["t"] and r["status"] in WRITE_OK]
+        back = min(ok) - t if ok else (0.0 if not failed else None)
+        by[kind].append((sum(1 for r in failed if not ok or r["t"] < min(ok)), back))
+    fmt = "%-19s %5s %13s %15s"
+    lines = [fmt % ("fault", "count", "failed writes", "writes back s"),
+             fmt % ("", "", "median / max", "median / max")]
+    for kind in sorted(by):
+        fails = sorted(x[0] for x in by[kind])
+        back = sorted(x[1] for x in by[kind] if x[1] is not None)
+        lines.append(fmt % (kind, len(by[kind]), "%d / %d" % (fails[len(fails) // 2], fails[-1]),
+                            "%.2f / %.2f" % (back[len(back) // 2], back[-1]) if back else "-"))
+    return len(faults), lines
+
+
+def check_running():
+    """--check-running: the checks against a stack a driver left running (stopped with
+    SIGSTOP, e.g. a long run that cannot finish in time): servers from PV_TEST_* variables,
+    lighttpd on --http-port, the ledger of --work."""
+    stack = Stack(ARGS.work, ARGS.backend, None)
+    stack.http_port = ARGS.http_port
+    ledger = Ledger(os.path.join(ARGS.work, "ledger.jsonl"), existing=True)
+    tap = Tap()
+    note("checking the stack of %s: %d write attempts in its ledger"
+         % (ARGS.work, len(ledger.rows)))
+    client = Client(stack.http_port, ledger, None)
+    check(tap, stack, ledger, client, stack.token("checker@chaos.test", True))
+    if ARGS.faults_log:
+        n, lines = outages(ARGS.faults_log, ledger.rows)
+        note("%d faults; writes failed and back after each (from the ledger):" % n)
+        for line in lines:
+            note("  " + line)
+    print("1..%d" % tap.n, flush=True)
+    return 1 if tap.failed else 0
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -1202,7 +1260,13 @@ def main():
     p.add_argument("--keep", action="store_true")
     p.add_argument("--srcdir", default=os.environ.get("top_srcdir", "."))
     p.add_argument("--builddir", default=os.environ.get("top_builddir", "_build"))
+    p.add_argument("--check-running", action="store_true",
+                   help="only the checks, against a stack a stopped driver left running")
+    p.add_argument("--http-port", type=int, help="with --check-running: lighttpd's port")
+    p.add_argument("--faults-log", help="with --check-running: the stopped driver's output")
     ARGS = p.parse_args()
+    if ARGS.check_running:
+        return check_running()
     ctl = Ctl(ARGS.work)
     seed = ARGS.seed if ARGS.seed is not None else str(random.SystemRandom().randrange(10**6))
     note("seed %s (again: --seed %s), backend %s, %gs of load at %g writes/s, %d elections "
@@ -1256,7 +1320,7 @@ def main():
         for pr in stack.procs.values():
             if not pr.alive():
                 pr.start()
-        audit = check(tap, stack, ledger, faults, elections, client, admin)
+        audit = check(tap, stack, ledger, client, admin)
         lines, by = recovery(faults, audit)
         note("recovery after each fault (seed %s):" % seed)
         for line in lines:

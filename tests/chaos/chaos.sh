@@ -91,8 +91,16 @@ driver=$!
 pv_on_exit 'kill -TERM $driver 2>/dev/null; wait $driver 2>/dev/null'
 # Read-write opens do not block, whether or not the driver opened its ends yet.
 exec 3<>"$work/ctl.req" 4<>"$work/ctl.ack"
+line=
 while kill -0 "$driver" 2>/dev/null; do
-	read -r -t 1 verb name <&3 || continue
+	# A read that times out keeps what it read of a line in part (on a busy machine the
+	# second can run out in the middle of one): add it up until the newline comes.
+	if ! IFS= read -r -t 1 part <&3; then
+		line+=$part
+		continue
+	fi
+	read -r verb name <<<"$line$part"
+	line=
 	{
 		echo "==== $(date -u +%T.%N) $verb $name"
 		ctl "$verb" "$name"

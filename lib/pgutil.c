@@ -66,6 +66,35 @@ static void notice_receiver(void *arg, const PGresult *res)
 		pv_log_debug("pg", "PostgreSQL %s: %s", sev ? sev : "notice", msg);
 }
 
+/* What every session needs, after a connect or a reset: UTF-8, and commits
+ * that are durable when COMMIT returns.  A server (or database) configured
+ * with synchronous_commit = off would otherwise lose the last commits when
+ * it crashes, after the appender had acked their messages to the broker:
+ * commands answered 202 and gone (the chaos test found it with an immediate
+ * stop of PostgreSQL).  A session may still turn it off for itself. */
+static enum pv_err session_defaults(PGconn *conn, struct pv_error *err)
+{
+	char msg[400];
+	PGresult *res;
+
+	if (PQsetClientEncoding(conn, "UTF8") != 0) {
+		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
+		return pv_error_set(err, PV_ERR_DATABASE, "PostgreSQL client_encoding UTF8: %s",
+				    msg);
+	}
+	res = PQexec(conn, "SET synchronous_commit TO on");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		enum pv_err code =
+			PQstatus(conn) == CONNECTION_OK ? PV_ERR_DATABASE : PV_ERR_UNAVAILABLE;
+
+		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
+		PQclear(res);
+		return pv_error_set(err, code, "PostgreSQL SET synchronous_commit: %s", msg);
+	}
+	PQclear(res);
+	return PV_OK;
+}
+
 enum pv_err pv_pg_connect(const char *conninfo, PGconn **out, struct pv_error *err)
 {
 	char msg[400];
@@ -89,11 +118,9 @@ enum pv_err pv_pg_connect(const char *conninfo, PGconn **out, struct pv_error *e
 		PQfinish(conn);
 		return pv_error_set(err, PV_ERR_UNAVAILABLE, "PostgreSQL connect: %s", msg);
 	}
-	if (PQsetClientEncoding(conn, "UTF8") != 0) {
-		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
+	if (session_defaults(conn, err) != PV_OK) {
 		PQfinish(conn);
-		return pv_error_set(err, PV_ERR_DATABASE, "PostgreSQL client_encoding UTF8: %s",
-				    msg);
+		return err->code;
 	}
 	PQsetNoticeReceiver(conn, notice_receiver, NULL);
 	*out = conn;
@@ -239,10 +266,5 @@ enum pv_err pv_pg_ensure(PGconn *conn, struct pv_error *err)
 		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
 		return pv_error_set(err, PV_ERR_UNAVAILABLE, "PostgreSQL reconnect: %s", msg);
 	}
-	if (PQsetClientEncoding(conn, "UTF8") != 0) {
-		chomp_copy(msg, sizeof msg, PQerrorMessage(conn));
-		return pv_error_set(err, PV_ERR_DATABASE, "PostgreSQL client_encoding UTF8: %s",
-				    msg);
-	}
-	return PV_OK;
+	return session_defaults(conn, err);
 }

@@ -418,6 +418,62 @@ static void check_versions_sees_where_streams_are(void **state)
 	pv_es_close(es);
 }
 
+/* One text value of a query on conn. */
+static char *one_value(PGconn *conn, const char *query)
+{
+	struct pv_error err;
+	PGresult *res;
+	char *out;
+
+	if (pv_pg_exec(conn, "test", query, 0, NULL, &res, &err) != PV_OK)
+		fail_msg("%s: %s", query, err.msg);
+	out = pv_xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return out;
+}
+
+static void sql_value_is(PGconn *conn, const char *query, const char *want)
+{
+	char *got = one_value(conn, query);
+
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* Our sessions commit synchronously whatever the server's or the database's
+ * default: a commit the appender acks to the broker survives a crash of
+ * PostgreSQL (the chaos test lost a verdict to synchronous_commit = off and
+ * an immediate stop).  Also after a reconnect by pv_pg_ensure. */
+static void sessions_commit_synchronously(void **state)
+{
+	PGconn *conn = admin(), *ours;
+	struct pv_error err;
+	PGresult *res;
+	char *pid;
+
+	(void)state;
+	sql(conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off',"
+		  " current_database()); END $$");
+	if (pv_pg_connect(conninfo, &ours, &err) != PV_OK)
+		fail_msg("%s", err.msg);
+	sql_value_is(ours, "SELECT reset_val FROM pg_settings WHERE name = 'synchronous_commit'",
+		     "off");
+	sql_value_is(ours, "SHOW synchronous_commit", "on");
+
+	pid = pv_xasprintf("SELECT pg_terminate_backend(%d)::text", PQbackendPID(ours));
+	sql_value_is(conn, pid, "true");
+	free(pid);
+	/* The next query finds the connection gone; pv_pg_ensure makes it again. */
+	assert_int_not_equal(pv_pg_exec(ours, "test", "SELECT 1", 0, NULL, &res, &err), PV_OK);
+	assert_int_equal(pv_pg_ensure(ours, &err), PV_OK);
+	sql_value_is(ours, "SHOW synchronous_commit", "on");
+
+	sql(conn, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET synchronous_commit',"
+		  " current_database()); END $$");
+	PQfinish(ours);
+	PQfinish(conn);
+}
+
 static void bad_options_are_named(void **state)
 {
 	struct pv_es_options opts = {.backend = "postgres"};
@@ -446,6 +502,7 @@ int main(void)
 		cmocka_unit_test(append_many_continues_a_soft_deleted_stream),
 		cmocka_unit_test(check_versions_sees_where_streams_are),
 		cmocka_unit_test(bad_options_are_named),
+		cmocka_unit_test(sessions_commit_synchronously),
 	};
 
 	conninfo = getenv("PV_TEST_PG_CONNINFO");

@@ -26,11 +26,20 @@ Deliberately not implemented: XML bodies, $all, stream metadata, the parked
 message stream, projections' HTTP API, clustering.  They answer 404 or 406.
 
 Usage: esdb-standin.py [--header-generation es|kurrent] [--atompub-disabled]
-                       [--projections-disabled]
+                       [--projections-disabled] [--data FILE]
                        [--delay MS] [--fail-rate P] [--tls-cert PEM --tls-key PEM]
                        [--verbose] PORT
 PORT 0 picks a free port; the chosen one is printed as
 "listening on 127.0.0.1:PORT".
+
+--data FILE keeps the streams across restarts, as the real server's database
+does: every committed append and delete is written to FILE (one JSON line,
+flushed before the answer, so it survives a kill -9 of the stand-in though
+not a crash of the machine) and FILE is replayed at start; a torn last line
+(a kill in the middle of a write that was never answered) is dropped.  The
+links of the system streams are made again by the replay, with new ids and
+the same numbers.  Persistent subscriptions are not kept.  Without --data
+everything lives in memory and is gone at exit.
 
 Test-only control route (not part of EventStoreDB, no auth):
   POST /_standin/faults  {"fail_next": N, "status": 500, "drop_next": N,
@@ -87,7 +96,7 @@ def esc(name):
 class Event:
     __slots__ = ("stream", "number", "id", "type", "data", "metadata", "is_json", "ts")
 
-    def __init__(self, stream, number, eid, etype, data, metadata, is_json):
+    def __init__(self, stream, number, eid, etype, data, metadata, is_json, ts=None):
         self.stream = stream
         self.number = number
         self.id = eid
@@ -95,7 +104,7 @@ class Event:
         self.data = data          # bytes
         self.metadata = metadata  # bytes
         self.is_json = is_json
-        self.ts = time.time()
+        self.ts = time.time() if ts is None else ts
 
     def link_target(self):
         """(stream, number) for a "$>" link event, else None."""
@@ -136,11 +145,54 @@ class Store:
     def __init__(self):
         self.cond = threading.Condition()
         self.streams = {}
+        self.journal = None     # --data: the open file, appended to
+
+    def open_journal(self, path):
+        """Replays PATH (when it exists), then appends every commit to it."""
+        good = 0
+        try:
+            with open(path, "rb") as f:
+                for line in f:
+                    try:
+                        if not line.endswith(b"\n"):
+                            raise ValueError("no newline")
+                        rec = json.loads(line)
+                    except ValueError:
+                        break   # torn by a kill: that commit was never answered
+                    self._replay(rec)
+                    good += len(line)
+        except FileNotFoundError:
+            pass
+        self.journal = open(path, "ab")
+        self.journal.truncate(good)
+        self.journal.seek(good)
+
+    def _replay(self, rec):
+        if rec["op"] == "write":
+            batch = [(e[0], e[1], base64.b64decode(e[2]), base64.b64decode(e[3]), e[4])
+                     for e in rec["events"]]
+            self._write(rec["stream"], batch, rec["ts"])
+        else:
+            self._delete(rec["stream"], rec["hard"])
+
+    def _log(self, rec):
+        """Writes one commit to the journal before it is answered.  Lock held."""
+        if self.journal is None:
+            return
+        self.journal.write(json.dumps(rec).encode("utf-8") + b"\n")
+        self.journal.flush()
+
+    def _commit(self, name, batch):
+        ts = time.time()
+        self._log({"op": "write", "stream": name, "ts": ts, "events": [
+            [e[0], e[1], base64.b64encode(e[2]).decode(), base64.b64encode(e[3]).decode(), e[4]]
+            for e in batch]})
+        return self._write(name, batch, ts)
 
     def get(self, name):
         return self.streams.get(name)
 
-    def _write(self, name, batch):
+    def _write(self, name, batch, ts=None):
         """Writes parsed events; returns the first number.  Lock held."""
         s = self.streams.get(name)
         if s is None:
@@ -152,7 +204,7 @@ class Store:
             s.tb = len(s.events)
         first = len(s.events)
         for eid, etype, data, meta, is_json in batch:
-            ev = Event(name, len(s.events), eid, etype, data, meta, is_json)
+            ev = Event(name, len(s.events), eid, etype, data, meta, is_json, ts)
             s.events.append(ev)
             if not name.startswith("$") and not OPTS.projections_disabled:
                 self._project(ev)
@@ -161,11 +213,11 @@ class Store:
     def _project(self, ev):
         link = ("%d@%s" % (ev.number, ev.stream)).encode("utf-8")
         if ev.number == 0:
-            self._write("$streams", [(str(uuid.uuid4()), "$>", link, b"", False)])
+            self._write("$streams", [(str(uuid.uuid4()), "$>", link, b"", False)], ev.ts)
         dash = ev.stream.find("-")
         if dash > 0:
             cat = "$ce-" + ev.stream[:dash]
-            self._write(cat, [(str(uuid.uuid4()), "$>", link, b"", False)])
+            self._write(cat, [(str(uuid.uuid4()), "$>", link, b"", False)], ev.ts)
 
     def append(self, name, expected, batch):
         """Returns (status, first_number_or_None, current_version)."""
@@ -183,7 +235,7 @@ class Store:
 
         if expected >= 0 or expected == NO_STREAM:
             if cur == expected:
-                return 201, self._write(name, batch), None
+                return 201, self._commit(name, batch), None
             start = expected + 1
             if s is not None and cur > expected and existing_from(start):
                 return 201, start, None
@@ -198,7 +250,7 @@ class Store:
                     if existing_from(ev.number):
                         return 201, ev.number, None
                     return 400, None, cur
-        return 201, self._write(name, batch), None
+        return 201, self._commit(name, batch), None
 
     def delete(self, name, expected, hard):
         s = self.streams.get(name)
@@ -210,6 +262,12 @@ class Store:
                 (cur != -1) if expected == STREAM_EXISTS else (cur == expected)
             if not ok:
                 return 400, cur
+        self._log({"op": "delete", "stream": name, "hard": bool(hard)})
+        self._delete(name, hard)
+        return 204, None
+
+    def _delete(self, name, hard):
+        s = self.streams.get(name)
         if s is None:
             s = self.streams[name] = Stream(name)
         if hard:
@@ -217,7 +275,6 @@ class Store:
         elif not s.soft_deleted:
             s.soft_deleted = True
             s.tb = len(s.events)
-        return 204, None
 
     def resolve(self, ev):
         """(event, link) as the server's ResolvedEvent: link None when ev is
@@ -1080,11 +1137,15 @@ def main():
     p.add_argument("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate")
     p.add_argument("--tls-key", metavar="PEM")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--data", metavar="FILE",
+                   help="keep the streams in FILE across restarts (replayed at start)")
     OPTS = p.parse_args()
     if bool(OPTS.tls_cert) != bool(OPTS.tls_key):
         p.error("--tls-cert and --tls-key go together")
     FAULTS.delay_ms = OPTS.delay
     FAULTS.fail_rate = OPTS.fail_rate
+    if OPTS.data:
+        STORE.open_journal(OPTS.data)
 
     def quiet_error(request, client_address):
         # A client that gave up (timeout test) is not the stand-in's fault.

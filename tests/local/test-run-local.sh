@@ -9,9 +9,10 @@
 #      a third run refuses to start on top of it, and SIGINT stops every process;
 #   3. meanwhile, supervision: the projector killed with SIGKILL (its pid from run-local's own
 #      record, VAR/run/projector.pid) is started again with a log line and the stack still
-#      works (a write is appended and projected); the appender killed three times, with
+#      works (a write is appended and projected); photovote.fcgi killed, lighttpd answers JSON
+#      until it is back; the appender killed three times, with
 #      PHOTOVOTE_LOCAL_RESTART_BURST=2, is left stopped with an error, the rest still serving.
-# Bounded: the whole test has 240 seconds (each run is under `timeout` for what is left); about
+# Bounded: the whole test has 300 seconds (each run is under `timeout` for what is left); about
 # a minute on an idle machine.
 # shellcheck disable=SC2016,SC2317  # jq programs and eval'd checks; functions run by check/trap
 set -u
@@ -97,8 +98,8 @@ no_leftovers()
 	return 1
 }
 
-echo "1..21"
-deadline=$((SECONDS + 240))
+echo "1..23"
+deadline=$((SECONDS + 300))
 left()
 {
 	local s=$((deadline - SECONDS))
@@ -156,7 +157,7 @@ check "GET /elections/{second run's election}/results" jqe --arg e "$second" --a
 # Supervision.  recorded NAME: the pid run-local recorded for NAME (empty if none).
 recorded()
 {
-	local pid= _
+	local pid='' _
 	[[ -f $var/run/$1.pid ]] && read -r pid _ <"$var/run/$1.pid"
 	printf '%s' "$pid"
 }
@@ -200,6 +201,24 @@ projected()
 }
 check "after the restart a write is appended ($code) and projected" \
 	eval '[[ ($code == 201 || $code == 200) && -n $created ]] && projected'
+
+# photovote.fcgi killed: while it is away lighttpd answers the API's JSON error, then it is back.
+old=$(recorded fcgi)
+[[ -n $old ]] && kill -0 "$old" 2>/dev/null && kill -KILL "$old"
+away=$(curl -s -w '\n%{http_code} %{content_type}' --max-time 10 "$api/healthz")
+check "photovote.fcgi killed: lighttpd answers 503 backend_unavailable as JSON meanwhile" \
+	eval '[[ $(tail -1 <<<"$away") == "503 application/json" ]] &&
+		head -1 <<<"$away" | jqe ".error.code == \"backend_unavailable\""'
+back()
+{
+	while ((SECONDS < deadline)); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$api/healthz") == 200 ]] &&
+			return 0
+		sleep 0.3
+	done
+	return 1
+}
+check "photovote.fcgi is started again and answers" eval 'restarted fcgi "$old" && back'
 
 # The appender killed three times with a burst of 2: left stopped, said so, the rest serving.
 for i in 1 2 3; do

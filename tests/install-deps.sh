@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs what building, testing and running PhotoVote locally need on
 # Debian 12: Debian packages (only the missing ones, so a second run is
-# quick and offline) and the pinned Cosmos DB stand-in from npm.
+# quick and offline) and, from npm, the pinned Cosmos DB stand-in and OpenAPI linter.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,12 +48,14 @@ if [ -n "$missing" ]; then
 	[ "$created_policy" = no ] || rm -f "$policy"
 fi
 
-# The Cosmos DB stand-in, exactly as pinned by the committed lockfile.
-cosmos="$top/tests/cosmos"
-if [ -f "$cosmos/package-lock.json" ]; then
-	stamp="$cosmos/node_modules/.package-lock.json"
-	if [ ! -f "$stamp" ] || [ "$cosmos/package-lock.json" -nt "$stamp" ]; then
-		echo "install-deps: npm ci in tests/cosmos"
-		(cd "$cosmos" && npm ci --no-audit --no-fund --loglevel=error)
+# The Cosmos DB stand-in and the OpenAPI linter (@redocly/cli), exactly as pinned by their
+# committed lockfiles.
+for npm_dir in "$top/tests/cosmos" "$top/tests/redocly"; do
+	if [ -f "$npm_dir/package-lock.json" ]; then
+		stamp="$npm_dir/node_modules/.package-lock.json"
+		if [ ! -f "$stamp" ] || [ "$npm_dir/package-lock.json" -nt "$stamp" ]; then
+			echo "install-deps: npm ci in ${npm_dir#"$top"/}"
+			(cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+		fi
 	fi
-fi
+done

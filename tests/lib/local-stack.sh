@@ -19,9 +19,10 @@
 # developer's machine; nothing here is meant for a shared host).
 #
 # Functions: pvl_init, pvl_sweep, pvl_port, pvl_prefix, pvl_spawn, pvl_record, pvl_alive_all,
-# pvl_stop_all, pvl_say, pvl_service_wait, pvl_postgres_start/_ready, pvl_sql,
-# pvl_rabbitmq_start/_ready, pvl_rabbitmqctl, pvl_cosmos_start/_ready.  The starts do not wait,
-# so the three servers boot at the same time; the _ready functions wait for each.
+# pvl_spawn_supervised, pvl_supervise, pvl_alive_unsupervised, pvl_stop_all, pvl_say,
+# pvl_service_wait, pvl_postgres_start/_ready, pvl_sql, pvl_rabbitmq_start/_ready,
+# pvl_rabbitmqctl, pvl_cosmos_start/_ready.  The starts do not wait, so the three servers boot
+# at the same time; the _ready functions wait for each.
 
 [[ -n ${_pvl_loaded:-} ]] && return 0
 _pvl_loaded=1
@@ -131,6 +132,13 @@ pvl_prefix()
 # broken pipe while it stops.
 pvl_spawn()
 {
+	_pvl_launch "$@"
+	PVL_ORDER+=("$1")
+}
+
+# _pvl_launch NAME CMD [ARG...]: pvl_spawn, but NAME keeps its place in the order of stops.
+_pvl_launch()
+{
 	local name=$1 log pid
 	shift
 	log=$PVL_VAR/logs/$name.log
@@ -141,7 +149,6 @@ pvl_spawn()
 	) 2>&1 &
 	pid=$!
 	PVL_PID[$name]=$pid
-	PVL_ORDER+=("$name")
 	echo "$pid" >"$PVL_VAR/run/$name.pid"
 }
 
@@ -159,6 +166,102 @@ pvl_alive_all()
 {
 	local name
 	for name in "${PVL_ORDER[@]}"; do
+		if ! _pv_srv_alive "${PVL_PID[$name]}"; then
+			printf '%s' "$name"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Supervision, as systemd's Restart=on-failure with a start limit would do it: a service spawned
+# with pvl_spawn_supervised that exits is started again by pvl_supervise (which the caller runs
+# about once a second), after a delay that doubles with each restart (1 s, 2 s, 4 s... at most
+# PVL_RESTART_DELAY_MAX), each step said on standard output.  A service that exits more than
+# PVL_RESTART_BURST times within PVL_RESTART_INTERVAL seconds is left stopped (StartLimitBurst)
+# and said so on standard error; the others keep running.  Servers are spawned with pvl_spawn
+# and not supervised: pvl_alive_unsupervised names one that is gone.
+
+declare -gA PVL_CMD=() _pvl_deaths=() _pvl_restart_at=() _pvl_recorded=()
+declare -gA PVL_FAILED=()
+: "${PVL_RESTART_BURST:=5}" "${PVL_RESTART_INTERVAL:=120}" "${PVL_RESTART_DELAY_MAX:=30}"
+
+# pvl_spawn_supervised NAME CMD [ARG...]: pvl_spawn, and NAME started again when it exits.
+pvl_spawn_supervised()
+{
+	local name=$1
+	shift
+	PVL_CMD[$name]=$(printf '%q ' "$@")
+	pvl_spawn "$name" "$@"
+}
+
+# _pvl_exit_words STATUS: how a process with that wait status ended, in words.
+_pvl_exit_words()
+{
+	local st=$1 sig
+	if ((st > 128)); then
+		sig=$(kill -l $((st - 128)) 2>/dev/null)
+		printf 'was killed by SIG%s' "${sig:-$((st - 128))}"
+	else
+		printf 'exited with status %s' "$st"
+	fi
+}
+
+# pvl_supervise: one look at the supervised services: restarts those whose delay has passed,
+# schedules those that exited (or gives up on them), records the program of those that run.
+pvl_supervise()
+{
+	local name pid st t deaths n delay
+	for name in "${!PVL_CMD[@]}"; do
+		[[ -n ${PVL_FAILED[$name]:-} ]] && continue
+		pid=${PVL_PID[$name]}
+		if [[ -n ${_pvl_restart_at[$name]:-} ]]; then
+			((SECONDS >= _pvl_restart_at[$name])) || continue
+			unset "_pvl_restart_at[$name]"
+			eval "_pvl_launch \"\$name\" ${PVL_CMD[$name]}"
+			pvl_say "$name started again (pid ${PVL_PID[$name]})"
+			continue
+		fi
+		if _pv_srv_alive "$pid"; then
+			if [[ ${_pvl_recorded[$name]:-} != "$pid" ]]; then
+				pvl_record "$name"
+				_pvl_recorded[$name]=$pid
+			fi
+			continue
+		fi
+		wait "$pid" 2>/dev/null
+		st=$?
+		deaths=
+		for t in ${_pvl_deaths[$name]:-}; do
+			((SECONDS - t < PVL_RESTART_INTERVAL)) && deaths+="$t "
+		done
+		deaths+="$SECONDS"
+		_pvl_deaths[$name]=$deaths
+		n=$(wc -w <<<"$deaths")
+		if ((n > PVL_RESTART_BURST)); then
+			PVL_FAILED[$name]=1
+			rm -f "$PVL_VAR/run/$name.pid"
+			pvl_say "error: $name $(_pvl_exit_words "$st"), its exit number $n within" \
+				"${PVL_RESTART_INTERVAL}s: not starting it again (the other services keep" \
+				"running; see $PVL_VAR/logs/$name.log, fix it and start run-local again)" >&2
+			continue
+		fi
+		delay=$((1 << (n - 1)))
+		((delay > PVL_RESTART_DELAY_MAX)) && delay=$PVL_RESTART_DELAY_MAX
+		_pvl_restart_at[$name]=$((SECONDS + delay))
+		pvl_say "$name (pid $pid) $(_pvl_exit_words "$st"); starting it again in ${delay}s" \
+			"(restart $n of at most $PVL_RESTART_BURST within ${PVL_RESTART_INTERVAL}s)"
+	done
+}
+
+# pvl_alive_unsupervised: prints the name of the first spawned, unsupervised service that is
+# gone; false if none is.
+pvl_alive_unsupervised()
+{
+	local name
+	for name in "${PVL_ORDER[@]}"; do
+		[[ -n ${PVL_CMD[$name]:-} ]] && continue
 		if ! _pv_srv_alive "${PVL_PID[$name]}"; then
 			printf '%s' "$name"
 			return 0

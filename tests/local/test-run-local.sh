@@ -6,8 +6,13 @@
 #   2. a second run on the same folder, in the background until "ready": the data of the first
 #      run is there again (its election's results, rebuilt from the events into the empty
 #      Cosmos DB stand-in, through GET /elections/{id}/results), the admin token still works,
-#      a third run refuses to start on top of it, and SIGINT stops every process.
-# Bounded: the whole test has 175 seconds (each run is under `timeout` for what is left); about
+#      a third run refuses to start on top of it, and SIGINT stops every process;
+#   3. meanwhile, supervision: the projector killed with SIGKILL (its pid from run-local's own
+#      record, VAR/run/projector.pid) is started again with a log line and the stack still
+#      works (a write is appended and projected); photovote.fcgi killed, lighttpd answers JSON
+#      until it is back; the appender killed three times, with
+#      PHOTOVOTE_LOCAL_RESTART_BURST=2, is left stopped with an error, the rest still serving.
+# Bounded: the whole test has 300 seconds (each run is under `timeout` for what is left); about
 # a minute on an idle machine.
 # shellcheck disable=SC2016,SC2317  # jq programs and eval'd checks; functions run by check/trap
 set -u
@@ -93,8 +98,8 @@ no_leftovers()
 	return 1
 }
 
-echo "1..14"
-deadline=$((SECONDS + 175))
+echo "1..23"
+deadline=$((SECONDS + 300))
 left()
 {
 	local s=$((deadline - SECONDS))
@@ -123,11 +128,12 @@ check "the logs are prefixed by service" grep -q '^\[appender\] ' "$out.1"
 
 # 2. In the background until "ready".  A background job starts with SIGINT ignored, which a
 # script cannot trap: give it back its default.
-env --default-signal=INT timeout "$(left)" "$run_local" --no-install --no-build >"$out.2" 2>&1 &
+PHOTOVOTE_LOCAL_RESTART_BURST=2 env --default-signal=INT timeout "$(left)" "$run_local" \
+	--no-install --no-build >"$out.2" 2>&1 &
 bg_pid=$!
 ready=no
 while ((SECONDS < deadline)); do
-	grep -q '^\[run-local\] ready$' "$out.2" && { ready=yes; break; }
+	grep -q '^\[run-local\] ready$' "$out.2" 2>/dev/null && { ready=yes; break; }
 	kill -0 "$bg_pid" 2>/dev/null || break
 	sleep 0.1
 done
@@ -147,6 +153,92 @@ second=$(sed -n 's/^PHOTOVOTE_DEMO_ELECTION=//p' "$var/run-local.env" 2>/dev/nul
 results=$(curl -s --max-time 10 -H "Authorization: Bearer $token" "$api/elections/$second/results")
 check "GET /elections/{second run's election}/results" jqe --arg e "$second" --arg f "$first_election" '
 	$e != $f and .election_id == $e and .cast_count == 2' <<<"$results"
+
+# Supervision.  recorded NAME: the pid run-local recorded for NAME (empty if none).
+recorded()
+{
+	local pid='' _
+	[[ -f $var/run/$1.pid ]] && read -r pid _ <"$var/run/$1.pid"
+	printf '%s' "$pid"
+}
+# restarted NAME OLD_PID: waits until run-local recorded another pid for NAME, which runs.
+restarted()
+{
+	local pid
+	while ((SECONDS < deadline)); do
+		pid=$(recorded "$1")
+		[[ -n $pid && $pid != "$2" ]] && kill -0 "$pid" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	return 1
+}
+old=$(recorded projector)
+if [[ -n $old ]] && kill -0 "$old" 2>/dev/null; then
+	kill -KILL "$old"
+	check "the projector killed with SIGKILL is started again (it was pid $old)" \
+		restarted projector "$old"
+else
+	not_ok "the projector killed with SIGKILL is started again: run-local recorded no running pid"
+fi
+check "run-local says how the projector ended and when it starts it again" \
+	grep -q "^\[run-local\] projector (pid $old) was killed by SIGKILL; starting it again in 1s" \
+	"$out.2"
+check "run-local says the projector started again" \
+	grep -q '^\[run-local\] projector started again (pid [0-9]*)$' "$out.2"
+# The stack still works: an election created (appended: Prefer: wait) reaches the read model.
+code=$(curl -s -o "$var/created.json" -w '%{http_code}' --max-time 20 -X POST \
+	-H "Authorization: Bearer $token" -H 'Prefer: wait=10' -H 'Content-Type: application/json' \
+	--data-binary '{"name":"After the restart"}' "$api/elections")
+created=$(jq -r '.election_id // empty' "$var/created.json" 2>/dev/null)
+projected()
+{
+	while ((SECONDS < deadline)); do
+		curl -s --max-time 5 -H "Authorization: Bearer $token" "$api/elections/$created" |
+			jqe '.name == "After the restart"' && return 0
+		sleep 0.3
+	done
+	return 1
+}
+check "after the restart a write is appended ($code) and projected" \
+	eval '[[ ($code == 201 || $code == 200) && -n $created ]] && projected'
+
+# photovote.fcgi killed: while it is away lighttpd answers the API's JSON error, then it is back.
+old=$(recorded fcgi)
+[[ -n $old ]] && kill -0 "$old" 2>/dev/null && kill -KILL "$old"
+away=$(curl -s -w '\n%{http_code} %{content_type}' --max-time 10 "$api/healthz")
+check "photovote.fcgi killed: lighttpd answers 503 backend_unavailable as JSON meanwhile" \
+	eval '[[ $(tail -1 <<<"$away") == "503 application/json" ]] &&
+		head -1 <<<"$away" | jqe ".error.code == \"backend_unavailable\""'
+back()
+{
+	while ((SECONDS < deadline)); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$api/healthz") == 200 ]] &&
+			return 0
+		sleep 0.3
+	done
+	return 1
+}
+check "photovote.fcgi is started again and answers" eval 'restarted fcgi "$old" && back'
+
+# The appender killed three times with a burst of 2: left stopped, said so, the rest serving.
+for i in 1 2 3; do
+	old=$(recorded appender)
+	[[ -n $old ]] && kill -0 "$old" 2>/dev/null && kill -KILL "$old"
+	((i < 3)) && ! restarted appender "$old" && break
+done
+given_up()
+{
+	while ((SECONDS < deadline)); do
+		grep -q '^\[run-local\] error: appender was killed by SIGKILL, its exit number 3 within 120s: not starting it again' "$out.2" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "the appender killed 3 times (burst 2) is given up on, with an error" given_up
+sleep 2
+check "and not started again" eval 'given_up && test -z "$(recorded appender)"'
+check "the rest still serves (GET /healthz through lighttpd: 200)" \
+	test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$api/healthz")" = 200
 
 # 3. A third run on the same folder refuses, and says why.
 timeout 30 "$run_local" --no-install --no-build >"$out.3" 2>&1

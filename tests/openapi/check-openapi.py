@@ -311,10 +311,42 @@ def error_codes(doc):
     for path, method, op in operations(doc):
         for code, resp in op.get("responses", {}).items():
             add(code, resp, "%s %s" % (method.upper(), path))
-    # 405 cannot be attached to undeclared methods: the component says it.
-    add("405", doc["components"]["responses"]["MethodNotAllowed"], "MethodNotAllowed")
+    # 405 cannot be attached to undeclared methods: an extension says it.
+    add("405", doc["x-undeclared-method-response"], "x-undeclared-method-response")
     add("404", doc["components"]["responses"]["NotFound"], "NotFound")
     return by_status, p
+
+
+def web_error_problems(doc, srcdir):
+    """The web servers' error files (fcgi/web-errors/STATUS.json) against
+    x-web-server-errors: the same statuses, each with its code and message."""
+    p = []
+    documented = doc.get("x-web-server-errors", {})
+    files = {}
+    for path in sorted(glob.glob(srcdir + "/fcgi/web-errors/*.json")):
+        status = path.rsplit("/", 1)[1][:-len(".json")]
+        try:
+            body = json.load(open(path))
+            files[status] = (body["error"]["code"], body["error"]["message"])
+            if set(body) != {"error"} or set(body["error"]) != {"code", "message"}:
+                p.append("%s: not exactly {error: {code, message}}" % path)
+        except (ValueError, KeyError, TypeError) as e:
+            p.append("%s: not an Error body (%s)" % (path, e))
+    if not files:
+        p.append("no files in fcgi/web-errors")
+    for status in sorted(set(files) | set(documented)):
+        if status not in documented:
+            p.append("%s: a file but not in x-web-server-errors" % status)
+        elif status not in files:
+            p.append("%s: documented but no file" % status)
+        else:
+            resp = documented[status]
+            if resp.get("x-error-codes") != [files[status][0]]:
+                p.append("%s: code %s in the file, %s documented"
+                         % (status, files[status][0], resp.get("x-error-codes")))
+            if resp.get("description") != files[status][1]:
+                p.append("%s: the description is not the file's message" % status)
+    return p
 
 
 def source_codes(srcdir):
@@ -384,6 +416,8 @@ def cmd_static(doc_path, routes_path, fields_path, srcdir):
         if code not in by_status.get(status, set()):
             missing.append("%d %s (%s)" % (status, code, where))
     tap.check("every status and error code in the source is documented", missing)
+    tap.check("the web servers' error files are documented in x-web-server-errors",
+              web_error_problems(doc, srcdir))
 
     write_problems = []
     for r in routes:

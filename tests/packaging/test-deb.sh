@@ -296,6 +296,7 @@ if command -v apache2 >/dev/null && [ -f $mods/mod_proxy_fcgi.so ]; then
 	cat >"$WORK/apache.conf" <<CONF
 LoadModule mpm_event_module $mods/mod_mpm_event.so
 LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule alias_module $mods/mod_alias.so
 LoadModule proxy_module $mods/mod_proxy.so
 LoadModule proxy_fcgi_module $mods/mod_proxy_fcgi.so
 ServerName localhost

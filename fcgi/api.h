@@ -33,7 +33,8 @@ struct pv_api {
 	struct pv_idem *idem;
 	struct pv_token_cache *tokens; /* NULL: every token is looked up */
 	struct pv_metrics *metrics;
-	struct pv_reads *reads; /* reads.h */
+	struct pv_reads *reads;   /* reads.h */
+	struct pv_health *health; /* health.h: the probes behind /healthz */
 };
 
 struct pv_api_thread {

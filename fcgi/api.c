@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "config.h"
 #include "domain/event.h"
+#include "health.h"
 #include "id.h"
 #include "idem.h"
 #include "log.h"
@@ -61,7 +62,8 @@ static const struct {
 };
 
 static handler_fn handle_election, handle_elections, handle_results;
-static handler_fn handle_write, handle_healthz, handle_metrics, handle_command, handle_openapi;
+static handler_fn handle_write, handle_healthz, handle_readyz, handle_livez, handle_metrics,
+	handle_command, handle_openapi;
 
 #define E "/elections/{eid}"
 #define C E "/competitions/{cid}"
@@ -101,6 +103,8 @@ static const struct api_route routes[] = {
 	{{"GET", E}, handle_election, PV_EV__COUNT, NULL, NULL},
 	{{"GET", E "/results"}, handle_results, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/healthz"}, handle_healthz, PV_EV__COUNT, NULL, NULL},
+	{{"GET", "/readyz"}, handle_readyz, PV_EV__COUNT, NULL, NULL},
+	{{"GET", "/livez"}, handle_livez, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/metrics"}, handle_metrics, PV_EV__COUNT, NULL, NULL},
 	{{"GET", "/openapi.json"}, handle_openapi, PV_EV__COUNT, NULL, NULL},
 };
@@ -141,6 +145,7 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 	pv_amqp_params_from_config(&params, cfg);
 	api->publisher = pv_amqp_publisher_start(&params);
 	pv_amqp_params_clear(&params);
+	api->health = pv_health_start(cfg, api->publisher);
 	return api;
 }
 
@@ -148,6 +153,7 @@ void pv_api_free(struct pv_api *api)
 {
 	if (!api)
 		return;
+	pv_health_stop(api->health);
 	pv_amqp_publisher_stop(api->publisher);
 	pv_command_ids_free(api->ids); /* after the publisher: its last confirms */
 	pv_idem_free(api->idem);
@@ -683,28 +689,26 @@ static void handle_elections(struct pv_api_thread *t, const struct api_route *ro
 	pv_reads_list(t, req, resp);
 }
 
+/* GET /healthz, /readyz, /livez (health.c): what the probes last saw. */
 static void handle_healthz(struct pv_api_thread *t, const struct api_route *route,
 			   const struct pv_http_request *req, const struct pv_route_match *m,
 			   struct pv_http_response *resp)
 {
-	bool broker = pv_amqp_publisher_connected(t->api->publisher);
-	const char *cosmos = pv_reads_health(t); /* "disabled" is healthy */
-	struct pv_error err;
-	bool pg, ok;
-	json_t *body;
+	pv_health_answer(t->api->health, PV_HEALTH_ALL, resp);
+}
 
-	pg = thread_pg(t, &err) == PV_OK &&
-	     pv_pg_exec(t->pg, "health check", "SELECT 1", 0, NULL, NULL, &err) == PV_OK;
-	ok = broker && pg && strcmp(cosmos, "unavailable") != 0;
-	body = json_pack("{s:s,s:s,s:s,s:s}", "status", ok ? "ok" : "unavailable", "broker",
-			 broker ? "ok" : "unavailable", "postgres", pg ? "ok" : "unavailable",
-			 "cosmos", cosmos);
-	if (!body)
-		pv_oom("json_pack", 0);
-	if (!ok)
-		pv_http_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
-	pv_http_json(resp, ok ? 200 : 503, body);
-	json_decref(body);
+static void handle_readyz(struct pv_api_thread *t, const struct api_route *route,
+			  const struct pv_http_request *req, const struct pv_route_match *m,
+			  struct pv_http_response *resp)
+{
+	pv_health_answer(t->api->health, PV_HEALTH_READY, resp);
+}
+
+static void handle_livez(struct pv_api_thread *t, const struct api_route *route,
+			 const struct pv_http_request *req, const struct pv_route_match *m,
+			 struct pv_http_response *resp)
+{
+	pv_health_answer(t->api->health, PV_HEALTH_LIVE, resp);
 }
 
 static void handle_metrics(struct pv_api_thread *t, const struct api_route *route,

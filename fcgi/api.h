@@ -37,6 +37,7 @@ struct pv_api {
 	struct pv_metrics *metrics;
 	struct pv_reads *reads;     /* reads.h */
 	struct pv_command_ids *ids; /* command_ids.h: event ids minted and recorded */
+	struct pv_health *health;   /* health.h: the probes behind /healthz */
 };
 
 struct pv_api_thread {

@@ -153,6 +153,8 @@ void pv_metrics_render(struct pv_metrics *m, const struct pv_amqp_publisher_stat
 		 offsetof(struct pv_amqp_publisher_stats, timeouts)},
 		{"amqp_connects", "successful connections to the broker",
 		 offsetof(struct pv_amqp_publisher_stats, connects)},
+		{"amqp_blocked", "times RabbitMQ blocked publishing (connection.blocked)",
+		 offsetof(struct pv_amqp_publisher_stats, blocked)},
 	};
 	for (size_t i = 0; i < sizeof pubc / sizeof pubc[0]; i++) {
 		uint64_t v;

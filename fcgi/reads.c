@@ -86,18 +86,6 @@ static enum pv_err thread_cosmos(struct pv_api_thread *t, struct pv_error *err)
 	return pv_cosmos_open(&r->opt, &t->cosmos, err);
 }
 
-const char *pv_reads_health(struct pv_api_thread *t)
-{
-	struct pv_error err;
-
-	if (!t->api->reads || !t->api->reads->enabled)
-		return "disabled";
-	if (thread_cosmos(t, &err) == PV_OK && pv_cosmos_ping(t->cosmos, &err) == PV_OK)
-		return "ok";
-	pv_log_warnx("http", "health check: %s", err.msg);
-	return "unavailable";
-}
-
 /* Answers a failure of the read model: 404 or 503. */
 static void read_failed(struct pv_http_response *resp, enum pv_err rc, const char *what,
 			const struct pv_error *err)

@@ -10,7 +10,7 @@
  * Each request thread has its own Cosmos DB client (the client is not
  * thread-safe), opened when first needed.  With no [cosmos] key configured
  * the read model is disabled: reads answer 503 and /healthz says
- * "disabled" without failing, so a write-only deployment stays healthy. */
+ * "disabled" without failing (health.c reads the same keys), so a write-only deployment stays healthy. */
 #ifndef PV_FCGI_READS_H
 #define PV_FCGI_READS_H
 
@@ -27,9 +27,6 @@ struct pv_reads *pv_reads_new(const struct pv_config *cfg);
 void pv_reads_free(struct pv_reads *r);
 /* Closes the thread's client. */
 void pv_reads_thread_clear(struct pv_api_thread *t);
-
-/* For /healthz: "ok", "unavailable" or "disabled". */
-const char *pv_reads_health(struct pv_api_thread *t);
 
 /* GET /elections/{eid}, GET /elections?limit=&continuation=,
  * GET /elections/{eid}/results, for an authenticated user. */

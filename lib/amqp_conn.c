@@ -108,6 +108,25 @@ enum pv_err pv_amqp_reply_check(amqp_rpc_reply_t r, const char *what, struct pv_
 			    (unsigned)r.reply.id);
 }
 
+/* Logs in; a connection that wants connection.blocked/unblocked announces
+ * the capability in its client properties (librabbitmq merges it with its
+ * own), and RabbitMQ then sends them on channel 0. */
+static amqp_rpc_reply_t login(amqp_connection_state_t conn, const struct pv_amqp_params *p)
+{
+	amqp_table_entry_t cap = {.key = amqp_cstring_bytes("connection.blocked"),
+				  .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}};
+	amqp_table_entry_t prop = {.key = amqp_cstring_bytes("capabilities"),
+				   .value = {.kind = AMQP_FIELD_KIND_TABLE,
+					     .value.table = {.num_entries = 1, .entries = &cap}}};
+	amqp_table_t props = {.num_entries = 1, .entries = &prop};
+
+	if (!p->blocked_notifications)
+		return amqp_login(conn, p->vhost, 0, PV_AMQP_FRAME_MAX, p->heartbeat,
+				  AMQP_SASL_METHOD_PLAIN, p->user, p->password);
+	return amqp_login_with_properties(conn, p->vhost, 0, PV_AMQP_FRAME_MAX, p->heartbeat,
+					  &props, AMQP_SASL_METHOD_PLAIN, p->user, p->password);
+}
+
 enum pv_err pv_amqp_connect(const struct pv_amqp_params *p, amqp_connection_state_t *out,
 			    struct pv_error *err)
 {
@@ -135,9 +154,7 @@ enum pv_err pv_amqp_connect(const struct pv_amqp_params *p, amqp_connection_stat
 		pv_error_prefix(err, "%s:%d", p->host, p->port);
 		goto fail;
 	}
-	rc = pv_amqp_reply_check(amqp_login(conn, p->vhost, 0, PV_AMQP_FRAME_MAX, p->heartbeat,
-					    AMQP_SASL_METHOD_PLAIN, p->user, p->password),
-				 "login", err);
+	rc = pv_amqp_reply_check(login(conn, p), "login", err);
 	if (rc != PV_OK) {
 		pv_error_prefix(err, "%s:%d vhost %s user %s", p->host, p->port, p->vhost, p->user);
 		goto fail;

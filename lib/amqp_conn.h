@@ -40,6 +40,9 @@ struct pv_amqp_params {
 	char *dead_letter_exchange;
 	char *dead_letter_queue;
 	int partitions;
+	/* Ask for connection.blocked/unblocked (channel 0 methods, which
+	 * only a connection that reads every frame itself may ask for). */
+	bool blocked_notifications;
 };
 
 /* Copies the [amqp] section of cfg. */

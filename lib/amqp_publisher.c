@@ -28,7 +28,15 @@
  *
  * The connection is only ever touched by the publisher thread.  It sleeps
  * in poll() on the socket and an eventfd that submitters write to, never
- * longer than a second, so heartbeats are sent and missed ones noticed. */
+ * longer than half a second, so heartbeats are sent and missed ones noticed.
+ *
+ * Health (pv_amqp_publisher_health): a connection can be open and still
+ * useless, with the broker hung (SIGSTOP, a full disk) or blocking
+ * publishers (connection.blocked, a memory or disk alarm).  The thread
+ * notes when the broker last sent anything, and when it has heard nothing
+ * for PING_MS it sends a basic.qos on the channel, whose qos-ok is the
+ * broker's proof of life; blocked/unblocked arrive on channel 0 because
+ * the connection announces that capability (amqp_conn.c). */
 #include "config.h"
 
 #include "amqp_publisher.h"
@@ -56,6 +64,8 @@
  * connection costs a round trip. */
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 250
+#define PING_MS 500
+#define POLL_MS 500
 
 enum job_state { JOB_QUEUED, JOB_INFLIGHT, JOB_DONE };
 
@@ -101,14 +111,35 @@ struct pv_amqp_publisher {
 	struct job_list flight;
 	struct job *finished; /* done, to be posted once the lock is released */
 	struct pv_amqp_publisher_stats stats;
+	bool blocked;
+	char blocked_reason[128];
+	struct timespec heard; /* CLOCK_MONOTONIC: the broker's last frame */
+	time_t heard_wall;     /* the same on the wall clock */
+	char state_error[512]; /* why the last connection failed or ended */
 
 	/* Publisher thread only. */
 	amqp_connection_state_t conn;
 	uint64_t next_tag;
 	uint64_t return_remaining; /* body bytes of a basic.return still to skip */
 	bool in_return;
+	bool ping_out; /* a basic.qos waits for its qos-ok */
 	char last_error[512];
 };
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* The broker said something: it is alive.  Called with pub->lock held. */
+static void heard(struct pv_amqp_publisher *pub)
+{
+	clock_gettime(CLOCK_MONOTONIC, &pub->heard);
+	pub->heard_wall = time(NULL);
+}
 
 /* Copies s (NULL stays NULL) to *at and moves *at past it. */
 static char *place(char **at, const char *s)
@@ -259,6 +290,8 @@ static void drop_connection(struct pv_amqp_publisher *pub, const char *reason, b
 {
 	pthread_mutex_lock(&pub->lock);
 	pub->connected = false;
+	pub->blocked = false;
+	snprintf(pub->state_error, sizeof pub->state_error, "%s", pub->last_error);
 	fail_list(pub, &pub->flight, reason);
 	fail_list(pub, &pub->queue, reason);
 	unlock_and_post(pub);
@@ -290,6 +323,7 @@ static enum pv_err open_connection(struct pv_amqp_publisher *pub, struct pv_erro
 	pub->conn = conn;
 	pub->next_tag = 1;
 	pub->in_return = false;
+	pub->ping_out = false;
 	return PV_OK;
 }
 
@@ -497,6 +531,26 @@ static bool handle_frame(struct pv_amqp_publisher *pub, const amqp_frame_t *f)
 		pub->return_remaining = 0;
 		return true;
 	}
+	case AMQP_BASIC_QOS_OK_METHOD: pub->ping_out = false; return true;
+	case AMQP_CONNECTION_BLOCKED_METHOD: {
+		const amqp_connection_blocked_t *m = f->payload.method.decoded;
+
+		pthread_mutex_lock(&pub->lock);
+		pub->blocked = true;
+		pub->stats.blocked++;
+		pv_log_escape(pub->blocked_reason, sizeof pub->blocked_reason, m->reason.bytes,
+			      m->reason.len);
+		pthread_mutex_unlock(&pub->lock);
+		pv_log_warnx("amqp", "RabbitMQ blocked publishing: %.*s", (int)m->reason.len,
+			     (const char *)m->reason.bytes);
+		return true;
+	}
+	case AMQP_CONNECTION_UNBLOCKED_METHOD:
+		pthread_mutex_lock(&pub->lock);
+		pub->blocked = false;
+		pthread_mutex_unlock(&pub->lock);
+		pv_log_info("amqp", "RabbitMQ unblocked publishing");
+		return true;
 	case AMQP_CHANNEL_CLOSE_METHOD: {
 		const amqp_channel_close_t *m = f->payload.method.decoded;
 		snprintf(pub->last_error, sizeof pub->last_error,
@@ -516,6 +570,31 @@ static bool handle_frame(struct pv_amqp_publisher *pub, const amqp_frame_t *f)
 	}
 	default: return true;
 	}
+}
+
+/* Asks the broker for a sign of life when it has been silent for PING_MS
+ * (a basic.qos: harmless on a publishing channel, answered by qos-ok). */
+static bool ping(struct pv_amqp_publisher *pub)
+{
+	amqp_basic_qos_t qos = {0};
+	double silent;
+	int status;
+
+	if (pub->ping_out)
+		return true;
+	pthread_mutex_lock(&pub->lock);
+	silent = seconds_since(&pub->heard);
+	pthread_mutex_unlock(&pub->lock);
+	if (silent * 1000 < PING_MS)
+		return true;
+	status = amqp_send_method(pub->conn, CHANNEL, AMQP_BASIC_QOS_METHOD, &qos);
+	if (status < 0) {
+		snprintf(pub->last_error, sizeof pub->last_error, "librabbitmq: basic.qos: %s",
+			 amqp_error_string2(status));
+		return false;
+	}
+	pub->ping_out = true;
+	return true;
 }
 
 /* One round while connected: publish what is queued, wait for input or a
@@ -538,7 +617,7 @@ static bool connected_round(struct pv_amqp_publisher *pub)
 			{.fd = pub->wake_fd, .events = POLLIN},
 		};
 
-		if (poll(pfd, 2, 1000) < 0 && errno != EINTR) {
+		if (poll(pfd, 2, POLL_MS) < 0 && errno != EINTR) {
 			snprintf(pub->last_error, sizeof pub->last_error, "poll: %s",
 				 strerror(errno));
 			return false;
@@ -546,10 +625,16 @@ static bool connected_round(struct pv_amqp_publisher *pub)
 		if (pfd[1].revents & POLLIN)
 			drain_wake(pub);
 	}
-	for (;;) {
+	for (bool any = false;; any = true) {
 		status = amqp_simple_wait_frame_noblock(pub->conn, &frame, &zero);
-		if (status == AMQP_STATUS_TIMEOUT)
+		if (status == AMQP_STATUS_TIMEOUT) {
+			if (any) {
+				pthread_mutex_lock(&pub->lock);
+				heard(pub);
+				pthread_mutex_unlock(&pub->lock);
+			}
 			break;
+		}
 		if (status < 0) {
 			snprintf(pub->last_error, sizeof pub->last_error,
 				 "librabbitmq: reading from the broker: %s",
@@ -560,7 +645,7 @@ static bool connected_round(struct pv_amqp_publisher *pub)
 			return false;
 	}
 	amqp_maybe_release_buffers(pub->conn);
-	return true;
+	return ping(pub);
 }
 
 static void *publisher_main(void *arg)
@@ -585,6 +670,7 @@ static void *publisher_main(void *arg)
 						     err.msg);
 				snprintf(pub->last_error, sizeof pub->last_error, "%s", err.msg);
 				pthread_mutex_lock(&pub->lock);
+				snprintf(pub->state_error, sizeof pub->state_error, "%s", err.msg);
 				fail_list(pub, &pub->queue, "the broker is unavailable");
 				unlock_and_post(pub);
 				stop = sleep_unless_stopped(pub, backoff);
@@ -599,6 +685,7 @@ static void *publisher_main(void *arg)
 			pthread_mutex_lock(&pub->lock);
 			pub->connected = true;
 			pub->stats.connects++;
+			heard(pub);
 			pthread_cond_broadcast(&pub->connected_cond);
 			pthread_mutex_unlock(&pub->lock);
 		}
@@ -635,6 +722,7 @@ struct pv_amqp_publisher *pv_amqp_publisher_start(const struct pv_amqp_params *p
 	pub->params.queue = dup_param(params->queue);
 	pub->params.dead_letter_exchange = dup_param(params->dead_letter_exchange);
 	pub->params.dead_letter_queue = dup_param(params->dead_letter_queue);
+	pub->params.blocked_notifications = true;
 	pub->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pub->wake_fd < 0)
 		pv_log_fatal("amqp", "eventfd");
@@ -785,5 +873,18 @@ void pv_amqp_publisher_stats(struct pv_amqp_publisher *pub, struct pv_amqp_publi
 	pthread_mutex_lock(&pub->lock);
 	*out = pub->stats;
 	out->connected = pub->connected;
+	pthread_mutex_unlock(&pub->lock);
+}
+
+void pv_amqp_publisher_health(struct pv_amqp_publisher *pub, struct pv_amqp_publisher_health *out)
+{
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&pub->lock);
+	out->connected = pub->connected;
+	out->blocked = pub->connected && pub->blocked;
+	snprintf(out->blocked_reason, sizeof out->blocked_reason, "%s", pub->blocked_reason);
+	out->silent_seconds = pub->connected ? seconds_since(&pub->heard) : -1;
+	out->heard_at = pub->heard_wall;
+	snprintf(out->error, sizeof out->error, "%s", pub->connected ? "" : pub->state_error);
 	pthread_mutex_unlock(&pub->lock);
 }

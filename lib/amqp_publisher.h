@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "amqp_conn.h"
 #include "error.h"
@@ -55,7 +56,18 @@ struct pv_amqp_publisher_stats {
 	uint64_t failed;    /* not published or lost with a connection */
 	uint64_t timeouts;  /* no confirm within the caller's timeout */
 	uint64_t connects;  /* successful (re)connections */
+	uint64_t blocked;   /* connection.blocked notifications */
 	bool connected;
+};
+
+/* What /healthz tells of the broker (see amqp_publisher.c). */
+struct pv_amqp_publisher_health {
+	bool connected;
+	bool blocked;             /* RabbitMQ blocks publishing (a resource alarm) */
+	char blocked_reason[128]; /* the broker's words, escaped */
+	double silent_seconds;    /* since the broker last sent a frame; -1 unconnected */
+	time_t heard_at;          /* wall-clock time of that frame; 0: never */
+	char error[512];          /* unconnected: why */
 };
 
 /* Starts the publisher thread; it connects in the background (see
@@ -79,5 +91,7 @@ bool pv_amqp_publisher_connected(struct pv_amqp_publisher *pub);
 /* Waits until connected (true) or timeout_ms passed (false). */
 bool pv_amqp_publisher_wait_connected(struct pv_amqp_publisher *pub, int timeout_ms);
 void pv_amqp_publisher_stats(struct pv_amqp_publisher *pub, struct pv_amqp_publisher_stats *out);
+/* Never waits for the broker: reads what the publisher thread saw. */
+void pv_amqp_publisher_health(struct pv_amqp_publisher *pub, struct pv_amqp_publisher_health *out);
 
 #endif

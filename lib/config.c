@@ -69,6 +69,15 @@ static const struct key_spec key_table[] = {
 	    "Idempotency-Key answers remembered per process"),
 	INT("http", "idempotency_ttl", "86400", 1, 31536000,
 	    "seconds an Idempotency-Key answer is remembered"),
+	INT("http", "health_interval_ms", "1000", 100, 60000,
+	    "how often each photovote.fcgi process probes PostgreSQL (and the projector's "
+	    "heartbeat) and Cosmos DB in the background for /healthz"),
+	INT("http", "health_stale_ms", "3000", 500, 600000,
+	    "a dependency whose last successful probe (the broker: its last frame) is older than "
+	    "this is reported failing; also each probe's time limit"),
+	INT("http", "projector_stale_seconds", "30", 1, 86400,
+	    "/healthz reports the projector failing when it has neither advanced nor reported "
+	    "idle for this long (projector_heartbeats)"),
 	INT("http", "token_cache_ttl", "30", 0, 3600,
 	    "in token mode: seconds a verified Bearer token is trusted without asking PostgreSQL "
 	    "again (0: ask on every request); a revoked token keeps working up to this long"),
@@ -124,9 +133,19 @@ static const struct key_spec key_table[] = {
 	INT("appender", "batch_size", "1000", 1, 65535,
 	    "events handled per database transaction (a batch holds at most amqp.prefetch)"),
 	INT("appender", "cache_elections", "10000", 0, 10000000, "elections kept in memory"),
+	STR("appender", "metrics_listen", "",
+	    "HOST:PORT where the appender serves Prometheus metrics at /metrics (empty: off; "
+	    "e.g. 127.0.0.1:9466; docs/metrics.md)"),
 
 	INT("projector", "batch_size", "512", 1, 65535, "events read per feed page"),
-	INT("projector", "poll_wait_ms", "5000", 0, 600000, "long-poll wait for new events"),
+	INT("projector", "poll_wait_ms", "5000", 0, 600000,
+	    "long-poll wait for new events (at most heartbeat_ms)"),
+	INT("projector", "heartbeat_ms", "2000", 100, 60000,
+	    "how often the projector writes its heartbeat (projector_heartbeats) for /healthz, "
+	    "while it advances or waits for events"),
+	STR("projector", "metrics_listen", "",
+	    "HOST:PORT where the projector serves Prometheus metrics at /metrics (empty: off; "
+	    "e.g. 127.0.0.1:9467; docs/metrics.md)"),
 };
 
 #define KEY_COUNT (sizeof key_table / sizeof key_table[0])

@@ -63,6 +63,8 @@ struct pv_cosmos {
 	bool quirks;
 	long last_status;
 	unsigned long requests;
+	pv_cosmos_observer *observe;
+	void *observe_ctx;
 	uint64_t rng;
 	char curl_err[CURL_ERROR_SIZE];
 };
@@ -570,6 +572,8 @@ static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, con
 		if (sign_rc != PV_OK)
 			return sign_rc;
 		c->last_status = r->status;
+		if (c->observe)
+			c->observe(c->observe_ctx, r->status, attempt);
 		if (cc != CURLE_OK) {
 			bool transient = curl_in(cc, curl_transient,
 						 sizeof curl_transient / sizeof curl_transient[0]);
@@ -865,6 +869,12 @@ void pv_cosmos_options_from_config(const struct pv_config *cfg, struct pv_cosmos
 	o->create_if_missing = pv_config_bool(cfg, "cosmos", "create_if_missing");
 	o->timeout_ms = (long)pv_config_int(cfg, "cosmos", "timeout_ms");
 	o->emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
+}
+
+void pv_cosmos_set_observer(struct pv_cosmos *c, pv_cosmos_observer *fn, void *ctx)
+{
+	c->observe = fn;
+	c->observe_ctx = ctx;
 }
 
 long pv_cosmos_last_status(const struct pv_cosmos *c)

@@ -89,6 +89,12 @@ long pv_cosmos_last_status(const struct pv_cosmos *c);
 /* Requests sent by this client, retries included (for benchmarks). */
 unsigned long pv_cosmos_request_count(const struct pv_cosmos *c);
 
+/* Called after every attempt of every request with its HTTP status (0:
+ * no answer: a connection failure or timeout) and the attempt's number
+ * (0 for the first, more for retries), for the workers' metrics. */
+typedef void pv_cosmos_observer(void *ctx, long status, int attempt);
+void pv_cosmos_set_observer(struct pv_cosmos *c, pv_cosmos_observer *fn, void *ctx);
+
 /* Reads the container's metadata: a cheap health check. */
 enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err);
 

@@ -35,6 +35,7 @@
  *     warning when an outage starts and one line when it ends.  A broken
  *     broker connection is dropped and opened again; the broker redelivers
  *     what was unacked (flagged redelivered: searched for in the stream).
+ *   - Metrics (appender_metrics.h) on [appender] metrics_listen.
  *   - SIGTERM/SIGINT: stop taking messages, finish the one in hand (a
  *     message waiting out an outage is left unacked), close, exit 0.
  *     Prefetched messages go back to the queue when the channel closes.
@@ -46,12 +47,14 @@
 #include "amqp_conn.h"
 #include "amqp_consumer.h"
 #include "appender.h"
+#include "appender_metrics.h"
 #include "config.h"
 #include "daemon.h"
 #include "eventstore.h"
 #include "log.h"
 #include "outage.h"
 #include "pgutil.h"
+#include "prom.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -84,6 +87,7 @@ struct appender {
 	struct pv_amqp_consumer *consumer;
 	struct pv_appender_core *core;
 	struct pv_outage broker, work;
+	struct pv_appender_metrics *metrics;
 };
 
 /* Drops the broker connection after a failed ack or dead letter: the
@@ -93,6 +97,7 @@ static void broker_lost(struct appender *a, const struct pv_error *err)
 	pv_log_warnx("appender", "%s", err->msg);
 	pv_amqp_consumer_close(a->consumer);
 	a->consumer = NULL;
+	pv_appender_metrics_broker(a->metrics, false);
 }
 
 /* Handles one delivery until its verdict is durable and it is acked or
@@ -112,6 +117,7 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d)
 			break;
 		/* Half done, maybe: from now on look before acting. */
 		suspect = true;
+		pv_appender_metrics_retry(a->metrics);
 		pv_outage_fail(&a->work, &err);
 		if (pv_daemon_stop)
 			return;
@@ -121,6 +127,7 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d)
 	if (act == PV_APPENDER_DEAD_LETTER) {
 		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
 			     d->message_id ? d->message_id : "without id", d->queue, reason);
+		pv_appender_metrics_dead_letter(a->metrics);
 		rc = pv_amqp_consumer_dead_letter(a->consumer, d, reason, &err);
 	} else {
 		rc = pv_amqp_consumer_ack(a->consumer, d->tag, &err);
@@ -165,6 +172,7 @@ static void deliver_batch(struct appender *a, size_t n)
 		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
 			     d->message_id ? d->message_id : "without id", d->queue,
 			     a->msgs[i].reason);
+		pv_appender_metrics_dead_letter(a->metrics);
 		if (pv_amqp_consumer_dead_letter(a->consumer, d, a->msgs[i].reason, &err) !=
 		    PV_OK) {
 			broker_lost(a, &err);
@@ -187,6 +195,7 @@ static void run(struct appender *a)
 {
 	struct pv_error err;
 	enum pv_err rc;
+	double started;
 
 	while (!pv_daemon_stop) {
 		if (pv_daemon_reopen) {
@@ -200,6 +209,7 @@ static void run(struct appender *a)
 				continue;
 			}
 			pv_outage_ok(&a->broker);
+			pv_appender_metrics_broker(a->metrics, true);
 			pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)",
 				    a->amqp.queue, a->amqp.partitions, a->prefetch);
 		}
@@ -209,10 +219,12 @@ static void run(struct appender *a)
 		if (rc != PV_OK) {
 			pv_amqp_consumer_close(a->consumer);
 			a->consumer = NULL;
+			pv_appender_metrics_broker(a->metrics, false);
 			pv_outage_fail(&a->broker, &err);
 			continue;
 		}
 		/* Then whatever is already waiting, without waiting for more. */
+		started = pv_prom_now();
 		size_t n = 1;
 		while (n < a->batch_size &&
 		       (rc = pv_amqp_consumer_next(a->consumer, 0, &a->batch[n], &err)) == PV_OK)
@@ -220,6 +232,7 @@ static void run(struct appender *a)
 		if (rc != PV_OK && rc != PV_ERR_TIMEOUT)
 			pv_log_debug("appender", "%s", err.msg); /* the next call tells again */
 		deliver_batch(a, n);
+		pv_appender_metrics_batch(a->metrics, n, pv_prom_now() - started);
 		for (size_t i = 0; i < n; i++)
 			pv_amqp_delivery_clear(&a->batch[i]);
 	}
@@ -300,11 +313,13 @@ int main(int argc, char **argv)
 	pv_outage_init(&a.work, "appender", "event store or audit log", &pv_daemon_stop);
 	a.core = pv_appender_core_new(es, eso.pg_conninfo,
 				      (size_t)pv_config_int(cfg, "appender", "cache_elections"));
+	a.metrics = pv_appender_metrics_new(cfg, a.core);
 	pv_log_info("appender", "started (event store: %s)", eso.backend);
 	run(&a);
 	pv_amqp_consumer_close(a.consumer);
 	free(a.msgs);
 	free(a.batch);
+	pv_appender_metrics_free(a.metrics);
 	pv_appender_core_free(a.core);
 	pv_es_close(es);
 	pv_amqp_params_clear(&a.amqp);

@@ -33,6 +33,17 @@ struct pv_appender_core *pv_appender_core_new(struct pv_es *es, const char *pg_c
 					      size_t cache_elections);
 void pv_appender_core_free(struct pv_appender_core *core);
 
+/* What the core tells the metrics (appender_metrics.h): each durable
+ * verdict by audit status ("appended", "rejected") and the time of each
+ * step ("append": the event store; "audit": the audit rows, with the
+ * commit when batched).  Any member may be NULL. */
+struct pv_appender_observer {
+	void (*verdict)(void *ctx, const char *status);
+	void (*latency)(void *ctx, const char *step, double seconds);
+	void *ctx;
+};
+void pv_appender_core_observe(struct pv_appender_core *core, const struct pv_appender_observer *o);
+
 /* Reads PHOTOVOTE_FAULT ("after_append", "after_audit" or "before_ack",
  * optionally ":N" for the N-th time the point is reached; default 1).
  * PV_ERR_CONFIG for anything else. */

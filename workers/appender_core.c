@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STREAM_PREFIX "Election-"
@@ -99,7 +100,32 @@ struct pv_appender_core {
 	size_t cap;
 	struct pv_lru *cache;
 	struct scratch scratch;
+	struct pv_appender_observer obs; /* metrics (appender_metrics.c) */
 };
+
+void pv_appender_core_observe(struct pv_appender_core *c, const struct pv_appender_observer *o)
+{
+	c->obs = *o;
+}
+
+/* The observer's calls, for the metrics: a durable verdict, a step's time. */
+static void observe_verdict(struct pv_appender_core *c, enum pv_audit_status s)
+{
+	if (c->obs.verdict)
+		c->obs.verdict(c->obs.ctx, pv_audit_status_name(s));
+}
+
+static void observe_step(struct pv_appender_core *c, const char *step, struct timespec *since)
+{
+	struct timespec now;
+
+	if (!c->obs.latency)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	c->obs.latency(c->obs.ctx, step,
+		       (double)(now.tv_sec - since->tv_sec) +
+			       (double)(now.tv_nsec - since->tv_nsec) / 1e9);
+}
 
 /* Fault points. */
 
@@ -353,6 +379,7 @@ static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev,
 			  struct pv_error *err)
 {
 	struct pv_audit_entry a;
+	struct timespec t0;
 	bool inserted;
 	enum pv_err rc;
 
@@ -362,9 +389,13 @@ static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev,
 	a.kind = kind;
 	a.rule = (char *)rule;
 	a.reason = (char *)reason;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = pv_audit_record(c->pg, &a, &inserted, err);
 	if (rc != PV_OK)
 		return pv_error_prefix(err, "event %s", ev->id);
+	observe_step(c, "audit", &t0);
+	if (inserted)
+		observe_verdict(c, a.status);
 	if (number >= 0)
 		pv_log_debug("appender", "%s %s appended as %s #%" PRId64 "%s", ev->id, a.type,
 			     stream, number, inserted ? "" : " (already recorded)");
@@ -438,6 +469,7 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 	};
 	for (int conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
 		int64_t version = -1;
+		struct timespec t0;
 		enum pv_verdict_kind kind;
 
 		if (found >= 0) {
@@ -475,7 +507,9 @@ static enum pv_appender_action handle_event(struct pv_appender_core *c, const st
 				    verdict.rule ? verdict.rule : "rejected", verdict.reason, err);
 			goto out;
 		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = pv_es_append(c->es, stream, e->version, &ne, 1, &version, err);
+		observe_step(c, "append", &t0);
 		if (rc == PV_OK) {
 			pv_appender_fault(PV_FAULT_AFTER_APPEND);
 			if (version == e->version + 1) {
@@ -836,6 +870,7 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 	const char **ids = c->scratch.ids;
 	bool *present = c->scratch.present, *repeated = c->scratch.repeated;
 	struct pv_audit_entry *rows = c->scratch.rows;
+	struct timespec t0;
 	size_t nrows = 0;
 	enum pv_err rc;
 
@@ -872,7 +907,9 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 				.events = b->groups[i].events,
 				.count = b->groups[i].count,
 			};
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = pv_es_pg_append_many(c->es, appends, b->ngroups, &failed, err);
+		observe_step(c, "append", &t0);
 		for (size_t i = 0; i < b->ngroups && rc == PV_OK; i++) {
 			struct group *g = &b->groups[i];
 
@@ -903,9 +940,15 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 		if (it->audit)
 			rows[nrows++] = it->row;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = pv_audit_insert_new(pv_es_pg_conn(c->es), rows, nrows, &c->scratch.copy, err);
 	if (rc == PV_OK)
 		rc = pv_es_pg_commit(c->es, err);
+	if (rc == PV_OK) {
+		observe_step(c, "audit", &t0);
+		for (size_t i = 0; i < nrows; i++)
+			observe_verdict(c, rows[i].status);
+	}
 	pv_appender_fault(PV_FAULT_AFTER_AUDIT);
 out:
 	if (rc != PV_OK)

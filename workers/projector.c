@@ -15,6 +15,11 @@
  *     skipped.  Losing the PostgreSQL connection loses the lock: the
  *     projector then takes the lock again, re-reads its checkpoint and
  *     forgets its cache (another projector may have written meanwhile).
+ *   - Heartbeat: after a round that went well (a page checkpointed, or a
+ *     long poll that found nothing) the projector writes its row of
+ *     projector_heartbeats at most every [projector] heartbeat_ms, which
+ *     also caps the long poll; /healthz judges it by that row.
+ *   - Metrics (projector_metrics.h) on [projector] metrics_listen.
  *   - SIGTERM/SIGINT: stop after the current document write (a page left
  *     half done is not checkpointed, and is replayed by the next run);
  *     SIGHUP reopens the log.
@@ -32,6 +37,8 @@
 #include "outage.h"
 #include "pgutil.h"
 #include "projection.h"
+#include "projector_metrics.h"
+#include "prom.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -110,6 +117,7 @@ struct projector {
 	char *name; /* checkpoint name */
 	size_t batch;
 	int wait_ms;
+	int heartbeat_ms;
 	bool once, naive;
 
 	PGconn *pg; /* holds the lock while `locked` */
@@ -122,6 +130,10 @@ struct projector {
 	bool waiting_logged;
 	unsigned long pages;
 	time_t reported;
+	struct pv_projector_metrics *metrics;
+	int64_t head;      /* last feed position known (-1: none) */
+	double progressed; /* pv_prom_now() of the last advance or idle round */
+	double beaten;     /* pv_prom_now() of the last heartbeat written */
 };
 
 static void drop_pg(struct projector *p)
@@ -188,6 +200,41 @@ static enum pv_err checkpoint(struct projector *p, int64_t position, struct pv_e
 		2, params, NULL, err);
 }
 
+/* Writes the heartbeat (at most every heartbeat_ms) and reads the count
+ * of parked elections in the same round trip.  Called after a round that
+ * went well, so an outage or a stall stops the beats. */
+static enum pv_err heartbeat(struct projector *p, struct pv_error *err)
+{
+	char pos[24], head[24];
+	const char *params[3] = {p->name, pos, head};
+	double now = pv_prom_now();
+	PGresult *res = NULL;
+	long parked = -1;
+	enum pv_err rc;
+
+	p->progressed = now;
+	if (now - p->beaten < p->heartbeat_ms / 1000.0) {
+		pv_projector_metrics_state(p->metrics, p->next - 1, p->head, 0, -1);
+		return PV_OK;
+	}
+	snprintf(pos, sizeof pos, "%" PRId64, p->next - 1);
+	snprintf(head, sizeof head, "%" PRId64, p->head);
+	rc = pv_pg_exec(p->pg, "projector: write the heartbeat",
+			"WITH beat AS (INSERT INTO projector_heartbeats (name, position, head)"
+			" VALUES ($1, $2::bigint, $3::bigint) ON CONFLICT (name) DO UPDATE"
+			" SET beat_at = now(), position = EXCLUDED.position, head = EXCLUDED.head)"
+			" SELECT count(*) FROM projection_parked WHERE name = $1",
+			3, params, &res, err);
+	if (rc != PV_OK)
+		return rc;
+	if (PQntuples(res) == 1)
+		parked = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	p->beaten = now;
+	pv_projector_metrics_state(p->metrics, p->next - 1, p->head, 0, parked);
+	return PV_OK;
+}
+
 static void report(struct projector *p, bool force)
 {
 	struct pv_projection_stats s;
@@ -222,6 +269,7 @@ static bool ready(struct projector *p)
 			return false;
 		}
 		pv_outage_ok(&p->cosmos_out);
+		pv_cosmos_set_observer(p->cosmos, pv_projector_metrics_cosmos, p->metrics);
 		p->proj = pv_projection_new(p->cosmos, p->es, 0, p->naive ? 0 : CACHE_ELECTIONS);
 		pv_projection_set_write_hook(p->proj, after_write);
 	}
@@ -252,10 +300,12 @@ static bool step(struct projector *p)
 	struct pv_es_page page = {0};
 	struct pv_error err;
 	bool complete = false, any;
+	size_t max = p->naive ? 1 : p->batch;
+	double started;
 	int64_t last;
 	enum pv_err rc;
 
-	rc = pv_es_read_category(p->es, PV_PROJECTION_CATEGORY, p->next, p->naive ? 1 : p->batch,
+	rc = pv_es_read_category(p->es, PV_PROJECTION_CATEGORY, p->next, max,
 				 p->once ? 0 : p->wait_ms, &page, &err);
 	if (rc != PV_OK) {
 		pv_outage_fail(&p->es_out, &err);
@@ -265,11 +315,24 @@ static bool step(struct projector *p)
 	any = page.count > 0;
 	if (!any) {
 		pv_es_page_clear(&page);
+		/* Idle: everything before next is projected. */
+		p->head = p->next - 1;
+		if (heartbeat(p, &err) != PV_OK) {
+			drop_pg(p);
+			pv_outage_fail(&p->pg_out, &err);
+		}
 		return false;
 	}
 	last = page.events[page.count - 1].position;
+	/* A page shorter than asked for ends at the head. */
+	if (last > p->head || page.count < max)
+		p->head = last;
+	started = pv_prom_now();
 	rc = pv_projection_apply(p->proj, page.events, page.count, &pv_daemon_stop, &complete,
 				 &err);
+	if (rc == PV_OK && complete)
+		pv_projector_metrics_page(p->metrics, page.events, page.count,
+					  pv_prom_now() - started);
 	pv_es_page_clear(&page);
 	if (rc != PV_OK) {
 		pv_outage_fail(&p->apply_out, &err);
@@ -287,6 +350,10 @@ static bool step(struct projector *p)
 	fault(FAULT_AFTER_CHECKPOINT);
 	p->next = last + 1;
 	p->pages++;
+	if (heartbeat(p, &err) != PV_OK) {
+		drop_pg(p);
+		pv_outage_fail(&p->pg_out, &err);
+	}
 	report(p, false);
 	return true;
 }
@@ -298,6 +365,8 @@ static void run(struct projector *p)
 			pv_daemon_reopen = 0;
 			pv_log_reopen();
 		}
+		pv_projector_metrics_state(p->metrics, p->next - 1, p->head,
+					   pv_prom_now() - p->progressed, -1);
 		if (!ready(p))
 			continue;
 		if (!step(p) && p->once)
@@ -324,7 +393,14 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	pv_cosmos_options_from_config(cfg, &p->co);
 	p->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	p->batch = (size_t)pv_config_int(cfg, "projector", "batch_size");
+	p->heartbeat_ms = (int)pv_config_int(cfg, "projector", "heartbeat_ms");
+	/* The long poll is capped by the heartbeat, so an idle projector beats. */
 	p->wait_ms = (int)pv_config_int(cfg, "projector", "poll_wait_ms");
+	if (p->wait_ms > p->heartbeat_ms)
+		p->wait_ms = p->heartbeat_ms;
+	p->head = -1;
+	p->progressed = pv_prom_now();
+	p->metrics = pv_projector_metrics_new(cfg);
 	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->co.container);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);
@@ -397,6 +473,7 @@ int main(int argc, char **argv)
 	}
 	pv_projection_free(p.proj);
 	pv_cosmos_close(p.cosmos);
+	pv_projector_metrics_free(p.metrics);
 	pv_es_close(p.es);
 	if (p.pg)
 		PQfinish(p.pg);

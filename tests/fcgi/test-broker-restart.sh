@@ -41,7 +41,7 @@ check "broker down: 503 broker_unavailable" \
 check "503 carries Retry-After" test -n "$(header Retry-After)"
 req GET "$BASE/healthz"
 check "broker down: /healthz 503 naming the broker" \
-	test "$STATUS $(jq -r .broker <<<"$BODY")" = "503 unavailable"
+	test "$STATUS $(jq -r .broker.status <<<"$BODY")" = "503 failing"
 pv_server_start rabbitmq || bail "could not start rabbitmq"
 pv_web_wait_ready "$BASE" && ok "reconnected after the broker came back" ||
 	not_ok "reconnected after the broker came back"

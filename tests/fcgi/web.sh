@@ -149,17 +149,18 @@ CONF
 }
 
 # Waits up to 30 s (a program under ASan on a loaded machine starts slowly) until GET
-# /healthz answers 200: the broker, PostgreSQL and, when configured, Cosmos DB are reachable.
+# /readyz answers 200: the broker, PostgreSQL and, when configured, Cosmos DB are reachable
+# (/healthz would also want a projector, which most of these tests do not run).
 # Otherwise prints the last answer, which names what was not, and the program's log.
 pv_web_wait_ready()
 {
 	local base=$1 code= deadline=$((SECONDS + 30))
 	while ((SECONDS < deadline)); do
-		code=$(curl -s -m 5 -o "$WORK/healthz.out" -w '%{http_code}' "$base/healthz")
+		code=$(curl -s -m 5 -o "$WORK/healthz.out" -w '%{http_code}' "$base/readyz")
 		[[ $code == 200 ]] && return 0
 		sleep 0.1
 	done
-	echo "# not ready; the last /healthz answered ${code:-nothing}: $(head -c 300 "$WORK/healthz.out" 2>/dev/null | tr -d "\r\n")"
+	echo "# not ready; the last /readyz answered ${code:-nothing}: $(head -c 300 "$WORK/healthz.out" 2>/dev/null | tr -d "\r\n")"
 	[[ -f $WORK/fcgi.log ]] && echo "# fcgi log:" && sed 's/^/# /' "$WORK/fcgi.log" | tail -20
 	return 1
 }
@@ -397,7 +398,7 @@ pv_web_suite()
 
 	req GET "$BASE/healthz"
 	check "GET /healthz: 200 with broker and postgres ok" \
-		test "$STATUS:$(jq -r '.broker + .postgres' <<<"$BODY")" = "200:okok"
+		test "$STATUS:$(jq -r '.broker.status + .postgres.status' <<<"$BODY")" = "200:okok"
 	req GET "$BASE/metrics"
 	check "GET /metrics: requests by route and status" \
 		grep -q '^photovote_http_requests_total{route="POST /elections",status="202"} [1-9]' \

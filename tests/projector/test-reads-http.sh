@@ -209,7 +209,7 @@ gone()
 }
 check "a deleted election answers 404" gone
 req GET "$BASE/healthz"
-check "/healthz checks Cosmos DB" jq -e '.status == "ok" and .cosmos == "ok"' <<<"$BODY"
+check "/healthz checks Cosmos DB" jq -e '.status == "ok" and .cosmos.status == "ok" and .projector.status == "ok"' <<<"$BODY"
 
 # TLS: a client that does not trust the stand-in's CA gets nowhere (and says why).
 timeout -s TERM 3 env PHOTOVOTE_COSMOS_CA_FILE= PHOTOVOTE_COSMOS_DATABASE=pvr-untrusted-$$ \

@@ -1,0 +1,109 @@
+#!/bin/bash
+# End-to-end latency benchmark (issue 13): POST /elections at fixed open-loop rates (default
+# 100, 500 and 1,000 requests/s for 20 s each; the rate never drops when answers are slow, and
+# latencies count from each request's scheduled time, tests/bench/open-loop.py) through nginx
+# and photovote.fcgi, with photovote-appender and photovote-projector running.  For each rate:
+#   answer   p50/p90/p99 of the 202s;
+#   visible  (a) client side: one request in 50 reads its election back (GET every 2 ms until
+#            200), timed from the scheduled send; (b) the projector's own histogram
+#            photovote_projector_visible_delay_seconds{since="accepted"} (from photovote.fcgi's
+#            acceptance to the documents written), its quantiles interpolated from the buckets
+#            scraped before and after;
+#   baseline GET /livez at the same rate, same web server and program, no work: the floor of
+#            an answer on this machine in this run.
+# The load average is printed with each figure.  A script, not a test: run it from a build
+# folder after `make check`:
+#
+#   top_srcdir=.. top_builddir=. ../tests/bench/bench-latency.sh [SECONDS [RATE...]]
+: "${top_srcdir:?set top_srcdir (the source tree)}"
+: "${top_builddir:?set top_builddir (the build tree)}"
+. "$top_srcdir/tests/fcgi/web.sh"
+
+SECONDS_EACH=${1:-20}
+shift
+RATES=("${@:-100}")
+(($# > 0)) || RATES=(100 500 1000)
+command -v nginx >/dev/null || { echo "nginx missing" >&2; exit 1; }
+pv_servers_need postgres rabbitmq cosmos || exit 1
+pv_web_setup latency token >/dev/null
+sed -i 's/^level = info/level = warning/' "$WORK/pv.conf"
+mport=$(free_port)
+cat >>"$WORK/pv.conf" <<EOF
+[cosmos]
+endpoint = $PV_TEST_COSMOS_URL
+key = c2VjcmV0LWtleS1mb3ItdGhlLXN0YW5kLWlu
+database = pvbench-$$
+emulator_quirks = true
+[projector]
+metrics_listen = 127.0.0.1:$mport
+EOF
+export PHOTOVOTE_CONFIG=$WORK/pv.conf
+for f in "$top_srcdir"/sql/0*.sql; do
+	[[ $f == */002_* ]] && continue
+	psql "$PG_CONNINFO" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null || exit 1
+done
+"$top_builddir/workers/photovote-appender" >>"$WORK/appender.log" 2>&1 &
+pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+"$top_builddir/workers/photovote-projector" >>"$WORK/projector.log" 2>&1 &
+pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+pv_web_start_fcgi "$WORK/fcgi.sock"
+pv_web_nginx "$WORK/fcgi.sock"
+BASE=$NGINX_BASE/api
+pv_web_wait_ready "$BASE" >/dev/null || { echo "not ready" >&2; exit 1; }
+for _ in $(seq 100); do
+	[[ $(curl -s "$BASE/healthz" | jq -r .status) == ok ]] && break
+	sleep 0.2
+done
+
+# quantiles BEFORE AFTER SINCE: p50 p90 p99 in ms of the projector's delay since SINCE
+# (accepted, stored) between two scrapes, interpolated linearly inside the buckets, and the count.
+quantiles()
+{
+	python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+def read(path):
+    b = {}
+    for line in open(path):
+        m = re.match(r'photovote_projector_visible_delay_seconds_bucket\{since="%s",le="([^"]+)"\} (\S+)' % sys.argv[3], line)
+        if m:
+            b[float(m.group(1))] = float(m.group(2))
+    return b
+a, z = read(sys.argv[1]), read(sys.argv[2])
+les = sorted(z)
+d = [(le, z[le] - a.get(le, 0)) for le in les]
+total = d[-1][1] if d else 0
+out = []
+for q in (0.5, 0.9, 0.99):
+    if not total:
+        out.append("-"); continue
+    want, prev_le, prev_c = q * total, 0.0, 0.0
+    for le, c in d:
+        if c >= want:
+            if le == float("inf"):
+                out.append(">%d" % (prev_le * 1000)); break
+            v = prev_le + (le - prev_le) * ((want - prev_c) / (c - prev_c) if c > prev_c else 0)
+            out.append("%.1f" % (v * 1000)); break
+        prev_le, prev_c = le, c
+print(" ".join(out), int(total))
+PY
+}
+
+echo "| rate (req/s) | load before | answer p50 / p90 / p99 (ms) | visible, client p50 / p90 / p99 (ms, n) | visible, projector histogram since accepted p50 / p90 / p99 (ms, n) | of which since stored p50 / p90 / p99 (ms) | baseline GET /livez p50 / p90 / p99 (ms) | statuses |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+for rate in "${RATES[@]}"; do
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	curl -s "http://127.0.0.1:$mport/metrics" >"$WORK/before"
+	python3 "$top_srcdir/tests/bench/open-loop.py" "$BASE" "$rate" "$SECONDS_EACH" post "$TOKEN" 50 \
+		>"$WORK/post-$rate.json"
+	sleep 2 # the last events reach the documents
+	curl -s "http://127.0.0.1:$mport/metrics" >"$WORK/after"
+	read -r h50 h90 h99 hn <<<"$(quantiles "$WORK/before" "$WORK/after" accepted)"
+	read -r s50 s90 s99 _ <<<"$(quantiles "$WORK/before" "$WORK/after" stored)"
+	python3 "$top_srcdir/tests/bench/open-loop.py" "$BASE" "$rate" "$SECONDS_EACH" get \
+		>"$WORK/get-$rate.json"
+	jq -r --arg load "$load" --arg hist "$h50 / $h90 / $h99 ($hn)" --arg st "$s50 / $s90 / $s99" --slurpfile g "$WORK/get-$rate.json" \
+		'"| \(.rate) | \($load) | \(.answer_ms.p50) / \(.answer_ms.p90) / \(.answer_ms.p99) | \(.visible_ms.p50) / \(.visible_ms.p90) / \(.visible_ms.p99) (\(.visible_ms.n)) | \($hist) | \($st) | \($g[0].answer_ms.p50) / \($g[0].answer_ms.p90) / \($g[0].answer_ms.p99) | \(.statuses | tostring) sent \(.sent), errors \(.errors), schedule lag \(.schedule_lag_ms) ms |"' \
+		"$WORK/post-$rate.json"
+done
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); machine: $(nproc) CPUs"

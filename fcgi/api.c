@@ -418,7 +418,8 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	char *text;
 	json_t *env;
 
-	if (pv_event_validate_data(route->event, data, &kind, field, &err) != PV_OK) {
+	if (pv_event_validate_data(route->event, data, &kind, field, &err) != PV_OK ||
+	    pv_event_check_text(route->event, data, &kind, field, &err) != PV_OK) {
 		json_decref(data);
 		pv_http_error(resp, 400, pv_field_error_name(kind), "%s", err.msg);
 		return;

@@ -113,6 +113,12 @@ static char *route_labels[NROUTES];
 
 struct pv_api *pv_api_new(const struct pv_config *cfg)
 {
+	return pv_api_new_with_publish(cfg, NULL, NULL);
+}
+
+struct pv_api *pv_api_new_with_publish(const struct pv_config *cfg, pv_api_publish_fn *publish,
+				       void *ctx)
+{
 	struct pv_api *api = pv_xcalloc(1, sizeof *api);
 	struct pv_amqp_params params;
 
@@ -135,9 +141,13 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 	api->metrics = pv_metrics_new((const char *const *)route_labels, NROUTES);
 	api->idem = pv_idem_new((size_t)pv_config_int(cfg, "http", "idempotency_capacity"),
 				(int)pv_config_int(cfg, "http", "idempotency_ttl"));
-	pv_amqp_params_from_config(&params, cfg);
-	api->publisher = pv_amqp_publisher_start(&params);
-	pv_amqp_params_clear(&params);
+	api->publish = publish;
+	api->publish_ctx = ctx;
+	if (!publish) {
+		pv_amqp_params_from_config(&params, cfg);
+		api->publisher = pv_amqp_publisher_start(&params);
+		pv_amqp_params_clear(&params);
+	}
 	return api;
 }
 
@@ -455,8 +465,10 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	msg.user = ev.meta.user;
 	msg.correlation_id = ev.meta.correlation_id;
 	msg.source = ev.meta.source;
-	if (pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->publish_timeout_ms, &err) ==
-	    PV_OK)
+	if ((t->api->publish ? t->api->publish(t->api->publish_ctx, &msg,
+					       t->api->publish_timeout_ms, &err)
+			     : pv_amqp_publisher_publish(t->api->publisher, &msg,
+							 t->api->publish_timeout_ms, &err)) == PV_OK)
 		accepted(route, req, &ev, resp);
 	else
 		unavailable(resp, "broker_unavailable", "the message broker", &err);
@@ -633,7 +645,7 @@ static void handle_healthz(struct pv_api_thread *t, const struct api_route *rout
 			   const struct pv_http_request *req, const struct pv_route_match *m,
 			   struct pv_http_response *resp)
 {
-	bool broker = pv_amqp_publisher_connected(t->api->publisher);
+	bool broker = !t->api->publisher || pv_amqp_publisher_connected(t->api->publisher);
 	const char *cosmos = pv_reads_health(t); /* "disabled" is healthy */
 	struct pv_error err;
 	bool pg, ok;
@@ -659,7 +671,9 @@ static void handle_metrics(struct pv_api_thread *t, const struct api_route *rout
 {
 	struct pv_amqp_publisher_stats stats;
 
-	pv_amqp_publisher_stats(t->api->publisher, &stats);
+	memset(&stats, 0, sizeof stats);
+	if (t->api->publisher)
+		pv_amqp_publisher_stats(t->api->publisher, &stats);
 	resp->status = 200;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	pv_metrics_render(t->api->metrics, &stats, &resp->body);

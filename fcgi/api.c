@@ -465,10 +465,10 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	msg.user = ev.meta.user;
 	msg.correlation_id = ev.meta.correlation_id;
 	msg.source = ev.meta.source;
-	if ((t->api->publish ? t->api->publish(t->api->publish_ctx, &msg,
-					       t->api->publish_timeout_ms, &err)
-			     : pv_amqp_publisher_publish(t->api->publisher, &msg,
-							 t->api->publish_timeout_ms, &err)) == PV_OK)
+	if ((t->api->publish
+		     ? t->api->publish(t->api->publish_ctx, &msg, t->api->publish_timeout_ms, &err)
+		     : pv_amqp_publisher_publish(t->api->publisher, &msg,
+						 t->api->publish_timeout_ms, &err)) == PV_OK)
 		accepted(route, req, &ev, resp);
 	else
 		unavailable(resp, "broker_unavailable", "the message broker", &err);

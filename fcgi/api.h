@@ -25,8 +25,8 @@ struct pv_token_cache;
 enum pv_auth_mode { PV_AUTH_TOKEN, PV_AUTH_REMOTE_USER };
 
 /* Where a write's event goes: PV_OK once the broker confirmed it. */
-typedef enum pv_err pv_api_publish_fn(void *ctx, const struct pv_amqp_message *msg,
-				      int timeout_ms, struct pv_error *err);
+typedef enum pv_err pv_api_publish_fn(void *ctx, const struct pv_amqp_message *msg, int timeout_ms,
+				      struct pv_error *err);
 
 struct pv_api {
 	enum pv_auth_mode auth_mode;

@@ -584,7 +584,8 @@ enum verdict { DONE, RETRY, FAIL };
  * PV_OK means an HTTP answer is in r (any status; the caller judges it);
  * an error means no usable answer, with err naming libcurl's cause. */
 static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, const char *target,
-				   struct pv_cosmos_answer *r, bool *may_have_landed, struct pv_error *err)
+				   struct pv_cosmos_answer *r, bool *may_have_landed,
+				   struct pv_error *err)
 {
 	*may_have_landed = false;
 	for (int attempt = 0;; attempt++) {
@@ -663,17 +664,19 @@ static enum pv_err cosmos_call(struct pv_cosmos *c, const struct req *q, const c
 			    said);
 }
 
-static enum pv_err parse_body(const struct req *q, const char *target, const struct pv_cosmos_answer *r,
-			      json_t **out, struct pv_error *err)
+static enum pv_err parse_body(const struct req *q, const char *target,
+			      const struct pv_cosmos_answer *r, json_t **out, struct pv_error *err)
 {
 	json_error_t je;
 	json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
 
-	if (!j)
+	if (!j) {
+		pv_log_escape_in_place(je.text, sizeof je.text); /* quotes the answer */
 		return pv_error_set(err, PV_ERR_PROTOCOL,
 				    "cosmos %s %s: HTTP %ld answer is not JSON: jansson: %s "
 				    "(line %d)",
 				    q->op, target, r->status, je.text, je.line);
+	}
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return pv_error_set(err, PV_ERR_PROTOCOL,

@@ -798,9 +798,11 @@ static enum pv_err json_text(const json_t *v, const char *what, json_t **out, st
 		return PV_OK;
 	}
 	*out = json_loadb(text, json_string_length(v), JSON_DECODE_ANY, &jerr);
-	if (!*out)
+	if (!*out) {
+		pv_log_escape_in_place(jerr.text, sizeof jerr.text); /* quotes the answer */
 		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s is not JSON: %s (line %d)",
 				    what, jerr.text, jerr.line);
+	}
 	return PV_OK;
 }
 
@@ -875,9 +877,11 @@ static enum pv_err parse_feed(const struct pv_esdb_answer *resp, const char *ce_
 	enum pv_err code = PV_OK;
 
 	feed = json_loadb(resp->body.data, resp->body.len, 0, &jerr);
-	if (!feed)
+	if (!feed) {
+		pv_log_escape_in_place(jerr.text, sizeof jerr.text); /* quotes the answer */
 		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed is not JSON: %s (line %d)",
 				    jerr.text, jerr.line);
+	}
 	entries = json_object_get(feed, "entries");
 	if (!json_is_object(feed) || !json_is_array(entries)) {
 		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed without an entries array");
@@ -943,10 +947,11 @@ static enum pv_err check_stream_page(const struct pv_es_page *page, const char *
 						   : n > page->events[i - 1].number);
 
 		if (!inside || !ordered || i >= max)
-			return pv_error_set(err, PV_ERR_PROTOCOL,
-					    "esdb: read %s %s from %" PRId64 " (%zu): the page holds "
-					    "event %" PRId64 " out of place",
-					    stream, backward ? "backward" : "forward", from, max, n);
+			return pv_error_set(
+				err, PV_ERR_PROTOCOL,
+				"esdb: read %s %s from %" PRId64 " (%zu): the page holds "
+				"event %" PRId64 " out of place",
+				stream, backward ? "backward" : "forward", from, max, n);
 	}
 	if (backward && page->count && page->next >= page->events[page->count - 1].number)
 		return pv_error_set(err, PV_ERR_PROTOCOL,
@@ -1228,6 +1233,7 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 		feed = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
 		entries = json_object_get(feed, "entries");
 		if (!json_is_array(entries)) {
+			pv_log_escape_in_place(jerr.text, sizeof jerr.text);
 			code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: $streams: not a feed: %s",
 					    feed ? "no entries" : jerr.text);
 			goto out;

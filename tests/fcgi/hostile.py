@@ -2,7 +2,8 @@
 """The hostile-request table: requests photovote.fcgi itself must refuse.
 
     hostile.py HOST PORT TOKEN           sends the table over FastCGI, prints TAP
-    hostile.py --corpus DIR TOKEN        writes each request as a fuzz-request input
+    hostile.py --corpus DIR TOKEN        writes each request, and valid ones, as
+                                         fuzz-request inputs (tests/fuzz/corpus-request)
 
 Every case is sent straight to the program's FastCGI socket, with the
 parameters nginx's fastcgi_params would pass, so that what is tested is the
@@ -228,6 +229,43 @@ CASES = [
 ]
 
 
+# Requests the program accepts, for the fuzz-request corpus only (the web
+# suite, tests/fcgi/web.sh, checks what each of them publishes).
+V = "01ARZ3NDEKTSV4RRFFQ69G5FAZ"
+SEEDS = [
+    ("create election", "POST", "/elections", j({"name": "Photo 2026", "description": "d"}), JSON,
+     {"HTTP_IDEMPOTENCY_KEY": "k-1", "HTTP_X_CORRELATION_ID": "corr-1"}),
+    ("rename election", "PUT", "/elections/%s/name" % E, j({"name": "N2"}), JSON,
+     {"HTTP_PREFER": "wait=0"}),
+    ("describe election", "PUT", "/elections/%s/description" % E,
+     j({"description": "line 1\nline 2\tend \u05e9\u05dc\u05d5\u05dd \u200f"}), JSON, {}),
+    ("open", "POST", "/elections/%s/open" % E, j({"open_date": "2026-01-01T00:00:00Z"}), JSON, {}),
+    ("close", "POST", "/elections/%s/close" % E, b"", None, {}),
+    ("delete election", "DELETE", "/elections/%s" % E, b"", None, {}),
+    ("add competition", "POST", "/elections/%s/competitions" % E, j({"name": "Birds"}), JSON, {}),
+    ("add candidate", "POST", "/elections/%s/competitions/%s/candidates" % (E, C),
+     j({"name": "Heron", "image_url": "https://example.org/h.jpg"}), JSON, {}),
+    ("candidate image", "PUT", "/elections/%s/competitions/%s/candidates/%s/image" % (E, C, K),
+     j({"image_url": "http://example.org/2.png", "image_caption": "c"}), JSON, {}),
+    ("remove candidate", "DELETE", "/elections/%s/competitions/%s/candidates/%s" % (E, C, K), b"",
+     None, {}),
+    ("register voter", "POST", "/elections/%s/voters" % E,
+     j({"name": "Alice", "email": "alice@example.org"}), JSON, {}),
+    ("create ballot", "POST", "/elections/%s/ballots" % E, j({"voter_id": V}),
+     "application/json; charset=utf-8", {}),
+    ("rate", "PUT", "/elections/%s/ballots/%s/ratings/%s" % (E, B, K),
+     j({"competition_id": C, "rating": 4}), JSON, {"HTTP_PREFER": "return=minimal, wait=\"2\""}),
+    ("cast", "POST", "/elections/%s/ballots/%s/cast" % (E, B), b"", None, {}),
+    ("command", "GET", "/commands/3f1c2a9e-8b7d-4c6e-9a5b-1d2e3f4a5b6c", b"", None, {}),
+    ("election", "GET", "/elections/%s" % E, b"", None, {"HTTP_IF_NONE_MATCH": "\"7\""}),
+    ("elections", "GET", "uri:/elections", b"", None, {"QUERY_STRING": "limit=2&continuation=abc"}),
+    ("results", "GET", "/elections/%s/results" % E, b"", None, {}),
+    ("healthz", "GET", "/healthz", b"", None, {}),
+    ("metrics", "GET", "/metrics", b"", None, {}),
+    ("openapi", "GET", "/openapi.json", b"", None, {}),
+]
+
+
 def params_of(case, token):
     name, method, path, body, ctype, extra, _, _ = case
     p = {"REQUEST_METHOD": method, "SCRIPT_NAME": "/api", "SERVER_PROTOCOL": "HTTP/1.1",
@@ -312,10 +350,15 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--corpus":
         os.makedirs(sys.argv[2], exist_ok=True)
         token = sys.argv[3]
-        for i, case in enumerate(CASES):
+        seeds = [("seed " + c[0],) + c[1:] + (202, "") for c in SEEDS]
+        remote = dict(SEEDS[0][5], HTTP_AUTHORIZATION=None, REMOTE_USER="alice@example.org")
+        seeds.append(("remote user",) + SEEDS[0][1:5] + (remote, 202, ""))
+        for i, case in enumerate(CASES + seeds):
             params = params_of(case, token)
             blob = b"".join(("%s=%s" % kv).encode() + b"\0" for kv in params.items())
             name = "hostile-%03d-%s" % (i, "".join(c if c.isalnum() else "-" for c in case[0]))
+            if case[0] == "remote user":  # fuzz-request's switch to remote_user mode
+                blob = b"#remote_user\0" + blob
             with open(os.path.join(sys.argv[2], name), "wb") as f:
                 f.write(blob + b"\0" + case[3])
         return

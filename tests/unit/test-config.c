@@ -122,7 +122,8 @@ static void bad_configurations(void **state)
 		 "http.auth_mode must be one of token|remote_user"},
 		{"[cosmos]\ncreate_if_missing = maybe\n", NULL,
 		 "cosmos.create_if_missing must be true or false"},
-		{"[http]\nthreads\n", NULL, ":2: syntax error: 'threads' is not a [section] header"},
+		{"[http]\nthreads\n", NULL,
+		 ":2: syntax error: 'threads' is not a [section] header"},
 		/* The unclosed header is the error, not the key after it. */
 		{"[amqp\nhost = x\n", NULL,
 		 ":1: syntax error: '[amqp' is a section header without its closing ']'"},

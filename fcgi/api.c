@@ -118,6 +118,12 @@ static char *route_labels[NROUTES];
 
 struct pv_api *pv_api_new(const struct pv_config *cfg)
 {
+	return pv_api_new_with_publish(cfg, NULL, NULL);
+}
+
+struct pv_api *pv_api_new_with_publish(const struct pv_config *cfg, pv_api_publish_fn *publish,
+				       void *ctx)
+{
 	struct pv_api *api = pv_xcalloc(1, sizeof *api);
 	struct pv_amqp_params params;
 
@@ -142,10 +148,14 @@ struct pv_api *pv_api_new(const struct pv_config *cfg)
 	api->metrics = pv_metrics_new((const char *const *)route_labels, NROUTES);
 	api->idem = pv_idem_new((size_t)pv_config_int(cfg, "http", "idempotency_capacity"),
 				(int)pv_config_int(cfg, "http", "idempotency_ttl"));
-	pv_amqp_params_from_config(&params, cfg);
-	api->publisher = pv_amqp_publisher_start(&params);
-	pv_amqp_params_clear(&params);
-	api->health = pv_health_start(cfg, api->publisher);
+	api->publish = publish;
+	api->publish_ctx = ctx;
+	if (!publish) {
+		pv_amqp_params_from_config(&params, cfg);
+		api->publisher = pv_amqp_publisher_start(&params);
+		pv_amqp_params_clear(&params);
+		api->health = pv_health_start(cfg, api->publisher);
+	}
 	return api;
 }
 
@@ -466,7 +476,8 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	char *text;
 	json_t *env;
 
-	if (pv_event_validate_data(route->event, data, &kind, field, &err) != PV_OK) {
+	if (pv_event_validate_data(route->event, data, &kind, field, &err) != PV_OK ||
+	    pv_event_check_text(route->event, data, &kind, field, &err) != PV_OK) {
 		json_decref(data);
 		pv_http_error(resp, 400, pv_field_error_name(kind), "%s", err.msg);
 		return;
@@ -502,8 +513,11 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	msg.user = ev.meta.user;
 	msg.correlation_id = ev.meta.correlation_id;
 	msg.source = ev.meta.source;
-	if (pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->broker_wait_ms,
-				      t->api->publish_timeout_ms, &maybe, &err) == PV_OK) {
+	if ((t->api->publish ? t->api->publish(t->api->publish_ctx, &msg, t->api->publish_timeout_ms,
+					       &err)
+			     : pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->broker_wait_ms,
+							 t->api->publish_timeout_ms, &maybe, &err)) ==
+	    PV_OK) {
 		pv_command_ids_record(t->api->ids, ev.id, true);
 		accepted(route, req, &ev, resp);
 	} else {
@@ -717,7 +731,9 @@ static void handle_metrics(struct pv_api_thread *t, const struct api_route *rout
 {
 	struct pv_amqp_publisher_stats stats;
 
-	pv_amqp_publisher_stats(t->api->publisher, &stats);
+	memset(&stats, 0, sizeof stats);
+	if (t->api->publisher)
+		pv_amqp_publisher_stats(t->api->publisher, &stats);
 	resp->status = 200;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	pv_metrics_render(t->api->metrics, &stats, &resp->body);

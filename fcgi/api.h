@@ -25,13 +25,21 @@ struct pv_token_cache;
 
 enum pv_auth_mode { PV_AUTH_TOKEN, PV_AUTH_REMOTE_USER };
 
+/* Where a write's event goes: PV_OK once the broker confirmed it. */
+typedef enum pv_err pv_api_publish_fn(void *ctx, const struct pv_amqp_message *msg, int timeout_ms,
+				      struct pv_error *err);
+
 struct pv_api {
 	enum pv_auth_mode auth_mode;
 	size_t body_limit;
 	int publish_timeout_ms;
 	int broker_wait_ms; /* for a connection to the broker */
 	char *pg_conninfo;
-	struct pv_amqp_publisher *publisher;
+	struct pv_amqp_publisher *publisher; /* NULL when publish is set */
+	/* Set instead of a broker by pv_api_new_with_publish (the fuzz
+	 * target, which counts what would have been published). */
+	pv_api_publish_fn *publish;
+	void *publish_ctx;
 	struct pv_idem *idem;
 	struct pv_token_cache *tokens; /* NULL: every token is looked up */
 	struct pv_metrics *metrics;
@@ -48,6 +56,10 @@ struct pv_api_thread {
 
 /* Reads the [http] and [postgres] settings and starts the publisher. */
 struct pv_api *pv_api_new(const struct pv_config *cfg);
+/* The same without a broker: every event goes to publish(ctx, ...), and
+ * /healthz reports the broker as connected. */
+struct pv_api *pv_api_new_with_publish(const struct pv_config *cfg, pv_api_publish_fn *publish,
+				       void *ctx);
 void pv_api_free(struct pv_api *api);
 
 /* Answers one request into resp (status, headers, body). */

@@ -34,13 +34,13 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "request.h"
 #include "xalloc.h"
 
 #ifndef PV_CONFIG_FILE
 #define PV_CONFIG_FILE "/etc/photovote/photovote.conf"
 #endif
 
-#define PATH_MAX_LEN 4096
 #define LISTEN_BACKLOG 128
 
 struct worker {
@@ -48,8 +48,8 @@ struct worker {
 	struct pv_api_thread ctx;
 	/* The request's path, kept here: allocating 4 KB twice per request
 	 * sent glibc's malloc into consolidating its free lists every time. */
-	char path[PATH_MAX_LEN];
-	char prefix[PATH_MAX_LEN];
+	char path[PV_REQUEST_PATH_MAX];
+	char prefix[PV_REQUEST_PATH_MAX];
 	int listen_fd;
 	atomic_bool in_accept; /* only then is it woken by SIGUSR2 */
 	atomic_bool done;
@@ -60,11 +60,6 @@ static atomic_bool stopping;
 static void on_wake(int sig)
 {
 	(void)sig;
-}
-
-static const char *param(FCGX_Request *r, const char *name)
-{
-	return FCGX_GetParam(name, r->envp);
 }
 
 /* A request's body as the handlers read it, counted. */
@@ -82,34 +77,6 @@ static int fcgi_read(void *ctx, char *buf, int n)
 		return -1;
 	in->got += got;
 	return got;
-}
-
-/* The path relative to the mount point, and the mount point itself.
- * PATH_INFO when the server gives it; otherwise REQUEST_URI without its
- * query, decoded, minus SCRIPT_NAME (a server that mounts us at "/" may
- * call the whole path SCRIPT_NAME: then the prefix is empty). */
-static bool request_path(FCGX_Request *r, char *path, char *prefix)
-{
-	const char *info = param(r, "PATH_INFO"), *script = param(r, "SCRIPT_NAME");
-	const char *uri = param(r, "REQUEST_URI");
-	size_t slen = script ? strlen(script) : 0;
-
-	snprintf(prefix, PATH_MAX_LEN, "%s", script ? script : "");
-	if (info && *info) {
-		snprintf(path, PATH_MAX_LEN, "%s", info);
-		return true;
-	}
-	if (!uri || strlen(uri) >= PATH_MAX_LEN)
-		return false;
-	snprintf(path, PATH_MAX_LEN, "%.*s", (int)strcspn(uri, "?"), uri);
-	if (!pv_http_path_decode(path))
-		return false;
-	if (slen && strncmp(path, script, slen) == 0 && path[slen] == '/') {
-		memmove(path, path + slen, strlen(path + slen) + 1);
-	} else {
-		prefix[0] = '\0';
-	}
-	return true;
 }
 
 static void write_response(FCGX_Request *r, const struct pv_http_response *resp)
@@ -132,51 +99,14 @@ static void write_response(FCGX_Request *r, const struct pv_http_response *resp)
 static bool serve(struct worker *w, FCGX_Request *r)
 {
 	struct input in = {.r = r};
-	char *path = w->path, *prefix = w->prefix;
-	const char *len = param(r, "CONTENT_LENGTH");
 	struct pv_http_response resp;
-	struct pv_http_request req = {
-		.method = param(r, "REQUEST_METHOD"),
-		.path = path,
-		.prefix = prefix,
-		.content_type = param(r, "CONTENT_TYPE"),
-		.content_length = -1,
-		.authorization = param(r, "HTTP_AUTHORIZATION"),
-		.remote_user = param(r, "REMOTE_USER"),
-		.remote_addr = param(r, "REMOTE_ADDR"),
-		.idempotency_key = param(r, "HTTP_IDEMPOTENCY_KEY"),
-		.correlation_id = param(r, "HTTP_X_CORRELATION_ID"),
-		.prefer = param(r, "HTTP_PREFER"),
-		.query = param(r, "QUERY_STRING"),
-		.if_none_match = param(r, "HTTP_IF_NONE_MATCH"),
-		.read = fcgi_read,
-		.read_ctx = &in,
-	};
+	long long length;
 
-	if (!req.correlation_id)
-		req.correlation_id = param(r, "HTTP_X_REQUEST_ID");
-	if (req.content_type && !*req.content_type)
-		req.content_type = NULL;
 	pv_http_response_init(&resp);
-	if (len && *len) {
-		char *end;
-
-		errno = 0;
-		req.content_length = strtoll(len, &end, 10);
-		if (errno || *end || req.content_length < 0) {
-			pv_http_error(&resp, 400, "invalid_request", "bad CONTENT_LENGTH");
-			goto done;
-		}
-	}
-	if (!req.method || !request_path(r, path, prefix)) {
-		pv_http_error(&resp, 400, "invalid_request", "no method or a bad path");
-		goto done;
-	}
-	pv_api_handle(&w->ctx, &req, &resp);
-done:
+	length = pv_request_serve(&w->ctx, r->envp, fcgi_read, &in, w->path, w->prefix, &resp);
 	write_response(r, &resp);
 	pv_http_response_clear(&resp);
-	return req.content_length <= 0 || in.got >= req.content_length;
+	return length <= 0 || in.got >= length;
 }
 
 /* libfcgi ends a connection gracefully: it shuts its side down and then

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "log.h"
 #include "xalloc.h"
 
 /* Every key the programs know, with its kind and default.  A key not in
@@ -283,6 +284,7 @@ struct parse_ctx {
 	int line;      /* lines read so far: Debian's inih passes no line numbers */
 	bool too_long; /* a line did not fit inih's fixed buffer */
 	bool failed;
+	int failed_line; /* where a key was refused */
 };
 
 /* fgets for inih that counts lines and refuses the ones inih would cut in
@@ -307,6 +309,36 @@ static char *read_ini_line(char *str, int num, void *stream)
 	return got;
 }
 
+/* inih reports a line it could not parse by its number only (and goes on
+ * with the previous section, so that a key after "[amqp" would otherwise
+ * be refused as one of section []).  Reads that line again and says what
+ * is wrong with it. */
+static enum pv_err syntax_error(FILE *f, const char *path, int lineno, struct pv_error *err)
+{
+	char text[INI_MAX_LINE + 2], shown[128];
+	const char *what = "is not a [section] header, a comment or a 'key = value' line";
+	char *p = text;
+	size_t len;
+
+	text[0] = '\0';
+	rewind(f);
+	for (int i = 0; i < lineno; i++)
+		if (!fgets(text, sizeof text, f)) {
+			text[0] = '\0';
+			break;
+		}
+	if (lineno == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	len = strcspn(p, "\r\n");
+	if (*p == '[' && !memchr(p, ']', len))
+		what = "is a section header without its closing ']'";
+	pv_log_escape(shown, 64, p, len);
+	return pv_error_set(err, PV_ERR_CONFIG, "%s:%d: syntax error: '%s' %s", path, lineno, shown,
+			    what);
+}
+
 static int on_ini_entry(void *user, const char *section, const char *key, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -316,6 +348,7 @@ static int on_ini_entry(void *user, const char *section, const char *key, const 
 	if (assign(ctx->cfg, section, key, value, pv_xasprintf("%s:%d", ctx->path, ctx->line),
 		   ctx->err) != PV_OK) {
 		ctx->failed = true;
+		ctx->failed_line = ctx->line;
 		return 0;
 	}
 	return 1;
@@ -471,7 +504,7 @@ enum pv_err pv_config_load(const char *path, char *const *envp, struct pv_config
 		}
 	}
 	if (path) {
-		struct parse_ctx ctx = {cfg, path, err, NULL, 0, false, false};
+		struct parse_ctx ctx = {cfg, path, err, NULL, 0, false, false, 0};
 		FILE *f = fopen(path, "re");
 		int line;
 
@@ -483,6 +516,13 @@ enum pv_err pv_config_load(const char *path, char *const *envp, struct pv_config
 		}
 		ctx.file = f;
 		line = ini_parse_stream(read_ini_line, &ctx, on_ini_entry, &ctx);
+		/* The first error in the file wins: a syntax error before a
+		 * refused key is why that key looked out of place. */
+		if (line != 0 && !(ctx.failed && line == ctx.failed_line)) {
+			rc = syntax_error(f, path, line, err);
+			fclose(f);
+			goto fail;
+		}
 		fclose(f);
 		if (ctx.too_long) {
 			rc = pv_error_set(err, PV_ERR_CONFIG,
@@ -492,10 +532,6 @@ enum pv_err pv_config_load(const char *path, char *const *envp, struct pv_config
 		}
 		if (ctx.failed) {
 			rc = PV_ERR_CONFIG;
-			goto fail;
-		}
-		if (line != 0) {
-			rc = pv_error_set(err, PV_ERR_CONFIG, "%s:%d: syntax error", path, line);
 			goto fail;
 		}
 	}

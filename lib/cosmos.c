@@ -61,6 +61,7 @@ struct pv_cosmos {
 	long timeout_ms;
 	int max_retries;
 	bool quirks;
+	struct pv_cosmos_transport transport; /* fn NULL: libcurl */
 	long last_status;
 	unsigned long requests;
 	pv_cosmos_observer *observe;
@@ -82,7 +83,7 @@ struct req {
 	struct curl_slist *headers; /* operation-specific headers */
 };
 
-struct resp {
+struct pv_cosmos_answer {
 	long status;
 	struct pv_buf body;
 	char *etag;
@@ -285,7 +286,7 @@ static void curl_init_once(void)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 {
-	struct resp *r = user;
+	struct pv_cosmos_answer *r = user;
 	size_t n = size * nmemb;
 
 	if (r->body.len + n > MAX_RESPONSE_BYTES) {
@@ -310,7 +311,7 @@ static char *header_value(const char *line, size_t len, const char *name)
 	return pv_xstrndup(v, (size_t)(end - v));
 }
 
-static void resp_clear_headers(struct resp *r)
+static void resp_clear_headers(struct pv_cosmos_answer *r)
 {
 	free(r->etag);
 	free(r->continuation);
@@ -321,7 +322,7 @@ static void resp_clear_headers(struct resp *r)
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *user)
 {
-	struct resp *r = user;
+	struct pv_cosmos_answer *r = user;
 	size_t n = size * nmemb;
 	char *v;
 
@@ -345,7 +346,22 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *user)
 	return n;
 }
 
-static void resp_free(struct resp *r)
+void pv_cosmos_answer_status(struct pv_cosmos_answer *a, long status)
+{
+	a->status = status;
+}
+
+void pv_cosmos_answer_header(struct pv_cosmos_answer *a, const char *line, size_t len)
+{
+	on_header((char *)line, 1, len, a);
+}
+
+bool pv_cosmos_answer_body(struct pv_cosmos_answer *a, const char *data, size_t len)
+{
+	return on_body((char *)data, 1, len, a) == len;
+}
+
+static void resp_free(struct pv_cosmos_answer *r)
 {
 	resp_clear_headers(r);
 	pv_buf_free(&r->body);
@@ -353,7 +369,7 @@ static void resp_free(struct resp *r)
 
 /* The server's own words: "message" (or "code") of a JSON error body, else
  * the start of the body; escaped, since it is untrusted. */
-static void server_message(const struct resp *r, char *out, size_t outsize)
+static void server_message(const struct pv_cosmos_answer *r, char *out, size_t outsize)
 {
 	const char *text = NULL;
 	size_t len = 0;
@@ -473,7 +489,7 @@ static void add_line(struct curl_slist **list, const char *line)
 
 /* One attempt.  Returns the libcurl result; r->status is 0 without answer.
  * A signing failure is reported through *sign_rc. */
-static CURLcode attempt_once(struct pv_cosmos *c, const struct req *q, struct resp *r,
+static CURLcode attempt_once(struct pv_cosmos *c, const struct req *q, struct pv_cosmos_answer *r,
 			     struct pv_error *err, enum pv_err *sign_rc)
 {
 	char date[30], auth[256], line[320];
@@ -492,6 +508,16 @@ static CURLcode attempt_once(struct pv_cosmos *c, const struct req *q, struct re
 		sign(c->key, c->key_len, q->verb, q->rtype, q->link, date, auth, sizeof auth, err);
 	if (*sign_rc != PV_OK)
 		return CURLE_OK;
+	if (c->transport.fn) {
+		struct pv_error terr;
+
+		c->requests++;
+		if (c->transport.fn(c->transport.ctx, q->verb, q->path, r, &terr) == PV_OK)
+			return r->too_large ? CURLE_WRITE_ERROR : CURLE_OK;
+		r->status = 0;
+		snprintf(c->curl_err, sizeof c->curl_err, "%.200s", terr.msg);
+		return CURLE_RECV_ERROR;
+	}
 	snprintf(line, sizeof line, "x-ms-date: %s", date);
 	add_line(&h, line);
 	snprintf(line, sizeof line, "authorization: %s", auth);
@@ -560,7 +586,8 @@ enum verdict { DONE, RETRY, FAIL };
  * PV_OK means an HTTP answer is in r (any status; the caller judges it);
  * an error means no usable answer, with err naming libcurl's cause. */
 static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, const char *target,
-				   struct resp *r, bool *may_have_landed, struct pv_error *err)
+				   struct pv_cosmos_answer *r, bool *may_have_landed,
+				   struct pv_error *err)
 {
 	*may_have_landed = false;
 	for (int attempt = 0;; attempt++) {
@@ -612,14 +639,15 @@ static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, con
 		} else {
 			return PV_OK;
 		}
-		sleep_ms(wait);
+		if (!c->transport.fn) /* a replayed answer needs no wait */
+			sleep_ms(wait);
 	}
 }
 
 /* Runs q and judges the status: PV_OK for the expected ones (ok1, ok2;
  * 0 = unused), else an error naming the status and the server's words. */
 static enum pv_err cosmos_call(struct pv_cosmos *c, const struct req *q, const char *target,
-			       long ok1, long ok2, struct resp *r, struct pv_error *err)
+			       long ok1, long ok2, struct pv_cosmos_answer *r, struct pv_error *err)
 {
 	bool landed;
 	char said[512];
@@ -640,17 +668,19 @@ static enum pv_err cosmos_call(struct pv_cosmos *c, const struct req *q, const c
 			    said);
 }
 
-static enum pv_err parse_body(const struct req *q, const char *target, const struct resp *r,
-			      json_t **out, struct pv_error *err)
+static enum pv_err parse_body(const struct req *q, const char *target,
+			      const struct pv_cosmos_answer *r, json_t **out, struct pv_error *err)
 {
 	json_error_t je;
 	json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
 
-	if (!j)
+	if (!j) {
+		pv_log_escape_in_place(je.text, sizeof je.text); /* quotes the answer */
 		return pv_error_set(err, PV_ERR_PROTOCOL,
 				    "cosmos %s %s: HTTP %ld answer is not JSON: jansson: %s "
 				    "(line %d)",
 				    q->op, target, r->status, je.text, je.line);
+	}
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return pv_error_set(err, PV_ERR_PROTOCOL,
@@ -702,7 +732,7 @@ static enum pv_err check_partition_path(const char *target, json_t *coll, struct
 
 static enum pv_err create_if_missing(struct pv_cosmos *c, struct pv_error *err)
 {
-	struct resp r = {.retry_after_ms = -1};
+	struct pv_cosmos_answer r = {.retry_after_ms = -1};
 	char *body = NULL, *link = NULL, *path = NULL;
 	json_t *j;
 	enum pv_err rc;
@@ -749,7 +779,7 @@ out:
 
 enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err)
 {
-	struct resp r = {.retry_after_ms = -1};
+	struct pv_cosmos_answer r = {.retry_after_ms = -1};
 	char *link = pv_xasprintf("dbs/%s/colls/%s", c->database, c->container);
 	char *path = pv_xasprintf("/%s", link);
 	struct req q = {.op = "read container",
@@ -833,6 +863,8 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 			 : opt->max_retries == 0 ? DEFAULT_RETRIES
 						 : opt->max_retries;
 	c->quirks = opt->emulator_quirks;
+	if (opt->transport)
+		c->transport = *opt->transport;
 	c->rng = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)c << 16) ^ 0x9e3779b97f4a7c15ull;
 	if (!(c->curl = curl_easy_init())) {
 		rc = pv_error_set(err, PV_ERR_SYSTEM, "cosmos: libcurl: curl_easy_init failed");
@@ -918,7 +950,7 @@ static enum pv_err check_if_match(const char *etag, struct pv_error *err)
 }
 
 /* Hands the caller the stored document and its ETag. */
-static enum pv_err take_result(const struct req *q, const char *target, struct resp *r,
+static enum pv_err take_result(const struct req *q, const char *target, struct pv_cosmos_answer *r,
 			       json_t **stored, char **etag, struct pv_error *err)
 {
 	json_t *doc = NULL;
@@ -940,7 +972,7 @@ static enum pv_err take_result(const struct req *q, const char *target, struct r
 enum pv_err pv_cosmos_read(struct pv_cosmos *c, const char *pk, const char *id, json_t **doc,
 			   char **etag, struct pv_error *err)
 {
-	struct resp r = {.retry_after_ms = -1};
+	struct pv_cosmos_answer r = {.retry_after_ms = -1};
 	struct curl_slist *h = NULL;
 	char *link, *path;
 	enum pv_err rc;
@@ -1009,7 +1041,7 @@ static enum pv_err write_doc(struct pv_cosmos *c, const char *op, const char *pk
 			     const char *if_match, json_t **stored, char **etag,
 			     struct pv_error *err)
 {
-	struct resp r = {.retry_after_ms = -1};
+	struct pv_cosmos_answer r = {.retry_after_ms = -1};
 	struct curl_slist *h = NULL;
 	bool put = strcmp(op, "replace") == 0, upsert = strcmp(op, "upsert") == 0;
 	char *body = NULL, *link = NULL, *path = NULL, *target = NULL;
@@ -1085,7 +1117,7 @@ enum pv_err pv_cosmos_replace(struct pv_cosmos *c, const char *pk, json_t *doc,
 enum pv_err pv_cosmos_delete(struct pv_cosmos *c, const char *pk, const char *id,
 			     const char *if_match, struct pv_error *err)
 {
-	struct resp r = {.retry_after_ms = -1};
+	struct pv_cosmos_answer r = {.retry_after_ms = -1};
 	struct curl_slist *h = NULL;
 	char *link, *path;
 	enum pv_err rc;
@@ -1120,7 +1152,7 @@ enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params
 			    int max_items, const char *continuation, json_t **documents,
 			    char **next, struct pv_error *err)
 {
-	struct resp r = {.retry_after_ms = -1};
+	struct pv_cosmos_answer r = {.retry_after_ms = -1};
 	struct curl_slist *h = NULL;
 	json_t *body_j = NULL, *plist, *page = NULL, *docs;
 	char *body = NULL, *link, *path, num[24];

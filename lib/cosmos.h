@@ -64,7 +64,27 @@ struct pv_cosmos_options {
 	 * the stand-in needs to answer 404 rather than 500 for a missing
 	 * document.  Off for the real service. */
 	bool emulator_quirks;
+	/* NULL: libcurl.  For the fuzz target (tests/fuzz/fuzz-cosmos.c) only:
+	 * every request is answered by transport (see below). */
+	struct pv_cosmos_transport *transport;
 };
+
+/* A stand-in for the HTTP exchange: fn gets each attempt's verb and path
+ * and fills the answer through pv_cosmos_answer_* as libcurl's callbacks
+ * would (the status line and each header line to _header, the body to
+ * _body); PV_OK means an answer came, an error stands for a connection
+ * that failed before one.  Everything after that is the production code;
+ * retries do not sleep. */
+struct pv_cosmos_answer;
+struct pv_cosmos_transport {
+	enum pv_err (*fn)(void *ctx, const char *verb, const char *path,
+			  struct pv_cosmos_answer *answer, struct pv_error *err);
+	void *ctx;
+};
+void pv_cosmos_answer_status(struct pv_cosmos_answer *a, long status);
+void pv_cosmos_answer_header(struct pv_cosmos_answer *a, const char *line, size_t len);
+/* False when the answer went over the size a client holds. */
+bool pv_cosmos_answer_body(struct pv_cosmos_answer *a, const char *data, size_t len);
 
 struct pv_config;
 

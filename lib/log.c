@@ -136,6 +136,17 @@ size_t pv_log_escape(char *dst, size_t dstsize, const char *src, size_t srclen)
 	return o;
 }
 
+void pv_log_escape_in_place(char *s, size_t size)
+{
+	char tmp[512];
+	size_t len = strnlen(s, size);
+
+	if (size > sizeof tmp)
+		size = sizeof tmp;
+	pv_log_escape(tmp, size, s, len);
+	memcpy(s, tmp, strlen(tmp) + 1);
+}
+
 __attribute__((format(printf, 3, 0))) static void log_emit(enum pv_log_level level,
 							   const char *subsys, const char *fmt,
 							   va_list ap, int with_errno,

@@ -39,5 +39,9 @@ void pv_log_fatalx(const char *subsys, const char *fmt, ...)
  * escapes (\n, \t, \\, \x1b).  Valid multi-byte UTF-8 passes through.
  * Returns the length written; output is cut at a character boundary. */
 size_t pv_log_escape(char *dst, size_t dstsize, const char *src, size_t srclen);
+/* The same in place, within the string's buffer of `size` bytes (for a
+ * library's message that quotes untrusted input, as jansson's
+ * json_error_t.text quotes the bytes near the error). */
+void pv_log_escape_in_place(char *s, size_t size);
 
 #endif

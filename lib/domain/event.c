@@ -592,6 +592,89 @@ enum pv_err pv_event_validate_data(enum pv_event_type type, const json_t *data,
 	return PV_OK;
 }
 
+/* The text rule (event.h). */
+
+/* The code point at *p (valid UTF-8, checked before), and past it. */
+static uint32_t utf8_next(const unsigned char **p)
+{
+	const unsigned char *s = *p;
+	uint32_t cp;
+	int extra;
+
+	if (s[0] < 0x80) {
+		*p = s + 1;
+		return s[0];
+	}
+	extra = s[0] >= 0xf0 ? 3 : s[0] >= 0xe0 ? 2 : 1;
+	cp = s[0] & (0x3fu >> extra);
+	for (int k = 1; k <= extra; k++)
+		cp = (cp << 6) | (s[k] & 0x3fu);
+	*p = s + extra + 1;
+	return cp;
+}
+
+/* Characters that reorder or hide text in a one-line field. */
+static const struct {
+	uint32_t lo, hi;
+} hidden_ranges[] = {
+	{0x200b, 0x200b}, /* zero width space */
+	{0x200e, 0x200f}, /* left-to-right and right-to-left marks */
+	{0x202a, 0x202e}, /* bidi embeddings and overrides */
+	{0x2060, 0x2060}, /* word joiner */
+	{0x2066, 0x2069}, /* bidi isolates */
+	{0xfeff, 0xfeff}, /* zero width no-break space (BOM) */
+};
+
+/* Why s breaks the rule for a field of this kind, or NULL. */
+static const char *text_rule_broken(enum pv_field_kind kind, const char *s, uint32_t *bad)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	bool multiline = kind == PV_FK_TEXT;
+
+	while (*p) {
+		uint32_t cp = utf8_next(&p);
+
+		*bad = cp;
+		if (cp < 0x20 && !(multiline && (cp == '\n' || cp == '\t')))
+			return "a control character";
+		if (cp >= 0x7f && cp <= 0x9f)
+			return "a control character";
+		if (multiline)
+			continue;
+		for (size_t i = 0; i < sizeof hidden_ranges / sizeof hidden_ranges[0]; i++)
+			if (cp >= hidden_ranges[i].lo && cp <= hidden_ranges[i].hi)
+				return "an invisible or bidi control character";
+	}
+	return NULL;
+}
+
+enum pv_err pv_event_check_text(enum pv_event_type type, const json_t *data,
+				enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
+				struct pv_error *err)
+{
+	const struct pv_event_def *def;
+
+	if ((unsigned)type >= PV_EV__COUNT)
+		return pv_error_set(err, PV_ERR_INVALID, "unknown event type %d", (int)type);
+	def = &pv_event_table[type];
+	for (const struct pv_field_spec *f = def->fields; f->name; f++) {
+		const char *s = json_string_value(json_object_get(data, f->name)), *why;
+		char what[96];
+		uint32_t bad = 0;
+
+		if (!s || f->kind == PV_FK_ULID || f->kind == PV_FK_DATE)
+			continue;
+		why = text_rule_broken(f->kind, s, &bad);
+		if (why) {
+			snprintf(what, sizeof what, "must not contain %s (U+%04X)", why,
+				 (unsigned)bad);
+			return field_fail(PV_FIELD_ERR_BAD_VALUE, def->name, f->name, what, kind,
+					  field, err);
+		}
+	}
+	return PV_OK;
+}
+
 /* Metadata. */
 
 static bool meta_string_ok(const char *s, long max)

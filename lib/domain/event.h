@@ -95,6 +95,21 @@ enum pv_err pv_event_validate_data(enum pv_event_type type, const json_t *data,
 				   enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
 				   struct pv_error *err);
 
+/* The API's rule for text, on top of pv_event_validate_data (which must
+ * have passed): no C0 or C1 control character and no DEL in any text
+ * field, except newline and tab in descriptions and captions; and in
+ * single-line fields (names, emails, URLs) none of the characters that
+ * reorder or hide text: the bidi embeddings, overrides and isolates
+ * U+202A-202E and U+2066-2069, the marks U+200E/U+200F, and the
+ * invisible U+200B, U+2060 and U+FEFF.  ZWNJ and ZWJ (U+200C/D) stay:
+ * Persian, Indic scripts and emoji sequences need them.  Applied where
+ * commands come in (photovote.fcgi), not when stored events are read back,
+ * so events written before the rule stay readable.  Fails with
+ * PV_FIELD_ERR_BAD_VALUE naming the field and the character. */
+enum pv_err pv_event_check_text(enum pv_event_type type, const json_t *data,
+				enum pv_field_error *kind, char field[PV_FIELD_NAME_MAX],
+				struct pv_error *err);
+
 /* Builds an event taking over `data` (even on failure), after
  * pv_event_validate_data.  meta strings are copied and validated (user
  * required; at must be RFC 3339, and is set to now when NULL). */

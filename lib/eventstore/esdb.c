@@ -71,6 +71,8 @@ struct esdb {
 	bool info_known; /* GET /info answered: */
 	bool atompub_off;
 	bool projections_off;
+	pv_esdb_transport_fn *transport; /* NULL: libcurl */
+	void *transport_ctx;
 	char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -86,7 +88,7 @@ struct esdb_request {
 	bool retry;                 /* a repeat cannot change the outcome */
 };
 
-struct esdb_response {
+struct pv_esdb_answer {
 	long status;
 	char reason[128];
 	char *location;
@@ -256,7 +258,7 @@ static struct curl_slist *header_version(struct curl_slist *list, int64_t expect
 	return header_both(list, "ExpectedVersion", v);
 }
 
-static void response_clear(struct esdb_response *r)
+static void response_clear(struct pv_esdb_answer *r)
 {
 	free(r->location);
 	pv_buf_free(&r->body);
@@ -267,7 +269,7 @@ static void response_clear(struct esdb_response *r)
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
-	struct esdb_response *r = arg;
+	struct pv_esdb_answer *r = arg;
 	size_t n = size * nmemb;
 
 	if (r->body.len + n > ESDB_BODY_MAX) {
@@ -301,7 +303,7 @@ static void trim(const char **s, size_t *len)
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
-	struct esdb_response *r = arg;
+	struct pv_esdb_answer *r = arg;
 	size_t len = size * nmemb, skip;
 	const char *v;
 	size_t vlen;
@@ -321,10 +323,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 				v = sp + 1;
 				vlen = len - (size_t)(v - line);
 				trim(&v, &vlen);
-				if (vlen >= sizeof r->reason)
-					vlen = sizeof r->reason - 1;
-				memcpy(r->reason, v, vlen);
-				r->reason[vlen] = '\0';
+				/* Untrusted: it ends up in messages and logs. */
+				pv_log_escape(r->reason, sizeof r->reason, v, vlen);
 			}
 		}
 		return len;
@@ -357,10 +357,25 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	return len;
 }
 
+void pv_esdb_answer_status(struct pv_esdb_answer *a, long status)
+{
+	a->status = status;
+}
+
+void pv_esdb_answer_header(struct pv_esdb_answer *a, const char *line, size_t len)
+{
+	on_header((char *)line, 1, len, a);
+}
+
+bool pv_esdb_answer_body(struct pv_esdb_answer *a, const char *data, size_t len)
+{
+	return on_body((char *)data, 1, len, a) == len;
+}
+
 /* ---- one HTTP exchange, with retries ---------------------------------- */
 
 static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
-				 struct esdb_response *resp, bool *retry, struct pv_error *err)
+				 struct pv_esdb_answer *resp, bool *retry, struct pv_error *err)
 {
 	CURL *c = es->curl;
 	struct pv_buf url = PV_BUF_INIT;
@@ -371,6 +386,14 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 
 	response_clear(resp);
 	*retry = false;
+	if (es->transport) {
+		code = es->transport(es->transport_ctx, rq->method, rq->path, resp, err);
+		if (code != PV_OK) {
+			*retry = code == PV_ERR_UNAVAILABLE;
+			return code;
+		}
+		goto answered;
+	}
 	curl_easy_reset(c); /* keeps the connection cache */
 	es->curl_err[0] = '\0';
 
@@ -465,10 +488,13 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 		goto out;
 	}
 	rc = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (rc != CURLE_OK)
+	if (rc != CURLE_OK) {
 		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s %s: no HTTP status: %s",
 				    rq->method, rq->path, curl_easy_strerror(rc));
-	else if (resp->status >= 500 || resp->status == 408 || resp->status == 429)
+		goto out;
+	}
+answered:
+	if (resp->status >= 500 || resp->status == 408 || resp->status == 429)
 		code = pv_error_set(err, status_code(resp->status, retry),
 				    "esdb: %s %s: HTTP %ld %s", rq->method, rq->path, resp->status,
 				    resp->reason);
@@ -481,7 +507,7 @@ out:
 /* Performs rq; on PV_OK resp holds an HTTP answer below 500 (the caller
  * interprets it).  Retries retryable failures when rq->retry. */
 static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
-			    struct esdb_response *resp, struct pv_error *err)
+			    struct pv_esdb_answer *resp, struct pv_error *err)
 {
 	long backoff = ESDB_BACKOFF_MS;
 	enum pv_err code = PV_OK;
@@ -495,7 +521,8 @@ static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
 		pv_log_warnx("esdb", "%s (attempt %d of %d, retrying in %ld ms)",
 			     strncmp(e.msg, "esdb: ", 6) == 0 ? e.msg + 6 : e.msg, attempt,
 			     ESDB_ATTEMPTS, backoff);
-		sleep_ms(backoff);
+		if (!es->transport) /* a replayed answer needs no wait */
+			sleep_ms(backoff);
 		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
 	}
 	if (code != PV_OK)
@@ -504,7 +531,7 @@ static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
 }
 
 /* The error for an answer the operation did not expect. */
-static enum pv_err status_error(const struct esdb_request *rq, const struct esdb_response *resp,
+static enum pv_err status_error(const struct esdb_request *rq, const struct pv_esdb_answer *resp,
 				const char *what, struct pv_error *err)
 {
 	bool retry;
@@ -514,11 +541,15 @@ static enum pv_err status_error(const struct esdb_request *rq, const struct esdb
 		code = PV_ERR_PROTOCOL;
 	/* A cluster follower sends writes to the leader; we do not follow
 	 * (the credentials would go along to wherever Location points). */
-	if (resp->status == 307 && resp->location)
+	if (resp->status == 307 && resp->location) {
+		char where[256];
+
+		pv_log_escape(where, sizeof where, resp->location, strlen(resp->location));
 		return pv_error_set(err, code,
 				    "esdb: %s %s (%s): HTTP 307 redirect to %s: point the URL at "
 				    "the cluster leader",
-				    rq->method, rq->path, what, resp->location);
+				    rq->method, rq->path, what, where);
+	}
 	return pv_error_set(err, code, "esdb: %s %s (%s): HTTP %ld %s", rq->method, rq->path, what,
 			    resp->status, resp->reason[0] ? resp->reason : "(no reason)");
 }
@@ -531,7 +562,7 @@ static enum pv_err check_server(struct esdb *es, bool projections, struct pv_err
 {
 	struct esdb_request rq = {
 		.method = "GET", .path = "/info", .accept = "application/json", .retry = true};
-	struct esdb_response resp = {0};
+	struct pv_esdb_answer resp = {0};
 	struct pv_error ierr;
 	json_t *doc = NULL, *feat;
 
@@ -642,7 +673,7 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 {
 	struct esdb *es = (struct esdb *)base;
 	struct esdb_request rq = {.method = "POST", .content_type = ESDB_EVENTS_TYPE};
-	struct esdb_response resp = {0};
+	struct pv_esdb_answer resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	char *body = NULL;
 	size_t body_len = 0;
@@ -767,9 +798,11 @@ static enum pv_err json_text(const json_t *v, const char *what, json_t **out, st
 		return PV_OK;
 	}
 	*out = json_loadb(text, json_string_length(v), JSON_DECODE_ANY, &jerr);
-	if (!*out)
+	if (!*out) {
+		pv_log_escape_in_place(jerr.text, sizeof jerr.text); /* quotes the answer */
 		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s is not JSON: %s (line %d)",
 				    what, jerr.text, jerr.line);
+	}
 	return PV_OK;
 }
 
@@ -834,7 +867,7 @@ fail:
 /* Parses a feed body into a page.  The server lists entries newest first;
  * forward pages are reversed into ascending order, backward pages keep it.
  * ce_stream != NULL: entries are resolved links of that $ce- stream. */
-static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_stream,
+static enum pv_err parse_feed(const struct pv_esdb_answer *resp, const char *ce_stream,
 			      bool backward, json_t **feed_out, struct pv_es_page *page,
 			      struct pv_error *err)
 {
@@ -844,9 +877,11 @@ static enum pv_err parse_feed(const struct esdb_response *resp, const char *ce_s
 	enum pv_err code = PV_OK;
 
 	feed = json_loadb(resp->body.data, resp->body.len, 0, &jerr);
-	if (!feed)
+	if (!feed) {
+		pv_log_escape_in_place(jerr.text, sizeof jerr.text); /* quotes the answer */
 		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed is not JSON: %s (line %d)",
 				    jerr.text, jerr.line);
+	}
 	entries = json_object_get(feed, "entries");
 	if (!json_is_object(feed) || !json_is_array(entries)) {
 		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: feed without an entries array");
@@ -896,6 +931,36 @@ out:
 	return code;
 }
 
+/* A page is about the events asked for, or it is not used: forward, the
+ * numbers rise from `from` and stay below from + max; backward, they fall
+ * from `from` (or the head, from < 0) and there are at most max; the next
+ * page starts past them.  A server that says otherwise (a proxy's cached
+ * page, another stream's feed) must not make the caller skip or repeat. */
+static enum pv_err check_stream_page(const struct pv_es_page *page, const char *stream,
+				     int64_t from, size_t max, bool backward, struct pv_error *err)
+{
+	for (size_t i = 0; i < page->count; i++) {
+		int64_t n = page->events[i].number;
+		bool inside = backward ? (from < 0 || (n <= from && n > from - (int64_t)max))
+				       : (n >= from && n - from < (int64_t)max);
+		bool ordered = i == 0 || (backward ? n < page->events[i - 1].number
+						   : n > page->events[i - 1].number);
+
+		if (!inside || !ordered || i >= max)
+			return pv_error_set(
+				err, PV_ERR_PROTOCOL,
+				"esdb: read %s %s from %" PRId64 " (%zu): the page holds "
+				"event %" PRId64 " out of place",
+				stream, backward ? "backward" : "forward", from, max, n);
+	}
+	if (backward && page->count && page->next >= page->events[page->count - 1].number)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "esdb: read %s backward: the next page starts at %" PRId64
+				    ", not below this one",
+				    stream, page->next);
+	return PV_OK;
+}
+
 static void page_init(struct pv_es_page *page)
 {
 	memset(page, 0, sizeof *page);
@@ -910,7 +975,7 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 {
 	struct esdb *es = (struct esdb *)base;
 	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
-	struct esdb_response resp = {0};
+	struct pv_esdb_answer resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	json_t *feed = NULL;
 	int64_t link;
@@ -967,6 +1032,11 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 		page->end_of_stream = json_is_true(json_object_get(feed, "headOfStream"));
 		page->next = page->count ? page->events[page->count - 1].number + 1 : from;
 	}
+	code = check_stream_page(page, stream, from, max, backward, err);
+	if (code != PV_OK) {
+		pv_es_page_clear(page);
+		page_init(page);
+	}
 out:
 	json_decref(feed);
 	response_clear(&resp);
@@ -982,7 +1052,7 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 {
 	struct esdb *es = (struct esdb *)base;
 	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
-	struct esdb_response resp = {0};
+	struct pv_esdb_answer resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	char *ce = NULL;
 	json_t *feed = NULL;
@@ -1052,6 +1122,21 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 		page->next = link;
 	else
 		page->next = page->count ? page->events[page->count - 1].position + 1 : from;
+	/* Every position inside the page, rising (see check_stream_page). */
+	for (size_t i = 0; i < page->count; i++) {
+		int64_t p = page->events[i].position;
+
+		if (p < from || p - from >= (int64_t)max ||
+		    (i && p <= page->events[i - 1].position)) {
+			code = pv_error_set(err, PV_ERR_PROTOCOL,
+					    "esdb: %s page from %" PRId64 " (%zu) holds position "
+					    "%" PRId64 " out of place",
+					    ce, from, max, p);
+			pv_es_page_clear(page);
+			page_init(page);
+			goto out;
+		}
+	}
 	if (page->next < from || page->next > from + (int64_t)max ||
 	    (page->count && page->events[page->count - 1].position >= page->next)) {
 		code = pv_error_set(err, PV_ERR_PROTOCOL,
@@ -1116,7 +1201,7 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 {
 	struct esdb *es = (struct esdb *)base;
 	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
-	struct esdb_response resp = {0};
+	struct pv_esdb_answer resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	json_t *feed = NULL;
 	size_t cap = 0;
@@ -1148,6 +1233,7 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 		feed = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
 		entries = json_object_get(feed, "entries");
 		if (!json_is_array(entries)) {
+			pv_log_escape_in_place(jerr.text, sizeof jerr.text);
 			code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: $streams: not a feed: %s",
 					    feed ? "no entries" : jerr.text);
 			goto out;
@@ -1200,7 +1286,7 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 {
 	struct esdb *es = (struct esdb *)base;
 	struct esdb_request rq = {.method = "DELETE"};
-	struct esdb_response resp = {0};
+	struct pv_esdb_answer resp = {0};
 	struct pv_buf path = PV_BUF_INIT;
 	enum pv_err code;
 
@@ -1328,4 +1414,12 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 	es->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : ESDB_DEFAULT_TIMEOUT_MS;
 	*out = &es->base;
 	return PV_OK;
+}
+
+void pv_es_esdb_set_transport(struct pv_es *base, pv_esdb_transport_fn *fn, void *ctx)
+{
+	struct esdb *es = (struct esdb *)base;
+
+	es->transport = fn;
+	es->transport_ctx = ctx;
 }

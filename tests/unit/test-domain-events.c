@@ -439,6 +439,75 @@ static void test_rfc3339(void **state)
 	assert_false(pv_rfc3339_valid(""));
 }
 
+/* The API's text rule (pv_event_check_text): which characters each kind of
+ * field refuses, on data that passed pv_event_validate_data. */
+static void test_text_rule(void **state)
+{
+	static const char eid[] = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+	static const struct {
+		enum pv_event_type type;
+		const char *field, *value;
+		bool ok;
+	} cases[] = {
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "Photo 2026", true},
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "\u05e9\u05dc\u05d5\u05dd", true},
+		{PV_EV_ELECTION_NAME_CHANGED, "name",
+		 "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", true}, /* ZWNJ in Persian */
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "\U0001f468\u200d\U0001f469", true}, /* ZWJ */
+		{PV_EV_ELECTION_NAME_CHANGED, "name",
+		 "a\xc2\x9b"
+		 "b",
+		 false}, /* C1 CSI */
+		{PV_EV_ELECTION_NAME_CHANGED, "name",
+		 "a\xc2\x85"
+		 "b",
+		 false},                                                          /* C1 NEL */
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "abc\u202egpj.exe", false}, /* RLO */
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "a\u202ab", false},
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "a\u2066b\u2069", false}, /* isolates */
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "ad\u200bmin", false},    /* ZWSP */
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "a\u200fb", false},       /* RLM */
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "a\u2060b", false},       /* word joiner */
+		{PV_EV_ELECTION_NAME_CHANGED, "name", "\ufeffPhoto", false},    /* BOM */
+		{PV_EV_ELECTION_DESCRIPTION_CHANGED, "description", "line 1\nline 2\tend", true},
+		{PV_EV_ELECTION_DESCRIPTION_CHANGED, "description", "RTL \u200f mark \u202e", true},
+		{PV_EV_ELECTION_DESCRIPTION_CHANGED, "description", "red \x1b[31m", false},
+		{PV_EV_ELECTION_DESCRIPTION_CHANGED, "description", "a\rb", false},
+		{PV_EV_ELECTION_DESCRIPTION_CHANGED, "description",
+		 "a\x7f"
+		 "b",
+		 false},
+		{PV_EV_ELECTION_DESCRIPTION_CHANGED, "description",
+		 "a\xc2\x9b"
+		 "b",
+		 false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char field[PV_FIELD_NAME_MAX] = "";
+		enum pv_field_error fe = PV_FIELD_ERR_NONE;
+		struct pv_error err = {0};
+		json_t *data =
+			json_pack("{s:s,s:s}", "election_id", eid, cases[i].field, cases[i].value);
+		enum pv_err rc;
+
+		assert_non_null(data);
+		assert_int_equal(pv_event_validate_data(cases[i].type, data, NULL, NULL, &err),
+				 PV_OK);
+		rc = pv_event_check_text(cases[i].type, data, &fe, field, &err);
+		if ((rc == PV_OK) != cases[i].ok)
+			fail_msg("case %zu (%s): expected %s, got %s", i, cases[i].field,
+				 cases[i].ok ? "ok" : "a refusal", rc == PV_OK ? "ok" : err.msg);
+		if (!cases[i].ok) {
+			assert_int_equal(fe, PV_FIELD_ERR_BAD_VALUE);
+			assert_string_equal(field, cases[i].field);
+			assert_non_null(strstr(err.msg, "U+"));
+		}
+		json_decref(data);
+	}
+}
+
 static void test_utf8(void **state)
 {
 	assert_int_equal(pv_utf8_count("abc", 3), 3);
@@ -488,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_init),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_text_rule),
 	};
 #undef T
 	_Static_assert(PV_EV__COUNT == 19, "one test per event type");

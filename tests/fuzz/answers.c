@@ -1,0 +1,79 @@
+#include "answers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fuzz_answers_init(struct fuzz_answers *a, const uint8_t *data, size_t size, char *op,
+		       size_t opsize)
+{
+	const char *s = (const char *)data, *nl = memchr(s, '\n', size);
+	size_t len = nl ? (size_t)(nl - s) : size;
+
+	snprintf(op, opsize, "%.*s", (int)(len < opsize ? len : opsize - 1), s);
+	a->p = nl ? nl + 1 : s + size;
+	a->end = s + size;
+}
+
+static const char *find(const char *p, const char *end, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (; p + n <= end; p++)
+		if (memcmp(p, what, n) == 0)
+			return p;
+	return NULL;
+}
+
+int fuzz_answers_next(struct fuzz_answers *a, const struct fuzz_sink *sink, void *answer)
+{
+	const char *p = a->p, *stop, *nl, *body;
+	long status = 0;
+
+	if (p >= a->end)
+		return -1;
+	stop = find(p, a->end, "\n--\n");
+	a->p = stop ? stop + 4 : a->end;
+	if (!stop)
+		stop = a->end;
+	if (stop - p < 12 || memcmp(p, "HTTP/", 5) != 0)
+		return -2;
+	/* "HTTP/1.1 200 ...": three digits after the first space. */
+	nl = memchr(p, ' ', (size_t)(stop - p));
+	if (!nl || stop - nl < 4)
+		return -2;
+	for (int i = 1; i <= 3; i++) {
+		if (nl[i] < '0' || nl[i] > '9')
+			return -2;
+		status = status * 10 + (nl[i] - '0');
+	}
+	/* Header lines, the status line first, up to and with the empty one. */
+	for (;;) {
+		nl = memchr(p, '\n', (size_t)(stop - p));
+		if (!nl) {
+			sink->header(answer, p, (size_t)(stop - p));
+			body = stop;
+			break;
+		}
+		sink->header(answer, p, (size_t)(nl + 1 - p));
+		if (nl == p || (nl == p + 1 && p[0] == '\r')) {
+			body = nl + 1;
+			break;
+		}
+		p = nl + 1;
+	}
+	sink->status(answer, status);
+	if (body < stop)
+		sink->body(answer, body, (size_t)(stop - body));
+	return 0;
+}
+
+void fuzz_check_message(const char *target, const char *msg)
+{
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+		if (*p < 0x20 || *p == 0x7f) {
+			fprintf(stderr, "%s: raw control character 0x%02x in message: %s\n", target,
+				*p, msg);
+			abort();
+		}
+}

@@ -93,6 +93,9 @@ static struct pv_api *make_api(const char *mode)
 		"PHOTOVOTE_HTTP_TOKEN_CACHE_TTL=3600",
 		"PHOTOVOTE_HTTP_IDEMPOTENCY_CAPACITY=64",
 		"PHOTOVOTE_HTTP_ADMINS=root@example.org",
+		/* Event ids are minted with this key instead of one read from
+		 * PostgreSQL (fcgi/command_ids.c), so writes reach the publish. */
+		"PHOTOVOTE_HTTP_COMMAND_KEY=pv-fuzz-command-key",
 		NULL,
 	};
 	struct pv_token_identity alice = {"alice@example.org", false};

@@ -6,9 +6,9 @@
 #     activation needs);
 #   - while a client posts continuously, RabbitMQ is stopped and started again; the time from
 #     the broker accepting connections again (its listener's time in its log, else its port
-#     polled every 10 ms) to the first 202 is printed and must be under a second;
-#   - a request that arrived while the broker was still down waited for the connection and
-#     was accepted;
+#     polled every 10 ms) to photovote.fcgi's new connection (its log) must be under a second,
+#     and every write sent after that is accepted (the client's first 202 is printed too);
+#   - a request that arrived before the connection was back waited for it and was accepted;
 #   - every 503 names its event id (body and Location) and whether it may have been
 #     published; no command answered "published": "no" is on the queue, every 202 is, once.
 : "${top_srcdir:?run from make check or set top_srcdir}"
@@ -89,29 +89,33 @@ sleep 0.5
 touch "$WORK/stop-writer"
 wait $wpid
 
+# The program's own log time for its new connection (ms): the product's part, which a loaded
+# machine's client (each request forks curl, jq and date) cannot blur.
+up=$(grep 'amqp: connected' "$WORK/fcgi.log" | tail -1 | cut -d' ' -f1)
+[[ -n $up ]] && up=$(date -d "$up" +%s.%N 2>/dev/null)
 first202=$(awk -v t="$accepting" '$3 == 202 && $2 > t { print $2; exit }' "$WORK/writer.log")
-if [[ -n $first202 ]]; then
-	gap=$(secs "$accepting" "$first202")
-	echo "# broker accepting connections -> first 202: $gap s"
-	# Where it went: until the program's connection was up (log time, ms), then the request.
-	up=$(grep 'amqp: connected' "$WORK/fcgi.log" | tail -1 | cut -d' ' -f1)
-	[[ -n $up ]] && up=$(date -d "$up" +%s.%N) &&
-		echo "# of which until photovote.fcgi had its connection: $(secs "$accepting" "$up") s," \
-			"then until the 202 came back: $(secs "$up" "$first202") s (load: $(cut -d' ' -f1 /proc/loadavg))"
+load=$(cut -d' ' -f1 /proc/loadavg)
+if [[ -n $up && -n $first202 ]]; then
+	gap=$(secs "$accepting" "$up")
+	echo "# broker accepting connections -> photovote.fcgi connected again: $gap s;" \
+		"-> the client's first 202: $(secs "$accepting" "$first202") s (load $load)"
 	if grep -q '^PV_CFLAGS = .*-fsanitize' "${top_builddir:-.}/Makefile" 2>/dev/null; then
 		# Several times slower under ASan: the figure is printed, the bound is the plain run's.
-		ok "writes succeed again within 1 s of the broker accepting connections ($gap s) # SKIP timing of a sanitizer build"
+		ok "connected again within 1 s of the broker accepting connections ($gap s) # SKIP timing of a sanitizer build"
 	else
-		check "writes succeed again within 1 s of the broker accepting connections ($gap s)" \
+		check "connected again within 1 s of the broker accepting connections ($gap s)" \
 			awk -v g="$gap" 'BEGIN { exit !(g < 1) }'
 	fi
+	late=$(awk -v t="$up" '$1 > t && $3 != 202' "$WORK/writer.log")
+	check "every write sent once it was connected again was accepted" test -z "$late"
+	[[ -z $late ]] || sed 's/^/# /' <<<"$late"
+	waited=$(awk -v t="$up" '$3 == 202 && $1 < t { n++ } END { print n + 0 }' \
+		"$WORK/writer.log")
+	check "a request sent before the connection was back waited for it and was accepted ($waited)" \
+		test "$waited" -gt 0
 else
-	not_ok "writes succeed again within 1 s of the broker accepting connections (no 202)"
+	not_ok "photovote.fcgi connected again and a 202 came (log: ${up:-no connection}, 202: ${first202:-none})"
 fi
-waited=$(awk -v t="$accepting" '$3 == 202 && $1 < t { n++ } END { print n + 0 }' \
-	"$WORK/writer.log")
-check "a request sent while the broker was down waited for it and was accepted ($waited)" \
-	test "$waited" -gt 0
 
 n202=$(grep -c ' 202 ' "$WORK/writer.log")
 n503=$(grep -c ' 503 ' "$WORK/writer.log")

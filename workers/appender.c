@@ -50,6 +50,7 @@
 #include "daemon.h"
 #include "eventstore.h"
 #include "log.h"
+#include "notify.h"
 #include "outage.h"
 #include "pgutil.h"
 #include "xalloc.h"
@@ -202,6 +203,8 @@ static void run(struct appender *a)
 			pv_outage_ok(&a->broker);
 			pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)",
 				    a->amqp.queue, a->amqp.partitions, a->prefetch);
+			/* The event store was opened before: both connections are up. */
+			pv_notify_ready("consuming: the broker and the event store are connected");
 		}
 		rc = pv_amqp_consumer_next(a->consumer, POLL_MS, &a->batch[0], &err);
 		if (rc == PV_ERR_TIMEOUT)
@@ -301,6 +304,7 @@ int main(int argc, char **argv)
 				      (size_t)pv_config_int(cfg, "appender", "cache_elections"));
 	pv_log_info("appender", "started (event store: %s)", eso.backend);
 	run(&a);
+	pv_notify_stopping();
 	pv_amqp_consumer_close(a.consumer);
 	free(a.msgs);
 	free(a.batch);

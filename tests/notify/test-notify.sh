@@ -47,7 +47,7 @@ stop_all()
 {
 	[ -z "$prog" ] || { kill "$prog" 2>/dev/null; wait "$prog" 2>/dev/null; }
 	[ -z "$listener" ] || { kill "$listener" 2>/dev/null; wait "$listener" 2>/dev/null; }
-	prog= listener=
+	prog='' listener=''
 }
 pv_on_exit stop_all
 

@@ -30,7 +30,7 @@
  * tool works as the services' user: PostgreSQL's peer authentication then
  * gives it the services' role, which owns the tables, and nothing it does
  * needs root.  The configuration and its secret files have been read by
- * then.  With a configuration of one's own (-c, $PHOTOVOTE_CONFIG) or
+ * then.  With another configuration file (-c, $PHOTOVOTE_CONFIG) or
  * without that user (an installation from source) it stays who it is.  -1
  * when the switch failed. */
 static int leave_root(const char *cfgpath)

@@ -9,13 +9,45 @@
 #include "daemon.h"
 #include "log.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The services' system user (the Debian package's); configure may name
+ * another. */
+#ifndef PV_SERVICE_USER
+#define PV_SERVICE_USER "photovote"
+#endif
+
+/* Run as root (sudo, a root shell) with the installed configuration, the
+ * tool works as the services' user: PostgreSQL's peer authentication then
+ * gives it the services' role, which owns the tables, and nothing it does
+ * needs root.  The configuration and its secret files have been read by
+ * then.  With another configuration file (-c, $PHOTOVOTE_CONFIG) or
+ * without that user (an installation from source) it stays who it is.  -1
+ * when the switch failed. */
+static int leave_root(const char *cfgpath)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || !cfgpath || strcmp(cfgpath, PV_DAEMON_CONFIG) != 0 ||
+	    !(pw = getpwnam(PV_SERVICE_USER)) || pw->pw_uid == 0)
+		return 0;
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "photovote-admin: cannot become the user %s: %s\n", PV_SERVICE_USER,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 static const struct {
 	const char *name;
@@ -36,7 +68,7 @@ int main(int argc, char **argv)
 	};
 	int (*run)(struct pv_session *, int, char **) = NULL;
 	static char *console_argv[] = {"console", NULL};
-	const char *cfgfile = NULL;
+	const char *cfgfile = NULL, *cfgpath;
 	struct pv_session *s;
 	struct pv_config *cfg;
 	struct pv_error err;
@@ -70,13 +102,18 @@ int main(int argc, char **argv)
 	pv_log_init("photovote-admin", PV_LOG_STDERR, PV_LOG_WARNING);
 	/* A broker or web server that goes away must give an error, not a death. */
 	signal(SIGPIPE, SIG_IGN);
-	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
+	cfgpath = pv_daemon_config_path(cfgfile);
+	if (pv_config_load(cfgpath, NULL, &cfg, &err) != PV_OK)
 		return pv_cli_fail("configuration", &err);
 	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
 	/* Info lines (rebuild retries) are for the log, not the operator's
 	 * screen; warnings and errors still show. */
 	if (level >= 0 && level < PV_LOG_INFO)
 		pv_log_set_level((enum pv_log_level)level);
+	if (leave_root(cfgpath) != 0) {
+		pv_config_free(cfg);
+		return PV_EXIT_SERVER;
+	}
 	s = pv_session_new(cfg);
 	rc = run(s, argc - optind, argv + optind);
 	pv_session_free(s);

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "request.h"
 #include "xalloc.h"
 
@@ -168,6 +169,31 @@ static int systemd_fd(void)
 	return 3;
 }
 
+/* Waits for a signal in `sigs`; until the broker connection is up it looks
+ * every READY_POLL_MS and, once it is, tells the service manager we are
+ * ready (Type=notify).  Requests are accepted all along: readiness is what
+ * systemd and the units ordered after us see. */
+#define READY_POLL_MS 100
+static int wait_signal(const sigset_t *sigs, struct pv_api *api, bool *ready)
+{
+	struct timespec poll = {0, READY_POLL_MS * 1000L * 1000L};
+	int sig;
+
+	while (!*ready) {
+		if (pv_amqp_publisher_connected(api->publisher)) {
+			pv_notify_ready("serving; connected to the broker");
+			*ready = true;
+			break;
+		}
+		sig = sigtimedwait(sigs, NULL, &poll);
+		if (sig > 0)
+			return sig;
+	}
+	while (sigwait(sigs, &sig) != 0)
+		;
+	return sig;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -272,9 +298,9 @@ int main(int argc, char **argv)
 	}
 
 	sigdelset(&sigs, SIGUSR2);
-	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
-			continue;
+	pv_notify_status("waiting for the broker");
+	for (bool ready = false;;) {
+		sig = wait_signal(&sigs, api, &ready);
 		if (sig == SIGHUP) {
 			pv_log_reopen();
 			continue;
@@ -282,6 +308,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	pv_log_info("fcgi", "signal %d: finishing requests in progress", sig);
+	pv_notify_stopping();
 	atomic_store(&stopping, true);
 	FCGX_ShutdownPending();
 	for (int i = 0; i < nthreads; i++) {

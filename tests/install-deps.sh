@@ -9,11 +9,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 packages="
 build-essential autoconf automake libtool pkg-config
 libfcgi-dev librabbitmq-dev libpq-dev libjansson-dev libcurl4-openssl-dev
-libncurses-dev libinih-dev uuid-dev libssl-dev libcmocka-dev
+libncurses-dev libinih-dev uuid-dev libssl-dev libcmocka-dev libsystemd-dev
 postgresql postgresql-client rabbitmq-server amqp-tools
 lighttpd apache2 nginx libapache2-mod-fcgid
 curl jq python3 procps clang-format iproute2 tmux wrk
-dpkg-dev debhelper devscripts lintian
+dpkg-dev debhelper devscripts lintian autopkgtest debootstrap
 "
 
 missing=""

@@ -52,6 +52,7 @@
 #include "daemon.h"
 #include "eventstore.h"
 #include "log.h"
+#include "notify.h"
 #include "outage.h"
 #include "pgutil.h"
 #include "prom.h"
@@ -212,6 +213,8 @@ static void run(struct appender *a)
 			pv_appender_metrics_broker(a->metrics, true);
 			pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)",
 				    a->amqp.queue, a->amqp.partitions, a->prefetch);
+			/* The event store was opened before: both connections are up. */
+			pv_notify_ready("consuming: the broker and the event store are connected");
 		}
 		rc = pv_amqp_consumer_next(a->consumer, POLL_MS, &a->batch[0], &err);
 		if (rc == PV_ERR_TIMEOUT)
@@ -316,6 +319,7 @@ int main(int argc, char **argv)
 	a.metrics = pv_appender_metrics_new(cfg, a.core);
 	pv_log_info("appender", "started (event store: %s)", eso.backend);
 	run(&a);
+	pv_notify_stopping();
 	pv_amqp_consumer_close(a.consumer);
 	free(a.msgs);
 	free(a.batch);

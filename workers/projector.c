@@ -34,6 +34,7 @@
 #include "cosmos.h"
 #include "eventstore.h"
 #include "log.h"
+#include "notify.h"
 #include "outage.h"
 #include "pgutil.h"
 #include "projection.h"
@@ -276,8 +277,11 @@ static bool ready(struct projector *p)
 	if (!p->locked) {
 		rc = take_lock(p, &err);
 		if (rc == PV_ERR_CONFLICT) {
-			if (!p->waiting_logged)
+			if (!p->waiting_logged) {
 				pv_log_info("projector", "%s; waiting to take over", err.msg);
+				/* A standby is what it should be: ready. */
+				pv_notify_ready("standby: another projector holds the feed");
+			}
 			p->waiting_logged = true;
 			pv_nap(LOCK_POLL_MS, &pv_daemon_stop);
 			return false;
@@ -289,6 +293,7 @@ static bool ready(struct projector *p)
 		}
 		p->waiting_logged = false;
 		pv_outage_ok(&p->pg_out);
+		pv_notify_ready("projecting: event store, PostgreSQL and Cosmos DB connected");
 	}
 	return true;
 }
@@ -469,6 +474,7 @@ int main(int argc, char **argv)
 		pv_log_info("projector", "started (event store: %s, feed %s)", p.eso.backend,
 			    p.name);
 		run(&p);
+		pv_notify_stopping();
 		report(&p, true);
 	}
 	pv_projection_free(p.proj);

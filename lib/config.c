@@ -115,6 +115,11 @@ static const struct key_spec key_table[] = {
 
 	INT("projector", "batch_size", "512", 1, 65535, "events read per feed page"),
 	INT("projector", "poll_wait_ms", "5000", 0, 600000, "long-poll wait for new events"),
+	INT("projector", "max_document_bytes", "1048576", 16384, 16777216,
+	    "largest Cosmos DB document the projector and photovote-admin rebuild write, as the "
+	    "service counts it (JSON text plus 512 bytes kept for its system properties); "
+	    "elections are split into parts that fit. The service refuses items over 2097152: a "
+	    "larger value parks big elections"),
 };
 
 #define KEY_COUNT (sizeof key_table / sizeof key_table[0])

@@ -307,16 +307,51 @@ int pv_cli_events(struct pv_session *s, int argc, char **argv)
 
 /* ---- status ---- */
 
+static const char *text_of(const json_t *row, const char *key)
+{
+	const char *v = json_string_value(json_object_get(row, key));
+
+	return v ? v : "";
+}
+
+/* "parked_elections: N", then one line each:
+ * "parked: ID event N position P status S since T: REASON". */
+static void print_parked(const json_t *parked)
+{
+	const json_t *row;
+	size_t i;
+
+	printf("parked_elections: %zu\n", json_array_size(parked));
+	json_array_foreach(parked, i, row)
+	{
+		fputs("parked: ", stdout);
+		print_escaped(text_of(row, "election_id"));
+		printf(" event %" JSON_INTEGER_FORMAT " position %" JSON_INTEGER_FORMAT
+		       " status %" JSON_INTEGER_FORMAT " since ",
+		       json_integer_value(json_object_get(row, "event_number")),
+		       json_integer_value(json_object_get(row, "position")),
+		       json_integer_value(json_object_get(row, "status")));
+		print_escaped(text_of(row, "parked_at"));
+		fputs(": ", stdout);
+		print_escaped(text_of(row, "reason"));
+		putchar('\n');
+	}
+}
+
 int pv_cli_status(struct pv_session *s, int argc, char **argv)
 {
 	struct pv_status st;
-	struct pv_error err;
+	struct pv_error err, parked_err;
 	struct opts o;
+	json_t *parked = NULL;
+	enum pv_err parked_rc;
 	int rc = parse_opts(argc, argv, ALLOW(OPT_JSON), 0, &o);
 
 	if (rc != PV_EXIT_OK)
 		return rc;
 	pv_session_status(s, &st, &err);
+	parked_rc = st.checkpoint_rc == PV_OK ? pv_session_parked(s, &parked, &parked_err)
+					      : PV_ERR_UNAVAILABLE;
 	if (o.json) {
 		json_t *j = json_pack("{s:s}", "projector_feed", pv_session_feed(s));
 
@@ -337,6 +372,8 @@ int pv_cli_status(struct pv_session *s, int argc, char **argv)
 			json_object_set_new(j, "projector_lag", json_integer(st.lag));
 			json_object_set_new(j, "projector_lag_capped", json_boolean(st.lag_capped));
 		}
+		if (parked_rc == PV_OK)
+			json_object_set(j, "parked_elections", parked);
 		print_json(j);
 	} else {
 		printf("projector_feed: ");
@@ -352,6 +389,8 @@ int pv_cli_status(struct pv_session *s, int argc, char **argv)
 			printf("projector_checkpoint: %" PRId64 "\n", st.checkpoint);
 		if (st.store_rc == PV_OK && st.checkpoint_rc == PV_OK)
 			printf("projector_lag: %lu%s\n", st.lag, st.lag_capped ? "+" : "");
+		if (parked_rc == PV_OK)
+			print_parked(parked);
 	}
 	rc = PV_EXIT_OK;
 	if (st.broker_rc != PV_OK)
@@ -360,6 +399,9 @@ int pv_cli_status(struct pv_session *s, int argc, char **argv)
 		rc = pv_cli_fail("status", &st.store_err);
 	if (st.checkpoint_rc != PV_OK)
 		rc = pv_cli_fail("status", &st.checkpoint_err);
+	else if (parked_rc != PV_OK)
+		rc = pv_cli_fail("status", &parked_err);
+	json_decref(parked);
 	return rc;
 }
 

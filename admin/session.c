@@ -27,7 +27,12 @@
  *     rebuild or wait; the documents always end as the fold of the
  *     stream.
  *   The rebuild never touches the checkpoint: the projector keeps going
- *   from where it was and skips what the rebuild already applied. */
+ *   from where it was and skips what the rebuild already applied.
+ *   A rebuild that succeeds deletes the election's row of
+ *   projection_parked (un-parks it); the projector reads the parked set
+ *   again within a second, and a batch of the election that starts past
+ *   the documents' version (events skipped while parked, or written
+ *   between the rebuild and the un-park) makes it replay the stream. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "session.h"
@@ -173,6 +178,66 @@ static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv
 		return pv_session_pg_failed(s, err);
 	if (PQntuples(res) == 1)
 		*pos = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return PV_OK;
+}
+
+enum pv_err pv_session_parked(struct pv_session *s, json_t **out, struct pv_error *err)
+{
+	const char *params[1] = {s->feed};
+	PGconn *conn = NULL;
+	PGresult *res;
+	json_t *list;
+
+	*out = NULL;
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	if (pv_pg_exec(conn, "read the parked elections",
+		       "SELECT election_id, position, event_number, status, reason,"
+		       " to_char(parked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+		       " FROM projection_parked WHERE name = $1 ORDER BY parked_at, election_id",
+		       1, params, &res, err) != PV_OK)
+		return pv_session_pg_failed(s, err);
+	list = json_array();
+	if (!list)
+		pv_oom("json_array", 0);
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *row = json_pack(
+			"{s:s, s:I, s:I, s:i, s:s, s:s}", "election_id", PQgetvalue(res, i, 0),
+			"position", (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10),
+			"event_number", (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10),
+			"status", atoi(PQgetvalue(res, i, 3)), "reason", PQgetvalue(res, i, 4),
+			"parked_at", PQgetvalue(res, i, 5));
+
+		/* json_pack refuses text that is not UTF-8: keep the row, say so. */
+		if (!row)
+			row = json_pack("{s:s, s:s}", "election_id", PQgetvalue(res, i, 0),
+					"reason", "(not UTF-8)");
+		if (!row || json_array_append_new(list, row) != 0)
+			pv_oom("json_pack", 0);
+	}
+	PQclear(res);
+	*out = list;
+	return PV_OK;
+}
+
+/* Deletes the election's parked row, once its rebuild succeeded. */
+static enum pv_err unpark(struct pv_session *s, const char *election_id, bool *was,
+			  struct pv_error *err)
+{
+	const char *params[2] = {s->feed, election_id};
+	PGconn *conn = NULL;
+	PGresult *res;
+
+	*was = false;
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	if (pv_pg_exec(conn, "un-park the election",
+		       "DELETE FROM projection_parked WHERE name = $1 AND election_id = $2"
+		       " RETURNING election_id",
+		       2, params, &res, err) != PV_OK)
+		return pv_session_pg_failed(s, err);
+	*was = PQntuples(res) > 0;
 	PQclear(res);
 	return PV_OK;
 }
@@ -460,7 +525,8 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	if (!s->cosmos && pv_cosmos_open(&s->co, &s->cosmos, err) != PV_OK)
 		return pv_error_prefix(err, "Cosmos DB at %s", s->co.endpoint);
 	/* No cache: every try reads the head and its ETag afresh. */
-	proj = pv_projection_new(s->cosmos, es, 0, 0);
+	proj = pv_projection_new(
+		s->cosmos, es, (size_t)pv_config_int(s->cfg, "projector", "max_document_bytes"), 0);
 	for (int attempt = 1; attempt <= REBUILD_TRIES; attempt++) {
 		rc = pv_projection_rebuild(proj, election_id, err);
 		if (rc != PV_ERR_CONFLICT)
@@ -469,8 +535,15 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 		nap_ms(50L * attempt);
 	}
 	pv_projection_free(proj);
-	if (rc == PV_OK)
+	if (rc == PV_OK) {
+		bool was;
+
+		if (unpark(s, election_id, &was, err) != PV_OK)
+			return pv_error_prefix(err, "rebuilt %s, but it stays parked", election_id);
+		if (was)
+			pv_log_info("rebuild", "election %s un-parked", election_id);
 		return PV_OK;
+	}
 	/* Either server may have failed; both are opened again next time. */
 	pv_cosmos_close(s->cosmos);
 	s->cosmos = NULL;

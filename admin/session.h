@@ -29,6 +29,7 @@
 #include "error.h"
 #include "eventstore.h"
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 struct pv_session;
@@ -69,6 +70,10 @@ struct pv_status {
 
 /* The checkpoint's name, as the projector writes it (borrowed). */
 const char *pv_session_feed(const struct pv_session *s);
+/* The elections the projector parked on this feed (projection_parked),
+ * oldest first: [{"election_id", "position", "event_number", "status",
+ * "reason", "parked_at"}].  Untrusted text: escape it for a screen. */
+enum pv_err pv_session_parked(struct pv_session *s, json_t **out, struct pv_error *err);
 /* Fills *st; returns the first error (each part's is also in *st). */
 enum pv_err pv_session_status(struct pv_session *s, struct pv_status *st, struct pv_error *err);
 
@@ -112,7 +117,9 @@ enum pv_err pv_session_dead_letters_settle(struct pv_session *s, unsigned long l
 
 /* Rebuilds one election's documents by replaying its stream
  * (pv_projection_rebuild), retrying while a running projector writes the
- * same head.  Safe while the projector runs: see session.c. */
+ * same head.  Safe while the projector runs: see session.c.  Once it
+ * succeeds, a parked election is un-parked (its projection_parked row
+ * deleted). */
 enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, struct pv_error *err);
 
 #endif

@@ -217,7 +217,7 @@ void pv_api_handle(struct pv_api_thread *t, const struct pv_http_request *req,
 }
 
 /* PostgreSQL: this thread's connection, opened or reset as needed. */
-static enum pv_err thread_pg(struct pv_api_thread *t, struct pv_error *err)
+enum pv_err pv_api_thread_pg(struct pv_api_thread *t, struct pv_error *err)
 {
 	if (!t->pg)
 		return pv_pg_connect(t->api->pg_conninfo, &t->pg, err);
@@ -298,7 +298,7 @@ static bool authenticate(struct pv_api_thread *t, const struct pv_http_request *
 	if (pv_token_cache_find(t->api->tokens, token, &tid)) {
 		rc = PV_OK;
 	} else {
-		rc = thread_pg(t, &err);
+		rc = pv_api_thread_pg(t, &err);
 		if (rc == PV_OK)
 			rc = pv_token_lookup(t->pg, token, &tid, &err);
 		if (rc == PV_OK)

@@ -66,6 +66,8 @@ void pv_api_free(struct pv_api *api);
 void pv_api_handle(struct pv_api_thread *t, const struct pv_http_request *req,
 		   struct pv_http_response *resp);
 void pv_api_thread_clear(struct pv_api_thread *t);
+/* PostgreSQL: this thread's connection (t->pg), opened or reset as needed. */
+enum pv_err pv_api_thread_pg(struct pv_api_thread *t, struct pv_error *err);
 /* Prints the routing table, one "METHOD PATTERN EVENT GENERATED DATE" line
  * per route ("-" for none), for the tests that hold the OpenAPI document
  * against the program (photovote.fcgi --list-routes). */

@@ -12,6 +12,7 @@
 #include "cosmos.h"
 #include "id.h"
 #include "log.h"
+#include "pgutil.h"
 #include "projection.h"
 #include "xalloc.h"
 
@@ -27,6 +28,7 @@
 struct pv_reads {
 	bool enabled;
 	char *endpoint, *key, *database, *container, *ca_file;
+	char *feed_suffix; /* ":<database>/<container>", the end of the projector's feed name */
 	struct pv_cosmos_options opt;
 };
 
@@ -42,6 +44,7 @@ struct pv_reads *pv_reads_new(const struct pv_config *cfg)
 	r->database = pv_xstrdup(o.database ? o.database : "");
 	r->container = pv_xstrdup(o.container ? o.container : "");
 	r->ca_file = pv_xstrdup(o.ca_file ? o.ca_file : "");
+	r->feed_suffix = pv_xasprintf(":%s/%s", r->database, r->container);
 	r->opt = o;
 	r->opt.endpoint = r->endpoint;
 	r->opt.key = r->key;
@@ -65,6 +68,7 @@ void pv_reads_free(struct pv_reads *r)
 	free(r->database);
 	free(r->container);
 	free(r->ca_file);
+	free(r->feed_suffix);
 	free(r);
 }
 
@@ -98,6 +102,40 @@ static void read_failed(struct pv_http_response *resp, enum pv_err rc, const cha
 	pv_http_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
 	pv_http_error(resp, 503, "read_model_unavailable",
 		      "the read model is unavailable, try again later");
+}
+
+/* True (and a 503 projection_parked answer) when the projector parked the
+ * election (projection_parked, sql/007): its documents are stale or
+ * missing, so no answer comes from them.  The projector's feed name ends
+ * with this read model's database and container.  When PostgreSQL does
+ * not answer, the documents are served (logged): the read model does not
+ * depend on it otherwise. */
+static bool parked(struct pv_api_thread *t, const char *eid, struct pv_http_response *resp)
+{
+	const char *params[2] = {eid, t->api->reads->feed_suffix};
+	struct pv_error err;
+	PGresult *res = NULL;
+	bool is = false;
+
+	if (pv_api_thread_pg(t, &err) != PV_OK ||
+	    pv_pg_exec(t->pg, "read the parked elections",
+		       "SELECT status, reason FROM projection_parked WHERE election_id = $1"
+		       " AND right(name, length($2)) = $2 ORDER BY parked_at LIMIT 1",
+		       2, params, &res, &err) != PV_OK) {
+		pv_log_warnx("http", "election %s: cannot tell whether it is parked: %s", eid,
+			     err.msg);
+		return false;
+	}
+	if (PQntuples(res) == 1) {
+		is = true;
+		pv_http_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);
+		pv_http_error(resp, 503, "projection_parked",
+			      "the projector parked this election (status %s): %s; its documents "
+			      "are not served until an operator fixes the cause and rebuilds it",
+			      PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	return is;
 }
 
 /* True if an If-None-Match header names etag (weak comparison, RFC 9110
@@ -153,7 +191,7 @@ void pv_reads_election(struct pv_api_thread *t, const char *eid, const char *use
 {
 	struct pv_error err;
 	json_t *head = NULL, *body = NULL;
-	const char *owner;
+	const char *owner, *what;
 	int64_t version;
 	enum pv_err rc;
 	bool full_view;
@@ -163,6 +201,8 @@ void pv_reads_election(struct pv_api_thread *t, const char *eid, const char *use
 		return;
 	}
 	rc = thread_cosmos(t, &err);
+	if (rc == PV_OK && parked(t, eid, resp))
+		return;
 	if (rc == PV_OK)
 		rc = pv_projection_read_head(t->cosmos, eid, &head, &err);
 	if (rc != PV_OK) {
@@ -171,24 +211,20 @@ void pv_reads_election(struct pv_api_thread *t, const char *eid, const char *use
 	}
 	owner = pv_projection_head_owner(head);
 	full_view = admin || (owner && strcasecmp(owner, user) == 0);
+	what = full_view ? "owner" : "public";
 	version = pv_projection_head_version(head);
-	if (!full_view) {
-		if (!not_modified(req, resp, version, "public", true)) {
-			body = pv_projection_public_view(head);
-			pv_http_json(resp, 200, body);
-		}
+	if (not_modified(req, resp, version, what, false))
 		goto out;
-	}
-	if (not_modified(req, resp, version, "owner", false))
-		goto out;
-	/* Voters live in the parts: read the election whole (its version may
-	 * have moved on since the head was read). */
-	rc = pv_projection_view(t->cosmos, eid, PV_VIEW_OWNER, &body, &version, &err);
+	/* Candidates (and voters) live in parts: the version may move on
+	 * while they are read. */
+	rc = pv_projection_answer(t->cosmos, eid, head,
+				  full_view ? PV_ANSWER_OWNER : PV_ANSWER_PUBLIC, &body, &version,
+				  &err);
 	if (rc != PV_OK) {
 		read_failed(resp, rc, "election", &err);
 		goto out;
 	}
-	if (!not_modified(req, resp, version, "owner", true))
+	if (!not_modified(req, resp, version, what, true))
 		pv_http_json(resp, 200, body);
 out:
 	json_decref(body);
@@ -199,7 +235,8 @@ void pv_reads_results(struct pv_api_thread *t, const char *eid, const struct pv_
 		      struct pv_http_response *resp)
 {
 	struct pv_error err;
-	json_t *head = NULL;
+	json_t *head = NULL, *body = NULL;
+	int64_t version;
 	enum pv_err rc;
 
 	if (!pv_ulid_valid(eid)) {
@@ -207,14 +244,25 @@ void pv_reads_results(struct pv_api_thread *t, const char *eid, const struct pv_
 		return;
 	}
 	rc = thread_cosmos(t, &err);
+	if (rc == PV_OK && parked(t, eid, resp))
+		return;
 	if (rc == PV_OK)
 		rc = pv_projection_read_head(t->cosmos, eid, &head, &err);
 	if (rc != PV_OK) {
 		read_failed(resp, rc, "election", &err);
 		return;
 	}
-	if (!not_modified(req, resp, pv_projection_head_version(head), "results", true))
-		pv_http_json(resp, 200, pv_projection_head_results(head));
+	if (not_modified(req, resp, pv_projection_head_version(head), "results", false))
+		goto out;
+	rc = pv_projection_answer(t->cosmos, eid, head, PV_ANSWER_RESULTS, &body, &version, &err);
+	if (rc != PV_OK) {
+		read_failed(resp, rc, "election", &err);
+		goto out;
+	}
+	if (!not_modified(req, resp, version, "results", true))
+		pv_http_json(resp, 200, body);
+out:
+	json_decref(body);
 	json_decref(head);
 }
 

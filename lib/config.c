@@ -147,6 +147,11 @@ static const struct key_spec key_table[] = {
 	STR("projector", "metrics_listen", "",
 	    "HOST:PORT where the projector serves Prometheus metrics at /metrics (empty: off; "
 	    "e.g. 127.0.0.1:9467; docs/metrics.md)"),
+	INT("projector", "max_document_bytes", "1048576", 16384, 16777216,
+	    "largest Cosmos DB document the projector and photovote-admin rebuild write, as the "
+	    "service counts it (JSON text plus 512 bytes kept for its system properties); "
+	    "elections are split into parts that fit. The service refuses items over 2097152: a "
+	    "larger value parks big elections"),
 };
 
 #define KEY_COUNT (sizeof key_table / sizeof key_table[0])

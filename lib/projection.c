@@ -24,13 +24,15 @@
 /* A reader meeting a half-done write (parts newer than the head) retries. */
 #define READ_ATTEMPTS 5
 #define DIGEST_HEX 64
-#define DOC_ID_MAX (PV_ULID_LEN + 32)
+/* Kept out of the byte budget for the system properties Cosmos DB adds to
+ * every item (_rid, _self, _etag, _attachments, _ts: about 200 bytes). */
+#define SYSTEM_RESERVE 512
 
 /* Keys the head carries beyond the domain's split head. */
-static const char *const head_extra[] = {"election_id", "part_digests", "results"};
-/* Keys of the FULL head that the public view leaves out. */
-static const char *const public_hidden[] = {"owner", "parts", "election_id", "part_digests",
-					    "results"};
+static const char *const head_extra[] = {"election_id", "part_digests"};
+/* Keys of the FULL document that the public view leaves out. */
+static const char *const public_hidden[] = {"owner",   "parts",  "election_id", "part_digests",
+					    "results", "voters", "ballots"};
 static const char *const tally_keys[] = {"ratings_count", "ratings_sum"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -38,21 +40,30 @@ static const char *const tally_keys[] = {"ratings_count", "ratings_sum"};
 struct entry {
 	struct pv_lru_node node;
 	char id[PV_ULID_LEN + 1];
-	struct pv_election *state; /* as the documents will be once written */
-	char *etag;                /* of the head; NULL: no head */
-	json_t *digests;           /* part digests the documents have; NULL: unknown */
-	size_t parts;              /* parts the documents have (to delete stale ones) */
-	bool dirty;                /* documents differ from state (rebuilt) */
+	struct pv_election *state;   /* as the documents will be once written */
+	char *etag;                  /* of the head; NULL: no head */
+	json_t *digests;             /* part digests the documents have, by list; NULL: unknown */
+	size_t parts[PV_DOC__COUNT]; /* parts the documents have (to delete stale ones) */
+	bool dirty;                  /* documents differ from state (rebuilt) */
 };
 
 struct pv_projection {
 	struct pv_cosmos *cosmos;
 	struct pv_es *es;
-	size_t per_part;
+	size_t max_bytes;
 	size_t cap;
 	struct pv_lru *cache;
 	struct pv_projection_stats stats;
 	void (*hook)(void);
+	/* Parking (see projection.h): the callback, the parked elections, and
+	 * what the last failure of project() says about itself. */
+	pv_projection_park_fn park;
+	void *park_ctx;
+	char (*parked)[PV_ULID_LEN + 1];
+	size_t nparked, parked_cap;
+	bool for_good;                     /* the last failure is the election's own */
+	long refused_status;               /* Cosmos DB's status for it, 0: none */
+	const struct pv_es_event *culprit; /* the event a fold refused, or NULL */
 };
 
 /* ---- small JSON helpers (allocation failures abort, as pv_x* do) ---- */
@@ -112,11 +123,6 @@ static void digest_of(const json_t *part, char out[DIGEST_HEX + 1])
 	out[DIGEST_HEX] = '\0';
 }
 
-static void part_id(const char *eid, size_t k, char out[DOC_ID_MAX])
-{
-	snprintf(out, DOC_ID_MAX, "%s-part-%zu", eid, k);
-}
-
 /* The election id of stream Election-<ULID>, or NULL. */
 static const char *stream_election(const char *stream)
 {
@@ -160,14 +166,14 @@ static void cache_insert(struct pv_projection *p, struct entry *e)
 	pv_lru_put(p->cache, &e->node, e->id);
 }
 
-struct pv_projection *pv_projection_new(struct pv_cosmos *cosmos, struct pv_es *es, size_t per_part,
-					size_t cache_elections)
+struct pv_projection *pv_projection_new(struct pv_cosmos *cosmos, struct pv_es *es,
+					size_t max_bytes, size_t cache_elections)
 {
 	struct pv_projection *p = pv_xcalloc(1, sizeof *p);
 
 	p->cosmos = cosmos;
 	p->es = es;
-	p->per_part = per_part ? per_part : PV_PROJECTION_PER_PART;
+	p->max_bytes = max_bytes > SYSTEM_RESERVE ? max_bytes : PV_PROJECTION_MAX_BYTES;
 	p->cap = cache_elections;
 	p->cache = pv_lru_new(cache_elections, node_free);
 	return p;
@@ -183,6 +189,7 @@ void pv_projection_free(struct pv_projection *p)
 	if (!p)
 		return;
 	pv_lru_free(p->cache);
+	free(p->parked);
 	free(p);
 }
 
@@ -205,27 +212,31 @@ static void wrote(struct pv_projection *p)
 /* ---- folding ---- */
 
 /* Folds one event unless the state already holds it.  An event the fold
- * refuses is logged and left out: the appender checked it, so this means
- * the stream holds something written by another tool. */
-static void fold(struct pv_projection *p, struct pv_election **state, const struct pv_es_event *r)
+ * refuses (the appender checked it, so the stream holds something another
+ * tool wrote) fails the election for good: PV_ERR_INVALID, and the
+ * election is parked rather than projected without it. */
+static enum pv_err fold(struct pv_projection *p, struct pv_election **state,
+			const struct pv_es_event *r, struct pv_error *err)
 {
-	struct pv_error why;
 	bool restarted;
 
 	if (r->number <= pv_election_version(*state)) {
 		p->stats.skipped++;
-		return;
+		return PV_OK;
 	}
-	if (pv_recorded_fold(state, r, &restarted, &why) != PV_OK) {
-		pv_log_warnx("projector", "%s event %" PRId64 " (%s, %s) does not fold: %s",
-			     r->stream, r->number, r->id, r->type, why.msg);
+	if (pv_recorded_fold(state, r, &restarted, err) != PV_OK) {
 		p->stats.refused++;
-	} else {
-		p->stats.events++;
+		p->for_good = true;
+		p->refused_status = 0;
+		p->culprit = r;
+		return pv_error_prefix(err, "event %" PRId64 " (%s) does not fold", r->number,
+				       r->type);
 	}
+	p->stats.events++;
 	if (restarted)
 		pv_log_info("projector", "%s starts again at event %" PRId64 " (deleted by hand)",
 			    r->stream, r->number);
+	return PV_OK;
 }
 
 /* The state of an election after its stream's events up to `target`
@@ -252,13 +263,16 @@ static enum pv_err replay(struct pv_projection *p, const char *eid, int64_t targ
 			pv_error_prefix(err, "rebuild %s", stream);
 			break;
 		}
-		for (size_t i = 0; i < page.count && page.events[i].number <= target; i++)
-			fold(p, &state, &page.events[i]);
+		for (size_t i = 0; rc == PV_OK && i < page.count && page.events[i].number <= target;
+		     i++)
+			rc = fold(p, &state, &page.events[i], err);
 		end = page.count == 0 || page.end_of_stream;
 		if (page.count > 0)
 			from = page.events[page.count - 1].number + 1;
+		if (rc != PV_OK)
+			p->culprit = NULL; /* the page's events go now */
 		pv_es_page_clear(&page);
-		if (end)
+		if (end || rc != PV_OK)
 			break;
 	}
 	free(stream);
@@ -278,63 +292,66 @@ enum pv_err pv_projection_read_head(struct pv_cosmos *c, const char *election_id
 	return pv_projection_read_head_etag(c, election_id, head, NULL, err);
 }
 
-/* Reads the parts a head names and checks them against its digests.
+/* Reads the parts of `lists` (a mask of 1 << enum pv_doc_list) a head
+ * names, in list order, and checks them against its digests.
  * PV_ERR_CONFLICT: a part is missing or differs (a write is half done). */
-static enum pv_err read_parts(struct pv_cosmos *c, const json_t *head, json_t **parts,
-			      struct pv_error *err)
+static enum pv_err read_parts(struct pv_cosmos *c, const json_t *head, unsigned lists,
+			      json_t **parts, struct pv_error *err)
 {
 	const char *eid = json_string_value(json_object_get(head, "id"));
 	const json_t *digests = json_object_get(head, "part_digests");
-	json_t *jn = json_object_get(head, "parts");
+	size_t counts[PV_DOC__COUNT];
 	json_t *out;
-	size_t n;
 
 	*parts = NULL;
-	if (!eid || !json_is_integer(jn) || json_integer_value(jn) < 0 || !json_is_array(digests) ||
-	    json_array_size(digests) != (size_t)json_integer_value(jn))
+	if (!eid || !pv_election_doc_counts(head, counts) || !json_is_object(digests))
 		return pv_error_set(err, PV_ERR_CONFLICT,
 				    "election document %s: head without parts or part digests",
 				    eid ? eid : "?");
-	n = (size_t)json_integer_value(jn);
 	out = json_array();
 	if (!out)
 		pv_oom("json_array", 0);
-	for (size_t k = 1; k <= n; k++) {
-		char id[DOC_ID_MAX], d[DIGEST_HEX + 1];
-		const char *want = json_string_value(json_array_get(digests, k - 1));
-		json_t *part;
-		enum pv_err rc;
+	for (int l = 0; l < PV_DOC__COUNT; l++) {
+		const json_t *ld = json_object_get(digests, pv_election_doc_lists[l]);
 
-		part_id(eid, k, id);
-		rc = pv_cosmos_read(c, eid, id, &part, NULL, err);
+		if (!(lists & (1u << l)))
+			continue;
+		for (size_t k = 1; k <= counts[l]; k++) {
+			char id[PV_DOC_ID_MAX], d[DIGEST_HEX + 1];
+			const char *want = json_string_value(json_array_get(ld, k - 1));
+			json_t *part;
+			enum pv_err rc;
 
-		if (rc == PV_ERR_NOT_FOUND)
-			rc = pv_error_set(err, PV_ERR_CONFLICT,
-					  "election document %s: part %zu missing", eid, k);
-		if (rc != PV_OK) {
-			json_decref(out);
-			return rc;
+			pv_election_doc_part_id(eid, (enum pv_doc_list)l, k, id);
+			rc = pv_cosmos_read(c, eid, id, &part, NULL, err);
+			if (rc == PV_ERR_NOT_FOUND)
+				rc = pv_error_set(err, PV_ERR_CONFLICT,
+						  "election document %s: part %s missing", eid, id);
+			if (rc != PV_OK) {
+				json_decref(out);
+				return rc;
+			}
+			strip_system(part);
+			digest_of(part, d);
+			if (!want || strcmp(want, d) != 0) {
+				json_decref(part);
+				json_decref(out);
+				return pv_error_set(err, PV_ERR_CONFLICT,
+						    "election document %s: part %s is not the one "
+						    "the head names",
+						    eid, id);
+			}
+			jappend(out, part);
 		}
-		strip_system(part);
-		digest_of(part, d);
-		if (!want || strcmp(want, d) != 0) {
-			json_decref(part);
-			json_decref(out);
-			return pv_error_set(
-				err, PV_ERR_CONFLICT,
-				"election document %s: part %zu is not the one the head "
-				"names",
-				eid, k);
-		}
-		jappend(out, part);
 	}
 	*parts = out;
 	return PV_OK;
 }
 
-/* The FULL document from a head and its parts (both borrowed). */
-static enum pv_err join(const json_t *head, const json_t *parts, json_t **full,
-			struct pv_error *err)
+/* The FULL document (with the lists asked) and the results from a head and
+ * its parts (both borrowed). */
+static enum pv_err join(const json_t *head, const json_t *parts, unsigned lists, json_t **full,
+			json_t **results, struct pv_error *err)
 {
 	json_t *h = json_copy((json_t *)head);
 	enum pv_err rc;
@@ -343,7 +360,7 @@ static enum pv_err join(const json_t *head, const json_t *parts, json_t **full,
 		pv_oom("json_copy", 0);
 	for (size_t i = 0; i < COUNT(head_extra); i++)
 		json_object_del(h, head_extra[i]);
-	rc = pv_election_doc_join(h, parts, full, err);
+	rc = pv_election_doc_join(h, parts, lists, full, results, err);
 	json_decref(h);
 	return rc;
 }
@@ -352,13 +369,14 @@ static enum pv_err join(const json_t *head, const json_t *parts, json_t **full,
 static enum pv_err state_from_docs(struct pv_cosmos *c, const json_t *head,
 				   struct pv_election **state, struct pv_error *err)
 {
+	const unsigned lists = PV_DOC_ALL & ~(1u << PV_DOC_RESULTS);
 	json_t *parts, *full;
-	enum pv_err rc = read_parts(c, head, &parts, err);
+	enum pv_err rc = read_parts(c, head, lists, &parts, err);
 
 	*state = NULL;
 	if (rc != PV_OK)
 		return rc;
-	rc = join(head, parts, &full, err);
+	rc = join(head, parts, lists, &full, NULL, err);
 	json_decref(parts);
 	if (rc != PV_OK)
 		return pv_error_set(err, PV_ERR_CONFLICT, "%s", err->msg);
@@ -367,6 +385,18 @@ static enum pv_err state_from_docs(struct pv_cosmos *c, const json_t *head,
 	if (rc != PV_OK)
 		return pv_error_set(err, PV_ERR_CONFLICT, "election document: %s", err->msg);
 	return PV_OK;
+}
+
+static enum pv_err delete_all(struct pv_projection *p, const char *eid, struct pv_error *err);
+
+/* A head of an earlier layout (voters and ballots in parts by count):
+ * its documents are deleted and the election rebuilt from its stream. */
+static enum pv_err drop_old_layout(struct pv_projection *p, const char *eid, struct pv_error *err)
+{
+	pv_log_info("projector",
+		    "election %s: documents of an earlier layout; replacing them from its stream",
+		    eid);
+	return delete_all(p, eid, err);
 }
 
 /* A cache entry for election eid, about to fold events first..target. */
@@ -404,14 +434,27 @@ static enum pv_err load(struct pv_projection *p, const char *eid, int64_t first,
 	}
 	if (rc != PV_OK)
 		goto fail;
-	{
-		json_t *jn = json_object_get(head, "parts");
-
-		e->parts = json_is_integer(jn) && json_integer_value(jn) > 0
-				   ? (size_t)json_integer_value(jn)
-				   : 0;
+	if (!pv_election_doc_counts(head, e->parts)) {
+		rc = drop_old_layout(p, eid, err);
+		if (rc != PV_OK)
+			goto fail;
+		free(e->etag);
+		e->etag = NULL;
+		goto rebuild;
 	}
 	rc = state_from_docs(p->cosmos, head, &e->state, err);
+	if (rc == PV_OK && pv_election_version(e->state) < first - 1) {
+		/* Events between the documents and this batch never reached
+		 * them (skipped while the election was parked): replay. */
+		pv_log_info("projector",
+			    "election %s: documents at event %" PRId64 ", batch from %" PRId64
+			    "; rebuilding it from its stream",
+			    eid, pv_election_version(e->state), first);
+		pv_election_free(e->state);
+		e->state = NULL;
+		e->digests = json_incref(json_object_get(head, "part_digests"));
+		goto rebuild;
+	}
 	if (rc == PV_OK) {
 		e->digests = json_incref(json_object_get(head, "part_digests"));
 		json_decref(head);
@@ -493,71 +536,152 @@ static enum pv_err delete_all(struct pv_projection *p, const char *eid, struct p
 	return rc;
 }
 
+/* A write Cosmos DB refused for good (400, 413): the election's own. */
+static enum pv_err refused(struct pv_projection *p, enum pv_err rc)
+{
+	long status = pv_cosmos_last_status(p->cosmos);
+
+	if (rc != PV_OK && rc != PV_ERR_CONFLICT && (status == 400 || status == 413)) {
+		p->for_good = true;
+		p->refused_status = status;
+	}
+	return rc;
+}
+
+/* Means that are whole numbers stored as integers: JSON stores may give
+ * 5.0 back as 5 (the stand-in's JavaScript does), and the part's digest
+ * must be of what comes back.  Readers make them reals again (reals_back). */
+static void whole_means(json_t *docs)
+{
+	json_t *part, *item, *mean;
+	size_t i, j;
+
+	json_array_foreach(docs, i, part)
+	{
+		const char *list = json_string_value(json_object_get(part, "list"));
+
+		if (!list || strcmp(list, pv_election_doc_lists[PV_DOC_RESULTS]) != 0)
+			continue;
+		json_array_foreach(json_object_get(part, "items"), j, item)
+		{
+			json_t *row = json_array_get(item, 1);
+			double m;
+
+			mean = json_object_get(row, "mean");
+			m = json_real_value(mean);
+			if (json_is_real(mean) && m == (double)(json_int_t)m)
+				jset(row, "mean", json_integer((json_int_t)m));
+		}
+	}
+}
+
+/* The documents of a state, each checked against the budget; a document
+ * that cannot be built fails the election for good. */
+static enum pv_err build_docs(struct pv_projection *p, struct entry *e, json_t **docs,
+			      struct pv_error *err)
+{
+	size_t payload = p->max_bytes - SYSTEM_RESERVE;
+	json_t *full = pv_election_to_json(e->state, PV_VIEW_FULL);
+	json_t *results = pv_election_results(e->state);
+	enum pv_err rc = pv_election_doc_split(full, results, payload, docs, err);
+
+	json_decref(full);
+	json_decref(results);
+	if (rc != PV_OK) {
+		p->for_good = true;
+		p->refused_status = 0;
+		return rc;
+	}
+	whole_means(*docs);
+	return PV_OK;
+}
+
+static void no_docs(struct entry *e)
+{
+	free(e->etag);
+	e->etag = NULL;
+	json_decref(e->digests);
+	e->digests = NULL;
+	memset(e->parts, 0, sizeof e->parts);
+}
+
 /* Writes the documents of e->state: changed parts, stale parts, head. */
 static enum pv_err write_docs(struct pv_projection *p, struct entry *e, struct pv_error *err)
 {
-	json_t *full, *docs, *digests, *head, *stored = NULL;
+	json_t *docs, *digests, *head, *stored = NULL, *part;
+	size_t n[PV_DOC__COUNT], i, size;
 	enum pv_err rc = PV_OK;
 	char *etag = NULL;
-	size_t n;
 
 	if (pv_election_deleted(e->state)) {
 		rc = delete_all(p, e->id, err);
-		if (rc == PV_OK) {
-			free(e->etag);
-			e->etag = NULL;
-			json_decref(e->digests);
-			e->digests = NULL;
-			e->parts = 0;
-		}
+		if (rc == PV_OK)
+			no_docs(e);
 		return rc;
 	}
 	if (!pv_election_exists(e->state))
 		return PV_OK; /* nothing folded yet that makes an election */
-	full = pv_election_to_json(e->state, PV_VIEW_FULL);
-	docs = pv_election_doc_split(full, p->per_part);
-	json_decref(full);
-	n = json_array_size(docs) - 1;
-	digests = json_array();
-	if (!digests)
-		pv_oom("json_array", 0);
-	for (size_t k = 1; k <= n && rc == PV_OK; k++) {
-		json_t *part = json_array_get(docs, k);
-		const char *old = json_string_value(json_array_get(e->digests, k - 1));
+	rc = build_docs(p, e, &docs, err);
+	if (rc != PV_OK)
+		return rc;
+	head = json_array_get(docs, 0);
+	pv_election_doc_counts(head, n);
+	digests = jobject();
+	for (int l = 0; l < PV_DOC__COUNT; l++)
+		jset(digests, pv_election_doc_lists[l], json_array());
+	json_array_foreach(docs, i, part)
+	{
+		const char *list = json_string_value(json_object_get(part, "list"));
+		json_t *ld = list ? json_object_get(digests, list) : NULL;
+		const char *old;
 		char d[DIGEST_HEX + 1];
 
+		if (i == 0)
+			continue;
+		old = json_string_value(
+			json_array_get(json_object_get(e->digests, list), json_array_size(ld)));
 		digest_of(part, d);
-		jappend(digests, json_string(d));
+		jappend(ld, json_string(d));
 		if (old && strcmp(old, d) == 0)
 			continue;
-		rc = pv_cosmos_upsert(p->cosmos, e->id, part, NULL, NULL, NULL, err);
-		if (rc == PV_OK) {
-			p->stats.parts++;
-			wrote(p);
-		}
+		rc = refused(p, pv_cosmos_upsert(p->cosmos, e->id, part, NULL, NULL, NULL, err));
+		if (rc != PV_OK)
+			goto out;
+		p->stats.parts++;
+		wrote(p);
 	}
-	for (size_t k = n + 1; k <= e->parts && rc == PV_OK; k++) {
-		char id[DOC_ID_MAX];
+	for (int l = 0; l < PV_DOC__COUNT; l++) {
+		for (size_t k = n[l] + 1; k <= e->parts[l]; k++) {
+			char id[PV_DOC_ID_MAX];
 
-		part_id(e->id, k, id);
-		rc = pv_cosmos_delete(p->cosmos, e->id, id, NULL, err);
-		if (rc == PV_ERR_NOT_FOUND)
-			rc = PV_OK;
-		if (rc == PV_OK) {
+			pv_election_doc_part_id(e->id, (enum pv_doc_list)l, k, id);
+			rc = pv_cosmos_delete(p->cosmos, e->id, id, NULL, err);
+			if (rc == PV_ERR_NOT_FOUND)
+				rc = PV_OK;
+			if (rc != PV_OK)
+				goto out;
 			p->stats.deletes++;
 			wrote(p);
 		}
 	}
-	if (rc != PV_OK)
-		goto out;
-	head = json_array_get(docs, 0);
 	jset(head, "election_id", json_string(e->id));
 	jset(head, "part_digests", json_incref(digests));
-	jset(head, "results", pv_election_results(e->state));
+	size = json_dumpb(head, NULL, 0, JSON_COMPACT) + SYSTEM_RESERVE;
+	if (size > p->max_bytes) {
+		p->for_good = true;
+		p->refused_status = 0;
+		rc = pv_error_set(err, PV_ERR_TOO_LARGE,
+				  "election %s: its head is %zu bytes (competitions and part "
+				  "digests), over the budget of %zu ([projector] "
+				  "max_document_bytes)",
+				  e->id, size, p->max_bytes);
+		goto out;
+	}
 	if (e->etag)
 		rc = pv_cosmos_replace(p->cosmos, e->id, head, e->etag, &stored, &etag, err);
 	else
 		rc = pv_cosmos_create(p->cosmos, e->id, head, &stored, &etag, err);
+	refused(p, rc);
 	json_decref(stored);
 	if (rc != PV_OK)
 		goto out;
@@ -566,7 +690,7 @@ static enum pv_err write_docs(struct pv_projection *p, struct entry *e, struct p
 	e->etag = etag;
 	json_decref(e->digests);
 	e->digests = json_incref(digests);
-	e->parts = n;
+	memcpy(e->parts, n, sizeof e->parts);
 	wrote(p);
 out:
 	json_decref(digests);
@@ -590,8 +714,13 @@ static enum pv_err project(struct pv_projection *p, const char *eid,
 			cache_insert(p, e);
 		}
 		before = pv_election_version(e->state);
-		for (size_t i = 0; i < n; i++)
-			fold(p, &e->state, evs[i]);
+		rc = PV_OK;
+		for (size_t i = 0; i < n && rc == PV_OK; i++)
+			rc = fold(p, &e->state, evs[i], err);
+		if (rc != PV_OK) {
+			cache_drop(p, e);
+			return pv_error_prefix(err, "election %s", eid);
+		}
 		if (pv_election_version(e->state) == before && !e->dirty)
 			return PV_OK;
 		rc = write_docs(p, e, err);
@@ -613,6 +742,70 @@ static enum pv_err project(struct pv_projection *p, const char *eid,
 			    eid, WRITE_ATTEMPTS);
 }
 
+/* ---- parking ---- */
+
+static bool parked_find(const struct pv_projection *p, const char *eid)
+{
+	for (size_t i = 0; i < p->nparked; i++)
+		if (strcmp(p->parked[i], eid) == 0)
+			return true;
+	return false;
+}
+
+static void parked_add(struct pv_projection *p, const char *eid)
+{
+	if (parked_find(p, eid))
+		return;
+	if (p->nparked == p->parked_cap) {
+		p->parked_cap = p->parked_cap ? 2 * p->parked_cap : 8;
+		p->parked = pv_xreallocarray(p->parked, p->parked_cap, sizeof *p->parked);
+	}
+	snprintf(p->parked[p->nparked++], PV_ULID_LEN + 1, "%s", eid);
+}
+
+void pv_projection_set_park(struct pv_projection *p, pv_projection_park_fn fn, void *ctx)
+{
+	p->park = fn;
+	p->park_ctx = ctx;
+}
+
+void pv_projection_set_parked(struct pv_projection *p, const char *const *ids, size_t n)
+{
+	p->nparked = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pv_ulid_valid(ids[i]))
+			parked_add(p, ids[i]);
+}
+
+size_t pv_projection_parked_count(const struct pv_projection *p)
+{
+	return p->nparked;
+}
+
+/* Hands a failure that is the election's own to the park callback; on
+ * success the batch goes on without the election. */
+static enum pv_err park(struct pv_projection *p, const char *eid, const struct pv_es_event *at,
+			struct pv_error *err)
+{
+	struct pv_projection_parking what = {
+		.election_id = eid,
+		.position = at->position,
+		.event_number = at->number,
+		.status = p->refused_status,
+		.reason = err->msg,
+	};
+	struct pv_error why;
+	enum pv_err rc = p->park(p->park_ctx, &what, &why);
+
+	if (rc != PV_OK) {
+		*err = why;
+		return rc;
+	}
+	parked_add(p, eid);
+	p->stats.parked++;
+	return PV_OK;
+}
+
 static int by_stream(const void *a, const void *b)
 {
 	const struct pv_es_event *x = *(const struct pv_es_event *const *)a;
@@ -631,6 +824,7 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 	const struct pv_es_event **v;
 	size_t n = 0, i = 0;
 	enum pv_err rc = PV_OK;
+	const char *eid;
 
 	*complete = false;
 	if (count == 0) {
@@ -658,7 +852,17 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 			goto out;
 		while (j < n && strcmp(v[j]->stream, v[i]->stream) == 0)
 			j++;
-		rc = project(p, stream_election(v[i]->stream), v + i, j - i, err);
+		eid = stream_election(v[i]->stream);
+		if (parked_find(p, eid)) {
+			p->stats.parked_skipped += j - i;
+			i = j;
+			continue;
+		}
+		p->for_good = false;
+		p->culprit = NULL;
+		rc = project(p, eid, v + i, j - i, err);
+		if (rc != PV_OK && p->for_good && p->park)
+			rc = park(p, eid, p->culprit ? p->culprit : v[i], err);
 		if (rc != PV_OK)
 			goto out;
 		i = j;
@@ -684,14 +888,13 @@ enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_
 	e = pv_xcalloc(1, sizeof *e);
 	snprintf(e->id, sizeof e->id, "%s", election_id);
 	rc = pv_projection_read_head_etag(p->cosmos, election_id, &head, &e->etag, err);
-	if (rc == PV_OK) {
-		json_t *jn = json_object_get(head, "parts");
-
-		e->parts = json_is_integer(jn) && json_integer_value(jn) > 0
-				   ? (size_t)json_integer_value(jn)
-				   : 0;
-		json_decref(head);
-	} else if (rc != PV_ERR_NOT_FOUND) {
+	if (rc == PV_OK && !pv_election_doc_counts(head, e->parts)) {
+		rc = drop_old_layout(p, election_id, err);
+		free(e->etag);
+		e->etag = NULL;
+	}
+	json_decref(head);
+	if (rc != PV_OK && rc != PV_ERR_NOT_FOUND) {
 		entry_free(e);
 		return rc;
 	}
@@ -708,9 +911,9 @@ enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_
 
 /* JSON stores may keep a mean of 5.0 as 5 (the stand-in's JavaScript
  * does); the results give means as reals, as the domain computes them. */
-static void reals_back(json_t *head)
+static void reals_back(json_t *results)
 {
-	json_t *comps = json_object_get(json_object_get(head, "results"), "competitions");
+	json_t *comps = json_object_get(results, "competitions");
 	json_t *c, *k, *mean;
 	size_t i, j;
 
@@ -749,7 +952,6 @@ enum pv_err pv_projection_read_head_etag(struct pv_cosmos *c, const char *electi
 				    election_id);
 	}
 	strip_system(*head);
-	reals_back(*head);
 	return PV_OK;
 }
 
@@ -763,11 +965,6 @@ int64_t pv_projection_head_version(const json_t *head)
 	json_t *v = json_object_get(head, "version");
 
 	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
-
-const json_t *pv_projection_head_results(const json_t *head)
-{
-	return json_object_get(head, "results");
 }
 
 static bool listed(const char *key, const char *const *keys, size_t n)
@@ -811,7 +1008,8 @@ static json_t *competitions_public(const json_t *comps)
 	return out;
 }
 
-json_t *pv_projection_public_view(const json_t *head)
+/* The public view of a FULL document (with or without its lists). */
+static json_t *public_view(const json_t *head)
 {
 	json_t *out = jobject(), *v;
 	const char *key;
@@ -835,55 +1033,105 @@ static void nap_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-enum pv_err pv_projection_view(struct pv_cosmos *c, const char *election_id,
-			       enum pv_election_view view, json_t **out, int64_t *version,
-			       struct pv_error *err)
+/* The lists each answer needs. */
+static const unsigned lists_of[] = {
+	[PV_ANSWER_PUBLIC] = 1u << PV_DOC_CANDIDATES,
+	[PV_ANSWER_OWNER] = 1u << PV_DOC_CANDIDATES | 1u << PV_DOC_VOTERS,
+	[PV_ANSWER_FULL] = 1u << PV_DOC_CANDIDATES | 1u << PV_DOC_VOTERS | 1u << PV_DOC_BALLOTS,
+	[PV_ANSWER_RESULTS] = 1u << PV_DOC_RESULTS,
+};
+
+/* Candidates without their tallies, in place (the owner's view). */
+static void drop_tallies(json_t *full)
+{
+	json_t *c, *k;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(full, "competitions"), i, c)
+	{
+		json_array_foreach(json_object_get(c, "candidates"), j, k)
+		{
+			for (size_t t = 0; t < COUNT(tally_keys); t++)
+				json_object_del(k, tally_keys[t]);
+		}
+	}
+}
+
+enum pv_err pv_projection_answer_of(struct pv_cosmos *c, const json_t *head,
+				    enum pv_projection_answer what, json_t **out,
+				    struct pv_error *err)
+{
+	json_t *parts, *full = NULL, *results = NULL;
+	enum pv_err rc = read_parts(c, head, lists_of[what], &parts, err);
+
+	*out = NULL;
+	if (rc != PV_OK)
+		return rc;
+	rc = join(head, parts, lists_of[what], &full, &results, err);
+	json_decref(parts);
+	if (rc != PV_OK)
+		return pv_error_set(err, PV_ERR_CONFLICT, "%s", err->msg);
+	switch (what) {
+	case PV_ANSWER_PUBLIC:
+		*out = public_view(full);
+		json_decref(full);
+		break;
+	case PV_ANSWER_OWNER: drop_tallies(full); /* fall through */
+	case PV_ANSWER_FULL: *out = full; break;
+	case PV_ANSWER_RESULTS:
+		reals_back(results);
+		*out = results;
+		json_decref(full);
+		break;
+	}
+	return PV_OK;
+}
+
+enum pv_err pv_projection_answer(struct pv_cosmos *c, const char *election_id, const json_t *head,
+				 enum pv_projection_answer what, json_t **out, int64_t *version,
+				 struct pv_error *err)
 {
 	enum pv_err rc = PV_OK;
 
 	*out = NULL;
 	for (int attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
-		json_t *head, *parts, *full;
-		struct pv_election *state;
+		json_t *fresh = NULL;
 
 		if (attempt > 0)
 			nap_ms(20 * attempt);
-		rc = pv_projection_read_head(c, election_id, &head, err);
-		if (rc != PV_OK)
-			return rc;
+		if (!head || attempt > 0) {
+			rc = pv_projection_read_head(c, election_id, &fresh, err);
+			if (rc != PV_OK)
+				return rc;
+		}
 		if (version)
-			*version = pv_projection_head_version(head);
-		if (view == PV_VIEW_PUBLIC) {
-			*out = pv_projection_public_view(head);
-			json_decref(head);
-			return PV_OK;
-		}
-		rc = read_parts(c, head, &parts, err);
-		if (rc == PV_OK) {
-			rc = join(head, parts, &full, err);
-			json_decref(parts);
-		}
-		json_decref(head);
-		if (rc == PV_ERR_CONFLICT)
-			continue; /* the projector is between part and head writes */
-		if (rc != PV_OK)
-			return rc;
-		if (view == PV_VIEW_FULL) {
-			*out = full;
-			return PV_OK;
-		}
-		rc = pv_election_from_json(full, &state, err);
-		json_decref(full);
-		if (rc != PV_OK)
-			return pv_error_set(err, PV_ERR_PROTOCOL, "election document %s: %s",
-					    election_id, err->msg);
-		*out = pv_election_to_json(state, view);
-		pv_election_free(state);
-		return PV_OK;
+			*version = pv_projection_head_version(fresh ? fresh : head);
+		rc = pv_projection_answer_of(c, fresh ? fresh : head, what, out, err);
+		json_decref(fresh);
+		if (rc != PV_ERR_CONFLICT)
+			return rc; /* else the projector is between part and head writes */
 	}
-	return pv_error_set(err, PV_ERR_UNAVAILABLE,
-			    "election %s: its documents kept changing while being read (%s)",
-			    election_id, err->msg);
+	{
+		struct pv_error last = *err;
+
+		return pv_error_set(
+			err, PV_ERR_UNAVAILABLE,
+			"election %s: its documents kept changing while being read (%s)",
+			election_id, last.msg);
+	}
+}
+
+enum pv_err pv_projection_view(struct pv_cosmos *c, const char *election_id,
+			       enum pv_election_view view, json_t **out, int64_t *version,
+			       struct pv_error *err)
+{
+	static const enum pv_projection_answer of_view[] = {
+		[PV_VIEW_FULL] = PV_ANSWER_FULL,
+		[PV_VIEW_OWNER] = PV_ANSWER_OWNER,
+		[PV_VIEW_PUBLIC] = PV_ANSWER_PUBLIC,
+	};
+
+	return pv_projection_answer(c, election_id, NULL, of_view[view], out, version, err);
 }
 
 enum pv_err pv_projection_list(struct pv_cosmos *c, int limit, const char *continuation,

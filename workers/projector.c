@@ -20,6 +20,14 @@
  *     projector_heartbeats at most every [projector] heartbeat_ms, which
  *     also caps the long poll; /healthz judges it by that row.
  *   - Metrics (projector_metrics.h) on [projector] metrics_listen.
+ *   - Parking: a failure that is one election's own (Cosmos DB refused a
+ *     write for good with 400/413, a document over max_document_bytes, an
+ *     event the fold refuses) parks that election: a row in
+ *     projection_parked (sql/007), one log line and a counter; the page
+ *     goes on with the others and is checkpointed.  Its later events are
+ *     skipped.  The parked set is read at take-over and again at most every
+ *     PARKED_RELOAD_MS while it is not empty, so that `photovote-admin
+ *     rebuild` un-parks an election without a restart.
  *   - SIGTERM/SIGINT: stop after the current document write (a page left
  *     half done is not checkpointed, and is replayed by the next run);
  *     SIGHUP reopens the log.
@@ -56,6 +64,7 @@
 #define LOCK_CLASS "7031846"
 #define CACHE_ELECTIONS 1024
 #define REPORT_SECONDS 30
+#define PARKED_RELOAD_MS 1000
 
 /* ---- crash points for the tests ---- */
 
@@ -116,7 +125,7 @@ struct projector {
 	struct pv_es_options eso;
 	struct pv_cosmos_options co;
 	char *name; /* checkpoint name */
-	size_t batch;
+	size_t batch, max_bytes;
 	int wait_ms;
 	int heartbeat_ms;
 	bool once, naive;
@@ -135,6 +144,8 @@ struct projector {
 	int64_t head;      /* last feed position known (-1: none) */
 	double progressed; /* pv_prom_now() of the last advance or idle round */
 	double beaten;     /* pv_prom_now() of the last heartbeat written */
+	struct timespec parked_read; /* when the parked set was last read */
+	bool park_failed;            /* PostgreSQL failed a park: reconnect */
 };
 
 static void drop_pg(struct projector *p)
@@ -146,6 +157,8 @@ static void drop_pg(struct projector *p)
 		pv_log_warnx("projector", "lost the PostgreSQL session and with it the feed lock");
 	p->locked = false;
 }
+
+static enum pv_err read_parked(struct projector *p, struct pv_error *err);
 
 /* Takes the feed lock and reads the checkpoint.  PV_ERR_CONFLICT: another
  * projector holds the lock. */
@@ -183,7 +196,76 @@ static enum pv_err take_lock(struct projector *p, struct pv_error *err)
 	PQclear(res);
 	/* Whatever we remember may have been overwritten by the last holder. */
 	pv_projection_forget(p->proj);
+	rc = read_parked(p, err);
+	if (rc != PV_OK)
+		return rc;
 	pv_log_info("projector", "active for feed %s from position %" PRId64, p->name, p->next);
+	return PV_OK;
+}
+
+static long long ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* Reads the parked elections of this feed into the projection. */
+static enum pv_err read_parked(struct projector *p, struct pv_error *err)
+{
+	const char *params[1] = {p->name};
+	PGresult *res = NULL;
+	const char **ids;
+	enum pv_err rc;
+	int n;
+
+	rc = pv_pg_exec(p->pg, "projector: read the parked elections",
+			"SELECT election_id FROM projection_parked WHERE name = $1", 1, params,
+			&res, err);
+	if (rc != PV_OK)
+		return rc;
+	n = PQntuples(res);
+	ids = pv_xreallocarray(NULL, n ? (size_t)n : 1, sizeof *ids);
+	for (int i = 0; i < n; i++)
+		ids[i] = PQgetvalue(res, i, 0);
+	pv_projection_set_parked(p->proj, ids, (size_t)n);
+	free(ids);
+	PQclear(res);
+	clock_gettime(CLOCK_MONOTONIC, &p->parked_read);
+	return PV_OK;
+}
+
+/* The park callback (lib/projection.h): one row, one log line. */
+static enum pv_err park(void *ctx, const struct pv_projection_parking *what, struct pv_error *err)
+{
+	struct projector *p = ctx;
+	char pos[24], num[24], status[24];
+	const char *params[6] = {p->name, what->election_id, pos, num, status, what->reason};
+	enum pv_err rc;
+
+	snprintf(pos, sizeof pos, "%" PRId64, what->position);
+	snprintf(num, sizeof num, "%" PRId64, what->event_number);
+	snprintf(status, sizeof status, "%ld", what->status);
+	rc = pv_pg_exec(
+		p->pg, "projector: park an election",
+		"INSERT INTO projection_parked"
+		" (name, election_id, position, event_number, status, reason)"
+		" VALUES ($1, $2, $3::bigint, $4::bigint, $5::integer, $6)"
+		" ON CONFLICT (name, election_id) DO UPDATE SET position = EXCLUDED.position,"
+		" event_number = EXCLUDED.event_number, status = EXCLUDED.status,"
+		" reason = EXCLUDED.reason, parked_at = now()",
+		6, params, NULL, err);
+	if (rc != PV_OK) {
+		p->park_failed = true;
+		return rc;
+	}
+	pv_log_warnx("projector",
+		     "parked election %s at event %" PRId64 " (feed position %" PRId64
+		     "), status %ld: %s; the other elections go on, `photovote-admin rebuild %s` "
+		     "un-parks it once the cause is fixed",
+		     what->election_id, what->event_number, what->position, what->status,
+		     what->reason, what->election_id);
 	return PV_OK;
 }
 
@@ -248,9 +330,11 @@ static void report(struct projector *p, bool force)
 	pv_log_info("projector",
 		    "at position %" PRId64 ": %lu events folded, %lu skipped, %lu refused; "
 		    "%lu head writes, %lu part writes, %lu deletes, %lu rebuilds, %lu conflicts; "
+		    "%zu elections parked (%lu parked by this run, %lu of their events skipped); "
 		    "%lu pages; %lu Cosmos DB requests",
 		    p->next, s.events, s.skipped, s.refused, s.elections, s.parts, s.deletes,
-		    s.rebuilds, s.conflicts, p->pages,
+		    s.rebuilds, s.conflicts, pv_projection_parked_count(p->proj), s.parked,
+		    s.parked_skipped, p->pages,
 		    p->cosmos ? pv_cosmos_request_count(p->cosmos) : 0ul);
 }
 
@@ -271,8 +355,10 @@ static bool ready(struct projector *p)
 		}
 		pv_outage_ok(&p->cosmos_out);
 		pv_cosmos_set_observer(p->cosmos, pv_projector_metrics_cosmos, p->metrics);
-		p->proj = pv_projection_new(p->cosmos, p->es, 0, p->naive ? 0 : CACHE_ELECTIONS);
+		p->proj = pv_projection_new(p->cosmos, p->es, p->max_bytes,
+					    p->naive ? 0 : CACHE_ELECTIONS);
 		pv_projection_set_write_hook(p->proj, after_write);
+		pv_projection_set_park(p->proj, park, p);
 	}
 	if (!p->locked) {
 		rc = take_lock(p, &err);
@@ -317,6 +403,14 @@ static bool step(struct projector *p)
 		return true;
 	}
 	pv_outage_ok(&p->es_out);
+	/* Elections un-parked by a rebuild project again. */
+	if (pv_projection_parked_count(p->proj) > 0 &&
+	    ms_since(&p->parked_read) >= PARKED_RELOAD_MS && read_parked(p, &err) != PV_OK) {
+		pv_es_page_clear(&page);
+		drop_pg(p);
+		pv_outage_fail(&p->pg_out, &err);
+		return true;
+	}
 	any = page.count > 0;
 	if (!any) {
 		pv_es_page_clear(&page);
@@ -339,6 +433,12 @@ static bool step(struct projector *p)
 		pv_projector_metrics_page(p->metrics, page.events, page.count,
 					  pv_prom_now() - started);
 	pv_es_page_clear(&page);
+	if (rc != PV_OK && p->park_failed) {
+		p->park_failed = false;
+		drop_pg(p);
+		pv_outage_fail(&p->pg_out, &err);
+		return true;
+	}
 	if (rc != PV_OK) {
 		pv_outage_fail(&p->apply_out, &err);
 		return true;
@@ -400,6 +500,7 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->batch = (size_t)pv_config_int(cfg, "projector", "batch_size");
 	p->heartbeat_ms = (int)pv_config_int(cfg, "projector", "heartbeat_ms");
 	/* The long poll is capped by the heartbeat, so an idle projector beats. */
+	p->max_bytes = (size_t)pv_config_int(cfg, "projector", "max_document_bytes");
 	p->wait_ms = (int)pv_config_int(cfg, "projector", "poll_wait_ms");
 	if (p->wait_ms > p->heartbeat_ms)
 		p->wait_ms = p->heartbeat_ms;

@@ -77,18 +77,47 @@ json_t *pv_election_to_json(const struct pv_election *e, enum pv_election_view v
 enum pv_err pv_election_from_json(const json_t *doc, struct pv_election **out,
 				  struct pv_error *err);
 
-/* Stores limit an item's size (Cosmos DB refuses items over 2 MB), so a
- * FULL document of a large election is stored as parts:
- * pv_election_doc_split() returns an array whose element 0 is the head (the
- * FULL document without "voters" and "ballots", plus "parts": n) and whose
- * elements 1..n are {"id": "<election_id>-part-<k>", "election_id",
- * "part": k, "voters": [...], "ballots": [...]} with at most per_part
- * voters and per_part ballots each.  pv_election_doc_join() checks the
- * parts (count, order, ids) and gives back the FULL document, key order
- * included.  Both work on JSON; inputs are borrowed. */
-json_t *pv_election_doc_split(const json_t *full, size_t per_part);
-enum pv_err pv_election_doc_join(const json_t *head, const json_t *parts, json_t **full,
-				 struct pv_error *err);
+/* Stores limit an item's size (Cosmos DB refuses items over 2 MB), so the
+ * FULL document and the results of an election are stored as documents
+ * that each fit a byte budget, whatever the election's size:
+ *   head    the FULL document without "voters", "ballots" and the
+ *           competitions' "candidates", plus "results" (pv_election_results
+ *           without the competitions' "candidates") and "parts": {"<list>":
+ *           n, ...} for each list below;
+ *   part k  of each list, k = 1..n: {"id": "<election id>-<list>-<k>",
+ *           "election_id", "list", "part": k, "items": [...]}.
+ * Lists, in order: "candidates" (items [competition index, candidate]),
+ * "results" ([competition index, ranked row]), "voters", "ballots".  Each
+ * list is packed in its order into as few parts as fit max_bytes (the
+ * compact JSON text of a part), so the same election always gives the same
+ * documents.  pv_election_doc_split() returns [head, parts...];
+ * PV_ERR_TOO_LARGE when one item alone does not fit (the head's own size is
+ * the caller's to check, with what it adds).
+ * pv_election_doc_join() takes the head and the parts of the lists in
+ * `lists` (a mask of 1 << enum pv_doc_list), in list order, checks them
+ * (count, order, election) and gives the FULL document back, key order
+ * included, with only those lists: without PV_DOC_CANDIDATES the
+ * competitions have no "candidates", without voters or ballots those keys
+ * are absent; *results (may be NULL) is set when PV_DOC_RESULTS is asked.
+ * Both work on JSON; inputs are borrowed. */
+enum pv_doc_list {
+	PV_DOC_CANDIDATES,
+	PV_DOC_RESULTS,
+	PV_DOC_VOTERS,
+	PV_DOC_BALLOTS,
+	PV_DOC__COUNT
+};
+#define PV_DOC_ALL ((1u << PV_DOC__COUNT) - 1)
+#define PV_DOC_ID_MAX 64
+extern const char *const pv_election_doc_lists[PV_DOC__COUNT];
+void pv_election_doc_part_id(const char *eid, enum pv_doc_list list, size_t k,
+			     char out[PV_DOC_ID_MAX]);
+enum pv_err pv_election_doc_split(const json_t *full, const json_t *results, size_t max_bytes,
+				  json_t **docs, struct pv_error *err);
+/* The part counts a head names; false when it names none (not this layout). */
+bool pv_election_doc_counts(const json_t *head, size_t counts[PV_DOC__COUNT]);
+enum pv_err pv_election_doc_join(const json_t *head, const json_t *parts, unsigned lists,
+				 json_t **full, json_t **results, struct pv_error *err);
 
 /* Results per competition: for each candidate the count of cast ballots
  * that rated it, the sum and the mean; candidates ranked by mean, ties by

@@ -33,7 +33,7 @@ pvp_check "the projector made the documents" pvp_same_as_fold "${live[@]}"
 # Damage: a head deleted, a head renamed, a part deleted.
 doc delete "${live[0]}" "${live[0]}" &&
 	doc rename "${live[1]}" "tampered" &&
-	doc delete "${live[2]}" "${live[2]}-part-1"
+	doc delete "${live[2]}" "${live[2]}-voters-1"
 pvp_docs "$w/damaged" "${elections[@]}"
 pvp_check "the documents were damaged" eval '! cmp -s "$w/projector" "$w/damaged"'
 adm_run "rebuild of the deleted head: exit 0" 0 "$adm" rebuild "${live[0]}"

@@ -282,6 +282,70 @@ static void document_lifecycle(void **state)
 	pv_cosmos_close(c);
 }
 
+/* A document of {"id", "election_id", "pad": "x" * pad} whose JSON text is
+ * `bytes` long, as the client sends it. */
+static json_t *padded(const char *id, size_t bytes)
+{
+	json_t *d = json_pack("{s:s, s:s, s:s}", "id", id, "election_id", "E1", "pad", "");
+	char *text = json_dumps(d, JSON_COMPACT);
+	size_t base = strlen(text);
+	char *pad;
+
+	assert_true(bytes >= base);
+	pad = malloc(bytes - base + 1);
+	assert_non_null(pad);
+	memset(pad, 'x', bytes - base);
+	pad[bytes - base] = '\0';
+	json_object_set_new(d, "pad", json_string(pad));
+	free(pad);
+	free(text);
+	return d;
+}
+
+/* The test equipment enforces the service's item limit (tests/servers/
+ * cosmos-limits.js): 2 MB of stored JSON, system properties counted, is
+ * refused with 413 and the service's words; nothing is stored. */
+static void items_over_2mb_are_refused(void **state)
+{
+	const size_t limit = 2u * 1024 * 1024;
+	char db[64];
+	struct pv_cosmos_options o;
+	struct pv_cosmos *c;
+	struct pv_error err = {0};
+	json_t *fits = padded("fits", limit - 1024), *nearly = padded("nearly", limit - 64);
+	json_t *over = padded("over", limit + 4096), *got = NULL;
+
+	(void)state;
+	unique_db(db, sizeof db);
+	o = options(env("PV_TEST_COSMOS_URL"), db);
+	c = open_ok(&o);
+	assert_int_equal(pv_cosmos_upsert(c, "E1", fits, NULL, NULL, NULL, &err), PV_OK);
+	assert_int_equal(pv_cosmos_last_status(c), 201);
+	/* Under 2 MB as sent, over it once _rid, _self, _etag, _attachments
+	 * and _ts are added. */
+	assert_int_equal(pv_cosmos_upsert(c, "E1", nearly, NULL, NULL, NULL, &err),
+			 PV_ERR_TOO_LARGE);
+	assert_int_equal(pv_cosmos_last_status(c), 413);
+	assert_non_null(strstr(err.msg, "HTTP 413"));
+	assert_non_null(strstr(err.msg, "Request size is too large"));
+	assert_int_equal(pv_cosmos_create(c, "E1", over, NULL, NULL, &err), PV_ERR_TOO_LARGE);
+	assert_int_equal(pv_cosmos_last_status(c), 413);
+	assert_int_equal(pv_cosmos_read(c, "E1", "nearly", &got, NULL, &err), PV_ERR_NOT_FOUND);
+	assert_int_equal(pv_cosmos_read(c, "E1", "over", &got, NULL, &err), PV_ERR_NOT_FOUND);
+	/* A replace that would grow a stored item past the limit leaves it. */
+	json_object_set_new(over, "id", json_string("fits"));
+	assert_int_equal(pv_cosmos_replace(c, "E1", over, NULL, NULL, NULL, &err),
+			 PV_ERR_TOO_LARGE);
+	assert_int_equal(pv_cosmos_read(c, "E1", "fits", &got, NULL, &err), PV_OK);
+	assert_int_equal(json_string_length(json_object_get(got, "pad")),
+			 json_string_length(json_object_get(fits, "pad")));
+	json_decref(got);
+	json_decref(fits);
+	json_decref(nearly);
+	json_decref(over);
+	pv_cosmos_close(c);
+}
+
 static void missing_document_and_the_read_quirk(void **state)
 {
 	char db[64];
@@ -669,6 +733,7 @@ int main(void)
 		cmocka_unit_test(unreachable_server_is_unavailable),
 		cmocka_unit_test(document_lifecycle),
 		cmocka_unit_test(missing_document_and_the_read_quirk),
+		cmocka_unit_test(items_over_2mb_are_refused),
 		cmocka_unit_test(invalid_arguments),
 		cmocka_unit_test(query_with_continuation),
 		cmocka_unit_test(tls_with_the_run_ca),

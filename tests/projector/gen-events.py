@@ -4,13 +4,17 @@ line each (EVENTS), for pv-projector-tool append; the election ids go to
 ELECTIONS, one a line.
 
 Usage: gen-events.py EVENTS ELECTIONS [--elections N] [--voters V]
-                     [--deleted K] [--seed S]
+                     [--deleted K] [--seed S] [--candidates C]
+                     [--description-bytes B] [--ratings R]
 
-Each election: created, renamed, two competitions with three candidates
-each (one removed again while in draft, one with an image), V voters, opened,
-a ballot per voter rating one to three candidates (some re-rated), 90 % of
-them cast, closed.  The first K elections are deleted at the end.  Elections
-are interleaved event by event, so one feed page holds several."""
+Each election: created, renamed, two competitions with C + 1 candidates
+each (default 2 + 1; the last removed again while in draft, the second with
+an image; the first described, or every one with a description of B bytes
+of UTF-8, at most 2,000 characters),
+V voters, opened, a ballot per voter rating one to three candidates (some
+re-rated), or R distinct candidates across the competitions with --ratings,
+90 % of them cast, closed.  The first K elections are deleted at the end.
+Elections are interleaved event by event, so one feed page holds several."""
 
 import argparse
 import json
@@ -32,7 +36,7 @@ def stamp(offset):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1700000000 + offset)) + ".000Z"
 
 
-def election(rng, voters, deleted):
+def election(rng, voters, deleted, ncand=2, dbytes=0, nratings=0):
     eid = ulid(rng)
     owner = "owner-%s@example.org" % eid.lower()
     out = []
@@ -52,7 +56,7 @@ def election(rng, voters, deleted):
         cid = ulid(rng)
         ev("CompetitionAdded", owner, competition_id=cid, name="Competition %d" % c)
         cands = []
-        for k in range(3):
+        for k in range(ncand + 1):
             kid = ulid(rng)
             extra = {}
             if k == 1:
@@ -61,10 +65,18 @@ def election(rng, voters, deleted):
             ev("CandidateAdded", owner, competition_id=cid, candidate_id=kid,
                name="Candidate %d.%d" % (c, k), **extra)
             cands.append(kid)
-        removed = cands.pop(2)
+        removed = cands.pop()
         ev("CandidateRemoved", owner, competition_id=cid, candidate_id=removed)
-        ev("CandidateDescriptionChanged", owner, competition_id=cid, candidate_id=cands[0],
-           description="A fine picture")
+        for kid in cands if dbytes else cands[:1]:
+            text = "A fine picture"
+            if dbytes:
+                # B bytes of UTF-8 in fewer characters than the domain's 2,000.
+                words = "%s vue à l'aube, lumière dorée; " % kid.lower()
+                raw = (words * (dbytes // len(words) + 1)).encode()[:dbytes]
+                text = raw.decode(errors="ignore")
+                text += "x" * (dbytes - len(text.encode()))
+            ev("CandidateDescriptionChanged", owner, competition_id=cid, candidate_id=kid,
+               description=text)
         comps.append((cid, cands))
     people = []
     for v in range(voters):
@@ -76,7 +88,12 @@ def election(rng, voters, deleted):
     for vid, mail in people:
         bid = ulid(rng)
         ev("BallotCreated", mail, ballot_id=bid, voter_id=vid)
-        for cid, cands in rng.sample(comps, rng.randint(1, len(comps))):
+        if nratings:
+            pairs = [(cid, kid) for cid, cands in comps for kid in cands]
+            for cid, kid in rng.sample(pairs, min(nratings, len(pairs))):
+                ev("BallotCandidateRated", mail, ballot_id=bid, competition_id=cid,
+                   candidate_id=kid, rating=rng.randint(1, 5))
+        for cid, cands in [] if nratings else rng.sample(comps, rng.randint(1, len(comps))):
             kid = rng.choice(cands)
             ev("BallotCandidateRated", mail, ballot_id=bid, competition_id=cid,
                candidate_id=kid, rating=rng.randint(1, 5))
@@ -99,9 +116,13 @@ def main():
     ap.add_argument("--voters", type=int, default=5)
     ap.add_argument("--deleted", type=int, default=0)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--candidates", type=int, default=2)
+    ap.add_argument("--description-bytes", dest="dbytes", type=int, default=0)
+    ap.add_argument("--ratings", type=int, default=0)
     args = ap.parse_args()
     rng = random.Random(args.seed if args.seed is not None else os.urandom(8))
-    made = [election(rng, args.voters, i < args.deleted) for i in range(args.count)]
+    made = [election(rng, args.voters, i < args.deleted, args.candidates, args.dbytes,
+                     args.ratings) for i in range(args.count)]
     with open(args.elections, "w", encoding="utf-8") as f:
         f.write("".join(eid + "\n" for eid, _ in made))
     with open(args.events, "w", encoding="utf-8") as f:

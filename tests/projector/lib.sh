@@ -150,3 +150,61 @@ pvp_docs()
 		"$pvp_tool" docs "$e" >>"$out" || return 1
 	done
 }
+
+# pvp_web: photovote.fcgi behind lighttpd on a free loopback port, reading this test's
+# PostgreSQL and Cosmos DB database (the broker only for its health check); stopped at exit.
+# Sets PVP_BASE and PVP_AUTH (a bearer token of an administrator, who sees the owner's view).
+pvp_web()
+{
+	local port code i
+	command -v lighttpd >/dev/null || return 1
+	pv_servers_need rabbitmq || return 1
+	export PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT PHOTOVOTE_AMQP_EXCHANGE=pvp.$$.events
+	export PHOTOVOTE_AMQP_QUEUE=pvp.$$.appender PHOTOVOTE_AMQP_DEAD_LETTER_EXCHANGE=pvp.$$.dead
+	export PHOTOVOTE_AMQP_DEAD_LETTER_QUEUE=pvp.$$.dead
+	PVP_AUTH="Authorization: Bearer $("$top_builddir/fcgi/photovote-token" create \
+		root@example.org --admin)" || return 1
+	for ((i = 0; i < 50; i++)); do
+		port=$((20000 + RANDOM % 20000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+	done
+	mkdir -p "$pvp_work/www"
+	chmod 755 "$pvp_work"
+	cat >"$pvp_work/lighttpd.conf" <<CONF
+server.document-root = "$pvp_work/www"
+server.bind = "127.0.0.1"
+server.port = $port
+server.pid-file = "$pvp_work/lighttpd.pid"
+server.errorlog = "$pvp_work/lighttpd-error.log"
+server.modules = ("mod_fastcgi")
+fastcgi.server = ("/api" => ((
+	"bin-path" => "$top_builddir/fcgi/photovote.fcgi",
+	"socket" => "$pvp_work/fcgi.sock",
+	"check-local" => "disable",
+	"max-procs" => 1,
+)))
+CONF
+	lighttpd -D -f "$pvp_work/lighttpd.conf" >>"$pvp_work/lighttpd.out" 2>&1 &
+	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	PVP_BASE=http://127.0.0.1:$port/api
+	for ((i = 0; i < 300; i++)); do
+		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/healthz")
+		[[ $code == 200 ]] && return 0
+		sleep 0.1
+	done
+	echo "# photovote.fcgi not ready (/healthz: ${code:-nothing})"
+	tail -n 20 "$pvp_work/lighttpd-error.log" 2>/dev/null | sed 's/^/#   /'
+	return 1
+}
+
+# pvp_get PATH FILE: GET $PVP_BASE/PATH as the administrator into FILE; prints the status.
+pvp_get()
+{
+	curl -s -m 60 -H "$PVP_AUTH" -o "$2" -w '%{http_code}' "$PVP_BASE/$1"
+}
+
+# pvp_sanitized: true when the programs are built with sanitizers (heavy cases shrink there).
+pvp_sanitized()
+{
+	grep -q '^PV_CFLAGS = .*-fsanitize' "$top_builddir/Makefile" 2>/dev/null
+}

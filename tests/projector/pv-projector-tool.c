@@ -214,22 +214,17 @@ static int view(const char *eid, const char *word)
 	enum pv_election_view v = PV_VIEW_FULL;
 	bool results = view_of(word, &v) == 1;
 	struct pv_error err;
-	json_t *out, *head;
+	json_t *out;
 	enum pv_err rc;
 
-	if (results) {
-		rc = pv_projection_read_head(c, eid, &head, &err);
-		if (rc != PV_OK)
-			die(eid, &err);
-		print((json_t *)pv_projection_head_results(head));
-		json_decref(head);
-	} else {
+	if (results)
+		rc = pv_projection_answer(c, eid, NULL, PV_ANSWER_RESULTS, &out, NULL, &err);
+	else
 		rc = pv_projection_view(c, eid, v, &out, NULL, &err);
-		if (rc != PV_OK)
-			die(eid, &err);
-		print(out);
-		json_decref(out);
-	}
+	if (rc != PV_OK)
+		die(eid, &err);
+	print(out);
+	json_decref(out);
 	pv_cosmos_close(c);
 	return 0;
 }
@@ -292,7 +287,8 @@ static int rebuild(const char *eid)
 {
 	struct pv_es *es = open_store();
 	struct pv_cosmos *c = open_cosmos();
-	struct pv_projection *p = pv_projection_new(c, es, 0, 0);
+	struct pv_projection *p = pv_projection_new(
+		c, es, (size_t)pv_config_int(cfg, "projector", "max_document_bytes"), 0);
 	struct pv_error err;
 
 	if (pv_projection_rebuild(p, eid, &err) != PV_OK)

@@ -5,9 +5,11 @@
 //
 // The stand-in's own command line only serves the certificate bundled with it, which expired in
 // January 2021 and names no IP address, so no client that verifies certificates accepts it.
-// Everything else is the stand-in unchanged.
+// Everything else is the stand-in unchanged, with the service's size limits enforced
+// (cosmos-limits.js).
 const fs = require('fs');
 const { createHttpsServer } = require('@vercel/cosmosdb-server');
+const limits = require('./cosmos-limits');
 
 const [host, portText, certFile, keyFile] = process.argv.slice(2);
 const port = Number(portText);
@@ -16,11 +18,11 @@ if (!host || !Number.isInteger(port) || port <= 0 || port > 65535 || !certFile |
 	process.exit(2);
 }
 
-const server = createHttpsServer({
+const server = limits.enforce(createHttpsServer({
 	cert: fs.readFileSync(certFile),
 	key: fs.readFileSync(keyFile),
 	minVersion: 'TLSv1.2',
-});
+}));
 server.on('error', (err) => {
 	console.error(`cosmos-tls-server: ${err.code || ''} ${err.message}`);
 	process.exit(1);

@@ -610,8 +610,8 @@ _pv_cosmos_launch()
 	local name=$1 cdir=$2 d=${_pv_srv_dir[$1]} port=${_pv_srv_port[$1]} pid deadline
 	_pv_srv_session
 	if [[ $name == cosmos ]]; then
-		(cd "$d" && exec "${_pv_srv_ss[@]}" node "$cdir/node_modules/@vercel/cosmosdb-server/lib/cli.js" \
-			--host 127.0.0.1 -p "$port" --no-ssl) </dev/null >>"$d/server.log" 2>&1 &
+		(cd "$d" && NODE_PATH=$cdir/node_modules exec "${_pv_srv_ss[@]}" node \
+			"$_pv_srv_libdir/cosmos-server.js" 127.0.0.1 "$port") </dev/null >>"$d/server.log" 2>&1 &
 	else
 		(cd "$d" && NODE_PATH=$cdir/node_modules exec "${_pv_srv_ss[@]}" node \
 			"$_pv_srv_libdir/cosmos-tls-server.js" 127.0.0.1 "$port" "$d/server.pem" \

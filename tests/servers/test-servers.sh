@@ -228,8 +228,10 @@ ok "watchdog: a killed script's server is stopped and its folder removed" \
 
 # A server that cannot start: the start fails in bounded time and shows the server's output.
 mkdir -p "$work/broken/node_modules/@vercel/cosmosdb-server/lib"
-echo 'console.error("pv-broken-standin: refusing to start"); process.exit(1);' \
-	>"$work/broken/node_modules/@vercel/cosmosdb-server/lib/cli.js"
+# (cli.js marks the folder as an installed stand-in; index.js is what cosmos-server.js loads.)
+echo 'console.error("pv-broken-standin: refusing to start"); process.exit(1);' |
+	tee "$work/broken/node_modules/@vercel/cosmosdb-server/lib/cli.js" \
+		>"$work/broken/node_modules/@vercel/cosmosdb-server/index.js"
 broken_err=$(PV_TEST_COSMOS_DIR=$work/broken PV_TEST_SERVER_TIMEOUT=20 bash -c \
 	'source "$1/servers.sh"; pv_servers_need_private cosmos && echo STARTED' _ "$here" 2>&1)
 ok "failure: a server that exits at once fails the start and its log is shown" \

@@ -371,66 +371,93 @@ static void test_document_tampered(void **state)
 	pv_election_free(e);
 }
 
-/* Split into parts, joined back: the same text; broken part sets refused. */
-static void expect_split_join(const struct pv_election *e, size_t per_part, size_t max_bytes)
+/* Split into documents of at most max_bytes, joined back: the same text
+ * (document and results); broken part sets refused.  Returns the count of
+ * documents. */
+static size_t expect_split_join(const struct pv_election *e, size_t max_bytes)
 {
-	json_t *full = pv_election_to_json(e, PV_VIEW_FULL), *split, *parts, *joined;
+	json_t *full = pv_election_to_json(e, PV_VIEW_FULL), *split, *parts, *joined, *res;
+	json_t *results = pv_election_results(e), *again;
 	struct pv_election *back = NULL;
 	struct pv_error err;
 	char *s1, *s2;
-	size_t i, nv = 0, nb = 0;
+	size_t i, n, counts[PV_DOC__COUNT] = {0}, seen[PV_DOC__COUNT] = {0};
 	const json_t *p;
 
-	split = pv_election_doc_split(full, per_part);
+	assert_int_equal(pv_election_doc_split(full, results, max_bytes, &split, &err), PV_OK);
 	assert_true(json_array_size(split) >= 1);
+	assert_true(pv_election_doc_counts(json_array_get(split, 0), counts));
 	parts = json_array();
 	json_array_foreach(split, i, p)
 	{
 		char *text = td_dump(p);
 
-		assert_true(strlen(text) < max_bytes);
-		free(text);
 		if (i == 0) {
 			assert_null(json_object_get(p, "ballots"));
 			assert_null(json_object_get(p, "voters"));
-			assert_int_equal(json_integer_value(json_object_get(p, "parts")),
-					 json_array_size(split) - 1);
+			free(text);
 			continue;
 		}
-		assert_true(json_array_size(json_object_get(p, "voters")) <= per_part);
-		assert_true(json_array_size(json_object_get(p, "ballots")) <= per_part);
-		nv += json_array_size(json_object_get(p, "voters"));
-		nb += json_array_size(json_object_get(p, "ballots"));
+		/* Parts fit; the head's size is the projection's to check. */
+		assert_true(strlen(text) <= max_bytes);
+		free(text);
+		for (int l = 0; l < PV_DOC__COUNT; l++)
+			if (strcmp(json_string_value(json_object_get(p, "list")),
+				   pv_election_doc_lists[l]) == 0)
+				seen[l]++;
 		json_array_append(parts, (json_t *)p);
 	}
-	assert_int_equal(nv, json_array_size(json_object_get(full, "voters")));
-	assert_int_equal(nb, json_array_size(json_object_get(full, "ballots")));
-	assert_int_equal(pv_election_doc_join(json_array_get(split, 0), parts, &joined, &err),
+	for (int l = 0; l < PV_DOC__COUNT; l++)
+		assert_int_equal(seen[l], counts[l]);
+	/* The same election, the same documents. */
+	assert_int_equal(pv_election_doc_split(full, results, max_bytes, &again, &err), PV_OK);
+	assert_true(json_equal(split, again));
+	json_decref(again);
+	assert_int_equal(pv_election_doc_join(json_array_get(split, 0), parts, PV_DOC_ALL, &joined,
+					      &res, &err),
 			 PV_OK);
 	s1 = td_dump(full);
 	s2 = td_dump(joined);
 	assert_string_equal(s1, s2);
+	free(s1);
+	free(s2);
+	s1 = td_dump(results);
+	s2 = td_dump(res);
+	assert_string_equal(s1, s2);
+	json_decref(res);
 	assert_int_equal(pv_election_from_json(joined, &back, &err), PV_OK);
 	pv_election_free(back);
 	json_decref(joined);
-	if (json_array_size(parts) >= 2) {
-		/* Out of order, or one missing. */
-		json_t *swapped = json_array();
+	for (i = 0; i + 1 < json_array_size(parts); i++) {
+		/* Two parts of a list out of order. */
+		json_t *swapped = json_copy(parts), *a = json_array_get(parts, i);
 
-		json_array_append(swapped, json_array_get(parts, 1));
-		json_array_append(swapped, json_array_get(parts, 0));
-		for (i = 2; i < json_array_size(parts); i++)
-			json_array_append(swapped, json_array_get(parts, i));
-		assert_int_equal(
-			pv_election_doc_join(json_array_get(split, 0), swapped, &joined, &err),
-			PV_ERR_INVALID);
+		if (!json_equal(json_object_get(a, "list"),
+				json_object_get(json_array_get(parts, i + 1), "list"))) {
+			json_decref(swapped);
+			continue;
+		}
+		json_array_set(swapped, i, json_array_get(parts, i + 1));
+		json_array_set(swapped, i + 1, a);
+		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), swapped, PV_DOC_ALL,
+						      &joined, NULL, &err),
+				 PV_ERR_INVALID);
 		assert_null(joined);
-		json_array_remove(swapped, 0);
-		assert_int_equal(
-			pv_election_doc_join(json_array_get(split, 0), swapped, &joined, &err),
-			PV_ERR_INVALID);
-		assert_non_null(strstr(err.msg, "parts"));
 		json_decref(swapped);
+		break;
+	}
+	for (i = 0; i < json_array_size(parts); i++) {
+		/* Any one part missing. */
+		json_t *less = json_copy(parts);
+
+		json_array_remove(less, i);
+		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), less, PV_DOC_ALL,
+						      &joined, NULL, &err),
+				 PV_ERR_INVALID);
+		assert_non_null(strstr(err.msg, "part"));
+		json_decref(less);
+		if (i > 8)
+			break;
 	}
 	if (json_array_size(parts) >= 1) {
 		/* A part of another election. */
@@ -438,16 +465,19 @@ static void expect_split_join(const struct pv_election *e, size_t per_part, size
 
 		json_object_set_new(json_array_get(other, 0), "election_id",
 				    json_string("01HZXE0000000000000000000F"));
-		assert_int_equal(
-			pv_election_doc_join(json_array_get(split, 0), other, &joined, &err),
-			PV_ERR_INVALID);
+		assert_int_equal(pv_election_doc_join(json_array_get(split, 0), other, PV_DOC_ALL,
+						      &joined, NULL, &err),
+				 PV_ERR_INVALID);
 		json_decref(other);
 	}
+	n = json_array_size(split);
 	free(s1);
 	free(s2);
 	json_decref(parts);
 	json_decref(split);
 	json_decref(full);
+	json_decref(results);
+	return n;
 }
 
 static void test_split_join(void **state)
@@ -455,9 +485,20 @@ static void test_split_join(void **state)
 	struct pv_election *e = run_scenario("scenarios/voting.json");
 	struct pv_election *n = pv_election_new(EID);
 
-	expect_split_join(e, 2, 1 << 20);   /* 6 voters, 5 ballots: 3 parts */
-	expect_split_join(e, 100, 1 << 20); /* one part */
-	expect_split_join(n, 10, 1 << 20);  /* no parts at all */
+	json_t *full = pv_election_to_json(e, PV_VIEW_FULL), *res = pv_election_results(e), *docs;
+	struct pv_error err;
+
+	(void)state;
+	/* One part a list, or many: a budget of 1000 bytes holds a few items. */
+	assert_int_equal(expect_split_join(e, 1 << 20), 1 + 4);
+	assert_true(expect_split_join(e, 1000) > 1 + 4);
+	assert_int_equal(expect_split_join(n, 1 << 20), 1); /* no parts at all */
+	/* An item that no part of the budget can hold. */
+	assert_int_equal(pv_election_doc_split(full, res, 120, &docs, &err), PV_ERR_TOO_LARGE);
+	assert_null(docs);
+	assert_non_null(strstr(err.msg, "more than a document of 120 bytes can hold"));
+	json_decref(full);
+	json_decref(res);
 	pv_election_free(e);
 	pv_election_free(n);
 }
@@ -546,8 +587,8 @@ static void test_big_election(void **state)
 	assert_int_equal(json_integer_value(json_object_get(d, "count")), N);
 	assert_int_equal(json_integer_value(json_object_get(res, "cast_count")), N);
 	expect_roundtrip(e, "big election");
-	/* Every stored item stays under Cosmos DB's 2 MB. */
-	expect_split_join(e, 2000, 2 * 1024 * 1024);
+	/* Every part stays under the projector's default budget. */
+	assert_true(expect_split_join(e, 1024 * 1024) > 1 + 4);
 	json_decref(res);
 	pv_election_free(e);
 #undef FOLD

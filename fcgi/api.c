@@ -513,10 +513,10 @@ static void publish_event(struct pv_api_thread *t, const struct api_route *route
 	msg.user = ev.meta.user;
 	msg.correlation_id = ev.meta.correlation_id;
 	msg.source = ev.meta.source;
-	if ((t->api->publish ? t->api->publish(t->api->publish_ctx, &msg, t->api->publish_timeout_ms,
-					       &err)
-			     : pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->broker_wait_ms,
-							 t->api->publish_timeout_ms, &maybe, &err)) ==
+	if ((t->api->publish
+		     ? t->api->publish(t->api->publish_ctx, &msg, t->api->publish_timeout_ms, &err)
+		     : pv_amqp_publisher_publish(t->api->publisher, &msg, t->api->broker_wait_ms,
+						 t->api->publish_timeout_ms, &maybe, &err)) ==
 	    PV_OK) {
 		pv_command_ids_record(t->api->ids, ev.id, true);
 		accepted(route, req, &ev, resp);

@@ -141,9 +141,9 @@ struct projector {
 	unsigned long pages;
 	time_t reported;
 	struct pv_projector_metrics *metrics;
-	int64_t head;      /* last feed position known (-1: none) */
-	double progressed; /* pv_prom_now() of the last advance or idle round */
-	double beaten;     /* pv_prom_now() of the last heartbeat written */
+	int64_t head;                /* last feed position known (-1: none) */
+	double progressed;           /* pv_prom_now() of the last advance or idle round */
+	double beaten;               /* pv_prom_now() of the last heartbeat written */
 	struct timespec parked_read; /* when the parked set was last read */
 	bool park_failed;            /* PostgreSQL failed a park: reconnect */
 };

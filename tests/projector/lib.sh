@@ -162,6 +162,10 @@ pvp_web()
 	export PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT PHOTOVOTE_AMQP_EXCHANGE=pvp.$$.events
 	export PHOTOVOTE_AMQP_QUEUE=pvp.$$.appender PHOTOVOTE_AMQP_DEAD_LETTER_EXCHANGE=pvp.$$.dead
 	export PHOTOVOTE_AMQP_DEAD_LETTER_QUEUE=pvp.$$.dead
+	# Everything else comes from the environment; the programs want a file.
+	: >"$pvp_work/pv.conf"
+	chmod 644 "$pvp_work/pv.conf"
+	export PHOTOVOTE_CONFIG=$pvp_work/pv.conf
 	PVP_AUTH="Authorization: Bearer $("$top_builddir/fcgi/photovote-token" create \
 		root@example.org --admin)" || return 1
 	for ((i = 0; i < 50; i++)); do

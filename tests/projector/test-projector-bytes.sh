@@ -50,32 +50,45 @@ pvp_check "the heads hold no candidates, voters or ballots" \
 pvp_check "candidates in several parts, ballots in several parts" \
 	eval 'test "$(jq -r "select(.id == \"$ec\") | .parts.candidates" "$pvp_work/docs")" -gt 1 &&
 	      test "$(jq -r "select(.id == \"$eb\") | .parts.ballots" "$pvp_work/docs")" -gt 1'
-pvp_check "every view and the results equal the domain's fold" pvp_same_as_fold "$ec" "$eb"
-"$pvp_tool" fold "$eb" full >"$pvp_work/fold-full"
+# The full view and the results (every view derives from the full document; the owner's is
+# checked through photovote.fcgi below): one fold of each stream, it is long.
+same_full_and_results()
+{
+	local e
+	for e in "$@"; do
+		"$pvp_tool" fold "$e" full >"$pvp_work/fold-full-$e" &&
+			"$pvp_tool" view "$e" full | cmp -s "$pvp_work/fold-full-$e" - &&
+			"$pvp_tool" fold "$e" results >"$pvp_work/want-results-$e" &&
+			"$pvp_tool" view "$e" results | cmp -s "$pvp_work/want-results-$e" - || return 1
+	done
+}
+pvp_check "the full documents and the results equal the domain's fold" \
+	same_full_and_results "$ec" "$eb"
+cp "$pvp_work/fold-full-$eb" "$pvp_work/fold-full"
 pvp_check "$voters ballots of 15 ratings, as many cast as the fold says" \
 	test "$(jq -c '[.ballot_count, .cast_count, ([.ballots[].ratings | length] | min)]' \
 		"$pvp_work/fold-full")" = "$(jq -c "[$voters, .cast_count, 15]" "$pvp_work/fold-full")"
 
-if pvp_web; then
-	"$pvp_tool" fold "$eb" results >"$pvp_work/want-results"
+if ! command -v lighttpd >/dev/null; then
+	for _ in 1 2 3; do
+		pv_tap_n=$((pv_tap_n + 1))
+		echo "ok $pv_tap_n # SKIP lighttpd is not installed"
+	done
+elif pvp_web; then
 	pvp_check "GET .../results of the ballots election: 200, the fold's results" eval \
 		'test "$(pvp_get "elections/$eb/results" "$pvp_work/got")" = 200 &&
-		 test "$(jq -cS . "$pvp_work/got")" = "$(jq -cS . "$pvp_work/want-results")"'
+		 test "$(jq -cS . "$pvp_work/got")" = "$(jq -cS . "$pvp_work/want-results-$eb")"'
 	"$pvp_tool" fold "$ec" owner >"$pvp_work/want-owner"
 	pvp_check "GET /elections/{id} of the candidates election: 200, all $((2 * cands)) \
 candidates with their descriptions, as the fold" eval \
 		'test "$(pvp_get "elections/$ec" "$pvp_work/got")" = 200 &&
 		 test "$(jq -cS . "$pvp_work/got")" = "$(jq -cS . "$pvp_work/want-owner")" &&
 		 test "$(jq "[.competitions[].candidates[]] | length" "$pvp_work/got")" = $((2 * cands))'
-	"$pvp_tool" fold "$ec" results >"$pvp_work/want-results"
 	pvp_check "GET .../results of the candidates election: all candidates ranked" eval \
 		'test "$(pvp_get "elections/$ec/results" "$pvp_work/got")" = 200 &&
-		 test "$(jq -cS . "$pvp_work/got")" = "$(jq -cS . "$pvp_work/want-results")"'
+		 test "$(jq -cS . "$pvp_work/got")" = "$(jq -cS . "$pvp_work/want-results-$ec")"'
 else
-	for _ in 1 2 3; do
-		pv_tap_n=$((pv_tap_n + 1))
-		echo "ok $pv_tap_n # SKIP photovote.fcgi behind lighttpd did not start"
-	done
+	for _ in 1 2 3; do pv_tap_ok 1 "photovote.fcgi behind lighttpd did not start"; done
 fi
 
 cp "$pvp_work/docs" "$pvp_work/docs-live"

@@ -642,6 +642,7 @@ _pv_cosmos_start()
 	cdir=$(_pv_cosmos_dir) ||
 		_pv_srv_fail "$name" "the stand-in is not installed (npm ci in tests/cosmos failed)" ||
 		return 1
+	cdir=$(cd "$cdir" && pwd) || return 1 # NODE_PATH is read after a cd
 	PV_TEST_COSMOS_DIR=$cdir
 	export PV_TEST_COSMOS_DIR
 	if [[ -n ${_pv_srv_dir[$name]:-} ]]; then

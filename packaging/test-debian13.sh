@@ -78,6 +78,7 @@ in_root apt-get install -y -q --no-install-recommends build-essential dpkg-dev g
 say "the source tree"
 rm -rf "$root/root/src" "$root/root/out"
 mkdir -p "$root/root/src" "$root/root/out"
+# shellcheck disable=SC2016
 (cd "$top" && git ls-files -z --cached --others --exclude-standard |
 	xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 	tar --null -T - -cf -) | tar -xf - -C "$root/root/src"

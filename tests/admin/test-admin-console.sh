@@ -4,8 +4,8 @@
 # with no command on a terminal it opens the console; the streams list shows the streams
 # (a name with an escape sequence shown escaped), the status line the lag and dead letters;
 # Enter shows a stream's events, Enter again an event's detail with control characters
-# escaped; Esc goes back; r rebuilds the selected election; a resize redraws at the new
-# size; q exits 0.
+# escaped; Esc goes back; r rebuilds the selected election (here one whose events do not
+# fold, so it fails and says so); a resize redraws at the new size; q exits 0.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
@@ -76,7 +76,12 @@ sleep 0.3
 tm send-keys -t adm Escape
 pvp_check "Esc twice goes back to the streams" on_screen "Streams (2)"
 tm send-keys -t adm r
-pvp_check "r rebuilds the selected election" on_screen "rebuilt $e1" 30
+# The seed's election is named with control characters, which the domain refuses: its
+# ElectionCreated does not fold, so the rebuild fails and says which election (the projector
+# parks such an election; docs/read-model.md).  A rebuild that succeeds is
+# test-admin-rebuild.sh's, through the same pv_session_rebuild.
+pvp_check "r on an election whose events do not fold: the rebuild fails, naming it" \
+	on_screen "rebuild $e1 (event store" 30
 tm send-keys -t adm j r
 pvp_check "r on a stream that is not an election's says so" \
 	on_screen "is not an election's stream"

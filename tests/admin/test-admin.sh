@@ -100,8 +100,11 @@ dead_letters: 2
 store_head: 3
 projector_checkpoint: -1
 projector_lag: 4
+parked_elections: 0
 EOT
-pvp_check "status: figures before the projector ran" cmp -s "$w/want" "$w/out"
+pvp_check "status: figures before the projector ran" cmp -s "$w/want" "$w/out" ||
+	diff "$w/want" "$w/out" | sed 's/^/#   /'
+
 pvp_once
 adm_run "status --json after the projector ran: exit 0" 0 "$adm" status --json
 pvp_check "status --json: checkpoint at the head, no lag" python3 -c '

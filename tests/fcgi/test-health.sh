@@ -27,9 +27,9 @@ EOF
 export PHOTOVOTE_CONFIG=$WORK/pv.conf
 export PHOTOVOTE_HTTP_HEALTH_INTERVAL_MS=200 PHOTOVOTE_HTTP_HEALTH_STALE_MS=1500
 export PHOTOVOTE_HTTP_PROJECTOR_STALE_SECONDS=3
-# The rest of the schema (pv_web_setup loaded the tokens' table).
+# The rest of the schema (pv_web_setup loaded the tokens' table and the command ids').
 for f in "$top_srcdir"/sql/0*.sql; do
-	[[ $f == */002_* ]] && continue
+	[[ $f == */002_* || $f == */008_command_ids.sql ]] && continue
 	psql "$PG_CONNINFO" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null || bail "$f"
 done
 

@@ -206,28 +206,31 @@ check_all()
 		shut=
 		[[ $name == *", then EOF" ]] && shut=shut
 		echo "$i $(port_of "$server") ${REQ_FILE[$name]} $shut" >>"$WORK/batch"
-		code=
-		[[ $want == *:* ]] && code=${want#*:} && want=${want%%:*}
-		jq -nc --arg id "$i" --arg want "$want" --arg code "$code" \
-			'{id: $id, want: $want, code: $code}' >>"$WORK/expect"
+		jq -nc --arg id "$i" --arg spec "$want" '{id: $id, spec: $spec}' >>"$WORK/expect"
 	done
 	python3 "$RAW" $((T * 3)) <"$WORK/batch" >"$WORK/answers.$state" ||
 		bail "raw-http.py failed"
 	# One verdict a line, in the order of the expectations: "ok" or what is wrong.
+	# A spec is STATUS[:CODE], or several separated by "/" when the server may give either.
 	jq -nr --slurpfile a "$WORK/answers.$state" --slurpfile e "$WORK/expect" '
+		def verdict($r; $want; $code):
+			($r.body | try fromjson catch null) as $b |
+			if ($r.status | tostring) != $want then "status \($r.status)"
+			elif $want == "0" then "ok"
+			elif ($r.content_type | test("^application/json(;|$)") | not) then
+				"Content-Type \($r.content_type)"
+			elif $b == null then "a body that is not JSON"
+			elif $code == "" then "ok"
+			elif ($b.error.code // null) != $code then "code \($b.error.code // null)"
+			elif ($b.error.message | type) != "string" or $b.error.message == "" then
+				"no message"
+			else "ok" end;
 		($a | map({(.id): .}) | add) as $by_id |
 		$e[] | . as $x | $by_id[$x.id] as $r |
-		($r.body | try fromjson catch null) as $b |
 		if $r == null then "no answer recorded"
-		elif ($r.status | tostring) != $x.want then "status \($r.status)"
-		elif $x.want == "0" then "ok"
-		elif ($r.content_type | test("^application/json(;|$)") | not) then
-			"Content-Type \($r.content_type)"
-		elif $b == null then "a body that is not JSON"
-		elif $x.code == "" then "ok"
-		elif ($b.error.code // null) != $x.code then "code \($b.error.code // null)"
-		elif ($b.error.message | type) != "string" or $b.error.message == "" then "no message"
-		else "ok" end |
+		else [$x.spec | split("/")[] | split(":") | verdict($r; .[0]; .[1] // "")] |
+			if any(. == "ok") then "ok" else .[0] end
+		end |
 		if . == "ok" then . else "\(.): \($r | .body |= .[0:200] | tojson)" end' \
 		>"$WORK/verdicts.$state"
 	i=0
@@ -303,8 +306,9 @@ expect "unknown HTTP version" apache=503:backend_unavailable
 # lighttpd connects to the program before it reads the body, nginx after.
 expect "body shorter than its Content-Length" apache=503:backend_unavailable \
 	lighttpd=503:backend_unavailable nginx=0
-expect "body shorter than its Content-Length, then EOF" apache=400:invalid_request \
-	lighttpd=503:backend_unavailable nginx=0
+# Apache reads the body before it connects, or after: seen both (it is a race with the EOF).
+expect "body shorter than its Content-Length, then EOF" \
+	apache=400:invalid_request/503:backend_unavailable lighttpd=503:backend_unavailable nginx=0
 expect "body over the web server limit" apache=503:backend_unavailable
 check_all stopped
 

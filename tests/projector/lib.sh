@@ -189,15 +189,19 @@ fastcgi.server = ("/api" => ((
 )))
 CONF
 	lighttpd -D -f "$pvp_work/lighttpd.conf" >>"$pvp_work/lighttpd.out" 2>&1 &
-	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	local pid=$!
+	pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
 	PVP_BASE=http://127.0.0.1:$port/api
+	# /readyz: the servers photovote.fcgi needs (the projector is this test's business).
 	for ((i = 0; i < 300; i++)); do
-		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/healthz")
+		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/readyz")
 		[[ $code == 200 ]] && return 0
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "# photovote.fcgi not ready (/healthz: ${code:-nothing})"
-	tail -n 20 "$pvp_work/lighttpd-error.log" 2>/dev/null | sed 's/^/#   /'
+	echo "# photovote.fcgi not ready (/readyz: ${code:-nothing})"
+	tail -n 20 "$pvp_work/lighttpd-error.log" "$pvp_work/lighttpd.out" 2>/dev/null |
+		sed 's/^/#   /'
 	return 1
 }
 

@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+#include "thread.h"
 #include "pgutil.h"
 #include "xalloc.h"
 
@@ -333,17 +334,13 @@ struct pv_command_ids *pv_command_ids_new(const struct pv_config *cfg)
 {
 	struct pv_command_ids *ids = pv_xcalloc(1, sizeof *ids);
 	const char *key = pv_config_str(cfg, "http", "command_key");
-	pthread_condattr_t attr;
 	int rc;
 
 	ids->conninfo = pv_xstrdup(pv_config_str(cfg, "postgres", "conninfo"));
 	if (*key)
 		key_from_text(ids, key);
 	pthread_mutex_init(&ids->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&ids->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	pv_cond_init_monotonic(&ids->cond);
 	rc = pthread_create(&ids->thread, NULL, recorder_main, ids);
 	if (rc != 0) {
 		errno = rc;

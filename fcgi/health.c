@@ -16,6 +16,7 @@
 #include "config.h"
 #include "cosmos.h"
 #include "log.h"
+#include "thread.h"
 #include "projection.h"
 #include "xalloc.h"
 
@@ -297,13 +298,9 @@ static char *dup_or_empty(const char *s)
 struct pv_health *pv_health_start(const struct pv_config *cfg, struct pv_amqp_publisher *pub)
 {
 	struct pv_health *h = pv_xcalloc(1, sizeof *h);
-	pthread_condattr_t attr;
 
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	pv_cond_init_monotonic(&h->wake);
 	h->pub = pub;
 	h->interval_ms = (int)pv_config_int(cfg, "http", "health_interval_ms");
 	h->stale_ms = (int)pv_config_int(cfg, "http", "health_stale_ms");

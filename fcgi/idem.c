@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "lru.h"
+#include "thread.h"
 #include "xalloc.h"
 
 struct entry {
@@ -57,16 +58,12 @@ static void entry_free(struct pv_lru_node *node)
 struct pv_idem *pv_idem_new(size_t capacity, int ttl)
 {
 	struct pv_idem *c = pv_xcalloc(1, sizeof *c);
-	pthread_condattr_t attr;
 
 	c->capacity = capacity ? capacity : 1;
 	c->ttl = ttl;
 	c->entries = pv_lru_new(c->capacity, entry_free);
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->done, &attr);
-	pthread_condattr_destroy(&attr);
+	pv_cond_init_monotonic(&c->done);
 	return c;
 }
 

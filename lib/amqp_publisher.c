@@ -56,6 +56,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "thread.h"
 #include "xalloc.h"
 
 #define CHANNEL 1
@@ -710,7 +711,6 @@ static char *dup_param(const char *s)
 struct pv_amqp_publisher *pv_amqp_publisher_start(const struct pv_amqp_params *params)
 {
 	struct pv_amqp_publisher *pub = pv_xcalloc(1, sizeof *pub);
-	pthread_condattr_t attr;
 	int rc;
 
 	pub->params = *params;
@@ -727,10 +727,7 @@ struct pv_amqp_publisher *pv_amqp_publisher_start(const struct pv_amqp_params *p
 	if (pub->wake_fd < 0)
 		pv_log_fatal("amqp", "eventfd");
 	pthread_mutex_init(&pub->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&pub->connected_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	pv_cond_init_monotonic(&pub->connected_cond);
 	rc = pthread_create(&pub->thread, NULL, publisher_main, pub);
 	if (rc != 0) {
 		errno = rc;

@@ -723,10 +723,14 @@ static enum pv_err check_partition_path(const char *target, json_t *coll, struct
 	json_t *paths = json_object_get(json_object_get(coll, "partitionKey"), "paths");
 	const char *p = json_string_value(json_array_get(paths, 0));
 
-	if (!p || strcmp(p, PV_COSMOS_PARTITION_PATH) != 0 || json_array_size(paths) != 1)
-		return pv_error_set(err, PV_ERR_CONFIG,
-				    "cosmos: container %s is not partitioned on %s (found %s)",
-				    target, PV_COSMOS_PARTITION_PATH, p ? p : "no partition key");
+	if (!p || strcmp(p, PV_COSMOS_PARTITION_PATH) != 0 || json_array_size(paths) != 1) {
+		/* The path is the server's text: escaped like the rest of an answer. */
+		pv_error_set(err, PV_ERR_CONFIG,
+			     "cosmos: container %s is not partitioned on %s (found %s)", target,
+			     PV_COSMOS_PARTITION_PATH, p ? p : "no partition key");
+		pv_log_escape_in_place(err->msg, sizeof err->msg);
+		return err->code;
+	}
 	return PV_OK;
 }
 

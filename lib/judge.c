@@ -200,7 +200,7 @@ static enum pv_err catch_up(struct pv_judge *c, struct entry *e, const char *str
 			 * gone.  Not while a batch holds events of its own for it,
 			 * which the store has not seen yet. */
 			if (e->version >= 0 && !e->group) {
-				pv_log_info("appender", "%s was deleted: starting from nothing",
+				pv_log_info("judge", "%s was deleted: starting from nothing",
 					    stream);
 				entry_reset(e);
 			}
@@ -219,11 +219,10 @@ static enum pv_err catch_up(struct pv_judge *c, struct entry *e, const char *str
 			if (want && strcmp(r->id, want) == 0)
 				*found = r->number;
 			if (pv_recorded_fold(&e->election, r, &restarted, &why) != PV_OK)
-				pv_log_warnx("appender",
-					     "%s event %" PRId64 " (%s) does not fold: %s", stream,
-					     r->number, r->id, why.msg);
+				pv_log_warnx("judge", "%s event %" PRId64 " (%s) does not fold: %s",
+					     stream, r->number, r->id, why.msg);
 			if (restarted)
-				pv_log_info("appender", "%s starts again at event %" PRId64, stream,
+				pv_log_info("judge", "%s starts again at event %" PRId64, stream,
 					    r->number);
 			e->version = r->number;
 		}
@@ -495,7 +494,7 @@ static enum pv_err batch_judge(struct pv_judge *c, struct batch *b, struct item 
 		.metadata = it->meta,
 	};
 	if (pv_election_apply(e->election, &it->ev, e->version + 1, &why) != PV_OK)
-		pv_log_warnx("appender", "%s: %s", it->stream, why.msg);
+		pv_log_warnx("judge", "%s: %s", it->stream, why.msg);
 	e->version++;
 	item_verdict(b, it, e->version, PV_AUDIT_KIND_NONE, NULL, NULL);
 	return PV_OK;
@@ -556,7 +555,7 @@ static enum pv_err batch_verify(struct pv_judge *c, struct batch *b, struct pv_e
 		return PV_OK;
 	rc = pv_es_check_versions(c->es, x, n, &failed, err);
 	if (rc == PV_ERR_CONFLICT)
-		pv_log_info("appender", "%s changed behind the cache: judging the batch again",
+		pv_log_info("judge", "%s changed behind the cache: judging the batch again",
 			    x[failed].stream);
 	free(x);
 	free(names);
@@ -696,6 +695,12 @@ enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t
 		b.items[i].m = &msgs[i];
 	batch_decode(&b);
 	rc = batch_run(c, &b, err);
+	/* A store without transactions may have taken some of the appends,
+	 * which a read of their streams may fold into the cache before their
+	 * own turn comes: from now on each looks for itself first. */
+	if (rc != PV_OK)
+		for (size_t i = 0; i < n; i++)
+			msgs[i].suspect = true;
 	for (size_t i = 0; i < b.ntouched; i++) {
 		const struct group *g = b.touched[i]->group;
 
@@ -714,7 +719,7 @@ enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t
 		struct item *it = &b.items[i];
 
 		if (rc == PV_OK && it->decoded && it->row.status == PV_AUDIT_REJECTED && it->audit)
-			pv_log_info("appender", "%s %s on %s rejected: %s: %s", it->id,
+			pv_log_info("judge", "%s %s on %s rejected: %s: %s", it->id,
 				    pv_event_type_name(it->ev.type), it->stream, it->row.rule,
 				    it->m->reason);
 		if (it->decoded)
@@ -726,7 +731,7 @@ enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t
 			it->m->reason[0] = '\0';
 	}
 	if (rc == PV_OK)
-		pv_log_debug("appender", "batch of %zu: %zu appended in %zu stream request(s)", n,
+		pv_log_debug("judge", "batch of %zu: %zu appended in %zu stream request(s)", n,
 			     appended, b.ngroups);
 	return rc;
 }

@@ -70,8 +70,8 @@ void pv_judge_set_hook(struct pv_judge *j, void (*hook)(enum pv_judge_point poin
 /* Judges n messages as one unit of work: in order, each with its own
  * verdict as if judged one by one.  PV_OK: every action is set and the
  * verdicts are durable.  Anything else: no verdict was recorded (events may
- * have been appended where the store has no transaction); judge the
- * messages one at a time with pv_judge_one. */
+ * have been appended where the store has no transaction), every message is
+ * now suspect; judge them one at a time with pv_judge_one. */
 enum pv_err pv_judge_batch(struct pv_judge *j, struct pv_judge_msg *msgs, size_t n,
 			   struct pv_error *err);
 

@@ -152,10 +152,11 @@ static void broker_lost(struct appender *a, const struct pv_error *err)
 }
 
 /* Handles one delivery until its verdict is durable and it is acked or
- * dead-lettered, or a stop is requested during an outage. */
-static void deliver(struct appender *a, struct pv_amqp_delivery *d)
+ * dead-lettered, or a stop is requested during an outage.  suspect: it
+ * may have been handled before (redelivered, or in a batch that failed). */
+static void deliver(struct appender *a, struct pv_amqp_delivery *d, bool suspect)
 {
-	struct pv_judge_msg m = {.body = d->body, .len = d->body_len, .suspect = d->redelivered};
+	struct pv_judge_msg m = {.body = d->body, .len = d->body_len, .suspect = suspect};
 	struct pv_error err;
 	enum pv_err rc;
 
@@ -191,8 +192,8 @@ static void deliver_batch(struct appender *a, size_t n)
 	enum pv_err rc;
 
 	if (n == 1) {
-		for (size_t i = 0; i < n && a->consumer && !pv_daemon_stop; i++)
-			deliver(a, &a->batch[i]);
+		if (a->consumer && !pv_daemon_stop)
+			deliver(a, &a->batch[0], a->batch[0].redelivered);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -204,7 +205,7 @@ static void deliver_batch(struct appender *a, size_t n)
 	if (pv_judge_batch(a->judge, a->msgs, n, &err) != PV_OK) {
 		pv_log_debug("appender", "batch of %zu: %s; one by one", n, err.msg);
 		for (size_t i = 0; i < n && a->consumer && !pv_daemon_stop; i++)
-			deliver(a, &a->batch[i]);
+			deliver(a, &a->batch[i], a->msgs[i].suspect);
 		return;
 	}
 	fault_at(FAULT_BEFORE_ACK);

@@ -98,6 +98,7 @@ struct pv_judge {
 	struct pv_lru *cache;
 	struct scratch scratch;
 	void (*hook)(enum pv_judge_point point);
+	struct pv_judge_stats stats;
 };
 
 static void at(struct pv_judge *j, enum pv_judge_point point)
@@ -176,6 +177,11 @@ void pv_judge_free(struct pv_judge *c)
 	pv_lru_free(c->cache);
 	scratch_free(&c->scratch);
 	free(c);
+}
+
+void pv_judge_get_stats(const struct pv_judge *j, struct pv_judge_stats *out)
+{
+	*out = j->stats;
 }
 
 void pv_judge_set_hook(struct pv_judge *j, void (*hook)(enum pv_judge_point point))
@@ -730,9 +736,14 @@ enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t
 		if (it->m->action != PV_JUDGE_DEAD_LETTER)
 			it->m->reason[0] = '\0';
 	}
-	if (rc == PV_OK)
+	if (rc == PV_OK) {
 		pv_log_debug("judge", "batch of %zu: %zu appended in %zu stream request(s)", n,
 			     appended, b.ngroups);
+		c->stats.units++;
+		c->stats.messages += n;
+		c->stats.streams += b.ngroups;
+		c->stats.appended += appended;
+	}
 	return rc;
 }
 

@@ -67,6 +67,15 @@ void pv_judge_free(struct pv_judge *j);
 /* Called at each point (NULL: none). */
 void pv_judge_set_hook(struct pv_judge *j, void (*hook)(enum pv_judge_point point));
 
+/* What the committed units held, since pv_judge_new. */
+struct pv_judge_stats {
+	unsigned long long units;    /* committed */
+	unsigned long long messages; /* in them */
+	unsigned long long streams;  /* streams appended to, summed over the units */
+	unsigned long long appended; /* events appended */
+};
+void pv_judge_get_stats(const struct pv_judge *j, struct pv_judge_stats *out);
+
 /* Judges n messages as one unit of work: in order, each with its own
  * verdict as if judged one by one.  PV_OK: every action is set and the
  * verdicts are durable.  Anything else: no verdict was recorded (events may

@@ -357,6 +357,15 @@ int main(int argc, char **argv)
 	pv_judge_set_hook(a.judge, judge_point);
 	pv_log_info("appender", "started (event store: %s)", eso.backend);
 	run(&a);
+	{
+		struct pv_judge_stats st;
+
+		pv_judge_get_stats(a.judge, &st);
+		pv_log_info("appender",
+			    "judged %llu messages in %llu batches: %llu events appended with "
+			    "%llu stream appends",
+			    st.messages, st.units, st.appended, st.streams);
+	}
 	pv_amqp_consumer_close(a.consumer);
 	free(a.msgs);
 	free(a.batch);

@@ -42,7 +42,8 @@ Test-only control route (not part of EventStoreDB, no auth):
   garbage_next: answer the next N requests 200 with a body that is not JSON;
   delay_ms:  sleep before answering every following request.
   GET /_standin/faults returns the settings and the counters "requests"
-  (control route not counted) and "connections" (TCP connections accepted,
+  (control route not counted), "appends" (POSTs to a stream that answered
+  201) and "connections" (TCP connections accepted,
   control route's included).
 """
 
@@ -300,6 +301,7 @@ class Faults:
         self.delay_ms = delay_ms
         self.fail_rate = fail_rate
         self.requests = 0
+        self.appends = 0
         self.connections = 0
 
 
@@ -521,7 +523,8 @@ class Handler(BaseHTTPRequestHandler):
             out = {"fail_next": FAULTS.fail_next, "status": FAULTS.status,
                    "drop_next": FAULTS.drop_next, "lose_next": FAULTS.lose_next,
                    "delay_ms": FAULTS.delay_ms,
-                   "requests": FAULTS.requests, "connections": FAULTS.connections}
+                   "requests": FAULTS.requests, "appends": FAULTS.appends,
+                   "connections": FAULTS.connections}
         self.answer(200, json.dumps(out).encode(), "application/json")
 
     def info(self):
@@ -688,6 +691,8 @@ class Handler(BaseHTTPRequestHandler):
         if status == 400:
             return self.answer(400, b"", None, self.current_version_headers(cur),
                                "Wrong expected EventNumber")
+        with FAULTS.lock:
+            FAULTS.appends += 1
         loc = "%s/streams/%s/%d" % (self.base(), esc(stream), first)
         self.answer(201, b"", "text/plain", [("Location", loc)], "Created")
 

@@ -182,6 +182,11 @@ run()
 	db=$(pva_sql "SELECT round(extract(epoch FROM max(recorded) - min(received))::numeric, 2)
 		FROM audit_log")
 	n=$(pva_sql "SELECT count(*) FROM audit_log WHERE status = 'appended'")
+	# The appender's own CPU time (user + system, all threads): the figure the machine's
+	# other load does not change much.
+	cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ c = index($0, ") "); split(substr($0, c + 2), f, " ");
+		printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$APPENDER_PID/stat" 2>/dev/null)
+	echo "# $name: the appender used ${cpu:-?} CPU-s ($(cut -d' ' -f1 /proc/loadavg) load)"
 	pva_stop
 	# "judged M messages in B batches: E events appended with S stream appends"
 	judged=$(sed -n 's/.*appender: judged \([0-9]*\) messages in \([0-9]*\) batches: [0-9]* events appended with \([0-9]*\) stream appends.*/\2 \3/p' \

@@ -356,9 +356,12 @@ class Handler(BaseHTTPRequestHandler):
         if body or ctype:
             self.send_header("Content-Type", ctype or "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        # Headers and body in one write (http.server's own buffer): one
+        # send per answer instead of two, which matters at thousands a second.
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD" and body:
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def text_error(self, status, reason, headers=()):
         """400-style answer: the reason in the status line and as text."""

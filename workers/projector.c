@@ -396,7 +396,7 @@ static bool step(struct projector *p)
 	int64_t last;
 	enum pv_err rc;
 
-	rc = pv_es_read_category(p->es, PV_PROJECTION_CATEGORY, p->next, max,
+	rc = pv_es_read_category(p->es, PV_ELECTION_CATEGORY, p->next, max,
 				 p->once ? 0 : p->wait_ms, &page, &err);
 	if (rc != PV_OK) {
 		pv_outage_fail(&p->es_out, &err);
@@ -507,7 +507,7 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->head = -1;
 	p->progressed = pv_prom_now();
 	p->metrics = pv_projector_metrics_new(cfg);
-	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
+	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->co.container);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);
 	pv_outage_init(&p->es_out, "projector", "event store", &pv_daemon_stop);

@@ -39,6 +39,7 @@
 
 #include "id.h"
 #include "log.h"
+#include "options.h"
 #include "pgutil.h"
 #include "projection.h"
 #include "xalloc.h"

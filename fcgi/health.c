@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "options.h"
 #include "cosmos.h"
 #include "log.h"
 #include "thread.h"

@@ -38,6 +38,7 @@
 #include "amqp_consumer.h"
 #include "appender_metrics.h"
 #include "config.h"
+#include "options.h"
 #include "daemon.h"
 #include "eventstore.h"
 #include "judge.h"

@@ -38,6 +38,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "config.h"
+#include "options.h"
 #include "daemon.h"
 #include "cosmos.h"
 #include "eventstore.h"

@@ -32,6 +32,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
@@ -252,10 +253,7 @@ int main(int argc, char **argv)
 		config_path = PV_CONFIG_FILE;
 	if (pv_config_load(config_path, NULL, &cfg, &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
-	pv_log_init("photovote.fcgi",
-		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-									       : PV_LOG_STDERR,
-		    (enum pv_log_level)pv_log_level_parse(pv_config_str(cfg, "log", "level")));
+	pv_daemon_log_configure("photovote.fcgi", cfg);
 	if (!nthreads)
 		nthreads = (int)pv_config_int(cfg, "http", "threads");
 

@@ -37,6 +37,7 @@
 #include "log.h"
 #include "notify.h"
 #include "request.h"
+#include "thread.h"
 #include "xalloc.h"
 
 #ifndef PV_CONFIG_FILE
@@ -291,8 +292,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nthreads; i++) {
 		workers[i].ctx.api = api;
 		workers[i].listen_fd = listen_fd;
-		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
-			pv_log_fatal("fcgi", "starting request thread %d", i);
+		pv_thread_start(&workers[i].thread, worker_main, &workers[i], "fcgi",
+				"a request thread");
 	}
 
 	sigdelset(&sigs, SIGUSR2);

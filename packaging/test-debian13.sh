@@ -61,6 +61,7 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 # its bundle, and npm in the chroot (the autopkgtest's `npm ci` of the
 # Cosmos DB stand-in) needs it too.  npm reads its CA file from /etc/npmrc.
 if [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+	mkdir -p "$root/etc/ssl"
 	cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca-bundle.pem"
 	echo "cafile=/etc/ssl/host-ca-bundle.pem" >"$root/etc/npmrc"
 fi

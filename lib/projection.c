@@ -104,19 +104,28 @@ static void strip_system(json_t *doc)
 	}
 }
 
-/* SHA-256 (hex) of the canonical text of a part: content only. */
+static int digest_chunk(const char *buffer, size_t size, void *ctx)
+{
+	return EVP_DigestUpdate(ctx, buffer, size) ? 0 : -1;
+}
+
+/* SHA-256 (hex) of the canonical text of a part: content only.  The text
+ * goes straight into the digest (parts are up to a megabyte, and every
+ * part of an election is digested at each write). */
 static void digest_of(const json_t *part, char out[DIGEST_HEX + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char *text = json_dumps(part, JSON_COMPACT | JSON_SORT_KEYS);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	if (!text)
-		pv_oom("json_dumps", 0);
-	if (!EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-		pv_oom("EVP_Digest sha256", 0);
-	free(text);
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		pv_oom("EVP_DigestInit_ex sha256", 0);
+	if (json_dump_callback(part, digest_chunk, ctx, JSON_COMPACT | JSON_SORT_KEYS) != 0)
+		pv_oom("json_dump_callback", 0);
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
+		pv_oom("EVP_DigestFinal_ex sha256", 0);
+	EVP_MD_CTX_free(ctx);
 	for (unsigned i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];

@@ -750,8 +750,7 @@ static enum pv_err project(struct pv_projection *p, const char *eid,
 		enum pv_err rc;
 
 		if (!e) {
-			rc = load(p, eid, evs[0]->number, evs[n - 1]->number, attempt > 0, &e,
-				  err);
+			rc = load(p, eid, evs[0]->number, evs[n - 1]->number, attempt > 0, &e, err);
 			if (rc != PV_OK)
 				return rc;
 			cache_insert(p, e);

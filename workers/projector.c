@@ -363,7 +363,6 @@ static bool ready(struct projector *p)
 			return false;
 		}
 		pv_outage_ok(&p->cosmos_out);
-		pv_cosmos_set_observer(p->cosmos, pv_projector_metrics_cosmos, p->metrics);
 		p->proj = pv_projection_new(p->cosmos, p->es, p->max_bytes,
 					    p->naive ? 0 : CACHE_ELECTIONS);
 		pv_projection_set_write_hook(p->proj, after_write);
@@ -552,6 +551,8 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->head = -1;
 	p->progressed = pv_prom_now();
 	p->metrics = pv_projector_metrics_new(cfg);
+	p->co.observe = pv_projector_metrics_cosmos;
+	p->co.observe_ctx = p->metrics;
 	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->co.container);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);

@@ -422,6 +422,10 @@ static void catch_up(struct projector *p, struct pv_es_page *page, size_t max, s
 			return;
 		}
 		*got = more.count;
+		if (!more.count) {
+			pv_es_page_clear(&more);
+			return;
+		}
 		page_join(page, &more);
 	}
 }

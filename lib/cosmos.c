@@ -862,6 +862,8 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 	c->container = pv_xstrdup(opt->container);
 	c->ca_file = opt->ca_file && *opt->ca_file ? pv_xstrdup(opt->ca_file) : NULL;
 	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
+	c->observe = opt->observe;
+	c->observe_ctx = opt->observe_ctx;
 	c->max_retries = opt->max_retries < 0    ? 0
 			 : opt->max_retries == 0 ? DEFAULT_RETRIES
 						 : opt->max_retries;

@@ -50,6 +50,9 @@
 
 struct pv_cosmos;
 
+/* See pv_cosmos_set_observer. */
+typedef void pv_cosmos_observer(void *ctx, long status, int attempt);
+
 struct pv_cosmos_options {
 	const char *endpoint; /* "https://host:port" (a trailing slash is ignored) */
 	const char *key;      /* base64 master key */
@@ -67,6 +70,10 @@ struct pv_cosmos_options {
 	/* NULL: libcurl.  For the fuzz target (tests/fuzz/fuzz-cosmos.c) only:
 	 * every request is answered by transport (see below). */
 	struct pv_cosmos_transport *transport;
+	/* NULL: none.  Set here, it also sees the requests of pv_cosmos_open
+	 * (the database and container checks). */
+	pv_cosmos_observer *observe;
+	void *observe_ctx;
 };
 
 /* A stand-in for the HTTP exchange: fn gets each attempt's verb and path
@@ -104,7 +111,6 @@ unsigned long pv_cosmos_request_count(const struct pv_cosmos *c);
 /* Called after every attempt of every request with its HTTP status (0:
  * no answer: a connection failure or timeout) and the attempt's number
  * (0 for the first, more for retries), for the workers' metrics. */
-typedef void pv_cosmos_observer(void *ctx, long status, int attempt);
 void pv_cosmos_set_observer(struct pv_cosmos *c, pv_cosmos_observer *fn, void *ctx);
 
 /* Reads the container's metadata: a cheap health check. */

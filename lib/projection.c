@@ -44,6 +44,7 @@ struct entry {
 	json_t *digests;             /* part digests the documents have, by list; NULL: unknown */
 	size_t parts[PV_DOC__COUNT]; /* parts the documents have (to delete stale ones) */
 	bool dirty;                  /* documents differ from state (rebuilt) */
+	bool unread;                 /* head never read, taken as absent (see load) */
 };
 
 struct pv_projection {
@@ -102,19 +103,28 @@ static void strip_system(json_t *doc)
 	}
 }
 
-/* SHA-256 (hex) of the canonical text of a part: content only. */
+static int digest_chunk(const char *buffer, size_t size, void *ctx)
+{
+	return EVP_DigestUpdate(ctx, buffer, size) ? 0 : -1;
+}
+
+/* SHA-256 (hex) of the canonical text of a part: content only.  The text
+ * goes straight into the digest (parts are up to a megabyte, and every
+ * part of an election is digested at each write). */
 static void digest_of(const json_t *part, char out[DIGEST_HEX + 1])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	char *text = json_dumps(part, JSON_COMPACT | JSON_SORT_KEYS);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	if (!text)
-		pv_oom("json_dumps", 0);
-	if (!EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-		pv_oom("EVP_Digest sha256", 0);
-	free(text);
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		pv_oom("EVP_DigestInit_ex sha256", 0);
+	if (json_dump_callback(part, digest_chunk, ctx, JSON_COMPACT | JSON_SORT_KEYS) != 0)
+		pv_oom("json_dump_callback", 0);
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
+		pv_oom("EVP_DigestFinal_ex sha256", 0);
+	EVP_MD_CTX_free(ctx);
 	for (unsigned i = 0; i < 32; i++) {
 		out[2 * i] = hex[md[i] >> 4];
 		out[2 * i + 1] = hex[md[i] & 15];
@@ -391,9 +401,14 @@ static enum pv_err drop_old_layout(struct pv_projection *p, const char *eid, str
 	return delete_all(p, eid, err);
 }
 
-/* A cache entry for election eid, about to fold events first..target. */
+/* A cache entry for election eid, about to fold events first..target.
+ * A batch from the stream's first event is a new election unless this is
+ * a replay: its head is not read (half the requests of a new election),
+ * write_docs creates it, and a head that exists after all (409, or found
+ * before parts are written) makes project() load it again with
+ * force_read. */
 static enum pv_err load(struct pv_projection *p, const char *eid, int64_t first, int64_t target,
-			struct entry **out, struct pv_error *err)
+			bool force_read, struct entry **out, struct pv_error *err)
 {
 	struct entry *e = pv_xcalloc(1, sizeof *e);
 	json_t *head = NULL;
@@ -401,6 +416,12 @@ static enum pv_err load(struct pv_projection *p, const char *eid, int64_t first,
 
 	*out = NULL;
 	snprintf(e->id, sizeof e->id, "%s", eid);
+	if (first == 0 && !force_read) {
+		e->state = pv_election_new(eid);
+		e->unread = true;
+		*out = e;
+		return PV_OK;
+	}
 	rc = pv_projection_read_head_etag(p->cosmos, eid, &head, &e->etag, err);
 	if (rc == PV_ERR_PROTOCOL) {
 		/* Not a head of ours under the election's id: replace it. */
@@ -597,6 +618,14 @@ static void no_docs(struct entry *e)
 	memset(e->parts, 0, sizeof e->parts);
 }
 
+static bool any_parts(const size_t n[PV_DOC__COUNT])
+{
+	for (int l = 0; l < PV_DOC__COUNT; l++)
+		if (n[l])
+			return true;
+	return false;
+}
+
 /* Writes the documents of e->state: changed parts, stale parts, head. */
 static enum pv_err write_docs(struct pv_projection *p, struct entry *e, struct pv_error *err)
 {
@@ -618,6 +647,19 @@ static enum pv_err write_docs(struct pv_projection *p, struct entry *e, struct p
 		return rc;
 	head = json_array_get(docs, 0);
 	pv_election_doc_counts(head, n);
+	if (e->unread && any_parts(n)) {
+		/* Parts go before the head: make sure there is none to overwrite. */
+		rc = pv_projection_read_head_etag(p->cosmos, e->id, &stored, NULL, err);
+		json_decref(stored);
+		stored = NULL;
+		if (rc == PV_OK)
+			rc = pv_error_set(err, PV_ERR_CONFLICT, "its documents exist (a replay)");
+		if (rc != PV_ERR_NOT_FOUND) {
+			json_decref(docs);
+			return rc;
+		}
+		e->unread = false;
+	}
 	digests = jobject();
 	for (int l = 0; l < PV_DOC__COUNT; l++)
 		jset(digests, pv_election_doc_lists[l], json_array());
@@ -670,14 +712,14 @@ static enum pv_err write_docs(struct pv_projection *p, struct entry *e, struct p
 		goto out;
 	}
 	if (e->etag)
-		rc = pv_cosmos_replace(p->cosmos, e->id, head, e->etag, &stored, &etag, err);
+		rc = pv_cosmos_replace(p->cosmos, e->id, head, e->etag, NULL, &etag, err);
 	else
-		rc = pv_cosmos_create(p->cosmos, e->id, head, &stored, &etag, err);
+		rc = pv_cosmos_create(p->cosmos, e->id, head, NULL, &etag, err);
 	refused(p, rc);
-	json_decref(stored);
 	if (rc != PV_OK)
 		goto out;
 	p->stats.elections++;
+	e->unread = false;
 	free(e->etag);
 	e->etag = etag;
 	json_decref(e->digests);
@@ -700,7 +742,7 @@ static enum pv_err project(struct pv_projection *p, const char *eid,
 		enum pv_err rc;
 
 		if (!e) {
-			rc = load(p, eid, evs[0]->number, evs[n - 1]->number, &e, err);
+			rc = load(p, eid, evs[0]->number, evs[n - 1]->number, attempt > 0, &e, err);
 			if (rc != PV_OK)
 				return rc;
 			cache_insert(p, e);

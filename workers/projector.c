@@ -28,6 +28,13 @@
  *     skipped.  The parked set is read at take-over and again at most every
  *     PARKED_RELOAD_MS while it is not empty, so that `photovote-admin
  *     rebuild` un-parks an election without a restart.
+ *   - Catching up: a read that brings CATCH_UP_MIN events or more means a
+ *     backlog, and the projector reads on (without waiting) and folds and
+ *     writes up to CATCH_UP_EVENTS events as one page: an election's
+ *     documents are encoded once per page, so a large election behind by
+ *     many events is written a few times instead of once per feed page
+ *     (the store caps a read at 4,096 events).  A projector that keeps up
+ *     reads small pages and writes each at once.
  *   - SIGTERM/SIGINT: stop after the current document write (a page left
  *     half done is not checkpointed, and is replayed by the next run);
  *     SIGHUP reopens the log.
@@ -66,6 +73,8 @@
 #define CACHE_ELECTIONS 1024
 #define REPORT_SECONDS 30
 #define PARKED_RELOAD_MS 1000
+#define CATCH_UP_MIN 256
+#define CATCH_UP_EVENTS 32768
 
 /* ---- crash points for the tests ---- */
 
@@ -355,7 +364,6 @@ static bool ready(struct projector *p)
 			return false;
 		}
 		pv_outage_ok(&p->cosmos_out);
-		pv_cosmos_set_observer(p->cosmos, pv_projector_metrics_cosmos, p->metrics);
 		p->proj = pv_projection_new(p->cosmos, p->es, p->max_bytes,
 					    p->naive ? 0 : CACHE_ELECTIONS);
 		pv_projection_set_write_hook(p->proj, after_write);
@@ -385,6 +393,44 @@ static bool ready(struct projector *p)
 	return true;
 }
 
+/* Moves the events of `more` to the end of `page`. */
+static void page_join(struct pv_es_page *page, struct pv_es_page *more)
+{
+	page->events =
+		pv_xreallocarray(page->events, page->count + more->count, sizeof *page->events);
+	memcpy(page->events + page->count, more->events, more->count * sizeof *more->events);
+	page->count += more->count;
+	page->end_of_stream = more->end_of_stream;
+	page->next = more->next;
+	free(more->events);
+	*more = (struct pv_es_page){.next = -1};
+}
+
+/* While the last read brought CATCH_UP_MIN events or more, reads on into
+ * `page` up to CATCH_UP_EVENTS.  *got: the count of the last read.  A
+ * failed read ends it (the next step meets the outage). */
+static void catch_up(struct projector *p, struct pv_es_page *page, size_t max, size_t *got)
+{
+	while (!p->naive && *got >= CATCH_UP_MIN && page->count < CATCH_UP_EVENTS &&
+	       !pv_daemon_stop) {
+		struct pv_es_page more = {0};
+		struct pv_error err;
+
+		if (pv_es_read_category(p->es, PV_ELECTION_CATEGORY,
+					page->events[page->count - 1].position + 1, max, 0, &more,
+					&err) != PV_OK) {
+			pv_es_page_clear(&more);
+			return;
+		}
+		*got = more.count;
+		if (!more.count) {
+			pv_es_page_clear(&more);
+			return;
+		}
+		page_join(page, &more);
+	}
+}
+
 /* One page: read, fold and write, checkpoint.  False when the feed had
  * nothing (for --once). */
 static bool step(struct projector *p)
@@ -392,7 +438,7 @@ static bool step(struct projector *p)
 	struct pv_es_page page = {0};
 	struct pv_error err;
 	bool complete = false, any;
-	size_t max = p->naive ? 1 : p->batch;
+	size_t max = p->naive ? 1 : p->batch, got;
 	double started;
 	int64_t last;
 	enum pv_err rc;
@@ -423,9 +469,11 @@ static bool step(struct projector *p)
 		}
 		return false;
 	}
+	got = page.count;
+	catch_up(p, &page, max, &got);
 	last = page.events[page.count - 1].position;
-	/* A page shorter than asked for ends at the head. */
-	if (last > p->head || page.count < max)
+	/* A read shorter than asked for ends at the head. */
+	if (last > p->head || got < max)
 		p->head = last;
 	started = pv_prom_now();
 	rc = pv_projection_apply(p->proj, page.events, page.count, &pv_daemon_stop, &complete,
@@ -508,6 +556,8 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->head = -1;
 	p->progressed = pv_prom_now();
 	p->metrics = pv_projector_metrics_new(cfg);
+	p->co.observe = pv_projector_metrics_cosmos;
+	p->co.observe_ctx = p->metrics;
 	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->co.container);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);

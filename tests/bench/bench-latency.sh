@@ -39,7 +39,7 @@ metrics_listen = 127.0.0.1:$mport
 EOF
 export PHOTOVOTE_CONFIG=$WORK/pv.conf
 for f in "$top_srcdir"/sql/0*.sql; do
-	[[ $f == */002_* ]] && continue
+	[[ $f == */002_* || $f == */008_* ]] && continue # pv_web_setup applied them
 	psql "$PG_CONNINFO" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null || exit 1
 done
 "$top_builddir/workers/photovote-appender" >>"$WORK/appender.log" 2>&1 &

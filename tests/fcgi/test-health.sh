@@ -3,7 +3,8 @@
 # paused), photovote.fcgi behind nginx, photovote-projector started here.  Each server is paused
 # with SIGSTOP in turn, then the projector is paused and killed: /healthz answers within a bound
 # every time (under 1 s asserted, the worst time seen printed), 503 naming the failing part, and
-# 200 again after SIGCONT or a restart.  /readyz ignores the projector; /livez stays 200.  With the
+# 200 again after SIGCONT or a restart; RabbitMQ's memory alarm blocks the publishing connection
+# (connection.blocked) and /healthz says so.  /readyz ignores the projector; /livez stays 200.  With the
 # projector gone, events appended to the store show as lag_events.
 : "${top_srcdir:?run from make check or set top_srcdir}"
 . "$top_srcdir/tests/fcgi/web.sh"
@@ -100,6 +101,38 @@ health livez
 check "RabbitMQ paused: /livez still 200" test "$CODE" = 200
 kill -CONT "$RABBIT"
 check "RabbitMQ resumed: 200 again" until_health 30 200 '.broker.status == "ok"'
+
+# --- RabbitMQ's memory alarm: connection.blocked for real.  With the watermark under what the
+# node uses, the broker blocks every connection that publishes and tells it so.  The write is
+# published into the blocked connection and never confirmed: an honest 503, "published":
+# "unknown", with its event id.  Cleared, the broker unblocks and confirms it.
+pv_rabbitmq_cli rabbitmqctl set_vm_memory_high_watermark 0.0000001 >"$WORK/alarm.out" 2>&1
+pv_on_exit "pv_rabbitmq_cli rabbitmqctl set_vm_memory_high_watermark 0.4 >/dev/null 2>&1"
+alarmed() { pv_rabbitmq_cli rabbitmqctl status 2>/dev/null | grep -qi 'memory.*alarm\|alarm.*memory'; }
+for _ in $(seq 50); do alarmed && break; sleep 0.2; done
+check "memory alarm set on the test broker" alarmed
+req POST "$BASE/elections" '{"name":"Blocked","description":"while RabbitMQ blocks"}' \
+	application/json -- "${AUTH[@]}"
+check "a write while blocked: 503, published unknown, with its event id" eval \
+	'[[ $STATUS == 503 ]] &&
+	 jq -e ".error.published == \"unknown\" and (.error.event_id | length) > 0" <<<"$BODY" \
+		>/dev/null' || echo "# $STATUS ${BODY:0:300}"
+blocked_id=$(jq -r .error.event_id <<<"$BODY" 2>/dev/null)
+check "/healthz: 503, the broker failing as blocked (connection.blocked), under 1 s" \
+	until_health 15 503 '.status == "failing" and .broker.status == "failing"
+		and .broker.blocked == true and (.broker.error | test("blocks publishing"))'
+health readyz
+check "blocked: /readyz 503" test "$CODE" = 503
+pv_rabbitmq_cli rabbitmqctl set_vm_memory_high_watermark 0.4 >>"$WORK/alarm.out" 2>&1
+check "alarm cleared: 200, the broker no longer blocked" \
+	until_health 30 200 '.broker.status == "ok" and .broker.blocked == false'
+req POST "$BASE/elections" '{"name":"Unblocked","description":"after the alarm"}' \
+	application/json -- "${AUTH[@]}"
+check "a write after the alarm: 202" test "$STATUS" = 202
+confirmed() { req GET "$BASE/commands/$blocked_id" -- "${AUTH[@]}"; [[ $STATUS != 404 ]]; }
+for _ in $(seq 50); do confirmed && break; sleep 0.2; done
+check "the write made while blocked was published once unblocked (GET /commands/ID: $STATUS)" \
+	confirmed
 
 # --- Cosmos DB paused.
 COSMOS=$(pv_server_pid cosmos)

@@ -5,24 +5,25 @@
 # the test short) project completely into documents that each stay under the projector's
 # budget; the documents give the domain's fold in every view; GET /elections/{id} and
 # /results answer it through photovote.fcgi; a rebuild by replay gives the same documents.
-# Under sanitizers the elections are a tenth of the size (said in the output).
+# Under sanitizers the elections are a tenth of the size (a skipped case says so).
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
 
-echo "1..14"
+if pvp_sanitized; then echo "1..15"; else echo "1..14"; fi
 if ! pvp_setup bytes; then
 	echo "# servers unavailable"
 	exit 77
 fi
-# The ballots election is a fifth of the 20,000 voters by default (already past 2 MB in
-# one document of the old layout, and a few minutes less of the suite); PV_TEST_FULL=1 runs
-# the full size.
-cands=2500 voters=4000 scale=" (a fifth of the ballots: PV_TEST_FULL=1 for 20,000)"
-[ "${PV_TEST_FULL:-}" != 1 ] || voters=20000 scale=
+# The full size (the projector reads a backlog in pages of up to 32,768 events, so the
+# ballots election is encoded a dozen times, not once per 4,096 events).
+cands=2500 voters=20000 scale=
 if pvp_sanitized; then
 	cands=250 voters=2000
 	scale=" (a tenth: sanitizer build)"
+	pv_tap_n=$((pv_tap_n + 1))
+	echo "ok $pv_tap_n # SKIP the full size (5,000 candidates, 20,000 ballots) is not run under" \
+		"sanitizers, to keep that pass short (the plain run projects it); a tenth runs instead"
 fi
 t0=$SECONDS
 pvp_generate cands --elections 1 --voters 20 --candidates "$cands" --description-bytes 2048 \

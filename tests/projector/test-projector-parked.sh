@@ -6,13 +6,15 @@
 # the API serves while A answers 503 projection_parked; A's later events are skipped;
 # photovote-admin status lists A.  The budget fixed, `photovote-admin rebuild A` un-parks it:
 # its documents equal a rebuild from scratch, the API serves it, and the running projector
-# applies its next event.
+# applies its next event.  The projector's metrics show it: the test equipment throttles the
+# first requests (429 with x-ms-retry-after-ms, as the service), which are counted and retried,
+# never parked; the 413 is counted and the election is parked.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
 
 adm=$top_builddir/admin/photovote-admin
-echo "1..19"
+echo "1..21"
 if ! pvp_setup parked; then
 	echo "# servers unavailable"
 	exit 77
@@ -28,7 +30,15 @@ tail -n 1 "$pvp_work/a.events" >"$pvp_work/a3.events"
 
 pvp_append "$pvp_work/a1.events" >/dev/null && pvp_append "$pvp_work/b.events" >/dev/null
 last=$(pvp_sql "SELECT max(position) FROM es_events")
-pvp_start PHOTOVOTE_PROJECTOR_MAX_DOCUMENT_BYTES=4194304
+_pv_srv_pick_port mport || exit 1
+M=http://127.0.0.1:$mport
+# sample NAME: the value of the sample NAME (labels as exposed) in the projector's metrics.
+sample() { curl -s -m 5 "$M/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+# The first 3 requests for this database: 429, retry after 20 ms.
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+	"$PV_TEST_COSMOS_URL/_pv_test/throttle?db=$PHOTOVOTE_COSMOS_DATABASE&count=3&retry_after_ms=20")
+pvp_start PHOTOVOTE_PROJECTOR_MAX_DOCUMENT_BYTES=4194304 \
+	PHOTOVOTE_PROJECTOR_METRICS_LISTEN=127.0.0.1:"$mport"
 pvp_check "a projector with a budget over 2 MB goes past A's refused write (checkpoint)" \
 	pvp_wait_checkpoint "$last" 120
 row() { pvp_sql "SELECT $1 FROM projection_parked WHERE election_id = '$A'"; }
@@ -41,6 +51,23 @@ pvp_check "one log line says so, and 413 was never retried" eval \
 	'test "$(grep -c "parked election $A" "$pvp_work/projector.log")" = 1 &&
 	 ! grep -q "retrying" "$pvp_work/projector.log"'
 pvp_check "B was projected: its documents give the fold" pvp_same_as_fold "$B"
+pvp_check "metrics: the test equipment's 3 × 429 counted and retried, not parked (throttle \
+order: $code)" eval \
+	'test "$code" = 204 &&
+	 test "$(sample "photovote_cosmos_requests_total{code=\"429\"}")" = 3 &&
+	 test "$(sample photovote_cosmos_retries_total)" -ge 3 &&
+	 ! grep -q "HTTP 429" "$pvp_work/projector.log"'
+# The gauge is read with the heartbeat (every [projector] heartbeat_ms, 2 s).
+parked_gauge()
+{
+	for _ in $(seq 50); do
+		[[ $(sample photovote_projector_parked_elections) == 1 ]] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+pvp_check "metrics: the 413 counted, and A parked (parked_elections 1)" eval \
+	'test "$(sample "photovote_cosmos_requests_total{code=\"413\"}")" -ge 1 && parked_gauge'
 
 if ! pvp_web; then
 	echo "Bail out! photovote.fcgi behind lighttpd did not start"

@@ -11,6 +11,12 @@
 // "Message: {\"Errors\":[\"Request size is too large\"]}\r\nActivityId: ..."}.  Everything
 // the gate lets through reaches the stand-in unchanged (the body is handed on as it came).
 // PV_TEST_COSMOS_ITEM_MAX overrides the item limit (bytes), for a test of the gate itself.
+//
+// Throttling on demand (the service answers 429 when a request would pass the provisioned
+// request units; the stand-in never does): `POST /_pv_test/throttle?db=NAME&count=N&retry_after_ms=MS`
+// makes the next N requests for database NAME (paths under /dbs/NAME/) answer 429 with the
+// service's body, `x-ms-retry-after-ms: MS` and `x-ms-substatus: 3200`; it answers 204.  Per
+// database, so that tests sharing the server do not throttle each other.  Test equipment only.
 // Not checked: patch and transactional batch, which PhotoVote does not send.
 const { Readable } = require('stream');
 const { randomUUID } = require('crypto');
@@ -74,13 +80,65 @@ function replay(req, body) {
 	return r;
 }
 
+const THROTTLE = /^\/_pv_test\/throttle\/?$/;
+const throttles = new Map(); // database -> { count, retryAfterMs }
+
+// A throttle order: answers it and returns true.
+function throttleOrder(req, res) {
+	const url = new URL(req.url, 'http://gate');
+	if (req.method !== 'POST' || !THROTTLE.test(url.pathname))
+		return false;
+	const db = url.searchParams.get('db');
+	const count = Number(url.searchParams.get('count'));
+	const retryAfterMs = Number(url.searchParams.get('retry_after_ms') || '0');
+	if (!db || !Number.isInteger(count) || count < 0 || !Number.isInteger(retryAfterMs) ||
+		retryAfterMs < 0) {
+		res.statusCode = 400;
+		res.end('usage: POST /_pv_test/throttle?db=NAME&count=N&retry_after_ms=MS\n');
+		return true;
+	}
+	throttles.set(db, { count, retryAfterMs });
+	console.log(`cosmos-limits: the next ${count} requests for database ${db} answer 429`);
+	res.statusCode = 204;
+	res.end();
+	return true;
+}
+
+// Answers 429 and returns true when the request's database is being throttled.
+function throttled(req, res) {
+	const m = /^\/dbs\/([^/?]+)/.exec(req.url);
+	const t = m && throttles.get(decodeURIComponent(m[1]));
+	if (!t || t.count <= 0)
+		return false;
+	t.count--;
+	const activity = randomUUID();
+	console.log(`cosmos-limits: 429 ${req.method} ${req.url} (${t.count} more)`);
+	res.statusCode = 429;
+	res.setHeader('content-type', 'application/json');
+	res.setHeader('x-ms-activity-id', activity);
+	res.setHeader('x-ms-retry-after-ms', String(t.retryAfterMs));
+	res.setHeader('x-ms-substatus', '3200');
+	res.setHeader('x-ms-request-charge', '0');
+	res.end(JSON.stringify({
+		code: '429',
+		message: 'Message: {"Errors":["Request rate is large. More Request Units may be ' +
+			'needed, so no changes were made. Please retry this request later. Learn more: ' +
+			'http://aka.ms/cosmosdb-error-429"]}\r\nActivityId: ' + `${activity}, Request URI: ` +
+			`${req.url}, RequestStats: , SDK: Microsoft.Azure.Documents.Common/2.14.0`,
+	}));
+	return true;
+}
+
 function enforce(server) {
 	const handlers = server.listeners('request');
 	server.removeAllListeners('request');
 	const pass = (req, res) => handlers.forEach((h) => h.call(server, req, res));
 	server.on('request', (req, res) => {
+		if (throttleOrder(req, res))
+			return;
 		if (req.method !== 'POST' && req.method !== 'PUT') {
-			pass(req, res);
+			if (!throttled(req, res))
+				pass(req, res);
 			return;
 		}
 		const chunks = [];
@@ -96,6 +154,8 @@ function enforce(server) {
 				tooLarge(req, res, `request body of ${size} bytes`);
 				return;
 			}
+			if (throttled(req, res))
+				return;
 			const body = Buffer.concat(chunks);
 			const item = storedItem(req, body);
 			if (item) {

@@ -25,7 +25,6 @@
 
 #include "error.h"
 
-
 struct pv_amqp_params {
 	char *host;
 	int port;

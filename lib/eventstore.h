@@ -201,7 +201,6 @@ struct pv_es_options {
 
 enum pv_err pv_es_open(const struct pv_es_options *opts, struct pv_es **out, struct pv_error *err);
 
-
 static inline enum pv_err pv_es_append(struct pv_es *es, const char *stream, int64_t expected,
 				       const struct pv_es_new_event *events, size_t count,
 				       int64_t *version, struct pv_error *err)

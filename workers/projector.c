@@ -558,8 +558,8 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->metrics = pv_projector_metrics_new(cfg);
 	p->co.observe = pv_projector_metrics_cosmos;
 	p->co.observe_ctx = p->metrics;
-	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend,
-			       p->co.database, p->co.container);
+	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend, p->co.database,
+			       p->co.container);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);
 	pv_outage_init(&p->es_out, "projector", "event store", &pv_daemon_stop);
 	pv_outage_init(&p->cosmos_out, "projector", "Cosmos DB", &pv_daemon_stop);

@@ -124,6 +124,36 @@ const char *pv_session_feed(const struct pv_session *s)
 	return s->feed;
 }
 
+const struct pv_config *pv_session_config(const struct pv_session *s)
+{
+	return s->cfg;
+}
+
+const struct pv_cosmos_options *pv_session_cosmos_options(const struct pv_session *s)
+{
+	return &s->co;
+}
+
+const char *pv_session_es_label(const struct pv_session *s)
+{
+	return s->es_label;
+}
+
+char *pv_session_feed_of(const struct pv_session *s, const char *container)
+{
+	return pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, s->eso.backend, s->co.database,
+			    container);
+}
+
+enum pv_err pv_session_name_server(struct pv_error *err, const char *label)
+{
+	size_t n = strlen(label);
+
+	if (strncmp(err->msg, label, n) == 0 && (err->msg[n] == ':' || err->msg[n] == ' '))
+		return err->code;
+	return pv_error_prefix(err, "%s", label);
+}
+
 /* ---- event store ---- */
 
 enum pv_err pv_session_es(struct pv_session *s, struct pv_es **es, struct pv_error *err)
@@ -142,7 +172,7 @@ enum pv_err pv_session_es_failed(struct pv_session *s, struct pv_error *err)
 		pv_es_close(s->es);
 		s->es = NULL;
 	}
-	return pv_error_prefix(err, "%s", s->es_label);
+	return pv_session_name_server(err, s->es_label);
 }
 
 /* ---- PostgreSQL: the projector's checkpoint, API tokens ---- */
@@ -152,7 +182,7 @@ enum pv_err pv_session_pg_failed(struct pv_session *s, struct pv_error *err)
 	if (s->pg)
 		PQfinish(s->pg);
 	s->pg = NULL;
-	return pv_error_prefix(err, "PostgreSQL");
+	return pv_session_name_server(err, "PostgreSQL");
 }
 
 enum pv_err pv_session_pg(struct pv_session *s, PGconn **conn, struct pv_error *err)
@@ -221,33 +251,31 @@ enum pv_err pv_session_parked(struct pv_session *s, json_t **out, struct pv_erro
 	return PV_OK;
 }
 
-/* Deletes the election's parked row, once its rebuild succeeded. */
-static enum pv_err unpark(struct pv_session *s, const char *election_id, bool *was,
-			  struct pv_error *err)
-{
-	const char *params[2] = {s->feed, election_id};
-	PGconn *conn = NULL;
-	PGresult *res;
-
-	*was = false;
-	if (pv_session_pg(s, &conn, err) != PV_OK)
-		return err->code;
-	if (pv_pg_exec(conn, "un-park the election",
-		       "DELETE FROM projection_parked WHERE name = $1 AND election_id = $2"
-		       " RETURNING election_id",
-		       2, params, &res, err) != PV_OK)
-		return pv_session_pg_failed(s, err);
-	*was = PQntuples(res) > 0;
-	PQclear(res);
-	return PV_OK;
-}
-
 /* ---- RabbitMQ ---- */
+
+/* "RabbitMQ at HOST:PORT: ...", once: librabbitmq's connect errors
+ * (lib/amqp_conn.c) already start with "HOST:PORT". */
+static enum pv_err broker_named(struct pv_session *s, struct pv_error *err)
+{
+	char *at = pv_xasprintf("%s:%d", s->ap.host, s->ap.port);
+	size_t n = strlen(at);
+	enum pv_err rc;
+
+	if (strncmp(err->msg, at, n) == 0 && (err->msg[n] == ':' || err->msg[n] == ' ')) {
+		struct pv_error said = *err;
+
+		rc = pv_error_set(err, said.code, "RabbitMQ at %s", said.msg);
+	} else {
+		rc = pv_error_prefix(err, "RabbitMQ at %s", at);
+	}
+	free(at);
+	return rc;
+}
 
 static enum pv_err broker_failed(struct pv_session *s, struct pv_error *err)
 {
 	broker_close(s);
-	return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+	return broker_named(s, err);
 }
 
 static enum pv_err broker(struct pv_session *s, struct pv_error *err)
@@ -317,7 +345,7 @@ enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
 	if (rc == PV_OK)
 		rc = queue_depth(s, s->ap.dead_letter_queue, n, NULL, err);
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+		return broker_named(s, err);
 	if (rc != PV_OK && s->amqp)
 		return broker_failed(s, err);
 	return rc;
@@ -351,7 +379,7 @@ static enum pv_err broker_status(struct pv_session *s, struct pv_status *st, str
 	if (rc == PV_OK)
 		rc = queue_depth(s, s->ap.dead_letter_queue, &st->dead_letters, NULL, err);
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+		return broker_named(s, err);
 	if (rc != PV_OK && s->amqp)
 		return broker_failed(s, err);
 	return rc;
@@ -494,7 +522,7 @@ enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t kee
 		rc = pv_amqp_status_check(status, "basic.nack (requeue)", err);
 	}
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+		return broker_named(s, err);
 	if (rc != PV_OK) {
 		/* Closing the connection also gives back what we held. */
 		pv_dead_letters_clear(out);
@@ -538,7 +566,7 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	if (rc == PV_OK) {
 		bool was;
 
-		if (unpark(s, election_id, &was, err) != PV_OK)
+		if (pv_session_unpark(s, s->feed, election_id, &was, err) != PV_OK)
 			return pv_error_prefix(err, "rebuilt %s, but it stays parked", election_id);
 		if (was)
 			pv_log_info("rebuild", "election %s un-parked", election_id);
@@ -551,4 +579,53 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	s->es = NULL;
 	return pv_error_prefix(err, "rebuild %s (%s, Cosmos DB at %s)", election_id, s->es_label,
 			       s->co.endpoint);
+}
+
+/* ---- the read model's containers ---- */
+
+enum pv_err pv_session_active_container(struct pv_session *s, char **out, struct pv_error *err)
+{
+	const char *params[1] = {s->co.database};
+	PGconn *conn = NULL;
+	PGresult *res;
+	enum pv_err rc;
+
+	*out = NULL;
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	rc = pv_pg_exec(conn, "read the active container",
+			"SELECT container FROM read_model_containers"
+			" WHERE database = $1 AND state = 'active'",
+			1, params, &res, err);
+	if (rc != PV_OK && strstr(err->msg, "read_model_containers") &&
+	    strstr(err->msg, "does not exist")) {
+		/* Before migration 011: the configured container. */
+		*out = pv_xstrdup(s->co.container);
+		return PV_OK;
+	}
+	if (rc != PV_OK)
+		return pv_session_pg_failed(s, err);
+	*out = pv_xstrdup(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : s->co.container);
+	PQclear(res);
+	return PV_OK;
+}
+
+enum pv_err pv_session_unpark(struct pv_session *s, const char *feed, const char *election_id,
+			      bool *was, struct pv_error *err)
+{
+	const char *params[2] = {feed, election_id};
+	PGconn *conn = NULL;
+	PGresult *res;
+
+	*was = false;
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	if (pv_pg_exec(conn, "un-park the election",
+		       "DELETE FROM projection_parked WHERE name = $1 AND election_id = $2"
+		       " RETURNING election_id",
+		       2, params, &res, err) != PV_OK)
+		return pv_session_pg_failed(s, err);
+	*was = PQntuples(res) > 0;
+	PQclear(res);
+	return PV_OK;
 }

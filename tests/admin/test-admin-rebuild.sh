@@ -51,9 +51,9 @@ pvp_check "rebuilt documents equal the projector's" cmp -s "$w/projector" "$w/re
 other=$PHOTOVOTE_COSMOS_DATABASE-other
 adm_run "rebuild --all into an empty database: exit 0" 0 \
 	env PHOTOVOTE_COSMOS_DATABASE="$other" "$adm" rebuild --all
-pvp_check "... one line per election and a summary" \
-	test "$(grep -c '^rebuilt ' "$w/out")" = 4 -a \
-	"$(tail -n 1 "$w/out")" = "4 elections rebuilt, 0 failed"
+pvp_check "... a summary" \
+	grep -q '^4 elections rebuilt, 0 failed, 0 left (.* events/s; .* Cosmos DB requests for .* documents)$' \
+	"$w/out"
 PHOTOVOTE_COSMOS_DATABASE=$other pvp_docs "$w/all" "${elections[@]}"
 pvp_check "... documents equal the projector's" cmp -s "$w/projector" "$w/all"
 

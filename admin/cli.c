@@ -808,6 +808,16 @@ static int rebuild_container_command(struct pv_session *s, const struct opts *o)
 	return PV_EXIT_OK;
 }
 
+/* A container name as lib/cosmos.h takes it: 1..255 of [A-Za-z0-9._~:@-]. */
+static bool container_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= 255 &&
+	       strspn(name,
+		      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@-") == n;
+}
+
 int pv_cli_rebuild(struct pv_session *s, int argc, char **argv)
 {
 	struct pv_rebuild_options ro = {0};
@@ -824,6 +834,17 @@ int pv_cli_rebuild(struct pv_session *s, int argc, char **argv)
 
 	if (prc != PV_EXIT_OK)
 		return prc;
+	for (int opt = OPT_INTO; opt <= OPT_DROP; opt++)
+		if (TEXT(&o, opt) && !container_name_ok(TEXT(&o, opt))) {
+			char *e = pv_escape_str(TEXT(&o, opt));
+
+			prc = pv_cli_usage_error(
+				"rebuild: \"%s\" is not a container name (1 to 255 "
+				"of A-Z a-z 0-9 . _ ~ : @ -)",
+				e);
+			free(e);
+			return prc;
+		}
 	if (TEXT(&o, OPT_SWITCH) || TEXT(&o, OPT_DROP))
 		return rebuild_container_command(s, &o);
 	if (o.all && o.arg)
@@ -894,7 +915,8 @@ int pv_cli_token(struct pv_session *s, int argc, char **argv)
 	create = strcmp(argv[1], "create") == 0;
 	/* argv[1] names the command in parse_opts' messages. */
 	argv[1] = create ? create_name : revoke_name;
-	rc = parse_opts(argc - 1, argv + 1, create ? ALLOW(OPT_ADMIN) : 0, 1, &o);
+	rc = parse_opts(argc - 1, argv + 1, ALLOW(OPT_JSON) | (create ? ALLOW(OPT_ADMIN) : 0), 1,
+			&o);
 	if (rc != PV_EXIT_OK)
 		return rc;
 	if (!o.arg)
@@ -908,7 +930,14 @@ int pv_cli_token(struct pv_session *s, int argc, char **argv)
 			pv_session_pg_failed(s, &err);
 			return pv_cli_fail("token create", &err);
 		}
-		printf("%s\n", token);
+		if (o.json) {
+			char *user = pv_escape_str(o.arg); /* always UTF-8 */
+
+			print_json(json_pack("{s:s, s:b, s:s}", "user", user, "admin", o.admin,
+					     "token", token));
+			free(user);
+		} else
+			printf("%s\n", token);
 	} else {
 		int n = 0;
 
@@ -916,7 +945,13 @@ int pv_cli_token(struct pv_session *s, int argc, char **argv)
 			pv_session_pg_failed(s, &err);
 			return pv_cli_fail("token revoke", &err);
 		}
-		printf("%d token(s) revoked\n", n);
+		if (o.json) {
+			char *user = pv_escape_str(o.arg);
+
+			print_json(json_pack("{s:s, s:i}", "user", user, "revoked", n));
+			free(user);
+		} else
+			printf("%d token(s) revoked\n", n);
 	}
 	return PV_EXIT_OK;
 }

@@ -10,7 +10,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..16"
+echo "1..17"
 if ! adm_setup bluegreen || ! pvp_web; then
 	echo "# servers unavailable"
 	exit 77
@@ -44,7 +44,7 @@ pvp_start
 wait_position elections $(($(wc -l <"$w/a.events") - 1))
 
 # Load: b's events appended a few at a time, reads of a's and b's elections, throughout.
-split -n l/30 "$w/b.events" "$w/b.part."
+split -n l/60 "$w/b.events" "$w/b.part."
 (
 	for f in "$w"/b.part.*; do
 		pvp_append "$f" || echo "append $f failed" >>"$w/writer.err"
@@ -64,6 +64,7 @@ pvp_check "... green is 'ready', the live container untouched" \
 	test "$(state_of green)" = ready -a -z "$(state_of elections)"
 adm_run "rebuild --switch green while events arrive and the API is read: exit 0" 0 \
 	"$adm" rebuild --switch green
+pvp_check "... while the writer was still appending" kill -0 "$writer"
 pvp_check "... green is active, elections retired (kept)" \
 	test "$(state_of green)" = active -a "$(state_of elections)" = retired
 old_at=$(position_of elections)

@@ -119,6 +119,7 @@ interrupt()
 	kill "-$1" "$pid"
 	wait "$pid"
 	rc=$?
+	echo "# $1 after ${n:-no} elections: exit $rc; $(tr '\n' ' ' <"$w/err" | head -c 300)"
 }
 pvp_generate r --elections 40 --voters 4 --seed 5
 mapfile -t relections <"$w/r.elections"

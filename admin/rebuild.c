@@ -327,6 +327,12 @@ static enum pv_err rebuild_one(struct run *r, const char *id, struct pv_error *e
 {
 	enum pv_err rc = PV_OK;
 
+	/* A container being built is ours alone: no head to read first. */
+	if (!r->in_place) {
+		rc = pv_projection_rebuild_new(r->proj, id, err);
+		if (rc != PV_ERR_CONFLICT)
+			return rc;
+	}
 	for (int attempt = 1; attempt <= REBUILD_TRIES; attempt++) {
 		rc = pv_projection_rebuild(r->proj, id, err);
 		if (rc == PV_OK)

@@ -61,7 +61,8 @@ struct pv_session {
 	struct pv_amqp_params ap;
 	struct pv_cosmos_options co;
 	const char *conninfo;
-	char *feed;     /* checkpoint name */
+	char *feed;     /* checkpoint name, of the active container */
+	char *active;   /* the container the read model is served from */
 	char *es_label; /* "event store (...)" */
 
 	struct pv_es *es;
@@ -88,8 +89,8 @@ struct pv_session *pv_session_new(struct pv_config *cfg)
 	pv_cosmos_options_from_config(cfg, &s->co);
 	s->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	/* The same name as workers/projector.c gives its checkpoint. */
-	s->feed = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, s->eso.backend,
-			       s->co.database, s->co.container);
+	s->active = pv_xstrdup(s->co.container);
+	s->feed = pv_session_feed_of(s, s->active);
 	if (strcmp(s->eso.backend, "esdb") == 0)
 		s->es_label = pv_xasprintf("event store (esdb at %s)", s->eso.url);
 	else
@@ -114,6 +115,7 @@ void pv_session_free(struct pv_session *s)
 	pv_cosmos_close(s->cosmos);
 	pv_amqp_params_clear(&s->ap);
 	free(s->feed);
+	free(s->active);
 	free(s->es_label);
 	pv_config_free(s->cfg);
 	free(s);
@@ -193,12 +195,37 @@ enum pv_err pv_session_pg(struct pv_session *s, PGconn **conn, struct pv_error *
 	return PV_OK;
 }
 
+/* Follows a blue-green switch: s->active and s->feed name the container
+ * the read model is served from now.  When PostgreSQL fails they stay (the
+ * caller's own query then says so). */
+static void follow_active(struct pv_session *s)
+{
+	struct pv_error err;
+	char *active;
+
+	if (pv_session_active_container(s, &active, &err) != PV_OK)
+		return;
+	if (strcmp(active, s->active) == 0) {
+		free(active);
+		return;
+	}
+	free(s->active);
+	s->active = active;
+	free(s->feed);
+	s->feed = pv_session_feed_of(s, active);
+	/* The client of the old container is of no use now. */
+	pv_cosmos_close(s->cosmos);
+	s->cosmos = NULL;
+}
+
 static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv_error *err)
 {
-	const char *params[1] = {s->feed};
+	const char *params[1];
 	PGconn *conn = NULL;
 	PGresult *res;
 
+	follow_active(s);
+	params[0] = s->feed;
 	*pos = -1;
 	if (pv_session_pg(s, &conn, err) != PV_OK)
 		return err->code;
@@ -214,11 +241,13 @@ static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv
 
 enum pv_err pv_session_parked(struct pv_session *s, json_t **out, struct pv_error *err)
 {
-	const char *params[1] = {s->feed};
+	const char *params[1];
 	PGconn *conn = NULL;
 	PGresult *res;
 	json_t *list;
 
+	follow_active(s);
+	params[0] = s->feed;
 	*out = NULL;
 	if (pv_session_pg(s, &conn, err) != PV_OK)
 		return err->code;
@@ -550,8 +579,14 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	rc = pv_session_es(s, &es, err);
 	if (rc != PV_OK)
 		return rc;
-	if (!s->cosmos && pv_cosmos_open(&s->co, &s->cosmos, err) != PV_OK)
-		return pv_error_prefix(err, "Cosmos DB at %s", s->co.endpoint);
+	follow_active(s);
+	if (!s->cosmos) {
+		struct pv_cosmos_options co = s->co;
+
+		co.container = s->active;
+		if (pv_cosmos_open(&co, &s->cosmos, err) != PV_OK)
+			return pv_error_prefix(err, "Cosmos DB at %s", s->co.endpoint);
+	}
 	/* No cache: every try reads the head and its ETag afresh. */
 	proj = pv_projection_new(
 		s->cosmos, es, (size_t)pv_config_int(s->cfg, "projector", "max_document_bytes"), 0);

@@ -10,7 +10,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..17"
+echo "1..18"
 if ! adm_setup bluegreen || ! pvp_web; then
 	echo "# servers unavailable"
 	exit 77
@@ -78,6 +78,9 @@ sed 's/^/#   /' "$w/reads"
 pvp_check "reads throughout: none failed, no version went back" \
 	grep -q '^reads [1-9][0-9]* failed 0 regressions 0$' "$w/reads"
 pvp_check "the projector logged the switch" grep -q 'served from green now' "$w/projector.log"
+pvp_check "status follows the switch: green's feed, no lag" \
+	eval 'test "$(adm_status_field projector_feed)" = "$(feed_of green)" &&
+		test "$(adm_status_field projector_lag)" = 0'
 pvp_check "the old container stands still after the switch" \
 	test "$(position_of elections)" = "$old_at"
 

@@ -23,13 +23,14 @@ VOTERS=${2:-18}
 BACKENDS=${3:-postgres esdb}
 adm=$top_builddir/admin/photovote-admin
 
-# rebuild NAME [options]: photovote-admin rebuild --all --json; prints "seconds events
-# requests documents".
+# rebuild NAME DATABASE [options]: photovote-admin rebuild --all --json into that Cosmos DB
+# database; prints "seconds events requests documents".
 rebuild()
 {
-	local name=$1 out
-	shift
-	out=$("$@" rebuild --all --json 2>"$pvp_work/$name.err") || {
+	local name=$1 db=$2 out
+	shift 2
+	out=$(PHOTOVOTE_COSMOS_DATABASE=$db "$adm" rebuild --all --json "$@" \
+		2>"$pvp_work/$name.err") || {
 		echo "rebuild $name failed: $(cat "$pvp_work/$name.err")" >&2
 		return 1
 	}
@@ -64,8 +65,9 @@ echo "Rebuild: $ELECTIONS elections x $VOTERS voters, Cosmos DB stand-in over HT
 echo
 echo "| store | run | events | seconds | events/s | Cosmos DB requests | documents | requests/document |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-for PVP_BACKEND in $BACKENDS; do
+for backend in $BACKENDS; do
 	(
+		export PVADM_BACKEND=$backend
 		# shellcheck source=../admin/lib.sh
 		. "$top_srcdir/tests/admin/lib.sh"
 		export PHOTOVOTE_LOG_LEVEL=warning
@@ -74,14 +76,11 @@ for PVP_BACKEND in $BACKENDS; do
 		pvp_append "$pvp_work/bench.events" 2>/dev/null || exit 1
 		read -r s n q < <(live live) || exit 1
 		row "live projector (baseline)" "$s" "$n" "$q" -
-		read -r s n q d < <(rebuild scratch env PHOTOVOTE_COSMOS_DATABASE=pvb-scratch-$$ \
-			"$adm") || exit 1
+		read -r s n q d < <(rebuild scratch "pvb-scratch-$$") || exit 1
 		row "rebuild --all (empty database)" "$s" "$n" "$q" "$d"
-		read -r s n q d < <(rebuild green env PHOTOVOTE_COSMOS_DATABASE=pvb-live-$$ \
-			"$adm" --into green) || exit 1
+		read -r s n q d < <(rebuild green "pvb-live-$$" --into green) || exit 1
 		row "rebuild --all --into green" "$s" "$n" "$q" "$d"
-		read -r s n q d < <(rebuild inplace env PHOTOVOTE_COSMOS_DATABASE=pvb-live-$$ \
-			"$adm") || exit 1
+		read -r s n q d < <(rebuild inplace "pvb-live-$$") || exit 1
 		row "rebuild --all (in place, up to date)" "$s" "$n" "$q" "$d"
 	) || exit 1
 done

@@ -54,10 +54,20 @@ void pv_cli_usage(FILE *out)
 		"  dead-letters purge [--id EVENT_ID] [--json] --yes\n"
 		"                                   delete dead letters for good (without --yes:\n"
 		"                                   say how many, delete nothing, exit 2)\n"
-		"  rebuild ELECTION_ID | --all      rebuild Cosmos DB documents by replay\n"
-		"  token create USER [--admin]      create an API token (printed once)\n"
-		"  token revoke USER                revoke every token of USER\n"
-		"exit status: 0 ok, 1 server or configuration error, 2 usage\n");
+		"  rebuild ELECTION_ID | --all [--restart] [--json]\n"
+		"                                   rebuild Cosmos DB documents by replay (--all\n"
+		"                                   resumes where an earlier run stopped)\n"
+		"  rebuild --all --into CONTAINER   build every election into another container\n"
+		"  rebuild --switch CONTAINER       serve the read model from that container\n"
+		"  rebuild --drop CONTAINER --yes   delete a container not in use\n"
+		"  audit [--user U] [--election ID] [--type T] [--status appended|rejected]\n"
+		"        [--since TIME] [--until TIME] [--correlation-id C] [--count N]\n"
+		"        [--before CURSOR] [--json] the appender's verdicts, newest first\n"
+		"  token create USER [--admin] [--json]\n"
+		"                                   create an API token (printed once)\n"
+		"  token revoke USER [--json]       revoke every token of USER\n"
+		"exit status: 0 ok, 1 server or configuration error, 2 usage, 130 SIGINT,\n"
+		"143 SIGTERM\n");
 }
 
 int pv_cli_usage_error(const char *fmt, ...)

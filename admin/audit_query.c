@@ -54,7 +54,7 @@ static const struct {
 	const char *cond;
 } filters[] = {
 	FILTER(user, "user_name = $"),
-	FILTER(election_id, "stream = '" PV_PROJECTION_CATEGORY "-' || $"),
+	FILTER(election_id, "stream = '" PV_ELECTION_CATEGORY "-' || $"),
 	FILTER(type, "type = $"),
 	FILTER(status, "status = $"),
 	FILTER(since, "recorded >= $::timestamptz"),

@@ -287,21 +287,19 @@ static int by_id(const void *a, const void *b)
 /* The elections of the Election category (or the one asked for), by id. */
 static enum pv_err list_elections(struct run *r, struct pv_error *err)
 {
-	static const char prefix[] = PV_PROJECTION_CATEGORY "-";
 	struct pv_es_stream_list list = {0};
 	const char *only = r->o->election_id;
 
-	if (pv_es_list_streams(r->es, PV_PROJECTION_CATEGORY, &list, err) != PV_OK) {
+	if (pv_es_list_streams(r->es, PV_ELECTION_CATEGORY, &list, err) != PV_OK) {
 		pv_session_es_failed(r->s, err);
 		r->es = NULL;
 		return err->code;
 	}
 	r->elections = pv_xreallocarray(NULL, list.count + 1, sizeof *r->elections);
 	for (size_t i = 0; i < list.count; i++) {
-		const char *name = list.streams[i].name;
-		const char *id = name + sizeof prefix - 1;
+		const char *id = pv_election_of_stream(list.streams[i].name);
 
-		if (strncmp(name, prefix, sizeof prefix - 1) != 0 || !pv_ulid_valid(id))
+		if (!id)
 			continue; /* not an election's (the projector ignores it too) */
 		if (only && strcmp(id, only) != 0)
 			continue;
@@ -432,7 +430,7 @@ static enum pv_err catch_up(struct run *r, int64_t feed_from, struct pv_error *e
 			r->p->cancelled = true;
 			break;
 		}
-		rc = pv_es_read_category(r->es, PV_PROJECTION_CATEGORY, next, FEED_PAGE, 0, &page,
+		rc = pv_es_read_category(r->es, PV_ELECTION_CATEGORY, next, FEED_PAGE, 0, &page,
 					 err);
 		if (rc != PV_OK) {
 			rc = server_failed(r, err);

@@ -39,6 +39,7 @@
 
 #include "id.h"
 #include "log.h"
+#include "options.h"
 #include "pgutil.h"
 #include "projection.h"
 #include "xalloc.h"
@@ -143,7 +144,7 @@ const char *pv_session_es_label(const struct pv_session *s)
 
 char *pv_session_feed_of(const struct pv_session *s, const char *container)
 {
-	return pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, s->eso.backend, s->co.database,
+	return pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, s->eso.backend, s->co.database,
 			    container);
 }
 
@@ -431,7 +432,7 @@ static enum pv_err scan_feed(struct pv_session *s, struct pv_status *st, int64_t
 	for (;;) {
 		struct pv_es_page page = {0};
 
-		rc = pv_es_read_category(es, PV_PROJECTION_CATEGORY, from, FEED_PAGE, 0, &page,
+		rc = pv_es_read_category(es, PV_ELECTION_CATEGORY, from, FEED_PAGE, 0, &page,
 					 err);
 		if (rc != PV_OK)
 			return pv_session_es_failed(s, err);

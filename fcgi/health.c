@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "options.h"
 #include "cosmos.h"
 #include "log.h"
 #include "thread.h"
@@ -199,7 +200,7 @@ static bool probe_pg(struct probe *pr, struct pv_error *err)
 		       " (SELECT count(*) FROM projection_parked, f WHERE"
 		       "   projection_parked.name = f.name),"
 		       " CASE WHEN $2::boolean THEN (SELECT next_position - 1 FROM es_categories"
-		       "   WHERE name = '" PV_PROJECTION_CATEGORY "') END",
+		       "   WHERE name = '" PV_ELECTION_CATEGORY "') END",
 		       4, params, err);
 	if (!res && h->conn) {
 		/* It answered: an error of the query, e.g. migrations not applied. */
@@ -331,7 +332,7 @@ struct pv_health *pv_health_start(const struct pv_config *cfg, struct pv_amqp_pu
 	h->co.timeout_ms = h->stale_ms;
 	h->co.max_retries = -1;
 	/* The projection the projector keeps for this read model (projector.c). */
-	h->feed = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY,
+	h->feed = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY,
 			       pv_config_str(cfg, "eventstore", "backend"), h->database,
 			       h->container);
 	h->cosmos.disabled = !*h->key;

@@ -37,7 +37,6 @@
  * for PING_MS it sends a basic.qos on the channel, whose qos-ok is the
  * broker's proof of life; blocked/unblocked arrive on channel 0 because
  * the connection announces that capability (amqp_conn.c). */
-#include "config.h"
 
 #include "amqp_publisher.h"
 

@@ -47,6 +47,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "config.h"
+#include "options.h"
 #include "daemon.h"
 #include "cosmos.h"
 #include "eventstore.h"
@@ -174,7 +175,7 @@ static enum pv_err read_parked(struct projector *p, struct pv_error *err);
 static void name_feed(struct projector *p)
 {
 	free(p->name);
-	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
+	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->container);
 }
 
@@ -503,7 +504,7 @@ static bool step(struct projector *p)
 	}
 	if (!p->locked)
 		return true;
-	rc = pv_es_read_category(p->es, PV_PROJECTION_CATEGORY, p->next, max,
+	rc = pv_es_read_category(p->es, PV_ELECTION_CATEGORY, p->next, max,
 				 p->once ? 0 : p->wait_ms, &page, &err);
 	if (rc != PV_OK) {
 		pv_outage_fail(&p->es_out, &err);

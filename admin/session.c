@@ -432,8 +432,7 @@ static enum pv_err scan_feed(struct pv_session *s, struct pv_status *st, int64_t
 	for (;;) {
 		struct pv_es_page page = {0};
 
-		rc = pv_es_read_category(es, PV_ELECTION_CATEGORY, from, FEED_PAGE, 0, &page,
-					 err);
+		rc = pv_es_read_category(es, PV_ELECTION_CATEGORY, from, FEED_PAGE, 0, &page, err);
 		if (rc != PV_OK)
 			return pv_session_es_failed(s, err);
 		if (page.count == 0) {

@@ -175,8 +175,8 @@ static enum pv_err read_parked(struct projector *p, struct pv_error *err);
 static void name_feed(struct projector *p)
 {
 	free(p->name);
-	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend,
-			       p->co.database, p->container);
+	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend, p->co.database,
+			       p->container);
 }
 
 /* Which container to write: the 'active' one of read_model_containers,

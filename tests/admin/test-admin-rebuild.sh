@@ -103,8 +103,8 @@ progress_done()
 	pvp_sql "SELECT elections_done FROM rebuild_progress
 		WHERE target = 'Election@$PHOTOVOTE_EVENTSTORE_BACKEND:$resume/elections'"
 }
-# interrupt SIGNAL: starts rebuild --all into $resume, sends SIGNAL once it has done a few
-# elections; its exit status in $rc, its output in $w/out and $w/err.
+# interrupt SIGNAL DONE: starts rebuild --all into $resume, sends SIGNAL once DONE elections
+# are done (saved); its exit status in $rc, its output in $w/out and $w/err.
 interrupt()
 {
 	local pid n deadline=$((SECONDS + 60))
@@ -112,7 +112,7 @@ interrupt()
 	pid=$!
 	while ((SECONDS < deadline)); do
 		n=$(progress_done)
-		[[ -n $n ]] && ((n >= 2)) && break
+		[[ -n $n ]] && ((n >= $2)) && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -124,14 +124,14 @@ interrupt()
 pvp_generate r --elections 40 --voters 4 --seed 5
 mapfile -t relections <"$w/r.elections"
 pvp_append "$w/r.events"
-interrupt INT
+interrupt INT 2
 pvp_check "SIGINT: exit 130" test "$rc" = 130
 pvp_check "... says where it stopped and that a new run resumes" \
 	grep -q '^photovote-admin: rebuild: cancelled after [0-9]* of [0-9]* elections; run it again to resume$' "$w/err"
 pvp_check "... no progress line on stderr that is not a terminal" \
 	eval '! grep -q $'"'"'\r'"'"' "$w/err"'
 before=$(progress_done)
-interrupt TERM
+interrupt TERM $((before + 1))
 pvp_check "SIGTERM: exit 143, having gone on from the saved position" \
 	eval '[[ $rc == 143 ]] && grep -q ", resumed" "$w/out" && (( $(progress_done) > before ))'
 adm_run "run again: exit 0" 0 env PHOTOVOTE_COSMOS_DATABASE="$resume" "$adm" rebuild --all

@@ -637,7 +637,7 @@ int main(int argc, char **argv)
 	struct projector p;
 	struct pv_config *cfg;
 	struct pv_error err;
-	int level, opt;
+	int opt;
 
 	memset(&p, 0, sizeof p);
 	while ((opt = getopt_long(argc, argv, "c:m:h", longopts, NULL)) != -1) {
@@ -660,13 +660,7 @@ int main(int argc, char **argv)
 	if (fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	unsetenv("PHOTOVOTE_FAULT");
-	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
-		pv_log_fatalx("config", "%s", err.msg);
-	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
-	pv_log_init("photovote-projector",
-		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-									       : PV_LOG_STDERR,
-		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+	cfg = pv_daemon_config_load("photovote-projector", cfgfile);
 	options(&p, cfg);
 	if (migrate_dir)
 		pv_daemon_migrate(p.conninfo, migrate_dir);

@@ -92,10 +92,11 @@ total=$((total + $(wc -l <"$w/c.events")))
 pvp_check "after a restart the projector writes green" wait_position green $((total - 1))
 kill "$(cat "$w/lighttpd.pid")" 2>/dev/null
 sleep 0.5
-pvp_web >/dev/null
+pvp_web >"$w/web.out" 2>&1 || sed 's/^/#   pvp_web: /' "$w/web.out"
 e=$(head -n 1 "$w/c.elections")
-pvp_check "after a restart the API reads green (an election only green has)" \
-	test "$(pvp_get "elections/$e" "$w/got")" = 200
+code=$(pvp_get "elections/$e" "$w/got")
+[[ $code == 200 ]] || echo "# GET /elections/$e: $code $(head -c 300 "$w/got")"
+pvp_check "after a restart the API reads green (an election only green has)" test "$code" = 200
 
 # green equals a rebuild from scratch.
 pvp_stop

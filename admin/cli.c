@@ -8,10 +8,12 @@
 
 #include "cli.h"
 
+#include "audit_query.h"
 #include "auth_token.h"
 #include "dead_letters.h"
 #include "escape.h"
 #include "projection.h"
+#include "rebuild.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EVENTS_PAGE 500
 #define DEAD_LETTER_BODY 200
@@ -51,10 +54,20 @@ void pv_cli_usage(FILE *out)
 		"  dead-letters purge [--id EVENT_ID] [--json] --yes\n"
 		"                                   delete dead letters for good (without --yes:\n"
 		"                                   say how many, delete nothing, exit 2)\n"
-		"  rebuild ELECTION_ID | --all      rebuild Cosmos DB documents by replay\n"
-		"  token create USER [--admin]      create an API token (printed once)\n"
-		"  token revoke USER                revoke every token of USER\n"
-		"exit status: 0 ok, 1 server or configuration error, 2 usage\n");
+		"  rebuild ELECTION_ID | --all [--restart] [--json]\n"
+		"                                   rebuild Cosmos DB documents by replay (--all\n"
+		"                                   resumes where an earlier run stopped)\n"
+		"  rebuild --all --into CONTAINER   build every election into another container\n"
+		"  rebuild --switch CONTAINER       serve the read model from that container\n"
+		"  rebuild --drop CONTAINER --yes   delete a container not in use\n"
+		"  audit [--user U] [--election ID] [--type T] [--status appended|rejected]\n"
+		"        [--since TIME] [--until TIME] [--correlation-id C] [--count N]\n"
+		"        [--before CURSOR] [--json] the appender's verdicts, newest first\n"
+		"  token create USER [--admin] [--json]\n"
+		"                                   create an API token (printed once)\n"
+		"  token revoke USER [--json]       revoke every token of USER\n"
+		"exit status: 0 ok, 1 server or configuration error, 2 usage, 130 SIGINT,\n"
+		"143 SIGTERM\n");
 }
 
 int pv_cli_usage_error(const char *fmt, ...)
@@ -93,15 +106,40 @@ static bool parse_number(const char *s, long long min, long long *out)
 	return true;
 }
 
+enum {
+	OPT_JSON = 256,
+	OPT_FROM,
+	OPT_COUNT,
+	OPT_ALL,
+	OPT_ADMIN,
+	OPT_ID,
+	OPT_YES,
+	OPT_RESTART,
+	/* options with a text value, kept in opts.text[] */
+	OPT_USER,
+	OPT_ELECTION,
+	OPT_TYPE,
+	OPT_STATUS,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_CORRELATION,
+	OPT_BEFORE,
+	OPT_INTO,
+	OPT_SWITCH,
+	OPT_DROP,
+	OPT__END
+};
+#define OPT_TEXT_FIRST OPT_USER
+#define TEXT(o, opt) ((o)->text[(opt)-OPT_TEXT_FIRST])
+
 struct opts {
 	const char *arg; /* the positional argument, NULL when none */
 	const char *id;  /* --id */
-	bool json, all, admin, yes;
+	bool json, all, admin, yes, restart;
 	bool has_from, has_count;
 	long long from, count;
+	const char *text[OPT__END - OPT_TEXT_FIRST]; /* --user ... --drop, NULL when absent */
 };
-
-enum { OPT_JSON = 256, OPT_FROM, OPT_COUNT, OPT_ALL, OPT_ADMIN, OPT_ID, OPT_YES };
 
 /* Parses the options `allowed` (OPT_* bits as 1 << (opt - 256)) of a
  * subcommand and at most `positional` (0 or 1) other argument. */
@@ -115,6 +153,18 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 		{"admin", no_argument, NULL, OPT_ADMIN},
 		{"id", required_argument, NULL, OPT_ID},
 		{"yes", no_argument, NULL, OPT_YES},
+		{"restart", no_argument, NULL, OPT_RESTART},
+		{"user", required_argument, NULL, OPT_USER},
+		{"election", required_argument, NULL, OPT_ELECTION},
+		{"type", required_argument, NULL, OPT_TYPE},
+		{"status", required_argument, NULL, OPT_STATUS},
+		{"since", required_argument, NULL, OPT_SINCE},
+		{"until", required_argument, NULL, OPT_UNTIL},
+		{"correlation-id", required_argument, NULL, OPT_CORRELATION},
+		{"before", required_argument, NULL, OPT_BEFORE},
+		{"into", required_argument, NULL, OPT_INTO},
+		{"switch", required_argument, NULL, OPT_SWITCH},
+		{"drop", required_argument, NULL, OPT_DROP},
 		{NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -130,11 +180,19 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 				return pv_cli_usage_error("%s: %s needs a value", argv[0], bad);
 			return pv_cli_usage_error("%s: unknown option %s", argv[0], bad);
 		}
+		if (opt >= OPT_TEXT_FIRST) {
+			if (!*optarg)
+				return pv_cli_usage_error("%s: %s: an empty value", argv[0],
+							  argv[optind - 1]);
+			TEXT(o, opt) = optarg;
+			continue;
+		}
 		switch (opt) {
 		case OPT_JSON: o->json = true; break;
 		case OPT_ALL: o->all = true; break;
 		case OPT_ADMIN: o->admin = true; break;
 		case OPT_YES: o->yes = true; break;
+		case OPT_RESTART: o->restart = true; break;
 		case OPT_ID:
 			if (!*optarg)
 				return pv_cli_usage_error("%s: --id: an empty message id", argv[0]);
@@ -163,6 +221,7 @@ static int parse_opts(int argc, char **argv, unsigned allowed, int positional, s
 }
 
 #define ALLOW(x) (1u << ((x)-256))
+_Static_assert(OPT__END - 256 <= 32, "the options fit an unsigned mask");
 
 /* ---- printing ---- */
 
@@ -302,6 +361,99 @@ int pv_cli_events(struct pv_session *s, int argc, char **argv)
 		if (end)
 			break;
 	}
+	return PV_EXIT_OK;
+}
+
+/* ---- audit ---- */
+
+/* A field of an audit row as text ("-" when absent). */
+static const char *row_text(const json_t *row, const char *key, char *num, size_t size)
+{
+	const json_t *v = json_object_get(row, key);
+
+	if (json_is_integer(v)) {
+		snprintf(num, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return num;
+	}
+	return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+int pv_cli_audit(struct pv_session *s, int argc, char **argv)
+{
+	/* Text columns, in order. */
+	static const char *const shown[] = {"recorded",       "status",   "type",
+					    "stream",         "number",   "user",
+					    "correlation_id", "event_id", "reason"};
+	struct pv_audit_filter f = {0};
+	struct pv_error err;
+	PGconn *conn = NULL;
+	json_t *rows, *row;
+	struct opts o;
+	bool more;
+	size_t i;
+	int rc = parse_opts(argc, argv,
+			    ALLOW(OPT_JSON) | ALLOW(OPT_COUNT) | ALLOW(OPT_USER) |
+				    ALLOW(OPT_ELECTION) | ALLOW(OPT_TYPE) | ALLOW(OPT_STATUS) |
+				    ALLOW(OPT_SINCE) | ALLOW(OPT_UNTIL) | ALLOW(OPT_CORRELATION) |
+				    ALLOW(OPT_BEFORE),
+			    0, &o);
+
+	if (rc != PV_EXIT_OK)
+		return rc;
+	f.user = TEXT(&o, OPT_USER);
+	f.election_id = TEXT(&o, OPT_ELECTION);
+	f.type = TEXT(&o, OPT_TYPE);
+	f.status = TEXT(&o, OPT_STATUS);
+	f.since = TEXT(&o, OPT_SINCE);
+	f.until = TEXT(&o, OPT_UNTIL);
+	f.correlation_id = TEXT(&o, OPT_CORRELATION);
+	f.before = TEXT(&o, OPT_BEFORE);
+	f.limit = o.has_count ? (size_t)o.count : 0;
+	if (pv_audit_filter_check(&f, &err) != PV_OK) {
+		char *e = pv_escape_str(err.msg);
+
+		rc = pv_cli_usage_error("audit: %s", e);
+		free(e);
+		return rc;
+	}
+	if (pv_session_pg(s, &conn, &err) != PV_OK)
+		return pv_cli_fail("audit", &err);
+	if (pv_audit_query(conn, &f, &rows, &more, &err) != PV_OK) {
+		if (err.code == PV_ERR_INVALID) {
+			/* PostgreSQL could not read a time of --since or --until. */
+			char *e = pv_escape_str(err.msg);
+
+			rc = pv_cli_usage_error("audit: %s", e);
+			free(e);
+			return rc;
+		}
+		pv_session_pg_failed(s, &err);
+		return pv_cli_fail("audit", &err);
+	}
+	json_array_foreach(rows, i, row)
+	{
+		char num[32];
+
+		if (o.json) {
+			print_json(json_incref(row));
+			continue;
+		}
+		for (size_t c = 0; c < sizeof shown / sizeof shown[0]; c++) {
+			if (c)
+				putchar('\t');
+			print_escaped(row_text(row, shown[c], num, sizeof num));
+		}
+		putchar('\n');
+	}
+	/* The next page's command, for a person; scripts take the last
+	 * row's "cursor" from --json. */
+	if (more && !o.json && json_array_size(rows) > 0) {
+		row = json_array_get(rows, json_array_size(rows) - 1);
+		fputs("photovote-admin: audit: more rows: add --before ", stderr);
+		fputs_escaped(json_string_value(json_object_get(row, "cursor")), stderr);
+		fputc('\n', stderr);
+	}
+	json_decref(rows);
 	return PV_EXIT_OK;
 }
 
@@ -523,63 +675,238 @@ int pv_cli_dead_letters(struct pv_session *s, int argc, char **argv)
 
 /* ---- rebuild ---- */
 
-static int rebuild_all(struct pv_session *s)
+struct rebuild_ui {
+	bool json, tty;
+	bool drawn;     /* a progress line is on stderr */
+	json_t *failed; /* --json: [{"election_id", "error"}] */
+};
+
+static void clock_text(double seconds, char *out, size_t size)
 {
-	struct pv_es_stream_list list = {0};
-	struct pv_error err;
-	size_t done = 0, failed = 0;
-	int rc = list_streams(s, PV_ELECTION_CATEGORY, &list, "rebuild");
+	long t = seconds < 0 ? 0 : (long)(seconds + 0.5);
 
-	if (rc != PV_EXIT_OK)
-		return rc;
-	for (size_t i = 0; i < list.count; i++) {
-		const char *name = list.streams[i].name;
-		const char *id = pv_election_of_stream(name);
+	if (t >= 3600)
+		snprintf(out, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(out, size, "%ld:%02ld", t / 60, t % 60);
+}
 
-		if (!id) {
-			char *e = pv_escape_str(name);
+/* The progress line, redrawn in place on a terminal: at most 79 columns. */
+static void rebuild_progress(void *ctx, const struct pv_rebuild_progress *p)
+{
+	struct rebuild_ui *ui = ctx;
+	char elapsed[48], eta[48], line[200];
 
-			fprintf(stderr,
-				"photovote-admin: rebuild: skipping %s (not an election's)\n", e);
-			free(e);
-			continue;
-		}
-		if (pv_session_rebuild(s, id, &err) != PV_OK) {
-			pv_cli_fail("rebuild", &err);
-			failed++;
-			continue;
-		}
-		printf("rebuilt %s\n", id);
-		done++;
+	if (!ui->tty)
+		return;
+	clock_text(p->elapsed, elapsed, sizeof elapsed);
+	if (p->eta >= 0)
+		clock_text(p->eta, eta, sizeof eta);
+	else
+		snprintf(eta, sizeof eta, "?");
+	if (strcmp(p->phase, "catching up") == 0)
+		snprintf(line, sizeof line, "catching up: feed position %" PRId64 ", %s elapsed",
+			 p->caught_up_to, elapsed);
+	else
+		snprintf(line, sizeof line,
+			 "%lu/%lu elections %" PRId64 "/%" PRId64 " events %.0f/s %s ETA %s",
+			 p->elections_done + p->elections_failed, p->elections_total,
+			 p->events_done, p->events_total, p->rate, elapsed, eta);
+	fprintf(stderr, "\r%-79.79s", line);
+	fflush(stderr);
+	ui->drawn = true;
+}
+
+static void rebuild_line_end(struct rebuild_ui *ui)
+{
+	if (ui->drawn)
+		fputc('\n', stderr);
+	ui->drawn = false;
+}
+
+static void rebuild_failed(void *ctx, const char *id, const struct pv_error *err)
+{
+	struct rebuild_ui *ui = ctx;
+	char *e = pv_escape_str(err->msg);
+
+	rebuild_line_end(ui);
+	fprintf(stderr, "photovote-admin: rebuild: election %s failed: %s\n", id, e);
+	if (ui->json && json_array_append_new(ui->failed, json_pack("{s:s, s:s}", "election_id", id,
+								    "error", e)) != 0)
+		pv_oom("json_array_append_new", 0);
+	free(e);
+}
+
+static void rebuild_summary(const struct pv_rebuild_options *ro,
+			    const struct pv_rebuild_progress *p, struct rebuild_ui *ui,
+			    enum pv_err rc)
+{
+	if (ui->json) {
+		json_t *j = json_pack(
+			"{s:s, s:s?, s:s?, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:b, s:b, "
+			"s:O}",
+			"outcome",
+			rc != PV_OK    ? "failed"
+			: p->cancelled ? "cancelled"
+				       : "done",
+			"election_id", ro->election_id, "into", ro->into, "elections_total",
+			(json_int_t)p->elections_total, "elections_rebuilt",
+			(json_int_t)p->elections_done, "elections_failed",
+			(json_int_t)p->elections_failed, "events_total",
+			(json_int_t)p->events_total, "events_done", (json_int_t)p->events_done,
+			"seconds", p->elapsed, "events_per_second", p->rate, "cosmos_requests",
+			(json_int_t)p->cosmos_requests, "documents", (json_int_t)p->documents,
+			"resumed", p->resumed, "cancelled", p->cancelled, "failed", ui->failed);
+
+		if (j && ro->into && p->caught_up_to >= 0)
+			json_object_set_new(j, "caught_up_to", json_integer(p->caught_up_to));
+		print_json(j);
+		return;
 	}
-	pv_es_stream_list_clear(&list);
-	printf("%zu elections rebuilt, %zu failed\n", done, failed);
-	return failed ? PV_EXIT_SERVER : PV_EXIT_OK;
+	if (ro->election_id) {
+		if (rc == PV_OK && !p->elections_failed)
+			printf("rebuilt %s\n", ro->election_id);
+		return;
+	}
+	printf("%lu elections rebuilt, %lu failed, %lu left%s (%" PRId64
+	       " events in %.1f s, %.0f events/s; %lu Cosmos DB requests for %lu documents)\n",
+	       p->elections_done, p->elections_failed,
+	       p->elections_total - p->elections_done - p->elections_failed,
+	       p->resumed ? ", resumed" : "", p->events_done, p->elapsed, p->rate,
+	       p->cosmos_requests, p->documents);
+	if (ro->into && rc == PV_OK && !p->cancelled)
+		printf("container %s is ready at feed position %" PRId64
+		       "; switch with: photovote-admin rebuild --switch %s\n",
+		       ro->into, p->caught_up_to, ro->into);
+}
+
+/* rebuild --switch CONTAINER, rebuild --drop CONTAINER --yes */
+static int rebuild_container_command(struct pv_session *s, const struct opts *o)
+{
+	const char *sw = TEXT(o, OPT_SWITCH), *drop = TEXT(o, OPT_DROP);
+	struct pv_error err;
+	enum pv_err rc;
+
+	if ((sw && drop) || o->all || o->arg || TEXT(o, OPT_INTO) || o->restart)
+		return pv_cli_usage_error("rebuild: --switch CONTAINER or --drop CONTAINER, alone");
+	if (sw) {
+		if (o->yes)
+			return pv_cli_usage_error("rebuild: --yes is for --drop");
+		pv_cli_cancellable = 1;
+		rc = pv_rebuild_switch(s, sw, &pv_cli_signal, &err);
+		pv_cli_cancellable = 0;
+		if (rc != PV_OK)
+			return pv_cli_fail("rebuild --switch", &err);
+		if (o->json)
+			print_json(json_pack("{s:s}", "active", sw));
+		else
+			printf("the read model is served from %s\n", sw);
+		return PV_EXIT_OK;
+	}
+	if (!o->yes) {
+		fprintf(stderr, "photovote-admin: rebuild --drop: would delete container ");
+		fputs_escaped(drop, stderr);
+		fputs(" and every document in it; nothing deleted: add --yes\n", stderr);
+		return PV_EXIT_USAGE;
+	}
+	if (pv_rebuild_drop(s, drop, &err) != PV_OK)
+		return pv_cli_fail("rebuild --drop", &err);
+	if (o->json)
+		print_json(json_pack("{s:s}", "dropped", drop));
+	else
+		printf("container %s dropped\n", drop);
+	return PV_EXIT_OK;
+}
+
+/* A container name as lib/cosmos.h takes it: 1..255 of [A-Za-z0-9._~:@-]. */
+static bool container_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= 255 &&
+	       strspn(name,
+		      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~:@-") == n;
 }
 
 int pv_cli_rebuild(struct pv_session *s, int argc, char **argv)
 {
+	struct pv_rebuild_options ro = {0};
+	struct rebuild_ui ui = {0};
+	struct pv_rebuild_progress p;
 	struct pv_error err;
 	struct opts o;
-	const char *id;
-	int rc = parse_opts(argc, argv, ALLOW(OPT_ALL), 1, &o);
+	enum pv_err rc;
+	int prc =
+		parse_opts(argc, argv,
+			   ALLOW(OPT_ALL) | ALLOW(OPT_JSON) | ALLOW(OPT_RESTART) | ALLOW(OPT_INTO) |
+				   ALLOW(OPT_SWITCH) | ALLOW(OPT_DROP) | ALLOW(OPT_YES),
+			   1, &o);
 
-	if (rc != PV_EXIT_OK)
-		return rc;
+	if (prc != PV_EXIT_OK)
+		return prc;
+	for (int opt = OPT_INTO; opt <= OPT_DROP; opt++)
+		if (TEXT(&o, opt) && !container_name_ok(TEXT(&o, opt))) {
+			char *e = pv_escape_str(TEXT(&o, opt));
+
+			prc = pv_cli_usage_error(
+				"rebuild: \"%s\" is not a container name (1 to 255 "
+				"of A-Z a-z 0-9 . _ ~ : @ -)",
+				e);
+			free(e);
+			return prc;
+		}
+	if (TEXT(&o, OPT_SWITCH) || TEXT(&o, OPT_DROP))
+		return rebuild_container_command(s, &o);
 	if (o.all && o.arg)
 		return pv_cli_usage_error("rebuild: an election id or --all, not both");
-	if (o.all)
-		return rebuild_all(s);
-	id = o.arg;
-	if (!id)
+	if (!o.all && !o.arg)
 		return pv_cli_usage_error(
 			"rebuild: which election? (rebuild ELECTION_ID or --all)");
-	if (!pv_ulid_valid(id))
-		return pv_cli_usage_error("rebuild: \"%s\" is not an election id (a ULID)", id);
-	if (pv_session_rebuild(s, id, &err) != PV_OK)
+	if (o.arg && !pv_ulid_valid(o.arg))
+		return pv_cli_usage_error("rebuild: \"%s\" is not an election id (a ULID)", o.arg);
+	if (TEXT(&o, OPT_INTO) && !o.all)
+		return pv_cli_usage_error("rebuild: --into builds every election: add --all");
+	if (o.restart && !o.all)
+		return pv_cli_usage_error("rebuild: --restart is for --all");
+	if (o.yes)
+		return pv_cli_usage_error("rebuild: --yes is for --drop");
+	ro.election_id = o.arg;
+	ro.into = TEXT(&o, OPT_INTO);
+	ro.restart = o.restart;
+	ro.progress = rebuild_progress;
+	ro.failed = rebuild_failed;
+	ro.ctx = &ui;
+	ro.cancel = &pv_cli_signal;
+	ui.json = o.json;
+	ui.tty = isatty(STDERR_FILENO) == 1;
+	ui.failed = json_array();
+	if (!ui.failed)
+		pv_oom("json_array", 0);
+	pv_cli_cancellable = 1;
+	rc = pv_rebuild_run(s, &ro, &p, &err);
+	pv_cli_cancellable = 0;
+	rebuild_line_end(&ui);
+	rebuild_summary(&ro, &p, &ui, rc);
+	json_decref(ui.failed);
+	if (rc == PV_ERR_INVALID && !p.elections_total)
 		return pv_cli_fail("rebuild", &err);
-	printf("rebuilt %s\n", id);
-	return PV_EXIT_OK;
+	if (rc != PV_OK) {
+		pv_cli_fail("rebuild", &err);
+		if (!ro.election_id && p.elections_total)
+			fprintf(stderr,
+				"photovote-admin: rebuild: stopped after %lu of %lu elections; run "
+				"it again to resume\n",
+				p.elections_done + p.elections_failed, p.elections_total);
+		return PV_EXIT_SERVER;
+	}
+	if (p.cancelled) {
+		fprintf(stderr,
+			"photovote-admin: rebuild: cancelled after %lu of %lu elections; run it "
+			"again to resume\n",
+			p.elections_done + p.elections_failed, p.elections_total);
+		return 128 + pv_cli_signal;
+	}
+	return p.elections_failed ? PV_EXIT_SERVER : PV_EXIT_OK;
 }
 
 /* ---- API tokens ---- */
@@ -598,7 +925,8 @@ int pv_cli_token(struct pv_session *s, int argc, char **argv)
 	create = strcmp(argv[1], "create") == 0;
 	/* argv[1] names the command in parse_opts' messages. */
 	argv[1] = create ? create_name : revoke_name;
-	rc = parse_opts(argc - 1, argv + 1, create ? ALLOW(OPT_ADMIN) : 0, 1, &o);
+	rc = parse_opts(argc - 1, argv + 1, ALLOW(OPT_JSON) | (create ? ALLOW(OPT_ADMIN) : 0), 1,
+			&o);
 	if (rc != PV_EXIT_OK)
 		return rc;
 	if (!o.arg)
@@ -612,7 +940,14 @@ int pv_cli_token(struct pv_session *s, int argc, char **argv)
 			pv_session_pg_failed(s, &err);
 			return pv_cli_fail("token create", &err);
 		}
-		printf("%s\n", token);
+		if (o.json) {
+			char *user = pv_escape_str(o.arg); /* always UTF-8 */
+
+			print_json(json_pack("{s:s, s:b, s:s}", "user", user, "admin", o.admin,
+					     "token", token));
+			free(user);
+		} else
+			printf("%s\n", token);
 	} else {
 		int n = 0;
 
@@ -620,7 +955,13 @@ int pv_cli_token(struct pv_session *s, int argc, char **argv)
 			pv_session_pg_failed(s, &err);
 			return pv_cli_fail("token revoke", &err);
 		}
-		printf("%d token(s) revoked\n", n);
+		if (o.json) {
+			char *user = pv_escape_str(o.arg);
+
+			print_json(json_pack("{s:s, s:i}", "user", user, "revoked", n));
+			free(user);
+		} else
+			printf("%d token(s) revoked\n", n);
 	}
 	return PV_EXIT_OK;
 }

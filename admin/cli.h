@@ -11,9 +11,18 @@
 #define PV_EXIT_OK 0
 #define PV_EXIT_SERVER 1 /* a server (or the configuration) failed */
 #define PV_EXIT_USAGE 2
+/* 128 + the signal: 130 after SIGINT, 143 after SIGTERM */
+
+#include <signal.h>
+
+/* Set by main.c's SIGINT/SIGTERM handler: the signal's number.  A command
+ * that stops cleanly on it sets pv_cli_cancellable first (else a signal
+ * ends the program at once). */
+extern volatile sig_atomic_t pv_cli_signal, pv_cli_cancellable;
 
 int pv_cli_streams(struct pv_session *s, int argc, char **argv);
 int pv_cli_events(struct pv_session *s, int argc, char **argv);
+int pv_cli_audit(struct pv_session *s, int argc, char **argv);
 int pv_cli_status(struct pv_session *s, int argc, char **argv);
 int pv_cli_dead_letters(struct pv_session *s, int argc, char **argv);
 int pv_cli_rebuild(struct pv_session *s, int argc, char **argv);

@@ -53,11 +53,39 @@ static const struct {
 	const char *name;
 	int (*run)(struct pv_session *s, int argc, char **argv);
 } commands[] = {
-	{"streams", pv_cli_streams}, {"events", pv_cli_events},
-	{"status", pv_cli_status},   {"dead-letters", pv_cli_dead_letters},
-	{"rebuild", pv_cli_rebuild}, {"token", pv_cli_token},
+	{"streams", pv_cli_streams},
+	{"events", pv_cli_events},
+	{"audit", pv_cli_audit},
+	{"status", pv_cli_status},
+	{"dead-letters", pv_cli_dead_letters},
+	{"rebuild", pv_cli_rebuild},
+	{"token", pv_cli_token},
 	{"console", pv_console_run},
 };
+
+volatile sig_atomic_t pv_cli_signal, pv_cli_cancellable;
+
+/* SIGINT and SIGTERM: a command that can stop cleanly (a rebuild) sees
+ * pv_cli_signal between steps and ends with 128 + the signal; any other,
+ * or a second signal, ends at once with that status.  Nothing any command
+ * does is left half done by that: see docs/admin.md. */
+static void on_signal(int sig)
+{
+	if (!pv_cli_cancellable || pv_cli_signal)
+		_exit(128 + sig);
+	pv_cli_signal = sig;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
 
 int main(int argc, char **argv)
 {
@@ -114,8 +142,12 @@ int main(int argc, char **argv)
 		pv_config_free(cfg);
 		return PV_EXIT_SERVER;
 	}
+	if (run != pv_console_run)
+		catch_signals(); /* the console restores the terminal first: its own */
 	s = pv_session_new(cfg);
 	rc = run(s, argc - optind, argv + optind);
 	pv_session_free(s);
+	if (pv_cli_signal)
+		return 128 + pv_cli_signal;
 	return rc;
 }

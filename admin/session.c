@@ -62,7 +62,8 @@ struct pv_session {
 	struct pv_amqp_params ap;
 	struct pv_cosmos_options co;
 	const char *conninfo;
-	char *feed;     /* checkpoint name */
+	char *feed;     /* checkpoint name, of the active container */
+	char *active;   /* the container the read model is served from */
 	char *es_label; /* "event store (...)" */
 
 	struct pv_es *es;
@@ -87,10 +88,9 @@ struct pv_session *pv_session_new(struct pv_config *cfg)
 	pv_es_options_from_config(cfg, &s->eso);
 	pv_amqp_params_from_config(&s->ap, cfg);
 	pv_cosmos_options_from_config(cfg, &s->co);
-	s->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	/* The same name as workers/projector.c gives its checkpoint. */
-	s->feed = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, s->eso.backend, s->co.database,
-			       s->co.container);
+	s->active = pv_xstrdup(s->co.container);
+	s->feed = pv_session_feed_of(s, s->active);
 	if (strcmp(s->eso.backend, "esdb") == 0)
 		s->es_label = pv_xasprintf("event store (esdb at %s)", s->eso.url);
 	else
@@ -115,6 +115,7 @@ void pv_session_free(struct pv_session *s)
 	pv_cosmos_close(s->cosmos);
 	pv_amqp_params_clear(&s->ap);
 	free(s->feed);
+	free(s->active);
 	free(s->es_label);
 	pv_config_free(s->cfg);
 	free(s);
@@ -123,6 +124,36 @@ void pv_session_free(struct pv_session *s)
 const char *pv_session_feed(const struct pv_session *s)
 {
 	return s->feed;
+}
+
+const struct pv_config *pv_session_config(const struct pv_session *s)
+{
+	return s->cfg;
+}
+
+const struct pv_cosmos_options *pv_session_cosmos_options(const struct pv_session *s)
+{
+	return &s->co;
+}
+
+const char *pv_session_es_label(const struct pv_session *s)
+{
+	return s->es_label;
+}
+
+char *pv_session_feed_of(const struct pv_session *s, const char *container)
+{
+	return pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, s->eso.backend, s->co.database,
+			    container);
+}
+
+enum pv_err pv_session_name_server(struct pv_error *err, const char *label)
+{
+	size_t n = strlen(label);
+
+	if (strncmp(err->msg, label, n) == 0 && (err->msg[n] == ':' || err->msg[n] == ' '))
+		return err->code;
+	return pv_error_prefix(err, "%s", label);
 }
 
 /* ---- event store ---- */
@@ -143,7 +174,7 @@ enum pv_err pv_session_es_failed(struct pv_session *s, struct pv_error *err)
 		pv_es_close(s->es);
 		s->es = NULL;
 	}
-	return pv_error_prefix(err, "%s", s->es_label);
+	return pv_session_name_server(err, s->es_label);
 }
 
 /* ---- PostgreSQL: the projector's checkpoint, API tokens ---- */
@@ -153,7 +184,7 @@ enum pv_err pv_session_pg_failed(struct pv_session *s, struct pv_error *err)
 	if (s->pg)
 		PQfinish(s->pg);
 	s->pg = NULL;
-	return pv_error_prefix(err, "PostgreSQL");
+	return pv_session_name_server(err, "PostgreSQL");
 }
 
 enum pv_err pv_session_pg(struct pv_session *s, PGconn **conn, struct pv_error *err)
@@ -164,12 +195,37 @@ enum pv_err pv_session_pg(struct pv_session *s, PGconn **conn, struct pv_error *
 	return PV_OK;
 }
 
+/* Follows a blue-green switch: s->active and s->feed name the container
+ * the read model is served from now.  When PostgreSQL fails they stay (the
+ * caller's own query then says so). */
+static void follow_active(struct pv_session *s)
+{
+	struct pv_error err;
+	char *active;
+
+	if (pv_session_active_container(s, &active, &err) != PV_OK)
+		return;
+	if (strcmp(active, s->active) == 0) {
+		free(active);
+		return;
+	}
+	free(s->active);
+	s->active = active;
+	free(s->feed);
+	s->feed = pv_session_feed_of(s, active);
+	/* The client of the old container is of no use now. */
+	pv_cosmos_close(s->cosmos);
+	s->cosmos = NULL;
+}
+
 static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv_error *err)
 {
-	const char *params[1] = {s->feed};
+	const char *params[1];
 	PGconn *conn = NULL;
 	PGresult *res;
 
+	follow_active(s);
+	params[0] = s->feed;
 	*pos = -1;
 	if (pv_session_pg(s, &conn, err) != PV_OK)
 		return err->code;
@@ -185,11 +241,13 @@ static enum pv_err read_checkpoint(struct pv_session *s, int64_t *pos, struct pv
 
 enum pv_err pv_session_parked(struct pv_session *s, json_t **out, struct pv_error *err)
 {
-	const char *params[1] = {s->feed};
+	const char *params[1];
 	PGconn *conn = NULL;
 	PGresult *res;
 	json_t *list;
 
+	follow_active(s);
+	params[0] = s->feed;
 	*out = NULL;
 	if (pv_session_pg(s, &conn, err) != PV_OK)
 		return err->code;
@@ -222,33 +280,31 @@ enum pv_err pv_session_parked(struct pv_session *s, json_t **out, struct pv_erro
 	return PV_OK;
 }
 
-/* Deletes the election's parked row, once its rebuild succeeded. */
-static enum pv_err unpark(struct pv_session *s, const char *election_id, bool *was,
-			  struct pv_error *err)
-{
-	const char *params[2] = {s->feed, election_id};
-	PGconn *conn = NULL;
-	PGresult *res;
-
-	*was = false;
-	if (pv_session_pg(s, &conn, err) != PV_OK)
-		return err->code;
-	if (pv_pg_exec(conn, "un-park the election",
-		       "DELETE FROM projection_parked WHERE name = $1 AND election_id = $2"
-		       " RETURNING election_id",
-		       2, params, &res, err) != PV_OK)
-		return pv_session_pg_failed(s, err);
-	*was = PQntuples(res) > 0;
-	PQclear(res);
-	return PV_OK;
-}
-
 /* ---- RabbitMQ ---- */
+
+/* "RabbitMQ at HOST:PORT: ...", once: librabbitmq's connect errors
+ * (lib/amqp_conn.c) already start with "HOST:PORT". */
+static enum pv_err broker_named(struct pv_session *s, struct pv_error *err)
+{
+	char *at = pv_xasprintf("%s:%d", s->ap.host, s->ap.port);
+	size_t n = strlen(at);
+	enum pv_err rc;
+
+	if (strncmp(err->msg, at, n) == 0 && (err->msg[n] == ':' || err->msg[n] == ' ')) {
+		struct pv_error said = *err;
+
+		rc = pv_error_set(err, said.code, "RabbitMQ at %s", said.msg);
+	} else {
+		rc = pv_error_prefix(err, "RabbitMQ at %s", at);
+	}
+	free(at);
+	return rc;
+}
 
 static enum pv_err broker_failed(struct pv_session *s, struct pv_error *err)
 {
 	broker_close(s);
-	return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+	return broker_named(s, err);
 }
 
 static enum pv_err broker(struct pv_session *s, struct pv_error *err)
@@ -318,7 +374,7 @@ enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
 	if (rc == PV_OK)
 		rc = queue_depth(s, s->ap.dead_letter_queue, n, NULL, err);
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+		return broker_named(s, err);
 	if (rc != PV_OK && s->amqp)
 		return broker_failed(s, err);
 	return rc;
@@ -352,7 +408,7 @@ static enum pv_err broker_status(struct pv_session *s, struct pv_status *st, str
 	if (rc == PV_OK)
 		rc = queue_depth(s, s->ap.dead_letter_queue, &st->dead_letters, NULL, err);
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+		return broker_named(s, err);
 	if (rc != PV_OK && s->amqp)
 		return broker_failed(s, err);
 	return rc;
@@ -494,7 +550,7 @@ enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t kee
 		rc = pv_amqp_status_check(status, "basic.nack (requeue)", err);
 	}
 	if (rc == PV_ERR_NOT_FOUND)
-		return pv_error_prefix(err, "RabbitMQ at %s:%d", s->ap.host, s->ap.port);
+		return broker_named(s, err);
 	if (rc != PV_OK) {
 		/* Closing the connection also gives back what we held. */
 		pv_dead_letters_clear(out);
@@ -522,8 +578,14 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	rc = pv_session_es(s, &es, err);
 	if (rc != PV_OK)
 		return rc;
-	if (!s->cosmos && pv_cosmos_open(&s->co, &s->cosmos, err) != PV_OK)
-		return pv_error_prefix(err, "Cosmos DB at %s", s->co.endpoint);
+	follow_active(s);
+	if (!s->cosmos) {
+		struct pv_cosmos_options co = s->co;
+
+		co.container = s->active;
+		if (pv_cosmos_open(&co, &s->cosmos, err) != PV_OK)
+			return pv_error_prefix(err, "Cosmos DB at %s", s->co.endpoint);
+	}
 	/* No cache: every try reads the head and its ETag afresh. */
 	proj = pv_projection_new(
 		s->cosmos, es, (size_t)pv_config_int(s->cfg, "projector", "max_document_bytes"), 0);
@@ -538,7 +600,7 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	if (rc == PV_OK) {
 		bool was;
 
-		if (unpark(s, election_id, &was, err) != PV_OK)
+		if (pv_session_unpark(s, s->feed, election_id, &was, err) != PV_OK)
 			return pv_error_prefix(err, "rebuilt %s, but it stays parked", election_id);
 		if (was)
 			pv_log_info("rebuild", "election %s un-parked", election_id);
@@ -551,4 +613,53 @@ enum pv_err pv_session_rebuild(struct pv_session *s, const char *election_id, st
 	s->es = NULL;
 	return pv_error_prefix(err, "rebuild %s (%s, Cosmos DB at %s)", election_id, s->es_label,
 			       s->co.endpoint);
+}
+
+/* ---- the read model's containers ---- */
+
+enum pv_err pv_session_active_container(struct pv_session *s, char **out, struct pv_error *err)
+{
+	const char *params[1] = {s->co.database};
+	PGconn *conn = NULL;
+	PGresult *res;
+	enum pv_err rc;
+
+	*out = NULL;
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	rc = pv_pg_exec(conn, "read the active container",
+			"SELECT container FROM read_model_containers"
+			" WHERE database = $1 AND state = 'active'",
+			1, params, &res, err);
+	if (rc != PV_OK && strstr(err->msg, "read_model_containers") &&
+	    strstr(err->msg, "does not exist")) {
+		/* Before migration 011: the configured container. */
+		*out = pv_xstrdup(s->co.container);
+		return PV_OK;
+	}
+	if (rc != PV_OK)
+		return pv_session_pg_failed(s, err);
+	*out = pv_xstrdup(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : s->co.container);
+	PQclear(res);
+	return PV_OK;
+}
+
+enum pv_err pv_session_unpark(struct pv_session *s, const char *feed, const char *election_id,
+			      bool *was, struct pv_error *err)
+{
+	const char *params[2] = {feed, election_id};
+	PGconn *conn = NULL;
+	PGresult *res;
+
+	*was = false;
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	if (pv_pg_exec(conn, "un-park the election",
+		       "DELETE FROM projection_parked WHERE name = $1 AND election_id = $2"
+		       " RETURNING election_id",
+		       2, params, &res, err) != PV_OK)
+		return pv_session_pg_failed(s, err);
+	*was = PQntuples(res) > 0;
+	PQclear(res);
+	return PV_OK;
 }

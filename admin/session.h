@@ -115,6 +115,29 @@ enum pv_err pv_session_dead_letter_depth(struct pv_session *s, unsigned long *n,
 enum pv_err pv_session_dead_letters_settle(struct pv_session *s, unsigned long least,
 					   unsigned long *n, struct pv_error *err);
 
+/* For the rebuild module (rebuild.c): the configuration, the Cosmos DB
+ * options as configured (borrowed), the event store's label ("event store
+ * (postgres)") and the feed name of a container ("Election@<backend>:
+ * <database>/<container>", as photovote-projector names its checkpoint;
+ * malloc'd). */
+const struct pv_config *pv_session_config(const struct pv_session *s);
+const struct pv_cosmos_options *pv_session_cosmos_options(const struct pv_session *s);
+const char *pv_session_es_label(const struct pv_session *s);
+char *pv_session_feed_of(const struct pv_session *s, const char *container);
+/* The container the read model is served from: the 'active' row of
+ * read_model_containers (sql/011) for the configured database, else the
+ * configured [cosmos] container (also when the table is not there yet).
+ * malloc'd. */
+enum pv_err pv_session_active_container(struct pv_session *s, char **out, struct pv_error *err);
+/* Deletes the election's row of projection_parked for feed; *was says
+ * whether there was one. */
+enum pv_err pv_session_unpark(struct pv_session *s, const char *feed, const char *election_id,
+			      bool *was, struct pv_error *err);
+/* Puts label in front of err's message unless the message already starts
+ * with it (libpq's and librabbitmq's own messages may name the server),
+ * so a server is named once. */
+enum pv_err pv_session_name_server(struct pv_error *err, const char *label);
+
 /* Rebuilds one election's documents by replaying its stream
  * (pv_projection_rebuild), retrying while a running projector writes the
  * same head.  Safe while the projector runs: see session.c.  Once it

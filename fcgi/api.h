@@ -52,6 +52,7 @@ struct pv_api_thread {
 	struct pv_api *api;
 	PGconn *pg;
 	struct pv_cosmos *cosmos; /* reads.c: the read model, opened when first needed */
+	char *container;          /* reads.c: the container cosmos reads (malloc'd) */
 };
 
 /* Reads the [http] and [postgres] settings and starts the publisher. */

@@ -174,7 +174,7 @@ static int64_t int_or(const PGresult *res, int col, int64_t none)
 static bool probe_pg(struct probe *pr, struct pv_error *err)
 {
 	struct pv_health *h = pr->h;
-	const char *params[2] = {h->feed, h->pg_backend ? "t" : "f"};
+	const char *params[4] = {h->feed, h->pg_backend ? "t" : "f", h->database, h->container};
 	struct projector_view v = {.checkpoint = -1, .head = -1};
 	PGresult *res;
 
@@ -185,15 +185,23 @@ static bool probe_pg(struct probe *pr, struct pv_error *err)
 		PQclear(res);
 		return res != NULL;
 	}
+	/* The projector's feed is the active container's (sql/011): h->feed
+	 * is the configured one's, whose container name it ends with. */
 	res = pg_query(h,
-		       "SELECT (SELECT position FROM projector_checkpoints WHERE name = $1),"
-		       " (SELECT head FROM projector_heartbeats WHERE name = $1),"
+		       "WITH f AS (SELECT left($1, length($1) - length($4)) || coalesce("
+		       "   (SELECT container FROM read_model_containers"
+		       "    WHERE database = $3 AND state = 'active'), $4) AS name)"
+		       " SELECT (SELECT position FROM projector_checkpoints, f WHERE"
+		       "   projector_checkpoints.name = f.name),"
+		       " (SELECT head FROM projector_heartbeats, f WHERE"
+		       "   projector_heartbeats.name = f.name),"
 		       " (SELECT extract(epoch FROM clock_timestamp() - beat_at)"
-		       "   FROM projector_heartbeats WHERE name = $1),"
-		       " (SELECT count(*) FROM projection_parked WHERE name = $1),"
+		       "   FROM projector_heartbeats, f WHERE projector_heartbeats.name = f.name),"
+		       " (SELECT count(*) FROM projection_parked, f WHERE"
+		       "   projection_parked.name = f.name),"
 		       " CASE WHEN $2::boolean THEN (SELECT next_position - 1 FROM es_categories"
 		       "   WHERE name = '" PV_ELECTION_CATEGORY "') END",
-		       2, params, err);
+		       4, params, err);
 	if (!res && h->conn) {
 		/* It answered: an error of the query, e.g. migrations not applied. */
 		snprintf(v.error, sizeof v.error, "PostgreSQL: %s", err->msg);

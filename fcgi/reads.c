@@ -29,7 +29,6 @@
 struct pv_reads {
 	bool enabled;
 	char *endpoint, *key, *database, *container, *ca_file;
-	char *feed_suffix; /* ":<database>/<container>", the end of the projector's feed name */
 	struct pv_cosmos_options opt;
 };
 
@@ -45,7 +44,6 @@ struct pv_reads *pv_reads_new(const struct pv_config *cfg)
 	r->database = pv_xstrdup(o.database ? o.database : "");
 	r->container = pv_xstrdup(o.container ? o.container : "");
 	r->ca_file = pv_xstrdup(o.ca_file ? o.ca_file : "");
-	r->feed_suffix = pv_xasprintf(":%s/%s", r->database, r->container);
 	r->opt = o;
 	r->opt.endpoint = r->endpoint;
 	r->opt.key = r->key;
@@ -69,7 +67,6 @@ void pv_reads_free(struct pv_reads *r)
 	free(r->database);
 	free(r->container);
 	free(r->ca_file);
-	free(r->feed_suffix);
 	free(r);
 }
 
@@ -77,18 +74,61 @@ void pv_reads_thread_clear(struct pv_api_thread *t)
 {
 	pv_cosmos_close(t->cosmos);
 	t->cosmos = NULL;
+	free(t->container);
+	t->container = NULL;
 }
 
-/* The thread's client, opened when first needed. */
+/* The container the read model is served from: the 'active' row of
+ * read_model_containers (sql/011), else the configured one.  Asked at
+ * every read, so that a switch (`photovote-admin rebuild --switch`, which
+ * makes the new container active only once it is past the old one, and
+ * keeps the old one) moves every thread of every process at once.  When
+ * PostgreSQL does not answer, the thread keeps the container it reads
+ * (the parked check below logs that PostgreSQL failed). */
+static char *active_container(struct pv_api_thread *t)
+{
+	struct pv_reads *r = t->api->reads;
+	const char *params[2] = {r->database, r->container};
+	struct pv_error err;
+	PGresult *res = NULL;
+	char *name;
+
+	if (pv_api_thread_pg(t, &err) != PV_OK ||
+	    pv_pg_exec(t->pg, "read the active container",
+		       "SELECT coalesce((SELECT container FROM read_model_containers"
+		       " WHERE database = $1 AND state = 'active'), $2)",
+		       2, params, &res, &err) != PV_OK)
+		return pv_xstrdup(t->container ? t->container : r->container);
+	name = pv_xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return name;
+}
+
+/* The thread's client of the active container, opened when first needed. */
 static enum pv_err thread_cosmos(struct pv_api_thread *t, struct pv_error *err)
 {
 	struct pv_reads *r = t->api->reads;
+	struct pv_cosmos_options o;
+	char *want;
+	enum pv_err rc;
 
 	if (!r || !r->enabled)
 		return pv_error_set(err, PV_ERR_CONFIG, "the read model is not configured");
-	if (t->cosmos)
+	want = active_container(t);
+	if (t->cosmos && strcmp(want, t->container) == 0) {
+		free(want);
 		return PV_OK;
-	return pv_cosmos_open(&r->opt, &t->cosmos, err);
+	}
+	pv_reads_thread_clear(t);
+	o = r->opt;
+	o.container = want;
+	rc = pv_cosmos_open(&o, &t->cosmos, err);
+	if (rc != PV_OK) {
+		free(want);
+		return rc;
+	}
+	t->container = want;
+	return PV_OK;
 }
 
 /* Answers a failure of the read model: 404 or 503. */
@@ -113,7 +153,8 @@ static void read_failed(struct pv_http_response *resp, enum pv_err rc, const cha
  * depend on it otherwise. */
 static bool parked(struct pv_api_thread *t, const char *eid, struct pv_http_response *resp)
 {
-	const char *params[2] = {eid, t->api->reads->feed_suffix};
+	char *suffix = pv_xasprintf(":%s/%s", t->api->reads->database, t->container);
+	const char *params[2] = {eid, suffix};
 	struct pv_error err;
 	PGresult *res = NULL;
 	bool is = false;
@@ -125,8 +166,10 @@ static bool parked(struct pv_api_thread *t, const char *eid, struct pv_http_resp
 		       2, params, &res, &err) != PV_OK) {
 		pv_log_warnx("http", "election %s: cannot tell whether it is parked: %s", eid,
 			     err.msg);
+		free(suffix);
 		return false;
 	}
+	free(suffix);
 	if (PQntuples(res) == 1) {
 		is = true;
 		pv_http_header(resp, "Retry-After", "%d", RETRY_AFTER_SECONDS);

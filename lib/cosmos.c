@@ -804,6 +804,24 @@ enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err)
 	return rc;
 }
 
+enum pv_err pv_cosmos_delete_container(struct pv_cosmos *c, struct pv_error *err)
+{
+	struct pv_cosmos_answer r = {.retry_after_ms = -1};
+	char *link = pv_xasprintf("dbs/%s/colls/%s", c->database, c->container);
+	char *path = pv_xasprintf("/%s", link);
+	struct req q = {.op = "delete container",
+			.verb = "DELETE",
+			.rtype = "colls",
+			.link = link,
+			.path = path};
+	enum pv_err rc = cosmos_call(c, &q, link, 204, 200, &r, err);
+
+	resp_free(&r);
+	free(link);
+	free(path);
+	return rc;
+}
+
 void pv_cosmos_close(struct pv_cosmos *c)
 {
 	if (!c)

@@ -116,6 +116,10 @@ void pv_cosmos_set_observer(struct pv_cosmos *c, pv_cosmos_observer *fn, void *c
 /* Reads the container's metadata: a cheap health check. */
 enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err);
 
+/* Deletes the client's container and every document in it (204; 404 when
+ * there is none).  The client is of no further use but to be closed. */
+enum pv_err pv_cosmos_delete_container(struct pv_cosmos *c, struct pv_error *err);
+
 /* Point read.  On success *doc (new reference) and *etag (malloc'd, may be
  * NULL if the server sent none; etag may be NULL to ignore it). */
 enum pv_err pv_cosmos_read(struct pv_cosmos *c, const char *pk, const char *id, json_t **doc,

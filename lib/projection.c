@@ -907,12 +907,14 @@ out:
 	return rc;
 }
 
-enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_id,
-				  struct pv_error *err)
+/* Rebuilds an election; read_head: read its head (and ETag) first, else
+ * take it that there is none. */
+static enum pv_err rebuild(struct pv_projection *p, const char *election_id, bool read_head,
+			   struct pv_error *err)
 {
 	struct entry *e = cache_find(p, election_id);
 	json_t *head = NULL;
-	enum pv_err rc;
+	enum pv_err rc = PV_ERR_NOT_FOUND;
 
 	if (!pv_ulid_valid(election_id))
 		return pv_error_set(err, PV_ERR_INVALID, "rebuild: %s is not an election id",
@@ -921,7 +923,8 @@ enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_
 		cache_drop(p, e);
 	e = pv_xcalloc(1, sizeof *e);
 	snprintf(e->id, sizeof e->id, "%s", election_id);
-	rc = pv_projection_read_head_etag(p->cosmos, election_id, &head, &e->etag, err);
+	if (read_head)
+		rc = pv_projection_read_head_etag(p->cosmos, election_id, &head, &e->etag, err);
 	if (rc == PV_OK && !pv_election_doc_counts(head, e->parts)) {
 		rc = drop_old_layout(p, election_id, err);
 		free(e->etag);
@@ -939,6 +942,18 @@ enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_
 		rc = write_docs(p, e, err);
 	entry_free(e);
 	return rc;
+}
+
+enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_id,
+				  struct pv_error *err)
+{
+	return rebuild(p, election_id, true, err);
+}
+
+enum pv_err pv_projection_rebuild_new(struct pv_projection *p, const char *election_id,
+				      struct pv_error *err)
+{
+	return rebuild(p, election_id, false, err);
 }
 
 /* ---- views for readers ---- */

@@ -140,6 +140,13 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
  * (deleting them if it ends deleted or does not exist). */
 enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_id,
 				  struct pv_error *err);
+/* The same into a container that holds no head of the election (a new
+ * one that only the caller writes): the head is not read first, which
+ * spares a request.  A head that is there after all (a build that was
+ * interrupted) makes the head's create fail with PV_ERR_CONFLICT: call
+ * pv_projection_rebuild() then. */
+enum pv_err pv_projection_rebuild_new(struct pv_projection *p, const char *election_id,
+				      struct pv_error *err);
 
 /* ---- reading (the API, tests) ---- */
 

@@ -35,6 +35,15 @@
  *     many events is written a few times instead of once per feed page
  *     (the store caps a read at 4,096 events).  A projector that keeps up
  *     reads small pages and writes each at once.
+ *   - Blue-green (sql/011 read_model_containers, `photovote-admin rebuild
+ *     --switch`): the projector writes the container whose row is
+ *     'active' (else the configured one), and its feed name, checkpoint and
+ *     lock are that container's.  Before each page it looks at the rows:
+ *     when another container is 'switching' it lets go of its lock at a
+ *     page boundary (its documents then stand exactly at its checkpoint)
+ *     and waits; the switch command takes that lock, brings the new
+ *     container past the old one and makes it 'active'; the projector then
+ *     takes the new container's lock and goes on from its checkpoint.
  *   - SIGTERM/SIGINT: stop after the current document write (a page left
  *     half done is not checkpointed, and is replayed by the next run);
  *     SIGHUP reopens the log.
@@ -133,8 +142,10 @@ static void after_write(void)
 struct projector {
 	const char *conninfo;
 	struct pv_es_options eso;
-	struct pv_cosmos_options co;
-	char *name; /* checkpoint name */
+	struct pv_cosmos_options co; /* co.container: the one written (container) */
+	const char *configured;      /* [cosmos] container */
+	char *container;             /* the active container, written now */
+	char *name;                  /* checkpoint name (of container) */
 	size_t batch, max_bytes;
 	int wait_ms;
 	int heartbeat_ms;
@@ -170,6 +181,57 @@ static void drop_pg(struct projector *p)
 
 static enum pv_err read_parked(struct projector *p, struct pv_error *err);
 
+static void name_feed(struct projector *p)
+{
+	free(p->name);
+	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend, p->co.database,
+			       p->container);
+}
+
+/* Which container to write: the 'active' one of read_model_containers,
+ * else the configured one (also before migration 011); *switching: a
+ * switch to another is under way (wait). */
+static enum pv_err read_active(struct projector *p, char **active, bool *switching,
+			       struct pv_error *err)
+{
+	const char *params[2] = {p->co.database, p->configured};
+	PGresult *res = NULL;
+	enum pv_err rc;
+
+	*active = NULL;
+	*switching = false;
+	rc = pv_pg_exec(p->pg, "projector: read the active container",
+			"SELECT coalesce((SELECT container FROM read_model_containers"
+			" WHERE database = $1 AND state = 'active'), $2),"
+			" EXISTS (SELECT 1 FROM read_model_containers"
+			" WHERE database = $1 AND state = 'switching')",
+			2, params, &res, err);
+	if (rc != PV_OK && strstr(err->msg, "read_model_containers") &&
+	    strstr(err->msg, "does not exist")) {
+		*active = pv_xstrdup(p->configured);
+		return PV_OK;
+	}
+	if (rc != PV_OK)
+		return rc;
+	*active = pv_xstrdup(PQgetvalue(res, 0, 0));
+	*switching = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+	PQclear(res);
+	return PV_OK;
+}
+
+/* Lets go of the feed lock (a switch waits for it). */
+static enum pv_err unlock(struct projector *p, struct pv_error *err)
+{
+	const char *params[1] = {p->name};
+	enum pv_err rc = pv_pg_exec(p->pg, "projector: let go of the feed lock",
+				    "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashtext($1))", 1,
+				    params, NULL, err);
+
+	if (rc == PV_OK)
+		p->locked = false;
+	return rc;
+}
+
 /* Takes the feed lock and reads the checkpoint.  PV_ERR_CONFLICT: another
  * projector holds the lock. */
 static enum pv_err take_lock(struct projector *p, struct pv_error *err)
@@ -179,11 +241,37 @@ static enum pv_err take_lock(struct projector *p, struct pv_error *err)
 	enum pv_err rc;
 	bool got;
 
+	char *active;
+	bool switching;
+
 	if (!p->pg) {
 		rc = pv_pg_connect(p->conninfo, &p->pg, err);
 		if (rc != PV_OK)
 			return rc;
 	}
+	rc = read_active(p, &active, &switching, err);
+	if (rc != PV_OK)
+		return rc;
+	if (switching) {
+		free(active);
+		return pv_error_set(err, PV_ERR_CONFLICT,
+				    "the read model is being switched to another container");
+	}
+	if (strcmp(active, p->container) != 0) {
+		/* Switched: write the new container from its checkpoint on. */
+		pv_log_info("projector", "the read model is served from %s now (was %s)", active,
+			    p->container);
+		free(p->container);
+		p->container = active;
+		p->co.container = p->container;
+		name_feed(p);
+		pv_projection_free(p->proj);
+		p->proj = NULL;
+		pv_cosmos_close(p->cosmos);
+		p->cosmos = NULL;
+		return pv_error_set(err, PV_ERR_GONE, "container changed");
+	}
+	free(active);
 	rc = pv_pg_exec(p->pg, "projector: take the feed lock",
 			"SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))", 1, params,
 			&res, err);
@@ -371,6 +459,8 @@ static bool ready(struct projector *p)
 	}
 	if (!p->locked) {
 		rc = take_lock(p, &err);
+		if (rc == PV_ERR_GONE)
+			return false; /* open the new container first */
 		if (rc == PV_ERR_CONFLICT) {
 			if (!p->waiting_logged) {
 				pv_log_info("projector", "%s; waiting to take over", err.msg);
@@ -442,7 +532,24 @@ static bool step(struct projector *p)
 	double started;
 	int64_t last;
 	enum pv_err rc;
+	char *active;
+	bool switching;
 
+	/* A switch of container waits for us at a page boundary. */
+	rc = read_active(p, &active, &switching, &err);
+	if (rc == PV_OK && (switching || strcmp(active, p->container) != 0)) {
+		pv_log_info("projector",
+			    "the read model moves to another container; letting go of %s", p->name);
+		rc = unlock(p, &err);
+	}
+	free(active);
+	if (rc != PV_OK) {
+		drop_pg(p);
+		pv_outage_fail(&p->pg_out, &err);
+		return true;
+	}
+	if (!p->locked)
+		return true;
 	rc = pv_es_read_category(p->es, PV_ELECTION_CATEGORY, p->next, max,
 				 p->once ? 0 : p->wait_ms, &page, &err);
 	if (rc != PV_OK) {
@@ -558,8 +665,10 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->metrics = pv_projector_metrics_new(cfg);
 	p->co.observe = pv_projector_metrics_cosmos;
 	p->co.observe_ctx = p->metrics;
-	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend, p->co.database,
-			       p->co.container);
+	p->configured = p->co.container;
+	p->container = pv_xstrdup(p->configured);
+	p->co.container = p->container;
+	name_feed(p);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);
 	pv_outage_init(&p->es_out, "projector", "event store", &pv_daemon_stop);
 	pv_outage_init(&p->cosmos_out, "projector", "Cosmos DB", &pv_daemon_stop);
@@ -630,6 +739,7 @@ int main(int argc, char **argv)
 	if (p.pg)
 		PQfinish(p.pg);
 	free(p.name);
+	free(p.container);
 	pv_config_free(cfg);
 	pv_log_info("projector", "stopped");
 	return 0;

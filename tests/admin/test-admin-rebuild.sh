@@ -9,7 +9,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..15"
+echo "1..25"
 if ! adm_setup rebuild; then
 	echo "# servers unavailable"
 	exit 77
@@ -51,9 +51,9 @@ pvp_check "rebuilt documents equal the projector's" cmp -s "$w/projector" "$w/re
 other=$PHOTOVOTE_COSMOS_DATABASE-other
 adm_run "rebuild --all into an empty database: exit 0" 0 \
 	env PHOTOVOTE_COSMOS_DATABASE="$other" "$adm" rebuild --all
-pvp_check "... one line per election and a summary" \
-	test "$(grep -c '^rebuilt ' "$w/out")" = 4 -a \
-	"$(tail -n 1 "$w/out")" = "4 elections rebuilt, 0 failed"
+pvp_check "... a summary" \
+	grep -q '^4 elections rebuilt, 0 failed, 0 left (.* events/s; .* Cosmos DB requests for .* documents)$' \
+	"$w/out"
 PHOTOVOTE_COSMOS_DATABASE=$other pvp_docs "$w/all" "${elections[@]}"
 pvp_check "... documents equal the projector's" cmp -s "$w/projector" "$w/all"
 
@@ -88,4 +88,64 @@ PHOTOVOTE_COSMOS_ENDPOINT=http://127.0.0.1:$port "$adm" rebuild "${live[0]}" >"$
 rc=$?
 pvp_check "Cosmos DB down: rebuild exits 1 naming it" \
 	eval '[[ $rc == 1 ]] && grep -q "Cosmos DB at http://127.0.0.1:$port" "$w/err"'
+
+PHOTOVOTE_COSMOS_ENDPOINT=http://127.0.0.1:$port "$adm" rebuild --all >"$w/out" 2>"$w/err"
+rc=$?
+pvp_check "Cosmos DB down: rebuild --all exits 1 at once, one line naming the server" \
+	eval '[[ $rc == 1 ]] && test "$(wc -l <"$w/err")" = 1 &&
+		grep -q "^photovote-admin: rebuild: Cosmos DB at http://127.0.0.1:$port: " "$w/err"'
+
+# Cancel and resume: SIGINT (130) and SIGTERM (143) stop a rebuild of every election after the
+# one in hand; run again, it goes on from there; the documents end as a projection in one go.
+resume=$PHOTOVOTE_COSMOS_DATABASE-resume
+progress_done()
+{
+	pvp_sql "SELECT elections_done FROM rebuild_progress
+		WHERE target = 'Election@$PHOTOVOTE_EVENTSTORE_BACKEND:$resume/elections'"
+}
+# interrupt SIGNAL DONE: starts rebuild --all into $resume, sends SIGNAL once DONE elections
+# are done (saved); its exit status in $rc, its output in $w/out and $w/err.
+interrupt()
+{
+	local pid n deadline=$((SECONDS + 60))
+	env PHOTOVOTE_COSMOS_DATABASE="$resume" "$adm" rebuild --all >"$w/out" 2>"$w/err" &
+	pid=$!
+	while ((SECONDS < deadline)); do
+		n=$(progress_done)
+		[[ -n $n ]] && ((n >= $2)) && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill "-$1" "$pid"
+	wait "$pid"
+	rc=$?
+	echo "# $1 after ${n:-no} elections: exit $rc; $(tr '\n' ' ' <"$w/err" | head -c 300)"
+}
+pvp_generate r --elections 40 --voters 4 --seed 5
+mapfile -t relections <"$w/r.elections"
+pvp_append "$w/r.events"
+interrupt INT 2
+pvp_check "SIGINT: exit 130" test "$rc" = 130
+pvp_check "... says where it stopped and that a new run resumes" \
+	grep -q '^photovote-admin: rebuild: cancelled after [0-9]* of [0-9]* elections; run it again to resume$' "$w/err"
+pvp_check "... no progress line on stderr that is not a terminal" \
+	eval '! grep -q $'"'"'\r'"'"' "$w/err"'
+before=$(progress_done)
+interrupt TERM $((before + 1))
+pvp_check "SIGTERM: exit 143, having gone on from the saved position" \
+	eval '[[ $rc == 143 ]] && grep -q ", resumed" "$w/out" && (( $(progress_done) > before ))'
+adm_run "run again: exit 0" 0 env PHOTOVOTE_COSMOS_DATABASE="$resume" "$adm" rebuild --all
+pvp_check "... resumed, and then nothing is saved any more" \
+	eval 'grep -q ", resumed" "$w/out" && test -z "$(progress_done)"'
+adm_run "rebuild --all --json: exit 0, one JSON object" 0 \
+	env PHOTOVOTE_COSMOS_DATABASE="$resume" "$adm" rebuild --all --json
+pvp_check "... with the figures" \
+	eval 'jq -e ".outcome == \"done\" and .elections_rebuilt > 40 and .cosmos_requests > 0" "$w/out" >/dev/null'
+pvp_stop
+pvp_once PHOTOVOTE_COSMOS_DATABASE="$PHOTOVOTE_COSMOS_DATABASE-one-go"
+all+=("${relections[@]}")
+PHOTOVOTE_COSMOS_DATABASE=$PHOTOVOTE_COSMOS_DATABASE-one-go pvp_docs "$w/one-go" "${all[@]}"
+PHOTOVOTE_COSMOS_DATABASE=$resume pvp_docs "$w/resumed" "${all[@]}"
+pvp_check "the documents of the interrupted and resumed rebuild equal a projection in one go" \
+	cmp -s "$w/one-go" "$w/resumed"
 exit 0

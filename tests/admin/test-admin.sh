@@ -9,7 +9,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..36"
+echo "1..49"
 if ! adm_setup cli; then
 	echo "# servers unavailable"
 	exit 77
@@ -163,11 +163,58 @@ pvp_check "usage: no stream, a bad --count, an unknown command or option exit 2"
 pvp_check "usage: no command, or the console, off a terminal exit 2" eval \
 	'usage_ok </dev/null && usage_ok console </dev/null'
 
+
+# ---- audit: verdicts through the appender, filtered and paged ----
+e2=01ARZ3NDEKTSV4RRFFQ69G5FAW
+m2='"metadata":{"user":"u@example.org","admin":false,"at":"2023-11-14T22:13:20.000Z","correlation_id":"corr-1"}'
+cat >"$w/audited" <<EOT
+{"event_id":"00000000-0000-4000-8000-0000000000b1","type":"ElectionCreated","data":{"name":"Audited","election_id":"$e2"},$m2}
+{"event_id":"00000000-0000-4000-8000-0000000000b2","type":"ElectionNameChanged","data":{"name":"Audited 2","election_id":"$e2"},$m2}
+{"event_id":"00000000-0000-4000-8000-0000000000b3","type":"ElectionCreated","data":{"name":"Again","election_id":"$e2"},$m2}
+EOT
+"$adm_pub" publish <"$w/audited"
+audit_rows()
+{
+	"$adm" audit --election "$e2" --json 2>/dev/null | wc -l
+}
+pvp_check "audit: the appender's three verdicts arrive" \
+	eval 'for _ in $(seq 150); do [[ $(audit_rows) == 3 ]] && break; sleep 0.2; done; [[ $(audit_rows) == 3 ]]'
+adm_run "audit --election: exit 0" 0 "$adm" audit --election "$e2"
+pvp_check "audit --election: newest first, one line each" \
+	test "$(cut -f2,3,5,8 "$w/out" | tr '\t' ' ')" = "rejected ElectionCreated - 00000000-0000-4000-8000-0000000000b3
+appended ElectionNameChanged 1 00000000-0000-4000-8000-0000000000b2
+appended ElectionCreated 0 00000000-0000-4000-8000-0000000000b1"
+adm_run "audit --status rejected --user --type --correlation-id --json: exit 0" 0 \
+	"$adm" audit --status rejected --user u@example.org --type ElectionCreated \
+	--correlation-id corr-1 --json
+pvp_check "... the one rejection, with its rule and reason" \
+	eval 'test "$(wc -l <"$w/out")" = 1 &&
+		jq -e ".event_id == \"00000000-0000-4000-8000-0000000000b3\" and .status == \"rejected\" and .kind == \"state\" and (.reason | length) > 0 and .correlation_id == \"corr-1\"" "$w/out" >/dev/null'
+adm_run "audit --count 2: exit 0" 0 "$adm" audit --election "$e2" --count 2
+cursor=$(sed -n 's/^photovote-admin: audit: more rows: add --before //p' "$w/err")
+pvp_check "... two rows and the cursor of the next page on stderr" \
+	test "$(wc -l <"$w/out")" = 2 -a -n "$cursor"
+adm_run "audit --before CURSOR: exit 0" 0 "$adm" audit --election "$e2" --count 2 --before "$cursor"
+pvp_check "... the oldest row, and no more" \
+	eval 'test "$(cut -f8 "$w/out")" = 00000000-0000-4000-8000-0000000000b1 && test ! -s "$w/err"'
+adm_run "audit --since the future: exit 0, nothing" 0 "$adm" audit --since 2999-01-01T00:00:00Z
+pvp_check "... prints nothing" test ! -s "$w/out"
+pvp_check "audit: a bad time, status, election or cursor exit 2" eval \
+	'usage_ok audit --since yesterday-ish && usage_ok audit --status maybe &&
+	usage_ok audit --election nope && usage_ok audit --before 12 && usage_ok audit --count 0'
+
 port=$(adm_closed_port)
 PHOTOVOTE_AMQP_PORT=$port "$adm" status >"$w/out" 2>"$w/err"
 rc=$?
-pvp_check "RabbitMQ down: status exits 1 naming it" \
-	eval '[[ $rc == 1 ]] && grep -q "RabbitMQ at 127.0.0.1:$port" "$w/err"'
+pvp_check "RabbitMQ down: status exits 1 naming it once" \
+	eval '[[ $rc == 1 ]] && grep -q "RabbitMQ at 127.0.0.1:$port" "$w/err" &&
+		test "$(grep -o "127.0.0.1:$port" "$w/err" | wc -l)" = 1'
+PHOTOVOTE_POSTGRES_CONNINFO="host=127.0.0.1 port=$port dbname=x" "$adm" audit >"$w/out" 2>"$w/err"
+rc=$?
+pvp_check "PostgreSQL down: audit exits 1, one line naming it once" \
+	eval '[[ $rc == 1 ]] && test "$(wc -l <"$w/err")" = 1 &&
+		grep -q "^photovote-admin: audit: PostgreSQL" "$w/err" &&
+		test "$(grep -o PostgreSQL "$w/err" | wc -l)" = 1'
 if [[ $PHOTOVOTE_EVENTSTORE_BACKEND == esdb ]]; then
 	PHOTOVOTE_EVENTSTORE_URL=http://127.0.0.1:$port "$adm" streams >"$w/out" 2>"$w/err"
 else

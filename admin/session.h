@@ -84,6 +84,8 @@ struct pv_dead_letter {
 	char *body;       /* the first body_kept bytes (not NUL-safe: use body_kept) */
 	size_t body_kept, body_len;
 	bool redelivered;
+	char *headers;      /* "name: value" lines, each name and value escaped */
+	uint64_t timestamp; /* the AMQP timestamp property (s since 1970), 0 when absent */
 };
 struct pv_dead_letters {
 	struct pv_dead_letter *items;

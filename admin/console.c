@@ -106,8 +106,7 @@ static const struct {
 		       "     #  TYPE                          CREATED                   ID"},
 	[SC_EVENT] = {"Event", false, false, NULL},
 	[SC_AUDIT] = {"Audit log", true, false,
-		      "RECORDED (UTC)       STATUS    TYPE                    USER              "
-		      "RULE / #"},
+		      "RECORDED (UTC)  STATUS    TYPE                  USER            RULE / #"},
 	[SC_AUDIT_ROW] = {"Audit row", false, false, NULL},
 	[SC_DEAD] = {"Dead letters", true, false,
 		     "AGE      MESSAGE ID                            TYPE                  REASON"},
@@ -144,6 +143,7 @@ struct view {
 	char *audit_filter;           /* SC_AUDIT: the filter words, raw */
 	struct pv_dead_letters dead;  /* SC_DEAD: owned */
 	char *stream;                 /* SC_EVENTS, SC_EVENT: raw stream name */
+	char *message_id;             /* SC_DEAD_ONE: raw, NULL when it has none */
 };
 
 struct job;
@@ -276,6 +276,7 @@ static void view_free(struct view *v)
 	free(v->audit_filter);
 	free(v->title);
 	free(v->stream);
+	free(v->message_id);
 	memset(v, 0, sizeof *v);
 }
 
@@ -791,17 +792,19 @@ static void add_audit_lines(struct view *v, const struct pv_audit_rows *rows)
 	for (size_t i = 0; i < rows->count; i++) {
 		const struct pv_audit_row *a = &rows->rows[i];
 		bool rejected = strcmp(a->status, "rejected") == 0;
+		/* Month to second: the year is in the row's detail. */
 		char *when = short_time(a->recorded), *type = escaped(a->type),
 		     *user = escaped(a->user), *rule = escaped(a->rule);
+		const char *day = when + (strlen(when) >= 19 ? 5 : 0);
 
 		if (rejected)
 			view_add(v,
-				 pv_xasprintf("%-19s  %-8s  %-22s  %-16s  %s", when, a->status,
-					      type, user, rule),
+				 pv_xasprintf("%-14s  %-8s  %-20s  %-14s  %s", day, a->status, type,
+					      user, rule),
 				 pv_xstrdup(a->event_id), TONE_BAD);
 		else
 			view_add(v,
-				 pv_xasprintf("%-19s  %-8s  %-22s  %-16s  #%" PRId64, when,
+				 pv_xasprintf("%-14s  %-8s  %-20s  %-14s  #%" PRId64, day,
 					      a->status, type, user, a->number),
 				 pv_xstrdup(a->event_id), TONE_PLAIN);
 		free(when);
@@ -974,6 +977,7 @@ static void open_dead_letter(struct console *c, struct view *list, size_t i)
 		return;
 	}
 	v->loaded = true;
+	v->message_id = d->message_id ? pv_xstrdup(d->message_id) : NULL;
 	add_field(v, TONE_PLAIN, "message id:", d->message_id ? d->message_id : "(none)");
 	add_field(v, TONE_PLAIN, "type:", d->type);
 	add_field(v, TONE_BAD, "reason:", d->reason);
@@ -1064,10 +1068,10 @@ static void done_dead_count(struct console *c, struct job *j)
 	id = escaped(j->arg);
 	free(c->confirm_text);
 	c->confirm_text =
-		pv_xasprintf("%s %lu dead letter%s%s%s%s? y/n",
-			     want == PV_DL_PURGE ? "Delete for good" : "Requeue", j->op.matched,
-			     j->op.matched == 1 ? "" : "s", j->arg ? " with message id " : "", id,
-			     j->arg ? "" : " (all in the queue)");
+		pv_xasprintf("%s %s%lu dead letter%s%s%s%s%s? y/n",
+			     want == PV_DL_PURGE ? "Purge" : "Requeue", j->arg ? "" : "all ",
+			     j->op.matched, j->op.matched == 1 ? "" : "s", j->arg ? " (id " : "",
+			     id, j->arg ? ")" : "", want == PV_DL_PURGE ? " for good" : "");
 	free(id);
 	job_free(c->confirm);
 	c->confirm = act;
@@ -1078,19 +1082,22 @@ static void ask_dead_act(struct console *c, enum pv_dl_action action, bool all)
 {
 	struct view *v = top_view(c);
 	size_t i = selected(v);
+	const char *id = v->kind == SC_DEAD_ONE ? v->message_id
+			 : i != (size_t)-1      ? v->refs[i]
+						: NULL;
 	struct job *j;
 
-	if (!all && (i == (size_t)-1 || !v->refs[i])) {
+	if (!all && !id) {
 		set_message(c, true,
-			    i == (size_t)-1 ? "no dead letter selected"
-					    : "this dead letter has no message id: use the"
-					      " key for all of them");
+			    v->kind == SC_DEAD && i == (size_t)-1
+				    ? "no dead letter selected"
+				    : "this dead letter has no message id: R or P act on all");
 		return;
 	}
 	j = job_new(c, "RabbitMQ: counting dead letters", run_dead_act, done_dead_count);
 	j->op.action = PV_DL_COUNT;
 	j->want = action;
-	j->arg = all ? NULL : pv_xstrdup(v->refs[i]);
+	j->arg = all ? NULL : pv_xstrdup(id);
 	submit_action(c, j);
 }
 
@@ -1468,9 +1475,10 @@ static void draw_message(struct console *c, int y)
 				    c->prompt == PROMPT_FILTER ? "/" : "audit filter: ", typed);
 		free(typed);
 	} else if (pv_cw_busy(c->worker, &what, &ms, &queued) && ms >= WAIT_SHOW_MS &&
-		   (c->awaited || top_view(c)->loading)) {
-		line = pv_xasprintf("waiting %.1f s for %s%s - Esc stops waiting", ms / 1000.0,
-				    what, queued ? " (more queued)" : "");
+		   (c->awaited || (top_view(c)->loading && !top_view(c)->loaded))) {
+		/* The way out first, so that a narrow screen still shows it. */
+		line = pv_xasprintf("[Esc: stop waiting] %.1f s for %s%s", ms / 1000.0, what,
+				    queued ? ", more queued" : "");
 		attr = tone_attr(c, TONE_BAD);
 	} else if (c->message) {
 		line = pv_xstrdup(c->message);

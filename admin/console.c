@@ -70,7 +70,7 @@
 #define TICK_MS 250
 #define LIVE_SECONDS 2
 #define WAIT_SHOW_MS 300
-#define STOP_WAIT_MS 300
+#define STOP_WAIT_MS 100
 #define ESC_DELAY_MS 25
 #define EVENTS_PAGE 500
 #define EVENTS_MAX 100000 /* shown of one stream; the rest is for the CLI */
@@ -1602,15 +1602,10 @@ static void k_back(struct console *c)
 		set_message(c, false, "stopped waiting for %s; its result shows when it ends",
 			    c->awaited->base.what);
 		c->awaited = NULL;
-		return;
-	}
-	if (c->depth == 0) {
-		if (v->loading) {
-			v->gen = ++c->next_gen; /* drop the answer */
-			v->loading = false;
-			set_message(c, false, "stopped waiting");
-		}
-		return;
+	} else if (c->depth == 0 && v->loading) {
+		v->gen = ++c->next_gen; /* drop the answer */
+		v->loading = false;
+		set_message(c, false, "stopped waiting");
 	}
 	pop_view(c);
 }

@@ -138,6 +138,18 @@ adm_on()
 	adm_screen "$n" | sed 's/^/#   | /'
 	return 1
 }
+# adm_on_re NAME REGEX [SECONDS]: until a line of the screen matches REGEX (grep -E).
+adm_on_re()
+{
+	local n=$1 re=$2 deadline=$((SECONDS + ${3:-10}))
+	while ((SECONDS < deadline)); do
+		adm_screen "$n" | grep -qE -- "$re" && return 0
+		sleep 0.1
+	done
+	echo "# no line matches: $re"
+	adm_screen "$n" | sed 's/^/#   | /'
+	return 1
+}
 # adm_off NAME TEXT [SECONDS]: until TEXT is no longer on the screen.
 adm_off()
 {

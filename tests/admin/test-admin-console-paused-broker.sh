@@ -49,8 +49,8 @@ pvp_check "RabbitMQ paused: keys are answered, ? then q (each read back) within 
 # The dead letters are RabbitMQ's: opening them waits on the paused broker itself.
 adm_keys $s 3
 pvp_check "3 (dead letters) shows at once that it waits, on what, and that Esc stops it" eval \
-	"adm_on $s 'photovote-admin  Dead letters' 3 && adm_on $s '[Esc: stop waiting]' 3 &&
-		adm_screen $s | grep -q '^\[Esc: stop waiting\] [0-9.]* s for RabbitMQ'"
+	"adm_on $s 'photovote-admin  Dead letters' 3 &&
+		adm_on_re $s '^\\[Esc: stop waiting\\] [0-9.]+ s for RabbitMQ' 5"
 adm_keys $s Escape
 pvp_check "Esc: no longer waiting" adm_on $s "stopped waiting" 3
 adm_keys $s 1

@@ -13,7 +13,7 @@ if ! command -v tmux >/dev/null; then
 	echo "1..0 # SKIP tmux missing (tests/install-deps.sh installs it)"
 	exit 0
 fi
-echo "1..17"
+echo "1..19"
 if ! adm_setup screens; then
 	echo "# servers unavailable"
 	exit 77
@@ -36,6 +36,11 @@ pvp_sql "INSERT INTO audit_log (event_id, stream, number, type, user_name, sourc
 	VALUES ('00000000-0000-4000-8000-000000000099', 'Election-$e1', 'BallotCast', 'mallory',
 	'api', 'corr-43', now(), now(), 'rejected', 'state', 'election_not_open',
 	E'not open \\033[2J yet')" >/dev/null
+# One event the projector has not seen: a lag of 1 event.
+e3=01BX5ZZKBKACTAV9WEVGEMMVS1
+echo '{"event_id":"00000000-0000-4000-8000-000000000031","type":"ElectionCreated","data":{"name":"Later","election_id":"'"$e3"'"},'"$adm_meta"'}' \
+	>"$w/later"
+pvp_append "$w/later"
 # Three dead letters, set aside the appender's way (no appender runs).
 for i in 21 22 23; do
 	echo '{"event_id":"00000000-0000-4000-8000-0000000000'$i'","type":"BallotCast","data":{"election_id":"'"$e1"'","note":"x\u001b[1my"},'"$adm_meta"'}'
@@ -112,11 +117,28 @@ pvp_check "... y: purged, the queue empty" eval \
 # Projection.
 adm_keys $s 4
 pvp_check "4: the projection: head, checkpoint, lag in events and seconds, parked elections" eval \
-	"adm_on $s 'head of the feed:   2' && adm_on $s 'checkpoint:         2' &&
-		adm_on $s 'lag:                0 events, 0 s' && adm_on $s 'parked elections:   1' &&
-		adm_on $s '$e1 event 0'"
+	"adm_on $s 'head of the feed:   3' && adm_on $s 'checkpoint:         2' &&
+		adm_on_re $s '^lag: +1 events, [0-9]+ s\$' && adm_on $s 'oldest waiting:' &&
+		adm_on $s 'parked elections:   1' && adm_on $s '$e1 event 0'"
+pvp_check "... and the projector's last progress: checkpoint written, heartbeat" eval \
+	"adm_on_re $s '^checkpoint written: 20[0-9-]+T[0-9:]+Z \\([0-9]+ s ago\\)' &&
+		adm_on_re $s '^last heartbeat: +(never|20[0-9-]+T)'"
 pvp_check "NO_COLOR: no colour on the screen" eval \
 	"! adm_tm capture-pane -e -p -t $s | grep -qE $'\\e\\\\[[0-9;]*3[0-7]m'"
+adm_keys $s q
+adm_exited $s 5
+# With colours: a rejection in red (on the terminal's own background).
+s=col
+adm_tmux_start $s 80 24 TERM=xterm-256color
+adm_on $s "Election-$e1" 15 >/dev/null
+adm_keys $s 2
+adm_on $s "mallory" 10 >/dev/null
+# The selection is reverse video: move it to the appended row.
+adm_keys $s j
+sleep 0.3
+pvp_check "colours: the rejected row in red, the appended one plain" eval \
+	"adm_tm capture-pane -e -p -t $s | grep 'mallory' | grep -qE $'\\e\\\\[([0-9;]*;)?31(;[0-9;]*)?m' &&
+		! adm_tm capture-pane -e -p -t $s | grep 'o@example.org' | grep -qE $'\\e\\\\[([0-9;]*;)?31(;[0-9;]*)?m'"
 adm_keys $s q
 adm_exited $s 5
 exit 0

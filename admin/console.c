@@ -1,12 +1,16 @@
 /* photovote-admin's console (ncursesw).
  *
  * Design
- *   - Never blocks.  Every call to a server is a job for the worker thread
+ *   - Never blocks.  Every call to a server is a job for a worker thread
  *     (console_worker.h); this thread only reads keys and draws.  It
- *     poll()s the terminal and the worker's wake-up pipe, so a key is
+ *     poll()s the terminal and the workers' wake-up pipes, so a key is
  *     answered at once and an answer is drawn as soon as it arrives.  A
  *     job that takes longer than WAIT_SHOW_MS is shown on the message line
  *     with what it waits for, for how long, and that Esc stops waiting.
+ *     Two workers, each with its own session (connections): one reads the
+ *     status line every LIVE_SECONDS, the other does everything the
+ *     operator asks for, so a hung broker delays only the status line
+ *     (which then says for how long it has been reading).
  *   - Screens on a stack: a top screen (1 streams, 2 audit log, 3 dead
  *     letters, 4 projection) and what was opened from it (a stream's
  *     events, one event, one audit row, one dead letter, the help).  Each
@@ -71,6 +75,7 @@
 #define LIVE_SECONDS 2
 #define WAIT_SHOW_MS 300
 #define STOP_WAIT_MS 100
+#define STATUS_SLOW_MS 1000
 #define ESC_DELAY_MS 25
 #define EVENTS_PAGE 500
 #define EVENTS_MAX 100000 /* shown of one stream; the rest is for the CLI */
@@ -151,6 +156,9 @@ struct job;
 struct console {
 	struct pv_session *s;
 	struct pv_cw *worker;
+	/* The status line's own: a hung broker holds up only that line. */
+	struct pv_session *status_session;
+	struct pv_cw *status_worker;
 	struct view views[DEPTH_MAX];
 	int depth;
 	unsigned next_gen;
@@ -1238,7 +1246,7 @@ static void load_status(struct console *c)
 				done_status);
 
 	c->status_loading = true;
-	pv_cw_submit(c->worker, &j->base);
+	pv_cw_submit(c->status_worker, &j->base);
 }
 
 /* ---- rebuild ---- */
@@ -1490,6 +1498,29 @@ static void draw_message(struct console *c, int y)
 	free(line);
 }
 
+/* The pipeline's status line, and how long its reading has taken when
+ * that is long (the figures shown are then the last ones read). */
+static void draw_status(struct console *c, int y)
+{
+	const char *what;
+	long ms;
+	size_t queued;
+	int attr = c->status_bad ? tone_attr(c, TONE_BAD) : tone_attr(c, TONE_PLAIN);
+	char *line;
+
+	if (pv_cw_busy(c->status_worker, &what, &ms, &queued) && ms >= STATUS_SLOW_MS) {
+		line = pv_xasprintf("[status: reading for %.0f s] %s", ms / 1000.0,
+				    c->status ? c->status : "");
+		attr = tone_attr(c, TONE_BAD);
+	} else {
+		line = pv_xstrdup(c->status ? c->status : "reading status...");
+	}
+	attron(attr);
+	put(y, 0, COLS, line, 0);
+	attroff(attr);
+	free(line);
+}
+
 static void draw(struct console *c)
 {
 	struct view *v = top_view(c);
@@ -1507,13 +1538,8 @@ static void draw(struct console *c)
 	attroff(A_REVERSE);
 	free(title);
 	draw_view(c, v, rows);
-	if (LINES >= 4) {
-		int attr = c->status_bad ? tone_attr(c, TONE_BAD) : tone_attr(c, TONE_PLAIN);
-
-		attron(attr);
-		put(LINES - 3, 0, COLS, c->status ? c->status : "reading status...", 0);
-		attroff(attr);
-	}
+	if (LINES >= 4)
+		draw_status(c, LINES - 3);
 	if (LINES >= 3)
 		draw_message(c, LINES - 2);
 	if (LINES >= 2) {
@@ -2021,11 +2047,11 @@ static void timers(struct console *c)
 	}
 }
 
-static void answers(struct console *c)
+static void answers(struct console *c, struct pv_cw *w)
 {
 	struct pv_cw_job *base;
 
-	while ((base = pv_cw_take(c->worker))) {
+	while ((base = pv_cw_take(w))) {
 		struct job *j = (struct job *)base;
 
 		if (c->awaited == j)
@@ -2033,6 +2059,20 @@ static void answers(struct console *c)
 		j->done(c, j);
 		job_free(j);
 	}
+}
+
+/* Stops both workers; false when one is still inside a server call. */
+static bool stop_workers(struct console *c)
+{
+	bool ok = true;
+
+	if (c->status_worker && !pv_cw_stop(c->status_worker, STOP_WAIT_MS, release_job))
+		ok = false;
+	else if (c->status_worker)
+		pv_session_free(c->status_session);
+	if (c->worker && !pv_cw_stop(c->worker, ok ? STOP_WAIT_MS : 0, release_job))
+		ok = false;
+	return ok;
 }
 
 static void setup_colors(struct console *c)
@@ -2078,9 +2118,14 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	/* Warnings from the libraries (a rebuild's refused events) must not
 	 * scribble over the screen. */
 	pv_log_init("photovote-admin", PV_LOG_SYSLOG, pv_log_get_level());
+	c.status_session = pv_session_twin(s);
 	c.worker = pv_cw_start(s, &err);
-	if (!c.worker) {
+	if (c.worker)
+		c.status_worker = pv_cw_start(c.status_session, &err);
+	if (!c.status_worker) {
 		fprintf(stderr, "photovote-admin: %s\n", err.msg);
+		if (!c.worker || stop_workers(&c))
+			pv_session_free(c.status_session);
 		return PV_EXIT_SERVER;
 	}
 	wake_fd = pv_cw_wake_fd(c.worker);
@@ -2104,15 +2149,17 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &c.status_at);
 	clock_gettime(CLOCK_MONOTONIC, &c.live_at);
 	while (!stop_signal) {
-		struct pollfd fds[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
-					{.fd = pv_cw_fd(c.worker), .events = POLLIN}};
+		struct pollfd fds[3] = {{.fd = STDIN_FILENO, .events = POLLIN},
+					{.fd = pv_cw_fd(c.worker), .events = POLLIN},
+					{.fd = pv_cw_fd(c.status_worker), .events = POLLIN}};
 		bool quit = false;
 		int ch;
 
 		draw(&c);
-		if (poll(fds, 2, TICK_MS) < 0 && errno != EINTR)
+		if (poll(fds, 3, TICK_MS) < 0 && errno != EINTR)
 			break;
-		answers(&c);
+		answers(&c, c.worker);
+		answers(&c, c.status_worker);
 		/* Every key that is there, so none waits behind a redraw. */
 		while (!quit && !stop_signal && (ch = getch()) != ERR)
 			quit = !key(&c, ch);
@@ -2127,7 +2174,7 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	restore_terminal();
 	pv_xalloc_set_fatal_hook(NULL);
 	wake_fd = -1;
-	if (!pv_cw_stop(c.worker, STOP_WAIT_MS, release_job))
+	if (!stop_workers(&c))
 		/* Inside a server call that cannot be interrupted; the session
 		 * is the worker's until it returns. */
 		_exit(rc);

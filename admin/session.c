@@ -58,6 +58,7 @@
 
 struct pv_session {
 	struct pv_config *cfg;
+	bool cfg_borrowed; /* a twin's: its sibling owns it */
 	struct pv_es_options eso;
 	struct pv_amqp_params ap;
 	struct pv_cosmos_options co;
@@ -98,6 +99,14 @@ struct pv_session *pv_session_new(struct pv_config *cfg)
 	return s;
 }
 
+struct pv_session *pv_session_twin(struct pv_session *s)
+{
+	struct pv_session *t = pv_session_new(s->cfg);
+
+	t->cfg_borrowed = true;
+	return t;
+}
+
 static void broker_close(struct pv_session *s)
 {
 	pv_amqp_disconnect(s->amqp);
@@ -116,7 +125,8 @@ void pv_session_free(struct pv_session *s)
 	pv_amqp_params_clear(&s->ap);
 	free(s->feed);
 	free(s->es_label);
-	pv_config_free(s->cfg);
+	if (!s->cfg_borrowed)
+		pv_config_free(s->cfg);
 	free(s);
 }
 

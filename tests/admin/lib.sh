@@ -125,7 +125,12 @@ adm_screen() { adm_tm capture-pane -p -t "$1"; }
 # adm_keys NAME KEY...: tmux key names (Enter, Escape, Home, C-l...) or text.
 adm_keys() { local n=$1; shift; adm_tm send-keys -t "$n" "$@"; }
 # adm_raw NAME BYTES: bytes as the terminal would send them (printf escapes: '\033[1~').
-adm_raw() { adm_tm send-keys -t "$1" -H $(printf "$2" | od -An -tx1); }
+adm_raw()
+{
+	local hex
+	read -ra hex < <(printf '%b' "$2" | od -An -tx1)
+	adm_tm send-keys -t "$1" -H "${hex[@]}"
+}
 # adm_on NAME TEXT [SECONDS]: until TEXT (fixed string) is on the screen; shows it if not.
 adm_on()
 {
@@ -161,6 +166,23 @@ adm_off()
 	echo "# still on the screen: $text"
 	adm_screen "$n" | sed 's/^/#   | /'
 	return 1
+}
+# adm_ms_until N TEXT: milliseconds until TEXT is on the screen (polling every 20 ms), or 99999.
+adm_ms_until()
+{
+	local n=$1 text=$2 t0 now
+	t0=$(date +%s%N)
+	while :; do
+		adm_screen "$n" | grep -qF -- "$text" && break
+		now=$(date +%s%N)
+		if (((now - t0) / 1000000 > 5000)); then
+			echo 99999
+			return
+		fi
+		sleep 0.02
+	done
+	now=$(date +%s%N)
+	echo $(((now - t0) / 1000000))
 }
 # adm_line NAME N: line N (1-based) of the screen.
 adm_line() { adm_screen "$1" | sed -n "${2}p"; }

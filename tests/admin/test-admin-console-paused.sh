@@ -1,9 +1,10 @@
 #!/bin/bash
 # The console never blocks: with a Cosmos DB of the test's own paused (SIGSTOP, by its PID)
 # while r rebuilds an election, the screen says what it waits for and for how long, keys are
-# still answered (each within 1 s here, a bound honest on a loaded machine; the slowest
-# answer measured is printed as a figure, not asserted), Esc stops waiting, and SIGTERM ends the console
-# within 1 s with exit status 143, the terminal restored and no typed key left for the shell.
+# still answered (each within 3 s here, a bound honest on a heavily loaded machine; the
+# slowest answer is printed; tests/admin/console-latency.sh measures the real figure), Esc
+# stops waiting, and SIGTERM ends the console within 1 s with exit status 143, the terminal
+# restored and no typed key left for the shell.
 # Then the same with SIGINT (Ctrl-C): 130.
 set -u
 # shellcheck source=lib.sh
@@ -35,24 +36,6 @@ echo '{"event_id":"00000000-0000-4000-8000-000000000011","type":"ElectionCreated
 	>"$w/seed"
 pvp_append "$w/seed"
 
-# ms_until N TEXT: milliseconds until TEXT is on the screen (polling every 20 ms), or 99999.
-ms_until()
-{
-	local n=$1 text=$2 t0 now
-	t0=$(date +%s%N)
-	while :; do
-		adm_screen "$n" | grep -qF -- "$text" && break
-		now=$(date +%s%N)
-		if (((now - t0) / 1000000 > 5000)); then
-			echo 99999
-			return
-		fi
-		sleep 0.02
-	done
-	now=$(date +%s%N)
-	echo $(((now - t0) / 1000000))
-}
-
 s=p1
 adm_tmux_start $s 80 24
 adm_on $s "Election-$e" 15 >/dev/null
@@ -61,16 +44,18 @@ adm_keys $s r
 pvp_check "Cosmos DB paused: r shows what it waits for, for how long, and that Esc stops it" \
 	eval "adm_on $s '[Esc: stop waiting]' 10 && adm_on $s 's for event store and Cosmos DB: a rebuild'"
 worst=0
-for k in 1 2 3 4; do
+for _ in 1 2 3 4; do
 	adm_keys $s '?'
-	t=$(ms_until $s "Keys on the Streams screen")
+	t=$(adm_ms_until $s "Keys on the Streams screen")
 	((t > worst)) && worst=$t
 	adm_keys $s q
-	t=$(ms_until $s "STREAM ")
+	t=$(adm_ms_until $s "STREAM ")
 	((t > worst)) && worst=$t
 done
 echo "# slowest answer to a key while the rebuild waits: $worst ms (screen polled every 20 ms)"
-pvp_check "... keys are answered meanwhile, each within 1 s" test "$worst" -lt 1000
+# 3 s: a bound that held with the 2-CPU machine at a load of 20 (five builds at once) under
+# ASan; a console that blocked would wait for the paused server's timeout.
+pvp_check "... keys are answered meanwhile, each within 3 s" test "$worst" -lt 3000
 adm_keys $s Escape
 pvp_check "Esc stops waiting, and says the rebuild's result will still show" \
 	adm_on $s "stopped waiting for event store and Cosmos DB: a rebuild"

@@ -1048,6 +1048,9 @@ static void done_dead_act(struct console *c, struct job *j)
 	else
 		set_message(c, false, "%lu dead letter(s) purged, %lu left in the queue",
 			    j->op.done, j->op.left);
+	/* The list (and an inspected dead letter) showed the queue before. */
+	if (top_view(c)->kind == SC_DEAD_ONE)
+		pop_view(c);
 	if (top_view(c)->kind == SC_DEAD)
 		load_top(c);
 }

@@ -101,13 +101,16 @@ adm_keys $s n
 pvp_check "... n: nothing done" eval "adm_on $s 'nothing done' && adm_wait_status dead_letters 3 5"
 adm_keys $s Escape
 adm_on $s "Dead letters (3" >/dev/null
-adm_keys $s j r
-pvp_check "r on the second: asks to requeue 1, named" \
+adm_keys $s j Enter
+adm_on $s "message id:     00000000-0000-4000-8000-000000000022" >/dev/null
+adm_keys $s r
+pvp_check "r on the second, inspected: asks to requeue 1, named" \
 	adm_on $s "Requeue 1 dead letter (id 00000000-0000-4000-8000-000000000022)? y/n"
 adm_keys $s y
-pvp_check "... y: it is requeued, 2 left" eval \
-	"adm_on $s '1 dead letter(s) requeued, 2 left in the queue' 15 && adm_wait_status dead_letters 2 10 &&
-		adm_wait_status appender_queue_ready 1 10"
+pvp_check "... y: it is requeued, 2 left, and the list shows the queue as it is now" eval \
+	"adm_on $s '1 dead letter(s) requeued, 2 left in the queue' 15 &&
+		adm_on $s 'Dead letters (2 in the queue)' 10 && adm_off $s '00000000-0000-4000-8000-000000000022' &&
+		adm_wait_status dead_letters 2 10 && adm_wait_status appender_queue_ready 1 10"
 adm_keys $s P
 pvp_check "P asks to delete all, naming how many" \
 	adm_on $s "Purge all 2 dead letters for good? y/n" 15

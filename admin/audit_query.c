@@ -5,7 +5,7 @@
 
 #include "buf.h"
 #include "pgutil.h"
-#include "projection.h"
+#include "domain/stream.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -22,7 +22,7 @@ static const struct {
 	{"event", offsetof(struct pv_audit_filter, event_id), "event_id::text = $", ""},
 	{"user", offsetof(struct pv_audit_filter, user), "user_name = $", ""},
 	{"election", offsetof(struct pv_audit_filter, election),
-	 "stream = '" PV_PROJECTION_CATEGORY "-' || $", ""},
+	 "stream = '" PV_ELECTION_CATEGORY "-' || $", ""},
 	{"type", offsetof(struct pv_audit_filter, type), "type = $", ""},
 	{"status", offsetof(struct pv_audit_filter, status), "status = $", ""},
 	{"correlation", offsetof(struct pv_audit_filter, correlation_id), "correlation_id = $", ""},

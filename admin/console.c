@@ -483,17 +483,17 @@ static int (*const sorts[SORT__COUNT])(const void *, const void *) = {
 
 static bool is_parked(const json_t *parked, const char *stream)
 {
-	static const char prefix[] = PV_PROJECTION_CATEGORY "-";
+	const char *election = pv_election_of_stream(stream);
 	size_t i;
 	json_t *row;
 
-	if (!parked || strncmp(stream, prefix, sizeof prefix - 1) != 0)
+	if (!parked || !election)
 		return false;
 	json_array_foreach(parked, i, row)
 	{
 		const char *id = json_string_value(json_object_get(row, "election_id"));
 
-		if (id && strcmp(id, stream + sizeof prefix - 1) == 0)
+		if (id && strcmp(id, election) == 0)
 			return true;
 	}
 	return false;
@@ -1282,15 +1282,14 @@ static const char *current_stream(struct console *c)
 
 static void rebuild(struct console *c)
 {
-	static const char prefix[] = PV_PROJECTION_CATEGORY "-";
 	const char *stream = current_stream(c);
 	const char *id;
 	struct job *j;
 
 	if (!stream)
 		return;
-	id = stream + sizeof prefix - 1;
-	if (strncmp(stream, prefix, sizeof prefix - 1) != 0 || !pv_ulid_valid(id)) {
+	id = pv_election_of_stream(stream);
+	if (!id) {
 		set_message(c, true, "%s is not an election's stream", stream);
 		return;
 	}

@@ -89,7 +89,6 @@ static void *worker(void *arg)
 struct pv_cw *pv_cw_start(struct pv_session *s, struct pv_error *err)
 {
 	struct pv_cw *w = pv_xcalloc(1, sizeof *w);
-	int rc;
 
 	w->s = s;
 	w->queue_tail = &w->queue;
@@ -106,18 +105,7 @@ struct pv_cw *pv_cw_start(struct pv_session *s, struct pv_error *err)
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->more, NULL);
 	pv_cond_init_monotonic(&w->idle);
-	rc = pthread_create(&w->thread, NULL, worker, w);
-	if (rc != 0) {
-		pv_error_set(err, PV_ERR_SYSTEM, "console: cannot start its worker thread: %s",
-			     strerror(rc));
-		close(w->pipe[0]);
-		close(w->pipe[1]);
-		pthread_cond_destroy(&w->idle);
-		pthread_cond_destroy(&w->more);
-		pthread_mutex_destroy(&w->lock);
-		free(w);
-		return NULL;
-	}
+	pv_thread_start(&w->thread, worker, w, "console", "its worker thread");
 	return w;
 }
 

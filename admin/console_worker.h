@@ -36,7 +36,9 @@ struct pv_cw_job {
 
 struct pv_cw;
 
-/* Starts the thread; NULL (err set) when it cannot. */
+/* Starts the thread; NULL (err set) without its wake-up pipe.  A thread
+ * that cannot start ends the program (pv_thread_start), before the
+ * console takes the terminal. */
 struct pv_cw *pv_cw_start(struct pv_session *s, struct pv_error *err);
 /* The descriptor that becomes readable when an answer waits. */
 int pv_cw_fd(const struct pv_cw *w);

@@ -57,7 +57,7 @@ static void oldest_waiting(struct pv_session *s, struct pv_projection_state *p)
 	}
 	if (pv_session_es(s, &es, &err) != PV_OK)
 		return;
-	if (pv_es_read_category(es, PV_PROJECTION_CATEGORY, p->st.checkpoint + 1, 1, 0, &page,
+	if (pv_es_read_category(es, PV_ELECTION_CATEGORY, p->st.checkpoint + 1, 1, 0, &page,
 				&err) != PV_OK) {
 		pv_session_es_failed(s, &err);
 		return;

@@ -119,6 +119,8 @@ static const struct key_spec key_table[] = {
 	STR("eventstore", "ca_file", "",
 	    "CA bundle for the EventStoreDB TLS certificate (empty: system)"),
 	INT("eventstore", "timeout_ms", "10000", 100, 600000, "per-request timeout"),
+	INT("eventstore", "requests_in_flight", "8", 1, 256,
+	    "most requests of one appender batch sent at once, one per stream (esdb)"),
 
 	STR("cosmos", "endpoint", "https://127.0.0.1:8081", "Cosmos DB account endpoint"),
 	SECRET("cosmos", "key", "", "Cosmos DB master key (base64)"),
@@ -132,7 +134,8 @@ static const struct key_spec key_table[] = {
 	     "production)"),
 
 	INT("appender", "batch_size", "1000", 1, 65535,
-	    "events handled per database transaction (a batch holds at most amqp.prefetch)"),
+	    "events judged per unit of work of the event store (a batch holds at most "
+	    "amqp.prefetch)"),
 	INT("appender", "cache_elections", "10000", 0, 10000000, "elections kept in memory"),
 	STR("appender", "metrics_listen", "",
 	    "HOST:PORT where the appender serves Prometheus metrics at /metrics (empty: off; "

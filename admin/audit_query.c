@@ -45,22 +45,25 @@ static const struct {
 };
 
 /* One condition per filter; "$" stands for the filter's parameter. */
-#define FILTER(field, cond)                                                                        \
+/* key: its name for pv_audit_filter_set (NULL: not set that way). */
+#define FILTER(key, field, cond)                                                                   \
 	{                                                                                          \
-		offsetof(struct pv_audit_filter, field), cond                                      \
+		key, offsetof(struct pv_audit_filter, field), cond                                 \
 	}
 static const struct {
+	const char *key;
 	size_t offset;
 	const char *cond;
 } filters[] = {
-	FILTER(user, "user_name = $"),
-	FILTER(election_id, "stream = '" PV_ELECTION_CATEGORY "-' || $"),
-	FILTER(type, "type = $"),
-	FILTER(status, "status = $"),
-	FILTER(since, "recorded >= $::timestamptz"),
-	FILTER(until, "recorded < $::timestamptz"),
-	FILTER(correlation_id, "correlation_id = $"),
-	FILTER(before,
+	FILTER("event", event_id, "event_id::text = $"),
+	FILTER("user", user, "user_name = $"),
+	FILTER("election", election_id, "stream = '" PV_ELECTION_CATEGORY "-' || $"),
+	FILTER("type", type, "type = $"),
+	FILTER("status", status, "status = $"),
+	FILTER("since", since, "recorded >= $::timestamptz"),
+	FILTER("until", until, "recorded < $::timestamptz"),
+	FILTER("correlation", correlation_id, "correlation_id = $"),
+	FILTER(NULL, before,
 	       "(recorded, event_id) < ('epoch'::timestamptz + split_part($, '_', 1)::bigint"
 	       " * interval '1 microsecond', split_part($, '_', 2)::uuid)"),
 };
@@ -81,6 +84,20 @@ static bool cursor_valid(const char *c)
 		if (*p < '0' || *p > '9')
 			return false;
 	return true;
+}
+
+enum pv_err pv_audit_filter_set(struct pv_audit_filter *f, const char *key, const char *value,
+				struct pv_error *err)
+{
+	for (size_t i = 0; i < COUNT(filters); i++)
+		if (filters[i].key && strcmp(filters[i].key, key) == 0) {
+			*(const char **)((char *)f + filters[i].offset) = value;
+			return PV_OK;
+		}
+	return pv_error_set(err, PV_ERR_INVALID,
+			    "no audit filter \"%.40s\" (event, user, election, type, status,"
+			    " correlation, since, until)",
+			    key);
 }
 
 enum pv_err pv_audit_filter_check(const struct pv_audit_filter *f, struct pv_error *err)

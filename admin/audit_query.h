@@ -1,6 +1,6 @@
 /* Searching the audit log (sql/003_audit_log.sql): the verdicts of the
  * appender, newest first, filtered and paged, for `photovote-admin audit`
- * and the console.
+ * and the console's audit screen and event detail.
  *
  * Paging is by keyset, not offset: each row carries a cursor (its recorded
  * time in microseconds since the epoch, "_", its event id) and the next
@@ -19,6 +19,7 @@
 /* Every field NULL (or 0) is no filter.  Times are anything PostgreSQL
  * reads as a timestamptz (RFC 3339 is); since is inclusive, until not. */
 struct pv_audit_filter {
+	const char *event_id; /* one event (a UUID) */
 	const char *user;
 	const char *election_id; /* a ULID: the stream Election-<id> */
 	const char *type;        /* an event type, e.g. BallotCast */
@@ -34,6 +35,13 @@ struct pv_audit_filter {
 /* Checks the filter's values (election id, status, cursor); PV_ERR_INVALID
  * with a message naming the option when one is wrong. */
 enum pv_err pv_audit_filter_check(const struct pv_audit_filter *f, struct pv_error *err);
+
+/* Sets the filter named key (event, user, election, type, status,
+ * correlation, since, until) to value (borrowed): the console's
+ * "key=value" words.  PV_ERR_INVALID naming the key when there is none
+ * such. */
+enum pv_err pv_audit_filter_set(struct pv_audit_filter *f, const char *key, const char *value,
+				struct pv_error *err);
 
 /* One page: *rows is an array of objects {"event_id", "recorded",
  * "received", "accepted", "status", "kind", "rule", "reason", "type",

@@ -37,6 +37,7 @@
 
 #include "session.h"
 
+#include "escape.h"
 #include "id.h"
 #include "log.h"
 #include "options.h"
@@ -58,6 +59,7 @@
 
 struct pv_session {
 	struct pv_config *cfg;
+	bool cfg_borrowed; /* a twin's: its sibling owns it */
 	struct pv_es_options eso;
 	struct pv_amqp_params ap;
 	struct pv_cosmos_options co;
@@ -98,6 +100,14 @@ struct pv_session *pv_session_new(struct pv_config *cfg)
 	return s;
 }
 
+struct pv_session *pv_session_twin(struct pv_session *s)
+{
+	struct pv_session *t = pv_session_new(s->cfg);
+
+	t->cfg_borrowed = true;
+	return t;
+}
+
 static void broker_close(struct pv_session *s)
 {
 	pv_amqp_disconnect(s->amqp);
@@ -117,7 +127,8 @@ void pv_session_free(struct pv_session *s)
 	free(s->feed);
 	free(s->active);
 	free(s->es_label);
-	pv_config_free(s->cfg);
+	if (!s->cfg_borrowed)
+		pv_config_free(s->cfg);
 	free(s);
 }
 
@@ -477,6 +488,7 @@ void pv_dead_letters_clear(struct pv_dead_letters *d)
 		free(d->items[i].type);
 		free(d->items[i].reason);
 		free(d->items[i].body);
+		free(d->items[i].headers);
 	}
 	free(d->items);
 	memset(d, 0, sizeof *d);
@@ -485,6 +497,52 @@ void pv_dead_letters_clear(struct pv_dead_letters *d)
 static char *prop_dup(const amqp_basic_properties_t *p, amqp_flags_t flag, amqp_bytes_t b)
 {
 	return (p->_flags & flag) ? pv_amqp_bytes_strdup(b) : NULL;
+}
+
+/* One header value as text; nested tables and arrays by their size. */
+static void field_text(struct pv_buf *b, const amqp_field_value_t *v)
+{
+	switch (v->kind) {
+	case AMQP_FIELD_KIND_UTF8:
+	case AMQP_FIELD_KIND_BYTES:
+		pv_escape_append(b, v->value.bytes.bytes, v->value.bytes.len);
+		break;
+	case AMQP_FIELD_KIND_BOOLEAN: pv_buf_puts(b, v->value.boolean ? "true" : "false"); break;
+	case AMQP_FIELD_KIND_I8: pv_buf_printf(b, "%d", v->value.i8); break;
+	case AMQP_FIELD_KIND_U8: pv_buf_printf(b, "%u", v->value.u8); break;
+	case AMQP_FIELD_KIND_I16: pv_buf_printf(b, "%d", v->value.i16); break;
+	case AMQP_FIELD_KIND_U16: pv_buf_printf(b, "%u", v->value.u16); break;
+	case AMQP_FIELD_KIND_I32: pv_buf_printf(b, "%" PRId32, v->value.i32); break;
+	case AMQP_FIELD_KIND_U32: pv_buf_printf(b, "%" PRIu32, v->value.u32); break;
+	case AMQP_FIELD_KIND_I64: pv_buf_printf(b, "%" PRId64, v->value.i64); break;
+	case AMQP_FIELD_KIND_U64:
+	case AMQP_FIELD_KIND_TIMESTAMP: pv_buf_printf(b, "%" PRIu64, v->value.u64); break;
+	case AMQP_FIELD_KIND_F32: pv_buf_printf(b, "%g", (double)v->value.f32); break;
+	case AMQP_FIELD_KIND_F64: pv_buf_printf(b, "%g", v->value.f64); break;
+	case AMQP_FIELD_KIND_TABLE:
+		pv_buf_printf(b, "(table of %d)", v->value.table.num_entries);
+		break;
+	case AMQP_FIELD_KIND_ARRAY:
+		pv_buf_printf(b, "(array of %d)", v->value.array.num_entries);
+		break;
+	default: pv_buf_puts(b, "(?)"); break;
+	}
+}
+
+static char *headers_text(const amqp_basic_properties_t *p)
+{
+	struct pv_buf b = PV_BUF_INIT;
+
+	if (p->_flags & AMQP_BASIC_HEADERS_FLAG)
+		for (int i = 0; i < p->headers.num_entries; i++) {
+			const amqp_table_entry_t *e = &p->headers.entries[i];
+
+			pv_escape_append(&b, e->key.bytes, e->key.len);
+			pv_buf_puts(&b, ": ");
+			field_text(&b, &e->value);
+			pv_buf_puts(&b, "\n");
+		}
+	return pv_buf_steal(&b);
 }
 
 static char *header_dup(const amqp_basic_properties_t *p, const char *name)
@@ -540,6 +598,10 @@ enum pv_err pv_session_dead_letters(struct pv_session *s, size_t max, size_t kee
 			memcpy(d->body, msg.body.bytes, d->body_kept);
 		d->body[d->body_kept] = '\0';
 		d->redelivered = redelivered;
+		d->headers = headers_text(&msg.properties);
+		d->timestamp = (msg.properties._flags & AMQP_BASIC_TIMESTAMP_FLAG)
+				       ? msg.properties.timestamp
+				       : 0;
 		amqp_destroy_message(&msg);
 		amqp_maybe_release_buffers(s->amqp);
 	}

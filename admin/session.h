@@ -37,6 +37,10 @@ struct pv_session;
 /* Takes over cfg (freed by pv_session_free). */
 struct pv_session *pv_session_new(struct pv_config *cfg);
 void pv_session_free(struct pv_session *s);
+/* A second session on s's configuration, with connections of its own, for
+ * another thread (the console reads its status line on one, so that a
+ * hung broker does not hold up its screens).  Free it before s. */
+struct pv_session *pv_session_twin(struct pv_session *s);
 
 /* The open event store (borrowed), opening it first if need be. */
 enum pv_err pv_session_es(struct pv_session *s, struct pv_es **es, struct pv_error *err);
@@ -84,6 +88,8 @@ struct pv_dead_letter {
 	char *body;       /* the first body_kept bytes (not NUL-safe: use body_kept) */
 	size_t body_kept, body_len;
 	bool redelivered;
+	char *headers;      /* "name: value" lines, each name and value escaped */
+	uint64_t timestamp; /* the AMQP timestamp property (s since 1970), 0 when absent */
 };
 struct pv_dead_letters {
 	struct pv_dead_letter *items;

@@ -101,3 +101,105 @@ adm_run()
 	fi
 	pvp_ok 0 "$name"
 }
+
+# ---- the console in tmux ----
+# adm_tmux_start NAME COLS ROWS [ENV...]: a tmux server of the test's own (socket in the work
+# folder) running the console in session NAME with TERM=xterm unless ENV says otherwise; the
+# console's exit status lands in $pvp_work/NAME.rc, then the pane waits (so the screen can be
+# read after the console ended).
+adm_tmux_start()
+{
+	local name=$1 cols=$2 rows=$3
+	shift 3
+	adm_sock=$pvp_work/tmux.sock
+	if [[ ! -e $adm_sock ]]; then
+		pv_on_exit "tmux -S '$adm_sock' kill-server 2>/dev/null"
+	fi
+	rm -f "$pvp_work/$name.rc"
+	tmux -S "$adm_sock" new-session -d -s "$name" -x "$cols" -y "$rows" \
+		"env TERM=xterm LANG=C.UTF-8 LC_ALL=C.UTF-8 $* '$adm'; echo \$? >'$pvp_work/$name.rc'; exec sleep 600"
+}
+adm_tm() { tmux -S "$adm_sock" "$@"; }
+# adm_screen NAME: the screen's text.
+adm_screen() { adm_tm capture-pane -p -t "$1"; }
+# adm_keys NAME KEY...: tmux key names (Enter, Escape, Home, C-l...) or text.
+adm_keys() { local n=$1; shift; adm_tm send-keys -t "$n" "$@"; }
+# adm_raw NAME BYTES: bytes as the terminal would send them (printf escapes: '\033[1~').
+adm_raw()
+{
+	local hex
+	read -ra hex < <(printf '%b' "$2" | od -An -tx1)
+	adm_tm send-keys -t "$1" -H "${hex[@]}"
+}
+# adm_on NAME TEXT [SECONDS]: until TEXT (fixed string) is on the screen; shows it if not.
+adm_on()
+{
+	local n=$1 text=$2 deadline=$((SECONDS + ${3:-10}))
+	while ((SECONDS < deadline)); do
+		adm_screen "$n" | grep -qF -- "$text" && return 0
+		sleep 0.1
+	done
+	echo "# not on the screen: $text"
+	adm_screen "$n" | sed 's/^/#   | /'
+	return 1
+}
+# adm_on_re NAME REGEX [SECONDS]: until a line of the screen matches REGEX (grep -E).
+adm_on_re()
+{
+	local n=$1 re=$2 deadline=$((SECONDS + ${3:-10}))
+	while ((SECONDS < deadline)); do
+		adm_screen "$n" | grep -qE -- "$re" && return 0
+		sleep 0.1
+	done
+	echo "# no line matches: $re"
+	adm_screen "$n" | sed 's/^/#   | /'
+	return 1
+}
+# adm_off NAME TEXT [SECONDS]: until TEXT is no longer on the screen.
+adm_off()
+{
+	local n=$1 text=$2 deadline=$((SECONDS + ${3:-10}))
+	while ((SECONDS < deadline)); do
+		adm_screen "$n" | grep -qF -- "$text" || return 0
+		sleep 0.1
+	done
+	echo "# still on the screen: $text"
+	adm_screen "$n" | sed 's/^/#   | /'
+	return 1
+}
+# adm_ms_until N TEXT: milliseconds until TEXT is on the screen (polling every 20 ms), or 99999.
+adm_ms_until()
+{
+	local n=$1 text=$2 t0 now
+	t0=$(date +%s%N)
+	while :; do
+		adm_screen "$n" | grep -qF -- "$text" && break
+		now=$(date +%s%N)
+		if (((now - t0) / 1000000 > 5000)); then
+			echo 99999
+			return
+		fi
+		sleep 0.02
+	done
+	now=$(date +%s%N)
+	echo $(((now - t0) / 1000000))
+}
+# adm_line NAME N: line N (1-based) of the screen.
+adm_line() { adm_screen "$1" | sed -n "${2}p"; }
+# adm_exited NAME [SECONDS]: until the console ended (its exit status is in $pvp_work/NAME.rc).
+adm_exited()
+{
+	local deadline=$((SECONDS + ${2:-10}))
+	while ((SECONDS < deadline)); do
+		[[ -s $pvp_work/$1.rc ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# adm_console_pid NAME: the console's process (the pane's shell's child).
+adm_console_pid()
+{
+	local shell
+	shell=$(adm_tm display-message -p -t "$1" '#{pane_pid}')
+	pgrep -P "$shell" -x photovote-admin || pgrep -P "$shell" -f "$adm"
+}

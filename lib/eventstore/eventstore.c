@@ -3,6 +3,7 @@
 #include "eventstore.h"
 #include "config.h"
 #include "eventstore/esdb.h"
+#include "eventstore/kurrentdb.h"
 #include "eventstore/pg.h"
 
 #include <stdlib.h>
@@ -14,6 +15,7 @@ static const struct {
 			    struct pv_error *err);
 } backends[] = {
 	{"esdb", pv_es_esdb_open},
+	{"kurrentdb", pv_es_kurrentdb_open},
 	{"postgres", pv_es_pg_open},
 };
 

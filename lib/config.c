@@ -112,9 +112,8 @@ static const struct key_spec key_table[] = {
 	       "libpq connection string (audit log, tokens, checkpoints, postgres event store)"),
 
 	ENUM("eventstore", "backend", "postgres", "postgres|esdb|kurrentdb",
-	     "where streams are kept: PostgreSQL, KurrentDB/EventStoreDB over AtomPub HTTP (esdb) "
-	     "or "
-	     "over gRPC (kurrentdb)"),
+	     "where streams are kept: PostgreSQL, KurrentDB/EventStoreDB over gRPC "
+	     "(kurrentdb) or over the AtomPub HTTP API (esdb)"),
 	STR("eventstore", "url", "https://127.0.0.1:2113",
 	    "esdb: the server's base URL; kurrentdb: a connection string "
 	    "(kurrentdb://host:2113, kurrentdb://host:2113?tls=false, esdb://..., "
@@ -127,6 +126,8 @@ static const struct key_spec key_table[] = {
 	    "wins)"),
 	INT("eventstore", "timeout_ms", "10000", 100, 600000,
 	    "per-request timeout (kurrentdb: the gRPC deadline, unless defaultDeadline is set)"),
+	INT("eventstore", "requests_in_flight", "8", 1, 256,
+	    "most requests of one appender batch sent at once, one per stream (esdb)"),
 
 	STR("cosmos", "endpoint", "https://127.0.0.1:8081", "Cosmos DB account endpoint"),
 	SECRET("cosmos", "key", "", "Cosmos DB master key (base64)"),
@@ -140,7 +141,8 @@ static const struct key_spec key_table[] = {
 	     "production)"),
 
 	INT("appender", "batch_size", "1000", 1, 65535,
-	    "events handled per database transaction (a batch holds at most amqp.prefetch)"),
+	    "events judged per unit of work of the event store (a batch holds at most "
+	    "amqp.prefetch)"),
 	INT("appender", "cache_elections", "10000", 0, 10000000, "elections kept in memory"),
 	STR("appender", "metrics_listen", "",
 	    "HOST:PORT where the appender serves Prometheus metrics at /metrics (empty: off; "

@@ -4,7 +4,10 @@
  *   postgres  streams kept in PostgreSQL (libpq), sql/ migrations
  *
  * A backend is a struct of function pointers (struct pv_es_ops) filled with
- * designated initialisers; pv_es_open() picks it by name.  Stream names are
+ * designated initialisers; pv_es_open() picks it by name from the table in
+ * eventstore.c.  A new backend fills in the required operations, and may
+ * fill in the unit-of-work ones (below) where it can do better than the
+ * generic unit built on its append and read_stream.  Stream names are
  * opaque UTF-8 strings ("Election-<ulid>"); the category of a stream is the
  * text before its first '-', as EventStoreDB's $by_category does.
  *
@@ -75,6 +78,67 @@ void pv_es_stream_list_clear(struct pv_es_stream_list *list);
 
 struct pv_es; /* an open store; backends extend it */
 
+/* ---- units of work ---------------------------------------------------
+ *
+ * A unit groups appends to several streams (each with the version its
+ * events were checked against), checks that other streams are still at the
+ * versions a judgment assumed, and records of the caller's that must be
+ * durable with the appends: the sink (photovote-appender: its audit rows).
+ *
+ *   pv_es_begin(es, sink)      sink->ops->begin(shared)
+ *   pv_es_check_versions(...)  any number of times, in any order
+ *   pv_es_append_many(...)
+ *   pv_es_commit(es)           sink->ops->write(), then the store's commit
+ *   or pv_es_rollback(es)
+ *
+ * A backend that can (postgres) runs the unit as one transaction on one
+ * connection, which it hands to the sink as `shared`: appends and records
+ * commit together or not at all, and reads of es inside the unit see its
+ * writes.  Elsewhere (esdb) `shared` is NULL and the sink uses a connection
+ * of its own; each stream's append is atomic and durable on its own when
+ * pv_es_append_many returns, a check is a read, and the records are
+ * written at commit, after the appends.  A crash or failure in between
+ * leaves appended events without records, and a rollback cannot take back
+ * what was appended: the caller must recognise its events in the streams
+ * by id (the appender does: an event id found in its stream is "appended",
+ * never judged again).  Whatever a unit's call answers, end it with
+ * pv_es_commit or pv_es_rollback. */
+struct pg_conn; /* libpq's PGconn */
+struct pv_es_sink;
+struct pv_es_sink_ops {
+	/* The unit begins.  shared: the store's PostgreSQL connection inside
+	 * the unit's transaction (the sink's statements commit with the
+	 * appends), or NULL (the sink writes on a connection of its own). */
+	enum pv_err (*begin)(struct pv_es_sink *sink, struct pg_conn *shared, struct pv_error *err);
+	/* Writes the records: at commit, before the store's commit. */
+	enum pv_err (*write)(struct pv_es_sink *sink, struct pv_error *err);
+	/* The unit ended; committed says whether it is durable. */
+	void (*end)(struct pv_es_sink *sink, bool committed);
+};
+struct pv_es_sink {
+	const struct pv_es_sink_ops *ops;
+};
+
+/* One stream's share of pv_es_append_many. */
+struct pv_es_append_req {
+	const char *stream;
+	int64_t expected; /* -1 (no stream yet) or the number of its last event */
+	const struct pv_es_new_event *events;
+	size_t count;
+	int64_t version; /* out: the stream's last event number */
+	/* out: the stream had been soft-deleted and its numbering went on from
+	 * its last number (EventStoreDB's rule): its events are numbered
+	 * version - count + 1 .. version, not expected + 1 ... */
+	bool continued;
+};
+
+/* A stream a judgment assumed to be at version (-1: no events, which is
+ * also a soft-deleted stream's state). */
+struct pv_es_expect {
+	const char *stream;
+	int64_t version;
+};
+
 struct pv_es_ops {
 	const char *name;
 	/* Appends count events atomically.  On success *version is the number
@@ -101,10 +165,26 @@ struct pv_es_ops {
 	enum pv_err (*delete_stream)(struct pv_es *es, const char *stream, int64_t expected,
 				     bool hard, struct pv_error *err);
 	void (*close)(struct pv_es *es);
+
+	/* Optional: the unit of work (see above).  Left NULL, eventstore.c
+	 * provides each: no transaction (shared NULL), append_many as one
+	 * append per stream, check_versions as one backward read per stream.
+	 * begin, commit and rollback are filled in together or not at all;
+	 * begin answers the connection the sink shares.  The semantics of
+	 * append_many and check_versions are those of pv_es_append_many and
+	 * pv_es_check_versions. */
+	enum pv_err (*begin)(struct pv_es *es, struct pg_conn **shared, struct pv_error *err);
+	enum pv_err (*append_many)(struct pv_es *es, struct pv_es_append_req *reqs, size_t n,
+				   size_t *failed, struct pv_error *err);
+	enum pv_err (*check_versions)(struct pv_es *es, const struct pv_es_expect *x, size_t n,
+				      size_t *failed, struct pv_error *err);
+	enum pv_err (*commit)(struct pv_es *es, struct pv_error *err);
+	void (*rollback)(struct pv_es *es);
 };
 
 struct pv_es {
 	const struct pv_es_ops *ops;
+	struct pv_es_sink *sink; /* of the unit in hand, NULL when none */
 };
 
 /* Options common to both backends; a backend ignores what it does not use. */
@@ -115,6 +195,7 @@ struct pv_es_options {
 	const char *password;
 	const char *ca_file;     /* esdb: CA bundle for TLS, NULL = system */
 	long timeout_ms;         /* per request */
+	long in_flight;          /* esdb: most requests of a unit at once (<= 0: 8) */
 	const char *pg_conninfo; /* postgres: libpq connection string */
 };
 
@@ -153,6 +234,30 @@ static inline enum pv_err pv_es_delete_stream(struct pv_es *es, const char *stre
 {
 	return es->ops->delete_stream(es, stream, expected, hard, err);
 }
+/* The unit of work (see above).  pv_es_begin fails while one is open.
+ *
+ * pv_es_append_many appends each request's events to its stream, with the
+ * stream's expected version; no stream may be named twice.  Each request
+ * is an append as pv_es_append's (idempotent re-sends included).  On
+ * success every request's version (and continued) is set.  On
+ * PV_ERR_CONFLICT or PV_ERR_GONE *failed is the index of a request at
+ * fault, its version the stream's current one; any error: roll back, and
+ * outside a transaction some of the other streams may have been appended.
+ *
+ * pv_es_check_versions checks that each stream is at its version without
+ * writing: a stream elsewhere (hard-deleted included) is PV_ERR_CONFLICT,
+ * *failed its index.
+ *
+ * pv_es_commit writes the sink, then commits; a failure is rolled back
+ * (what the unit appended outside a transaction stays). */
+enum pv_err pv_es_begin(struct pv_es *es, struct pv_es_sink *sink, struct pv_error *err);
+enum pv_err pv_es_append_many(struct pv_es *es, struct pv_es_append_req *reqs, size_t n,
+			      size_t *failed, struct pv_error *err);
+enum pv_err pv_es_check_versions(struct pv_es *es, const struct pv_es_expect *x, size_t n,
+				 size_t *failed, struct pv_error *err);
+enum pv_err pv_es_commit(struct pv_es *es, struct pv_error *err);
+void pv_es_rollback(struct pv_es *es);
+
 static inline void pv_es_close(struct pv_es *es)
 {
 	if (es)

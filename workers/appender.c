@@ -8,23 +8,13 @@
  *     consumer, so one election's commands are handled in the order they
  *     were accepted even with several appenders.  Manual acks, a prefetch
  *     window of [amqp] prefetch messages.
- *   - Per message (appender_core.c): decode; audit row already there ->
- *     ack; load the election (bounded LRU cache kept in step with the
- *     stream version, read from the stream on a miss); check with the
- *     user in the metadata; append with the expected version it checked
- *     against; a conflict reads the stream on and checks again; then the
- *     audit row.  The event store interface has no transaction shared with
- *     the audit log, so the order is append, then audit row: both are
- *     idempotent by event id, and a redelivered event that is in the
- *     stream is recorded "appended", never re-checked.
- *   - Batches (postgres backend): up to [appender] batch_size messages
- *     that are already waiting (never waiting for more) are handled in one
- *     transaction, appends and audit rows together, then acked with one
+ *   - Verdicts: the judge (lib/judge.h), the same for every event store.
+ *     Up to [appender] batch_size messages that are already waiting
+ *     (never waiting for more) are judged as one unit of work of the
+ *     store, appends and audit rows together, then acked with one
  *     multiple ack; dead letters first, each on its own.  A batch that
- *     fails is handled again one message at a time (each its own
- *     transaction), which keeps per-event verdicts and the retry rules
- *     below.  The esdb backend handles one message at a time: its store
- *     shares no transaction with the audit log.
+ *     fails is judged again one message at a time, which keeps per-event
+ *     verdicts and the retry rules below.
  *   - Ack only after both are durable.
  *   - Poison (not JSON, not an event envelope, unknown type, no election
  *     id): published to the dead-letter exchange with the reason in the
@@ -35,22 +25,22 @@
  *     warning when an outage starts and one line when it ends.  A broken
  *     broker connection is dropped and opened again; the broker redelivers
  *     what was unacked (flagged redelivered: searched for in the stream).
- *   - Metrics (appender_metrics.h) on [appender] metrics_listen.
  *   - SIGTERM/SIGINT: stop taking messages, finish the one in hand (a
  *     message waiting out an outage is left unacked), close, exit 0.
  *     Prefetched messages go back to the queue when the channel closes.
  *     SIGHUP reopens the log.
+ *   - Metrics (appender_metrics.h) on [appender] metrics_listen.
  *   - PHOTOVOTE_FAULT=after_append|after_audit|before_ack[:N]: SIGKILL at
  *     that point (the N-th time), for the crash-safety tests. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "amqp_conn.h"
 #include "amqp_consumer.h"
-#include "appender.h"
 #include "appender_metrics.h"
 #include "config.h"
 #include "daemon.h"
 #include "eventstore.h"
+#include "judge.h"
 #include "log.h"
 #include "notify.h"
 #include "outage.h"
@@ -60,6 +50,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +59,71 @@
 #include <unistd.h>
 
 #define POLL_MS 250
+
+/* Crash points for the crash-safety tests (PHOTOVOTE_FAULT). */
+enum fault {
+	FAULT_NONE,
+	FAULT_AFTER_APPEND,
+	FAULT_AFTER_AUDIT,
+	FAULT_BEFORE_ACK,
+};
+
+/* Fault points. */
+
+static const char *const fault_names[] = {
+	[FAULT_NONE] = "none",
+	[FAULT_AFTER_APPEND] = "after_append",
+	[FAULT_AFTER_AUDIT] = "after_audit",
+	[FAULT_BEFORE_ACK] = "before_ack",
+};
+static enum fault fault_point = FAULT_NONE;
+static long fault_countdown;
+
+static enum pv_err fault_parse(const char *spec, struct pv_error *err)
+{
+	const char *colon;
+	size_t len;
+	long n = 1;
+
+	fault_point = FAULT_NONE;
+	if (!spec || !*spec)
+		return PV_OK;
+	colon = strchr(spec, ':');
+	len = colon ? (size_t)(colon - spec) : strlen(spec);
+	if (colon) {
+		char *end;
+		n = strtol(colon + 1, &end, 10);
+		if (end == colon + 1 || *end || n < 1)
+			return pv_error_set(err, PV_ERR_CONFIG,
+					    "PHOTOVOTE_FAULT: \"%s\": count must be a number >= 1",
+					    spec);
+	}
+	for (size_t i = 1; i < sizeof fault_names / sizeof fault_names[0]; i++) {
+		if (strlen(fault_names[i]) == len && strncmp(spec, fault_names[i], len) == 0) {
+			fault_point = (enum fault)i;
+			fault_countdown = n;
+			return PV_OK;
+		}
+	}
+	return pv_error_set(
+		err, PV_ERR_CONFIG,
+		"PHOTOVOTE_FAULT: \"%s\" is not after_append, after_audit or before_ack", spec);
+}
+
+static void fault_at(enum fault point)
+{
+	if (point != fault_point || fault_point == FAULT_NONE)
+		return;
+	if (--fault_countdown > 0)
+		return;
+	pv_log_warnx("fault", "PHOTOVOTE_FAULT: killing myself at %s", fault_names[point]);
+	kill(getpid(), SIGKILL);
+}
+
+static void judge_point(enum pv_judge_point point)
+{
+	fault_at(point == PV_JUDGE_AFTER_APPEND ? FAULT_AFTER_APPEND : FAULT_AFTER_AUDIT);
+}
 
 static void usage(FILE *out)
 {
@@ -84,9 +140,9 @@ struct appender {
 	int prefetch;
 	size_t batch_size;
 	struct pv_amqp_delivery *batch; /* batch_size deliveries */
-	struct pv_appender_msg *msgs;
+	struct pv_judge_msg *msgs;
 	struct pv_amqp_consumer *consumer;
-	struct pv_appender_core *core;
+	struct pv_judge *judge;
 	struct pv_outage broker, work;
 	struct pv_appender_metrics *metrics;
 };
@@ -102,34 +158,32 @@ static void broker_lost(struct appender *a, const struct pv_error *err)
 }
 
 /* Handles one delivery until its verdict is durable and it is acked or
- * dead-lettered, or a stop is requested during an outage. */
-static void deliver(struct appender *a, struct pv_amqp_delivery *d)
+ * dead-lettered, or a stop is requested during an outage.  suspect: it
+ * may have been handled before (redelivered, or in a batch that failed). */
+static void deliver(struct appender *a, struct pv_amqp_delivery *d, bool suspect)
 {
-	bool suspect = d->redelivered;
-	enum pv_appender_action act;
-	char reason[600];
+	struct pv_judge_msg m = {.body = d->body, .len = d->body_len, .suspect = suspect};
 	struct pv_error err;
 	enum pv_err rc;
 
 	for (;;) {
-		act = pv_appender_core_handle(a->core, d->body, d->body_len, suspect, reason,
-					      sizeof reason, &err);
-		if (act != PV_APPENDER_RETRY)
+		pv_judge_one(a->judge, &m, &err);
+		if (m.action != PV_JUDGE_RETRY)
 			break;
 		/* Half done, maybe: from now on look before acting. */
-		suspect = true;
+		m.suspect = true;
 		pv_appender_metrics_retry(a->metrics);
 		pv_outage_fail(&a->work, &err);
 		if (pv_daemon_stop)
 			return;
 	}
 	pv_outage_ok(&a->work);
-	pv_appender_fault(PV_FAULT_BEFORE_ACK);
-	if (act == PV_APPENDER_DEAD_LETTER) {
+	fault_at(FAULT_BEFORE_ACK);
+	if (m.action == PV_JUDGE_DEAD_LETTER) {
 		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
-			     d->message_id ? d->message_id : "without id", d->queue, reason);
+			     d->message_id ? d->message_id : "without id", d->queue, m.reason);
 		pv_appender_metrics_dead_letter(a->metrics);
-		rc = pv_amqp_consumer_dead_letter(a->consumer, d, reason, &err);
+		rc = pv_amqp_consumer_dead_letter(a->consumer, d, m.reason, &err);
 	} else {
 		rc = pv_amqp_consumer_ack(a->consumer, d->tag, &err);
 	}
@@ -137,36 +191,36 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d)
 		broker_lost(a, &err);
 }
 
-/* Handles the n deliveries of a->batch: in one transaction when the core
- * batches and there are several, else (or when that fails) one by one. */
+/* Handles the n deliveries of a->batch: as one unit when there are
+ * several, else (or when that fails) one by one. */
 static void deliver_batch(struct appender *a, size_t n)
 {
 	struct pv_error err;
 	uint64_t upto = 0; /* delivery tags start at 1 */
 	enum pv_err rc;
 
-	if (n == 1 || !pv_appender_core_batches(a->core)) {
-		for (size_t i = 0; i < n && a->consumer && !pv_daemon_stop; i++)
-			deliver(a, &a->batch[i]);
+	if (n == 1) {
+		if (a->consumer && !pv_daemon_stop)
+			deliver(a, &a->batch[0], a->batch[0].redelivered);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		a->msgs[i] = (struct pv_appender_msg){
+		a->msgs[i] = (struct pv_judge_msg){
 			.body = a->batch[i].body,
 			.len = a->batch[i].body_len,
 			.suspect = a->batch[i].redelivered,
 		};
-	if (pv_appender_core_handle_batch(a->core, a->msgs, n, &err) != PV_OK) {
+	if (pv_judge_batch(a->judge, a->msgs, n, &err) != PV_OK) {
 		pv_log_debug("appender", "batch of %zu: %s; one by one", n, err.msg);
 		for (size_t i = 0; i < n && a->consumer && !pv_daemon_stop; i++)
-			deliver(a, &a->batch[i]);
+			deliver(a, &a->batch[i], a->msgs[i].suspect);
 		return;
 	}
-	pv_appender_fault(PV_FAULT_BEFORE_ACK);
+	fault_at(FAULT_BEFORE_ACK);
 	for (size_t i = 0; i < n; i++) {
 		struct pv_amqp_delivery *d = &a->batch[i];
 
-		if (a->msgs[i].action != PV_APPENDER_DEAD_LETTER) {
+		if (a->msgs[i].action != PV_JUDGE_DEAD_LETTER) {
 			upto = d->tag;
 			continue;
 		}
@@ -251,6 +305,7 @@ int main(int argc, char **argv)
 	};
 	const char *cfgfile = NULL, *migrate_dir = NULL;
 	struct pv_es_options eso;
+	struct pv_judge_log *log;
 	struct appender a;
 	struct pv_config *cfg;
 	struct pv_error err;
@@ -273,7 +328,7 @@ int main(int argc, char **argv)
 	/* PHOTOVOTE_FAULT is test equipment, not configuration: the config
 	 * module refuses PHOTOVOTE_* variables it does not know, so it is read
 	 * and removed first. */
-	if (pv_appender_fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
+	if (fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	unsetenv("PHOTOVOTE_FAULT");
 	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
@@ -314,17 +369,28 @@ int main(int argc, char **argv)
 	pv_outage_init(&a.broker, "appender", "broker", &pv_daemon_stop);
 	pv_outage_set_backoff(&a.broker, PV_OUTAGE_BROKER_MIN_MS, PV_OUTAGE_BROKER_MAX_MS);
 	pv_outage_init(&a.work, "appender", "event store or audit log", &pv_daemon_stop);
-	a.core = pv_appender_core_new(es, eso.pg_conninfo,
-				      (size_t)pv_config_int(cfg, "appender", "cache_elections"));
-	a.metrics = pv_appender_metrics_new(cfg, a.core);
+	log = pv_judge_audit_log_new(eso.pg_conninfo);
+	a.judge = pv_judge_new(es, log, (size_t)pv_config_int(cfg, "appender", "cache_elections"));
+	pv_judge_set_hook(a.judge, judge_point);
+	a.metrics = pv_appender_metrics_new(cfg, a.judge);
 	pv_log_info("appender", "started (event store: %s)", eso.backend);
 	run(&a);
+	{
+		struct pv_judge_stats st;
+
+		pv_judge_get_stats(a.judge, &st);
+		pv_log_info("appender",
+			    "judged %llu messages in %llu batches: %llu events appended with "
+			    "%llu stream appends",
+			    st.messages, st.units, st.appended, st.streams);
+	}
 	pv_notify_stopping();
 	pv_amqp_consumer_close(a.consumer);
 	free(a.msgs);
 	free(a.batch);
 	pv_appender_metrics_free(a.metrics);
-	pv_appender_core_free(a.core);
+	pv_judge_free(a.judge);
+	pv_judge_audit_log_free(log);
 	pv_es_close(es);
 	pv_amqp_params_clear(&a.amqp);
 	pv_config_free(cfg);

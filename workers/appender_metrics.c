@@ -28,7 +28,7 @@ static void on_latency(void *ctx, const char *step, double seconds)
 }
 
 struct pv_appender_metrics *pv_appender_metrics_new(const struct pv_config *cfg,
-						    struct pv_appender_core *core)
+						    struct pv_judge *judge)
 {
 	struct pv_appender_metrics *m = pv_xcalloc(1, sizeof *m);
 	const char *addr = pv_config_str(cfg, "appender", "metrics_listen");
@@ -65,11 +65,11 @@ struct pv_appender_metrics *pv_appender_metrics_new(const struct pv_config *cfg,
 				      "Successful connections to RabbitMQ.", NULL);
 	m->connected = pv_prom_gauge(p, "photovote_appender_broker_connected",
 				     "1 while the appender is connected to RabbitMQ.", NULL);
-	pv_appender_core_observe(core, &(struct pv_appender_observer){
-					       .verdict = on_verdict,
-					       .latency = on_latency,
-					       .ctx = m,
-				       });
+	pv_judge_observe(judge, &(struct pv_judge_observer){
+					.verdict = on_verdict,
+					.latency = on_latency,
+					.ctx = m,
+				});
 	if (*addr) {
 		if (pv_prom_listen(p, addr, &err) != PV_OK)
 			pv_log_fatalx("config", "[appender] metrics_listen: %s", err.msg);

@@ -6,15 +6,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "appender.h"
+#include "judge.h"
 
 struct pv_config;
 struct pv_appender_metrics;
 
-/* Registers the metrics, becomes core's observer and starts the listener
+/* Registers the metrics, becomes the judge's observer and starts the listener
  * when configured; a listener that cannot start is fatal. */
 struct pv_appender_metrics *pv_appender_metrics_new(const struct pv_config *cfg,
-						    struct pv_appender_core *core);
+						    struct pv_judge *judge);
 void pv_appender_metrics_free(struct pv_appender_metrics *m);
 
 /* A batch of n deliveries settled (verdicts durable, acked or

@@ -49,6 +49,7 @@
 #include <time.h>
 
 #define ESDB_DEFAULT_TIMEOUT_MS 10000L
+#define ESDB_DEFAULT_IN_FLIGHT 8u
 #define ESDB_CONNECT_TIMEOUT_MS 5000L
 #define ESDB_ATTEMPTS 4      /* first try + 3 retries */
 #define ESDB_BACKOFF_MS 100L /* doubled per retry */
@@ -60,9 +61,21 @@
 #define ESDB_EVENTS_TYPE "application/vnd.eventstore.events+json"
 #define ESDB_ATOM_TYPE "application/vnd.eventstore.atom+json"
 
+/* A request's libcurl state: the handle it runs on and what must live
+ * until it is done. */
+struct esdb_xfer {
+	CURL *c;
+	struct pv_buf url;
+	struct curl_slist *hdrs;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
 struct esdb {
 	struct pv_es base;
-	CURL *curl;
+	struct esdb_xfer single; /* one request at a time */
+	CURLM *multi;            /* a unit's requests, concurrently (created when first used) */
+	struct esdb_xfer *pool;  /* in_flight handles on multi */
+	size_t in_flight;
 	char *url; /* base URL without a final '/' */
 	char *username;
 	char *password;
@@ -73,7 +86,6 @@ struct esdb {
 	bool projections_off;
 	pv_esdb_transport_fn *transport; /* NULL: libcurl */
 	void *transport_ctx;
-	char curl_err[CURL_ERROR_SIZE];
 };
 
 struct esdb_request {
@@ -374,48 +386,46 @@ bool pv_esdb_answer_body(struct pv_esdb_answer *a, const char *data, size_t len)
 
 /* ---- one HTTP exchange, with retries ---------------------------------- */
 
-static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
-				 struct pv_esdb_answer *resp, bool *retry, struct pv_error *err)
+static void xfer_clear(struct esdb_xfer *x)
 {
-	CURL *c = es->curl;
-	struct pv_buf url = PV_BUF_INIT;
-	struct curl_slist *hdrs = NULL;
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	pv_buf_free(&x->url);
+}
+
+/* Sets x->c up for rq, the answer going into resp.  The handle is reset
+ * first, which keeps its connection cache (or the multi handle's). */
+static enum pv_err xfer_setup(struct esdb *es, struct esdb_xfer *x, const struct esdb_request *rq,
+			      struct pv_esdb_answer *resp, struct pv_error *err)
+{
+	CURL *c = x->c;
 	char line[160];
 	CURLcode rc;
-	enum pv_err code = PV_OK;
 
 	response_clear(resp);
-	*retry = false;
-	if (es->transport) {
-		code = es->transport(es->transport_ctx, rq->method, rq->path, resp, err);
-		if (code != PV_OK) {
-			*retry = code == PV_ERR_UNAVAILABLE;
-			return code;
-		}
-		goto answered;
-	}
-	curl_easy_reset(c); /* keeps the connection cache */
-	es->curl_err[0] = '\0';
+	xfer_clear(x);
+	curl_easy_reset(c);
+	x->curl_err[0] = '\0';
 
-	pv_buf_puts(&url, es->url);
-	pv_buf_puts(&url, rq->path);
+	pv_buf_puts(&x->url, es->url);
+	pv_buf_puts(&x->url, rq->path);
 
 	for (const struct curl_slist *h = rq->headers; h; h = h->next)
-		hdrs = slist_add(hdrs, h->data);
+		x->hdrs = slist_add(x->hdrs, h->data);
 	if (rq->accept) {
 		snprintf(line, sizeof line, "Accept: %s", rq->accept);
-		hdrs = slist_add(hdrs, line);
+		x->hdrs = slist_add(x->hdrs, line);
 	}
 	if (rq->content_type) {
 		snprintf(line, sizeof line, "Content-Type: %s", rq->content_type);
-		hdrs = slist_add(hdrs, line);
+		x->hdrs = slist_add(x->hdrs, line);
 	}
 	/* No "Expect: 100-continue" round trip for large appends. */
-	hdrs = slist_add(hdrs, "Expect:");
+	x->hdrs = slist_add(x->hdrs, "Expect:");
 
-	rc = curl_easy_setopt(c, CURLOPT_URL, url.data);
+	rc = curl_easy_setopt(c, CURLOPT_URL, x->url.data);
 	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, es->curl_err);
+		rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->curl_err);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -427,7 +437,7 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 				      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hdrs);
 	/* HTTP/1.1 even over TLS: its reason phrases ("Wrong expected
 	 * EventNumber") name the server's reasons in our messages. */
 	if (rc == CURLE_OK)
@@ -467,40 +477,81 @@ static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
 	} else if (rc == CURLE_OK && strcmp(rq->method, "GET") != 0) {
 		rc = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
 	}
-	if (rc != CURLE_OK) {
-		code = pv_error_set(err, rc == CURLE_OUT_OF_MEMORY ? PV_ERR_NOMEM : PV_ERR_CONFIG,
+	if (rc != CURLE_OK)
+		return pv_error_set(err, rc == CURLE_OUT_OF_MEMORY ? PV_ERR_NOMEM : PV_ERR_CONFIG,
 				    "esdb: libcurl refused an option: %s", curl_easy_strerror(rc));
-		goto out;
-	}
+	return PV_OK;
+}
 
-	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		if (resp->body_too_large) {
-			code = pv_error_set(err, PV_ERR_TOO_LARGE,
-					    "esdb: %s %s: answer larger than %u bytes", rq->method,
-					    rq->path, ESDB_BODY_MAX);
-			goto out;
-		}
-		code = curl_code(rc, retry);
-		pv_error_set(err, code, "esdb: %s %s%s: libcurl: %s%s%s", rq->method, es->url,
-			     rq->path, curl_easy_strerror(rc), es->curl_err[0] ? ": " : "",
-			     es->curl_err);
-		goto out;
-	}
-	rc = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (rc != CURLE_OK) {
-		code = pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s %s: no HTTP status: %s",
-				    rq->method, rq->path, curl_easy_strerror(rc));
-		goto out;
-	}
-answered:
+/* What an HTTP answer says: PV_OK below 500 (bar 408 and 429), else the
+ * failure, *retry when the same request may succeed. */
+static enum pv_err answer_result(const struct esdb_request *rq, const struct pv_esdb_answer *resp,
+				 bool *retry, struct pv_error *err)
+{
 	if (resp->status >= 500 || resp->status == 408 || resp->status == 429)
-		code = pv_error_set(err, status_code(resp->status, retry),
+		return pv_error_set(err, status_code(resp->status, retry),
 				    "esdb: %s %s: HTTP %ld %s", rq->method, rq->path, resp->status,
 				    resp->reason);
-out:
-	curl_slist_free_all(hdrs);
-	pv_buf_free(&url);
+	return PV_OK;
+}
+
+/* What a finished transfer says: PV_OK with an HTTP answer below 500 in
+ * resp (bar 408 and 429), or the failure, *retry when the same request may
+ * succeed. */
+static enum pv_err xfer_result(struct esdb *es, struct esdb_xfer *x, CURLcode rc,
+			       const struct esdb_request *rq, struct pv_esdb_answer *resp,
+			       bool *retry, struct pv_error *err)
+{
+	enum pv_err code = PV_OK;
+
+	*retry = false;
+	if (rc != CURLE_OK) {
+		if (resp->body_too_large)
+			return pv_error_set(err, PV_ERR_TOO_LARGE,
+					    "esdb: %s %s: answer larger than %u bytes", rq->method,
+					    rq->path, ESDB_BODY_MAX);
+		code = curl_code(rc, retry);
+		return pv_error_set(err, code, "esdb: %s %s%s: libcurl: %s%s%s", rq->method,
+				    es->url, rq->path, curl_easy_strerror(rc),
+				    x->curl_err[0] ? ": " : "", x->curl_err);
+	}
+	rc = curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (rc != CURLE_OK)
+		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s %s: no HTTP status: %s",
+				    rq->method, rq->path, curl_easy_strerror(rc));
+	return answer_result(rq, resp, retry, err);
+}
+
+/* The exchange through the transport hook (pv_es_esdb_set_transport)
+ * instead of libcurl: the same result as xfer_result's. */
+static enum pv_err hooked_exchange(struct esdb *es, const struct esdb_request *rq,
+				   struct pv_esdb_answer *resp, bool *retry, struct pv_error *err)
+{
+	enum pv_err code;
+
+	response_clear(resp);
+	*retry = false;
+	code = es->transport(es->transport_ctx, rq->method, rq->path, resp, err);
+	if (code != PV_OK) {
+		*retry = code == PV_ERR_UNAVAILABLE;
+		return code;
+	}
+	return answer_result(rq, resp, retry, err);
+}
+
+static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
+				 struct pv_esdb_answer *resp, bool *retry, struct pv_error *err)
+{
+	struct esdb_xfer *x = &es->single;
+	enum pv_err code;
+
+	if (es->transport)
+		return hooked_exchange(es, rq, resp, retry, err);
+	*retry = false;
+	code = xfer_setup(es, x, rq, resp, err);
+	if (code == PV_OK)
+		code = xfer_result(es, x, curl_easy_perform(x->c), rq, resp, retry, err);
+	xfer_clear(x);
 	return code;
 }
 
@@ -667,19 +718,35 @@ out:
 	return code;
 }
 
-static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t expected,
-			       const struct pv_es_new_event *events, size_t count, int64_t *version,
-			       struct pv_error *err)
+/* One request of its own: what it sends, what came back, how it ended. */
+struct esdb_call {
+	struct esdb_request rq;
+	struct pv_esdb_answer resp;
+	struct pv_buf path;
+	char *body;
+	enum pv_err code; /* of the exchange */
+	struct pv_error err;
+	bool retry; /* the failure is worth another try */
+};
+
+static void call_clear(struct esdb_call *c)
 {
-	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = {.method = "POST", .content_type = ESDB_EVENTS_TYPE};
-	struct pv_esdb_answer resp = {0};
-	struct pv_buf path = PV_BUF_INIT;
-	char *body = NULL;
+	curl_slist_free_all(c->rq.headers);
+	response_clear(&c->resp);
+	pv_buf_free(&c->path);
+	free(c->body);
+	memset(c, 0, sizeof *c);
+}
+
+/* The POST of an append, ready to go. */
+static enum pv_err append_request(const char *stream, int64_t expected,
+				  const struct pv_es_new_event *events, size_t count,
+				  struct esdb_call *call, struct pv_error *err)
+{
 	size_t body_len = 0;
-	int64_t first;
 	enum pv_err code;
 
+	memset(call, 0, sizeof *call);
 	if (!valid_name(stream))
 		return pv_error_set(err, PV_ERR_INVALID, "esdb: append: empty stream name");
 	if (count == 0)
@@ -688,65 +755,88 @@ static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t e
 		return pv_error_set(err, PV_ERR_INVALID,
 				    "esdb: append to %s: bad expected version %" PRId64, stream,
 				    expected);
-	code = build_batch(events, count, &body, &body_len, err);
+	code = build_batch(events, count, &call->body, &body_len, err);
 	if (code != PV_OK)
 		return pv_error_prefix(err, "append to %s", stream);
+	pv_buf_puts(&call->path, "/streams/");
+	esc_append(&call->path, stream);
+	call->rq = (struct esdb_request){
+		.method = "POST",
+		.content_type = ESDB_EVENTS_TYPE,
+		.path = call->path.data,
+		.body = call->body,
+		.body_len = body_len,
+		.headers = header_version(NULL, expected),
+		/* A repeat of the same ids at the same expected place is answered
+		 * with the original numbers; with "any"/"exists" it may write
+		 * twice. */
+		.retry = expected >= PV_ES_NO_STREAM,
+	};
+	return PV_OK;
+}
 
-	pv_buf_puts(&path, "/streams/");
-	esc_append(&path, stream);
-	rq.path = path.data;
-	rq.body = body;
-	rq.body_len = body_len;
-	rq.headers = header_version(NULL, expected);
-	/* A repeat of the same ids at the same expected place is answered with
-	 * the original numbers; with "any"/"exists" it may write twice. */
-	rq.retry = expected >= PV_ES_NO_STREAM;
+/* What the server answered an append: *version as pv_es_append's. */
+static enum pv_err append_answer(struct esdb *es, struct esdb_call *call, const char *stream,
+				 int64_t expected, size_t count, int64_t *version,
+				 struct pv_error *err)
+{
+	struct pv_esdb_answer *resp = &call->resp;
+	int64_t first;
 
-	code = exchange(es, &rq, &resp, err);
-	if ((code == PV_ERR_UNAVAILABLE || code == PV_ERR_TIMEOUT) && err) {
+	if (call->code != PV_OK) {
+		pv_error_set(err, call->code, "%s", call->err.msg);
 		/* The server answers 500 when its commit timed out, and an
 		 * answer can be lost after the write: say so. */
-		size_t used = strlen(err->msg);
-		snprintf(err->msg + used, sizeof err->msg - used,
-			 " (the events may or may not have been written)");
-	}
-	if (code != PV_OK)
-		goto out;
-	switch (resp.status) {
-	case 201:
-		if (!location_number(resp.location, &first)) {
-			code = pv_error_set(err, PV_ERR_PROTOCOL,
-					    "esdb: POST %s: 201 without a usable Location",
-					    rq.path);
-			break;
+		if (call->code == PV_ERR_UNAVAILABLE || call->code == PV_ERR_TIMEOUT) {
+			size_t used = strlen(err->msg);
+			snprintf(err->msg + used, sizeof err->msg - used,
+				 " (the events may or may not have been written)");
 		}
+		return call->code;
+	}
+	switch (resp->status) {
+	case 201:
+		if (!location_number(resp->location, &first))
+			return pv_error_set(err, PV_ERR_PROTOCOL,
+					    "esdb: POST %s: 201 without a usable Location",
+					    call->rq.path);
 		if (version)
 			*version = first + (int64_t)count - 1;
-		break;
+		return PV_OK;
 	case 400:
-		if (resp.has_current) {
-			if (version)
-				*version = resp.current_version;
-			code = pv_error_set(err, PV_ERR_CONFLICT,
-					    "esdb: append to %s: expected version %" PRId64
-					    ", stream is at %" PRId64 " (HTTP 400 %s)",
-					    stream, expected, resp.current_version, resp.reason);
+		if (!resp->has_current)
 			break;
-		}
-		code = status_error(&rq, &resp, "append", err);
+		if (version)
+			*version = resp->current_version;
+		return pv_error_set(err, PV_ERR_CONFLICT,
+				    "esdb: append to %s: expected version %" PRId64
+				    ", stream is at %" PRId64 " (HTTP 400 %s)",
+				    stream, expected, resp->current_version, resp->reason);
+	case 404: {
+		enum pv_err code = check_server(es, false, err);
+		if (code != PV_OK)
+			return code;
 		break;
-	case 404:
-		code = check_server(es, false, err);
-		if (code == PV_OK)
-			code = status_error(&rq, &resp, "append", err);
-		break;
-	default: code = status_error(&rq, &resp, "append", err); break;
 	}
-out:
-	curl_slist_free_all(rq.headers);
-	response_clear(&resp);
-	pv_buf_free(&path);
-	free(body);
+	default: break;
+	}
+	return status_error(&call->rq, resp, "append", err);
+}
+
+static enum pv_err esdb_append(struct pv_es *base, const char *stream, int64_t expected,
+			       const struct pv_es_new_event *events, size_t count, int64_t *version,
+			       struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_call call;
+	enum pv_err code;
+
+	code = append_request(stream, expected, events, count, &call, err);
+	if (code == PV_OK) {
+		call.code = exchange(es, &call.rq, &call.resp, &call.err);
+		code = append_answer(es, &call, stream, expected, count, version, err);
+	}
+	call_clear(&call);
 	return code;
 }
 
@@ -969,19 +1059,11 @@ static void page_init(struct pv_es_page *page)
 
 /* ---- read a stream ---------------------------------------------------- */
 
-static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int64_t from,
-				    size_t max, bool backward, struct pv_es_page *page,
-				    struct pv_error *err)
+/* The GET of a stream page, ready to go. */
+static enum pv_err read_request(const char *stream, int64_t from, size_t max, bool backward,
+				struct esdb_call *call, struct pv_error *err)
 {
-	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
-	struct pv_esdb_answer resp = {0};
-	struct pv_buf path = PV_BUF_INIT;
-	json_t *feed = NULL;
-	int64_t link;
-	enum pv_err code;
-
-	page_init(page);
+	memset(call, 0, sizeof *call);
 	if (!valid_name(stream))
 		return pv_error_set(err, PV_ERR_INVALID, "esdb: read: empty stream name");
 	if (max == 0 || from < (backward ? -1 : 0))
@@ -990,39 +1072,46 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 				    from, max);
 	if (max > ESDB_PAGE_MAX)
 		max = ESDB_PAGE_MAX;
-
-	pv_buf_puts(&path, "/streams/");
-	esc_append(&path, stream);
+	pv_buf_puts(&call->path, "/streams/");
+	esc_append(&call->path, stream);
 	if (backward && from < 0)
-		pv_buf_printf(&path, "/head/backward/%zu?embed=body", max);
+		pv_buf_printf(&call->path, "/head/backward/%zu?embed=body", max);
 	else
-		pv_buf_printf(&path, "/%" PRId64 "/%s/%zu?embed=body", from,
+		pv_buf_printf(&call->path, "/%" PRId64 "/%s/%zu?embed=body", from,
 			      backward ? "backward" : "forward", max);
-	rq.path = path.data;
+	call->rq = (struct esdb_request){
+		.method = "GET", .accept = ESDB_ATOM_TYPE, .path = call->path.data, .retry = true};
+	return PV_OK;
+}
 
-	code = exchange(es, &rq, &resp, err);
-	if (code != PV_OK)
-		goto out;
-	if (resp.status == 404) {
+/* The page the server answered. */
+static enum pv_err read_answer(struct esdb *es, struct esdb_call *call, const char *stream,
+			       int64_t from, bool backward, struct pv_es_page *page,
+			       struct pv_error *err)
+{
+	struct pv_esdb_answer *resp = &call->resp;
+	json_t *feed = NULL;
+	int64_t link;
+	enum pv_err code;
+
+	if (call->code != PV_OK)
+		return pv_error_set(err, call->code, "%s", call->err.msg);
+	if (resp->status == 404) {
 		code = check_server(es, false, err);
 		if (code == PV_OK)
 			code = pv_error_set(err, PV_ERR_NOT_FOUND,
 					    "esdb: stream %s not found (HTTP 404)", stream);
-		goto out;
+		return code;
 	}
-	if (resp.status == 410) {
-		code = pv_error_set(err, PV_ERR_GONE,
+	if (resp->status == 410)
+		return pv_error_set(err, PV_ERR_GONE,
 				    "esdb: stream %s was deleted for good (HTTP 410)", stream);
-		goto out;
-	}
-	if (resp.status != 200) {
-		code = status_error(&rq, &resp, "read", err);
-		goto out;
-	}
-	code = parse_feed(&resp, NULL, backward, &feed, page, err);
+	if (resp->status != 200)
+		return status_error(&call->rq, resp, "read", err);
+	code = parse_feed(resp, NULL, backward, &feed, page, err);
 	if (code != PV_OK) {
-		pv_error_prefix(err, "read %s", stream);
-		goto out;
+		json_decref(feed);
+		return pv_error_prefix(err, "read %s", stream);
 	}
 	if (backward) {
 		/* No "next" link: the page reached the stream's first event. */
@@ -1032,16 +1121,267 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 		page->end_of_stream = json_is_true(json_object_get(feed, "headOfStream"));
 		page->next = page->count ? page->events[page->count - 1].number + 1 : from;
 	}
-	code = check_stream_page(page, stream, from, max, backward, err);
+	json_decref(feed);
+	return PV_OK;
+}
+
+static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int64_t from,
+				    size_t max, bool backward, struct pv_es_page *page,
+				    struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_call call;
+	enum pv_err code;
+
+	page_init(page);
+	code = read_request(stream, from, max, backward, &call, err);
+	if (code == PV_OK) {
+		call.code = exchange(es, &call.rq, &call.resp, &call.err);
+		code = read_answer(es, &call, stream, from, backward, page, err);
+	}
+	if (code == PV_OK)
+		code = check_stream_page(page, stream, from, max, backward, err);
 	if (code != PV_OK) {
 		pv_es_page_clear(page);
 		page_init(page);
 	}
-out:
-	json_decref(feed);
-	response_clear(&resp);
-	pv_buf_free(&path);
+	call_clear(&call);
 	return code;
+}
+
+/* ---- a unit's requests, concurrently ---------------------------------- */
+
+/* The multi handle and its pool of easy handles, made when first used. */
+static enum pv_err multi_ready(struct esdb *es, struct pv_error *err)
+{
+	if (es->multi)
+		return PV_OK;
+	es->multi = curl_multi_init();
+	if (!es->multi)
+		return pv_error_set(err, PV_ERR_NOMEM, "esdb: curl_multi_init failed");
+	es->pool = pv_xcalloc(es->in_flight, sizeof *es->pool);
+	for (size_t i = 0; i < es->in_flight; i++) {
+		es->pool[i].c = curl_easy_init();
+		if (!es->pool[i].c)
+			return pv_error_set(err, PV_ERR_NOMEM, "esdb: curl_easy_init failed");
+	}
+	return PV_OK;
+}
+
+/* Ends the transfer on pool handle `slot` with what libcurl said. */
+static void slot_done(struct esdb *es, size_t slot, struct esdb_call *c, CURLcode rc)
+{
+	struct esdb_xfer *x = &es->pool[slot];
+
+	c->code = xfer_result(es, x, rc, &c->rq, &c->resp, &c->retry, &c->err);
+	curl_multi_remove_handle(es->multi, x->c);
+	xfer_clear(x);
+}
+
+/* Runs the n calls, at most in_flight at a time; every call's code (and
+ * err, retry, resp) is set at the end. */
+static void run_round(struct esdb *es, struct esdb_call **calls, size_t n)
+{
+	struct esdb_call **running = pv_xcalloc(es->in_flight, sizeof *running);
+	size_t next = 0, busy = 0;
+
+	while (next < n || busy > 0) {
+		CURLMcode mrc = CURLM_OK;
+		CURLMsg *msg;
+		int still = 0, queued;
+
+		for (size_t s = 0; s < es->in_flight && next < n; s++) {
+			struct esdb_call *c;
+
+			if (running[s])
+				continue;
+			c = calls[next++];
+			c->retry = false;
+			c->code = xfer_setup(es, &es->pool[s], &c->rq, &c->resp, &c->err);
+			if (c->code != PV_OK)
+				continue;
+			if (curl_easy_setopt(es->pool[s].c, CURLOPT_PRIVATE, &es->pool[s]) !=
+				    CURLE_OK ||
+			    (mrc = curl_multi_add_handle(es->multi, es->pool[s].c)) != CURLM_OK) {
+				c->code = pv_error_set(&c->err, PV_ERR_NOMEM,
+						       "esdb: libcurl refused a transfer: %s",
+						       curl_multi_strerror(mrc));
+				xfer_clear(&es->pool[s]);
+				continue;
+			}
+			running[s] = c;
+			busy++;
+		}
+		mrc = curl_multi_perform(es->multi, &still);
+		while (mrc == CURLM_OK && (msg = curl_multi_info_read(es->multi, &queued))) {
+			char *priv = NULL;
+			size_t s;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+			s = (size_t)((struct esdb_xfer *)(void *)priv - es->pool);
+			slot_done(es, s, running[s], msg->data.result);
+			running[s] = NULL;
+			busy--;
+		}
+		if (mrc != CURLM_OK) {
+			/* The multi handle itself failed: so did every transfer on it. */
+			for (size_t s = 0; s < es->in_flight; s++) {
+				if (!running[s])
+					continue;
+				slot_done(es, s, running[s], CURLE_OK);
+				running[s]->code = pv_error_set(
+					&running[s]->err, PV_ERR_HTTP, "esdb: %s %s: libcurl: %s",
+					running[s]->rq.method, running[s]->rq.path,
+					curl_multi_strerror(mrc));
+				running[s] = NULL;
+				busy--;
+			}
+			for (; next < n; next++)
+				calls[next]->code =
+					pv_error_set(&calls[next]->err, PV_ERR_HTTP,
+						     "esdb: libcurl: %s", curl_multi_strerror(mrc));
+			break;
+		}
+		if (busy > 0 && still > 0)
+			curl_multi_poll(es->multi, NULL, 0, 1000, NULL);
+	}
+	free(running);
+}
+
+/* Performs the n calls concurrently on the keep-alive connections of the
+ * multi handle, with exchange()'s retries: a round for the retryable
+ * failures, after one backoff. */
+static void exchange_many(struct esdb *es, struct esdb_call **calls, size_t n)
+{
+	struct esdb_call **todo = pv_xcalloc(n, sizeof *todo);
+	long backoff = ESDB_BACKOFF_MS;
+	struct pv_error err;
+	size_t m = n;
+
+	if (multi_ready(es, &err) != PV_OK) {
+		for (size_t i = 0; i < n; i++) {
+			calls[i]->code = err.code;
+			calls[i]->err = err;
+		}
+		free(todo);
+		return;
+	}
+	memcpy(todo, calls, n * sizeof *todo);
+	for (int attempt = 1;; attempt++) {
+		size_t k = 0;
+
+		if (es->transport) {
+			for (size_t i = 0; i < m; i++)
+				todo[i]->code = hooked_exchange(es, &todo[i]->rq, &todo[i]->resp,
+								&todo[i]->retry, &todo[i]->err);
+		} else {
+			run_round(es, todo, m);
+		}
+		for (size_t i = 0; i < m; i++)
+			if (todo[i]->code != PV_OK && todo[i]->retry && todo[i]->rq.retry)
+				todo[k++] = todo[i];
+		if (k == 0 || attempt == ESDB_ATTEMPTS)
+			break;
+		pv_log_warnx("esdb", "%s%s (attempt %d of %d, retrying in %ld ms)",
+			     strncmp(todo[0]->err.msg, "esdb: ", 6) == 0 ? todo[0]->err.msg + 6
+									 : todo[0]->err.msg,
+			     k > 1 ? " and other requests" : "", attempt, ESDB_ATTEMPTS, backoff);
+		if (!es->transport) /* a replayed answer needs no wait */
+			sleep_ms(backoff);
+		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
+		m = k;
+	}
+	free(todo);
+}
+
+/* The unit's appends (eventstore.h): one request per stream, all its
+ * events in one array, the streams' requests concurrently. */
+static enum pv_err esdb_append_many(struct pv_es *base, struct pv_es_append_req *reqs, size_t n,
+				    size_t *failed, struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_call *calls = pv_xcalloc(n, sizeof *calls);
+	struct esdb_call **ptrs = pv_xcalloc(n, sizeof *ptrs);
+	enum pv_err rc = PV_OK;
+
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		reqs[i].continued = false;
+		ptrs[i] = &calls[i];
+		rc = append_request(reqs[i].stream, reqs[i].expected, reqs[i].events, reqs[i].count,
+				    &calls[i], err);
+		if (rc != PV_OK)
+			*failed = i;
+	}
+	if (rc == PV_OK)
+		exchange_many(es, ptrs, n);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		struct pv_es_append_req *r = &reqs[i];
+		struct pv_error e;
+		enum pv_err code = append_answer(es, &calls[i], r->stream, r->expected, r->count,
+						 &r->version, &e);
+
+		/* The first failure in request order is the answer. */
+		if (code != PV_OK) {
+			*failed = i;
+			*err = e;
+			rc = code;
+			break;
+		}
+		r->continued =
+			r->expected == PV_ES_NO_STREAM && r->version != (int64_t)r->count - 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		call_clear(&calls[i]);
+	free(ptrs);
+	free(calls);
+	return rc;
+}
+
+/* Each stream's head, read concurrently (a backward page of one). */
+static enum pv_err esdb_check_versions(struct pv_es *base, const struct pv_es_expect *x, size_t n,
+				       size_t *failed, struct pv_error *err)
+{
+	struct esdb *es = (struct esdb *)base;
+	struct esdb_call *calls = pv_xcalloc(n, sizeof *calls);
+	struct esdb_call **ptrs = pv_xcalloc(n, sizeof *ptrs);
+	enum pv_err rc = PV_OK;
+
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		ptrs[i] = &calls[i];
+		rc = read_request(x[i].stream, -1, 1, true, &calls[i], err);
+		if (rc != PV_OK)
+			*failed = i;
+	}
+	if (rc == PV_OK)
+		exchange_many(es, ptrs, n);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		struct pv_es_page page;
+		int64_t now = -1;
+
+		page_init(&page);
+		*failed = i;
+		rc = read_answer(es, &calls[i], x[i].stream, -1, true, &page, err);
+		if (rc == PV_ERR_GONE)
+			rc = pv_error_set(err, PV_ERR_CONFLICT, "%s is deleted for good",
+					  x[i].stream);
+		else if (rc == PV_ERR_NOT_FOUND)
+			rc = PV_OK;
+		else if (rc == PV_OK && page.count > 0)
+			now = page.events[0].number;
+		pv_es_page_clear(&page);
+		if (rc == PV_OK && now != x[i].version)
+			rc = pv_error_set(err, PV_ERR_CONFLICT,
+					  "%s is no longer at version %" PRId64 " (now %" PRId64
+					  ")",
+					  x[i].stream, x[i].version, now);
+	}
+	for (size_t i = 0; i < n; i++)
+		call_clear(&calls[i]);
+	free(ptrs);
+	free(calls);
+	return rc;
 }
 
 /* ---- category feed ---------------------------------------------------- */
@@ -1345,7 +1685,15 @@ static void esdb_close(struct pv_es *base)
 {
 	struct esdb *es = (struct esdb *)base;
 
-	curl_easy_cleanup(es->curl);
+	curl_easy_cleanup(es->single.c);
+	for (size_t i = 0; es->pool && i < es->in_flight; i++) {
+		if (es->pool[i].c)
+			curl_easy_cleanup(es->pool[i].c);
+		xfer_clear(&es->pool[i]);
+	}
+	free(es->pool);
+	if (es->multi)
+		curl_multi_cleanup(es->multi);
 	free(es->url);
 	free(es->username);
 	if (es->password) {
@@ -1367,6 +1715,8 @@ static const struct pv_es_ops esdb_ops = {
 	.list_streams = esdb_list_streams,
 	.delete_stream = esdb_delete_stream,
 	.close = esdb_close,
+	.append_many = esdb_append_many,
+	.check_versions = esdb_check_versions,
 };
 
 enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out,
@@ -1398,8 +1748,8 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 
 	es = pv_xcalloc(1, sizeof *es);
 	es->base.ops = &esdb_ops;
-	es->curl = curl_easy_init();
-	if (!es->curl) {
+	es->single.c = curl_easy_init();
+	if (!es->single.c) {
 		free(es);
 		return pv_error_set(err, PV_ERR_NOMEM, "esdb: curl_easy_init failed");
 	}
@@ -1412,6 +1762,7 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 	es->password = opts->password ? pv_xstrdup(opts->password) : NULL;
 	es->ca_file = opts->ca_file && *opts->ca_file ? pv_xstrdup(opts->ca_file) : NULL;
 	es->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : ESDB_DEFAULT_TIMEOUT_MS;
+	es->in_flight = opts->in_flight > 0 ? (size_t)opts->in_flight : ESDB_DEFAULT_IN_FLIGHT;
 	*out = &es->base;
 	return PV_OK;
 }

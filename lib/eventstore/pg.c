@@ -36,9 +36,9 @@
  * deadline.  The query after LISTEN closes the race with a commit that
  * happens between the first look and the LISTEN.
  *
- * A caller may also hold a transaction open across several appends and
- * statements of its own (pv_es_pg_begin, pg.h): appends then skip their
- * BEGIN/COMMIT and leave the ending to the caller.
+ * The unit of work (eventstore.h) is one transaction on the handle's
+ * connection, which the caller's sink shares: appends then skip their
+ * BEGIN/COMMIT and leave the ending to the unit.
  *
  * A handle is one connection and is not thread-safe.  When the server went
  * away, the next call reconnects once (pv_pg_ensure) and sets the session
@@ -73,7 +73,7 @@ struct pg_es {
 	PGconn *conn;
 	long timeout_ms;
 	bool listening;
-	bool in_tx;         /* a transaction of the caller's is open (pv_es_pg_begin) */
+	bool in_tx;         /* a unit of work is open (pg_begin) */
 	struct pv_buf copy; /* COPY text of append_many, kept to spare the allocator */
 };
 
@@ -575,8 +575,10 @@ struct cat_share {
 	int64_t count, next;
 };
 
-/* Checks the requests and sorts them by stream name into slots. */
-static enum pv_err many_slots(const struct pv_es_pg_append *appends, size_t n, struct slot *slots,
+/* Checks the names and sorts the requests by stream name into slots (the
+ * dispatcher has refused empty requests, bad versions and repeated
+ * names). */
+static enum pv_err many_slots(const struct pv_es_append_req *appends, size_t n, struct slot *slots,
 			      struct pv_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -584,22 +586,9 @@ static enum pv_err many_slots(const struct pv_es_pg_append *appends, size_t n, s
 
 		if (rc != PV_OK)
 			return rc;
-		if (appends[i].count == 0)
-			return pv_error_set(err, PV_ERR_INVALID, "append to %s: no events",
-					    appends[i].stream);
-		if (appends[i].expected < PV_ES_NO_STREAM)
-			return pv_error_set(err, PV_ERR_INVALID,
-					    "append to %s: expected version %" PRId64
-					    " is not a number or -1 here",
-					    appends[i].stream, appends[i].expected);
 		slots[i] = (struct slot){.name = appends[i].stream, .index = i};
 	}
 	qsort(slots, n, sizeof *slots, slot_cmp);
-	for (size_t i = 1; i < n; i++)
-		if (strcmp(slots[i - 1].name, slots[i].name) == 0)
-			return pv_error_set(err, PV_ERR_INVALID,
-					    "append: stream %s named twice in one request",
-					    slots[i].name);
 	return PV_OK;
 }
 
@@ -611,10 +600,10 @@ static enum pv_err many_slots(const struct pv_es_pg_append *appends, size_t n, s
  * them, which keeps two appenders from deadlocking in the common case (the
  * server breaks the rare other one, and the caller starts over).  A stream
  * that did not move keeps moved false, for many_refused. */
-static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_pg_append *appends,
+static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_append_req *appends,
 				 struct slot *slots, size_t n, struct pv_error *err);
 
-static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *appends,
+static enum pv_err many_move(struct pg_es *pg, const struct pv_es_append_req *appends,
 			     struct slot *slots, size_t n, struct pv_error *err)
 {
 	struct pv_buf names[2] = {PV_BUF_INIT, PV_BUF_INIT}, cats = PV_BUF_INIT,
@@ -629,7 +618,7 @@ static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *app
 	pv_buf_puts(&cats, "{");
 	pv_buf_puts(&expected, "{");
 	for (size_t i = 0; i < n; i++) {
-		const struct pv_es_pg_append *a = &appends[slots[i].index];
+		const struct pv_es_append_req *a = &appends[slots[i].index];
 		int k = a->expected == PV_ES_NO_STREAM; /* 0: update, 1: insert */
 
 		slots[i].moved = slots[i].continued = false;
@@ -699,7 +688,7 @@ static enum pv_err many_move(struct pg_es *pg, const struct pv_es_pg_append *app
 /* The new streams that were not created because they exist soft-deleted:
  * brought back, their numbering going on from their last number (a soft
  * delete keeps the version), which is what append_once does for them. */
-static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_pg_append *appends,
+static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_append_req *appends,
 				 struct slot *slots, size_t n, struct pv_error *err)
 {
 	struct names_counts nc;
@@ -708,7 +697,7 @@ static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_pg_append 
 
 	names_counts_init(&nc);
 	for (size_t i = 0; i < n; i++) {
-		const struct pv_es_pg_append *a = &appends[slots[i].index];
+		const struct pv_es_append_req *a = &appends[slots[i].index];
 
 		if (!slots[i].moved && a->expected == PV_ES_NO_STREAM)
 			names_counts_add(&nc, slots[i].name, (int64_t)a->count);
@@ -744,7 +733,7 @@ static enum pv_err many_continue(struct pg_es *pg, const struct pv_es_pg_append 
 
 /* A stream that did not move: deleted for good, or not at the expected
  * version (a soft-deleted one expected at a number: it has none now). */
-static enum pv_err many_refused(struct pg_es *pg, struct pv_es_pg_append *a, struct pv_error *err)
+static enum pv_err many_refused(struct pg_es *pg, struct pv_es_append_req *a, struct pv_error *err)
 {
 	const char *params[1] = {a->stream};
 	PGresult *res;
@@ -811,7 +800,7 @@ static enum pv_err many_positions(struct pg_es *pg, struct cat_share *cats, size
 
 /* Inserts every event (COPY: the cheapest way in for the server) and
  * notifies each category: two statements whatever the number of streams. */
-static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *appends, size_t n,
+static enum pv_err many_write(struct pg_es *pg, const struct pv_es_append_req *appends, size_t n,
 			      const struct slot *slots, struct cat_share *cats, size_t ncats,
 			      struct pv_error *err)
 {
@@ -822,7 +811,7 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 	pv_buf_reset(rows);
 	for (size_t i = 0; i < n && rc == PV_OK; i++) {
 		const struct slot *s = &slots[i];
-		const struct pv_es_pg_append *a = &appends[s->index];
+		const struct pv_es_append_req *a = &appends[s->index];
 		struct cat_share *c = &cats[s->cat];
 
 		for (size_t j = 0; j < a->count && rc == PV_OK; j++, seq++) {
@@ -871,8 +860,14 @@ static enum pv_err many_write(struct pg_es *pg, const struct pv_es_pg_append *ap
 	return rc;
 }
 
-enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appends, size_t n,
-				 size_t *failed, struct pv_error *err)
+/* The unit's appends (eventstore.h), in its transaction, with the same few
+ * statements whatever the number of streams (move the streams that are at
+ * their expected version, create the new ones, take the categories'
+ * positions, insert every event, notify): the appender's batches go to
+ * hundreds of elections at once.  There is no re-send recognition here: a
+ * re-send is a conflict, which the caller settles by reading on. */
+static enum pv_err append_many_tx(struct pv_es *es, struct pv_es_append_req *appends, size_t n,
+				  size_t *failed, struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	struct slot *slots;
@@ -881,9 +876,6 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 	enum pv_err rc;
 
 	*failed = 0;
-	if (!pg->in_tx)
-		return pv_error_set(err, PV_ERR_INVALID,
-				    "append to many streams: no transaction is open");
 	if (n == 0)
 		return PV_OK;
 	for (size_t i = 0; i < n; i++)
@@ -918,7 +910,7 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 	if (rc == PV_OK)
 		rc = many_write(pg, appends, n, slots, cats, ncats, err);
 	for (size_t i = 0; i < n && rc == PV_OK; i++) {
-		struct pv_es_pg_append *a = &appends[slots[i].index];
+		struct pv_es_append_req *a = &appends[slots[i].index];
 
 		a->version = slots[i].base + (int64_t)a->count;
 		a->continued = slots[i].continued;
@@ -930,8 +922,8 @@ enum pv_err pv_es_pg_append_many(struct pv_es *es, struct pv_es_pg_append *appen
 	return rc;
 }
 
-enum pv_err pv_es_pg_check_versions(struct pv_es *es, const struct pv_es_pg_expect *x, size_t n,
-				    size_t *failed, struct pv_error *err)
+static enum pv_err pg_check_versions(struct pv_es *es, const struct pv_es_expect *x, size_t n,
+				     size_t *failed, struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	struct names_counts nc;
@@ -939,8 +931,6 @@ enum pv_err pv_es_pg_check_versions(struct pv_es *es, const struct pv_es_pg_expe
 	enum pv_err rc;
 
 	*failed = 0;
-	if (!pg->in_tx)
-		return pv_error_set(err, PV_ERR_INVALID, "check versions: no transaction is open");
 	if (n == 0)
 		return PV_OK;
 	if ((rc = ensure(pg, err)) != PV_OK)
@@ -1364,9 +1354,12 @@ static void pg_close(struct pv_es *es)
 	free(pg);
 }
 
-/* ---- transactions of the caller's (pg.h) ------------------------------ */
+/* ---- the unit of work (eventstore.h) ---------------------------------- */
 
-enum pv_err pv_es_pg_begin(struct pv_es *es, struct pv_error *err)
+/* Until the commit or rollback, appends run inside the unit's transaction:
+ * no BEGIN/COMMIT of their own and no retry after a lost connection, and
+ * the stream and category row locks they take are held to its end. */
+static enum pv_err pg_begin(struct pv_es *es, struct pg_conn **shared, struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	enum pv_err rc;
@@ -1377,10 +1370,11 @@ enum pv_err pv_es_pg_begin(struct pv_es *es, struct pv_error *err)
 	if (rc == PV_OK)
 		rc = pv_pg_command(pg->conn, "event store: begin", "BEGIN", err);
 	pg->in_tx = rc == PV_OK;
+	*shared = rc == PV_OK ? pg->conn : NULL;
 	return rc;
 }
 
-enum pv_err pv_es_pg_commit(struct pv_es *es, struct pv_error *err)
+static enum pv_err pg_commit(struct pv_es *es, struct pv_error *err)
 {
 	struct pg_es *pg = pg_of(es);
 	enum pv_err rc;
@@ -1394,7 +1388,7 @@ enum pv_err pv_es_pg_commit(struct pv_es *es, struct pv_error *err)
 	return rc;
 }
 
-void pv_es_pg_rollback(struct pv_es *es)
+static void pg_rollback(struct pv_es *es)
 {
 	struct pg_es *pg = pg_of(es);
 
@@ -1404,9 +1398,24 @@ void pv_es_pg_rollback(struct pv_es *es)
 	pv_pg_rollback(pg->conn);
 }
 
-PGconn *pv_es_pg_conn(struct pv_es *es)
+/* Outside a unit, a transaction of its own. */
+static enum pv_err pg_append_many(struct pv_es *es, struct pv_es_append_req *appends, size_t n,
+				  size_t *failed, struct pv_error *err)
 {
-	return pg_of(es)->conn;
+	struct pg_conn *shared;
+	enum pv_err rc;
+
+	if (pg_of(es)->in_tx)
+		return append_many_tx(es, appends, n, failed, err);
+	*failed = 0;
+	rc = pg_begin(es, &shared, err);
+	if (rc != PV_OK)
+		return rc;
+	rc = append_many_tx(es, appends, n, failed, err);
+	if (rc == PV_OK)
+		return pg_commit(es, err);
+	pg_rollback(es);
+	return rc;
 }
 
 static const struct pv_es_ops pg_ops = {
@@ -1417,12 +1426,12 @@ static const struct pv_es_ops pg_ops = {
 	.list_streams = pg_list_streams,
 	.delete_stream = pg_delete_stream,
 	.close = pg_close,
+	.begin = pg_begin,
+	.append_many = pg_append_many,
+	.check_versions = pg_check_versions,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
 };
-
-bool pv_es_is_pg(const struct pv_es *es)
-{
-	return es && es->ops == &pg_ops;
-}
 
 enum pv_err pv_es_pg_open(const struct pv_es_options *opts, struct pv_es **out,
 			  struct pv_error *err)

@@ -8,9 +8,14 @@
 #   postgres          the postgres event store, batches of [appender] batch_size (BATCH)
 #   postgres-one      the same, batch_size = 1: one message, one transaction at a time; it
 #                     gets ONE_EVENTS commands (default: EVENTS / 10) to keep the run short
-#   esdb (stand-in)   the esdb backend against the EventStoreDB stand-in, a single-threaded
-#                     Python server: it measures the stand-in more than the appender, so it
-#                     gets ESDB_EVENTS commands (default: EVENTS / 20)
+#   esdb (stand-in)   the esdb backend against the EventStoreDB stand-in (a Python server,
+#                     one thread per connection), batches of BATCH: one append request per
+#                     election of a batch, [eventstore] requests_in_flight at a time; it gets
+#                     ESDB_EVENTS commands (default: EVENTS / 20)
+#
+# Each appender run also prints its batches and stream appends (its own count, logged at
+# exit) and, for esdb, the append requests the stand-in answered: requests per stream per
+# batch, 1 when every election of a batch went in one request.
 #
 # Every run gets a fresh database and queue on the same throwaway PostgreSQL and RabbitMQ
 # (tests/servers), publishes everything first (with confirms), then starts the appender and
@@ -109,6 +114,13 @@ with open(path, "w") as f:
 PY
 }
 
+# The append requests the EventStoreDB stand-in has answered 201 (its test-only counter).
+standin_appends()
+{
+	curl -fsS "$PHOTOVOTE_EVENTSTORE_URL/_standin/faults" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["appends"])'
+}
+
 # run NAME BACKEND BATCH_SIZE EVENTS: fresh database and queue, fill, drain, print a line.
 results=()
 run()
@@ -142,16 +154,18 @@ run()
 		t1=$(date +%s.%N)
 		secs=$(echo "$t1 - $t0" | bc -l)
 		rate=$(echo "$events / $secs" | bc -l)
-		results+=("$(printf '%-18s %-9s %6s %9s %9.2f %10.0f' "$name" "(none)" "$batch" \
-			"$events/$events" "$secs" "$rate")")
+		results+=("$(printf '%-18s %-9s %6s %9s %9.2f %10.0f %8s' "$name" "(none)" "$batch" \
+			"$events/$events" "$secs" "$rate" "-")")
 		echo "# $name: $events consumed and acked in $(printf '%.2f' "$secs") s" \
 			"($(printf '%.0f' "$rate") messages/s)"
 		return
 	fi
+	local posts0=0 posts1=0 per="-" judged
+	[[ $backend == esdb ]] && posts0=$(standin_appends)
 	t0=$(date +%s.%N)
 	pva_start PHOTOVOTE_APPENDER_BATCH_SIZE="$batch" \
 		PHOTOVOTE_AMQP_PREFETCH=$((batch * 2 > 65535 ? 65535 : batch * 2)) \
-		PHOTOVOTE_LOG_LEVEL=${BENCH_LOG_LEVEL:-warning}
+		PHOTOVOTE_LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 	# One appender takes the queue in order and commits batch after batch, so the last
 	# command's verdict comes last: poll for it by key (the count below checks the rest),
 	# with psql itself rather than Debian's Perl wrapper, to keep the polling light.
@@ -168,9 +182,25 @@ run()
 	db=$(pva_sql "SELECT round(extract(epoch FROM max(recorded) - min(received))::numeric, 2)
 		FROM audit_log")
 	n=$(pva_sql "SELECT count(*) FROM audit_log WHERE status = 'appended'")
+	# The appender's own CPU time (user + system, all threads): the figure the machine's
+	# other load does not change much.
+	cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ c = index($0, ") "); split(substr($0, c + 2), f, " ");
+		printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$APPENDER_PID/stat" 2>/dev/null)
+	echo "# $name: the appender used ${cpu:-?} CPU-s ($(cut -d' ' -f1 /proc/loadavg) load)"
 	pva_stop
-	results+=("$(printf '%-18s %-9s %6s %9s %9.2f %10.0f' "$name" "$backend" "$batch" \
-		"$n/$events" "$secs" "$rate")")
+	# "judged M messages in B batches: E events appended with S stream appends"
+	judged=$(sed -n 's/.*appender: judged \([0-9]*\) messages in \([0-9]*\) batches: [0-9]* events appended with \([0-9]*\) stream appends.*/\2 \3/p' \
+		"$pva_work/appender.log" | tail -n 1)
+	echo "# $name: batches and stream appends: ${judged:-(not logged)}"
+	if [[ $backend == esdb ]]; then
+		posts1=$(standin_appends)
+		[[ -n $judged && ${judged#* } -gt 0 ]] &&
+			per=$(printf '%.2f' "$(echo "($posts1 - $posts0) / ${judged#* }" | bc -l)")
+		echo "# $name: the stand-in answered $((posts1 - posts0)) appends:" \
+			"$per request(s) per stream per batch"
+	fi
+	results+=("$(printf '%-18s %-9s %6s %9s %9.2f %10.0f %8s' "$name" "$backend" "$batch" \
+		"$n/$events" "$secs" "$rate" "$per")")
 	echo "# $name: $n of $events appended in $(printf '%.2f' "$secs") s" \
 		"($(printf '%.0f' "$rate") events/s; first received to last recorded: $db s)"
 	cp "$pva_work/appender.log" "${TMPDIR:-/tmp}/bench-appender-$name.log" 2>/dev/null
@@ -188,5 +218,6 @@ for r in $RUNS; do
 	esac
 done
 echo
-printf '%-18s %-9s %6s %9s %9s %10s\n' run backend batch appended seconds events/s
+printf '%-18s %-9s %6s %9s %9s %10s %8s\n' run backend batch appended seconds events/s \
+	req/s/b
 printf '%s\n' "${results[@]}"

@@ -846,6 +846,299 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* ---- the unit of work ------------------------------------------------ */
+
+/* A sink that counts what the store asked of it. */
+struct probe_sink {
+	struct pv_es_sink base;
+	bool shared; /* the store shared a connection: the unit is a transaction */
+	int begins, writes, ends;
+	bool committed;
+};
+
+static enum pv_err probe_begin(struct pv_es_sink *s, struct pg_conn *shared, struct pv_error *err)
+{
+	struct probe_sink *p = (struct probe_sink *)s;
+
+	(void)err;
+	p->shared = shared != NULL;
+	p->begins++;
+	return PV_OK;
+}
+
+static enum pv_err probe_write(struct pv_es_sink *s, struct pv_error *err)
+{
+	(void)err;
+	((struct probe_sink *)s)->writes++;
+	return PV_OK;
+}
+
+static void probe_end(struct pv_es_sink *s, bool committed)
+{
+	struct probe_sink *p = (struct probe_sink *)s;
+
+	p->ends++;
+	p->committed = committed;
+}
+
+static const struct pv_es_sink_ops probe_ops = {probe_begin, probe_write, probe_end};
+
+static void unit_begin(struct probe_sink *sink)
+{
+	struct pv_error err;
+
+	*sink = (struct probe_sink){.base.ops = &probe_ops};
+	assert_int_equal(pv_es_begin(es, &sink->base, &err), PV_OK);
+	assert_int_equal(sink->begins, 1);
+}
+
+static void unit_commit(struct probe_sink *sink)
+{
+	struct pv_error err;
+
+	assert_int_equal(pv_es_commit(es, &err), PV_OK);
+	assert_int_equal(sink->writes, 1);
+	assert_int_equal(sink->ends, 1);
+	assert_true(sink->committed);
+}
+
+static void unit_rollback(struct probe_sink *sink)
+{
+	pv_es_rollback(es);
+	assert_int_equal(sink->writes, 0);
+	assert_int_equal(sink->ends, 1);
+	assert_false(sink->committed);
+}
+
+static void append_many_writes_each_stream(void **state)
+{
+	char *old = fresh_stream(), *fresh = fresh_stream();
+	struct batch one, a, b;
+	struct probe_sink sink;
+	struct pv_error err;
+	struct pv_es_page page = {0};
+	size_t failed = 99;
+	int64_t v;
+
+	(void)state;
+	batch_make(&one, 1, 0);
+	batch_make(&a, 2, 1);
+	batch_make(&b, 3, 0);
+	assert_int_equal(append(es, old, PV_ES_NO_STREAM, &one, &v), PV_OK);
+	struct pv_es_append_req req[2] = {
+		{.stream = fresh, .expected = PV_ES_NO_STREAM, .events = b.ev, .count = 3},
+		{.stream = old, .expected = 0, .events = a.ev, .count = 2},
+	};
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, req, 2, &failed, &err), PV_OK);
+	unit_commit(&sink);
+	assert_int_equal(req[0].version, 2);
+	assert_int_equal(req[1].version, 2);
+	assert_false(req[0].continued);
+	assert_false(req[1].continued);
+
+	assert_int_equal(pv_es_read_stream(es, old, 0, 10, false, &page, &err), PV_OK);
+	assert_int_equal(page.count, 3);
+	for (size_t k = 1; k < 3; k++) {
+		assert_int_equal(page.events[k].number, (int64_t)k);
+		assert_string_equal(page.events[k].id, a.ids[k - 1]);
+		assert_true(json_equal(page.events[k].data, a.data[k - 1]));
+	}
+	pv_es_page_clear(&page);
+	assert_int_equal(count_events(fresh), 3);
+
+	/* Outside a unit too. */
+	batch_free(&one);
+	batch_make(&one, 1, 9);
+	req[0] = (struct pv_es_append_req){
+		.stream = fresh, .expected = 2, .events = one.ev, .count = 1};
+	assert_int_equal(pv_es_append_many(es, req, 1, &failed, &err), PV_OK);
+	assert_int_equal(req[0].version, 3);
+
+	batch_free(&one);
+	batch_free(&a);
+	batch_free(&b);
+	free(old);
+	free(fresh);
+}
+
+static void append_many_refuses_a_stale_or_deleted_stream(void **state)
+{
+	char *live = fresh_stream(), *other = fresh_stream(), *gone = fresh_stream();
+	struct batch two, a;
+	struct probe_sink sink;
+	struct pv_error err;
+	struct pv_es_page page = {0};
+	size_t failed = 99;
+	int64_t v;
+
+	(void)state;
+	batch_make(&two, 2, 0);
+	assert_int_equal(append(es, live, PV_ES_NO_STREAM, &two, &v), PV_OK);
+	assert_int_equal(append(es, gone, PV_ES_NO_STREAM, &two, &v), PV_OK);
+	assert_int_equal(pv_es_delete_stream(es, gone, PV_ES_ANY, true, &err), PV_OK);
+	batch_make(&a, 1, 5);
+
+	/* live is at 1, not 0: a conflict naming it; a transaction keeps
+	 * the other stream unwritten. */
+	struct pv_es_append_req req[2] = {
+		{.stream = other, .expected = PV_ES_NO_STREAM, .events = a.ev, .count = 1},
+		{.stream = live, .expected = 0, .events = a.ev, .count = 1},
+	};
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, req, 2, &failed, &err), PV_ERR_CONFLICT);
+	unit_rollback(&sink);
+	assert_int_equal(failed, 1);
+	assert_int_equal(req[1].version, 1);
+	assert_non_null(strstr(err.msg, live));
+	if (sink.shared)
+		assert_int_equal(pv_es_read_stream(es, other, 0, 10, false, &page, &err),
+				 PV_ERR_NOT_FOUND);
+	assert_int_equal(count_events(live), 2);
+
+	/* A new stream that exists after all (other ids) is a conflict too. */
+	batch_free(&a);
+	batch_make(&a, 1, 6);
+	req[1] = (struct pv_es_append_req){
+		.stream = live, .expected = PV_ES_NO_STREAM, .events = a.ev, .count = 1};
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, &req[1], 1, &failed, &err), PV_ERR_CONFLICT);
+	unit_rollback(&sink);
+	assert_int_equal(req[1].version, 1);
+
+	/* Deleted for good: gone. */
+	req[0].stream = live;
+	req[0].expected = 1;
+	req[1] = (struct pv_es_append_req){
+		.stream = gone, .expected = 1, .events = a.ev, .count = 1};
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, &req[1], 1, &failed, &err), PV_ERR_GONE);
+	unit_rollback(&sink);
+	assert_int_equal(failed, 0);
+
+	/* Named twice: refused before any work. */
+	req[1] = req[0];
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, req, 2, &failed, &err), PV_ERR_INVALID);
+	unit_rollback(&sink);
+	assert_int_equal(count_events(live), 2);
+
+	batch_free(&two);
+	batch_free(&a);
+	free(live);
+	free(other);
+	free(gone);
+}
+
+/* As a single append does (and EventStoreDB): a soft-deleted stream is
+ * created again with expected -1, its numbers going on from its last one;
+ * expected at its old number it is a conflict (it has no events now). */
+static void append_many_continues_a_soft_deleted_stream(void **state)
+{
+	char *soft = fresh_stream(), *fresh = fresh_stream();
+	struct batch three, a, b;
+	struct probe_sink sink;
+	struct pv_error err;
+	struct pv_es_page page = {0};
+	size_t failed = 99;
+	int64_t v;
+
+	(void)state;
+	batch_make(&three, 3, 0);
+	assert_int_equal(append(es, soft, PV_ES_NO_STREAM, &three, &v), PV_OK);
+	assert_int_equal(pv_es_delete_stream(es, soft, PV_ES_ANY, false, &err), PV_OK);
+	batch_make(&a, 2, 3);
+	batch_make(&b, 1, 0);
+
+	struct pv_es_append_req req[2] = {
+		{.stream = soft, .expected = 2, .events = a.ev, .count = 2},
+		{.stream = fresh, .expected = PV_ES_NO_STREAM, .events = b.ev, .count = 1},
+	};
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, req, 1, &failed, &err), PV_ERR_CONFLICT);
+	unit_rollback(&sink);
+	assert_int_equal(failed, 0);
+
+	req[0].expected = PV_ES_NO_STREAM;
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, req, 2, &failed, &err), PV_OK);
+	unit_commit(&sink);
+	assert_true(req[0].continued);
+	assert_int_equal(req[0].version, 4);
+	assert_false(req[1].continued);
+	assert_int_equal(req[1].version, 0);
+
+	assert_int_equal(pv_es_read_stream(es, soft, 0, 10, false, &page, &err), PV_OK);
+	assert_int_equal(page.count, 2);
+	for (size_t k = 0; k < 2; k++) {
+		assert_int_equal(page.events[k].number, (int64_t)k + 3);
+		assert_string_equal(page.events[k].id, a.ids[k]);
+	}
+	pv_es_page_clear(&page);
+
+	/* Live again: the next append expects its number, as any stream's. */
+	batch_free(&b);
+	batch_make(&b, 1, 5);
+	req[0] = (struct pv_es_append_req){
+		.stream = soft, .expected = 4, .events = b.ev, .count = 1};
+	unit_begin(&sink);
+	assert_int_equal(pv_es_append_many(es, req, 1, &failed, &err), PV_OK);
+	unit_commit(&sink);
+	assert_false(req[0].continued);
+	assert_int_equal(req[0].version, 5);
+
+	batch_free(&three);
+	batch_free(&a);
+	batch_free(&b);
+	free(soft);
+	free(fresh);
+}
+
+static void check_versions_sees_where_streams_are(void **state)
+{
+	char *live = fresh_stream(), *none = fresh_stream(), *soft = fresh_stream(),
+	     *hard = fresh_stream();
+	struct batch three;
+	struct probe_sink sink;
+	struct pv_error err;
+	size_t failed = 99;
+	int64_t v;
+
+	(void)state;
+	batch_make(&three, 3, 0);
+	assert_int_equal(append(es, live, PV_ES_NO_STREAM, &three, &v), PV_OK);
+	assert_int_equal(pv_es_append(es, soft, PV_ES_NO_STREAM, three.ev, 1, &v, &err), PV_OK);
+	assert_int_equal(pv_es_delete_stream(es, soft, PV_ES_ANY, false, &err), PV_OK);
+	assert_int_equal(pv_es_append(es, hard, PV_ES_NO_STREAM, three.ev, 1, &v, &err), PV_OK);
+	assert_int_equal(pv_es_delete_stream(es, hard, PV_ES_ANY, true, &err), PV_OK);
+
+	struct pv_es_expect x[3] = {{live, 2}, {none, -1}, {soft, -1}};
+	unit_begin(&sink);
+	assert_int_equal(pv_es_check_versions(es, x, 3, &failed, &err), PV_OK);
+	x[0].version = 1;
+	assert_int_equal(pv_es_check_versions(es, x, 3, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, 0);
+	assert_non_null(strstr(err.msg, live));
+	x[0].version = 2;
+	x[1] = (struct pv_es_expect){hard, -1};
+	assert_int_equal(pv_es_check_versions(es, x, 3, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, 1);
+	x[1] = (struct pv_es_expect){none, 0};
+	assert_int_equal(pv_es_check_versions(es, x, 3, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, 1);
+	unit_rollback(&sink);
+	/* One unit at a time. */
+	unit_begin(&sink);
+	assert_int_equal(pv_es_begin(es, &sink.base, &err), PV_ERR_INVALID);
+	unit_commit(&sink);
+
+	batch_free(&three);
+	free(live);
+	free(none);
+	free(soft);
+	free(hard);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -861,6 +1154,10 @@ int main(void)
 		cmocka_unit_test(non_ascii_names_and_data),
 		cmocka_unit_test(oversized_events_are_refused),
 		cmocka_unit_test(list_streams_of_a_category),
+		cmocka_unit_test(append_many_writes_each_stream),
+		cmocka_unit_test(append_many_refuses_a_stale_or_deleted_stream),
+		cmocka_unit_test(append_many_continues_a_soft_deleted_stream),
+		cmocka_unit_test(check_versions_sees_where_streams_are),
 	};
 	const char *backend = getenv("PV_TEST_ES_BACKEND");
 

@@ -51,7 +51,8 @@ Test-only control route (not part of EventStoreDB, no auth):
   garbage_next: answer the next N requests 200 with a body that is not JSON;
   delay_ms:  sleep before answering every following request.
   GET /_standin/faults returns the settings and the counters "requests"
-  (control route not counted) and "connections" (TCP connections accepted,
+  (control route not counted), "appends" (POSTs to a stream that answered
+  201) and "connections" (TCP connections accepted,
   control route's included).
 """
 
@@ -357,6 +358,7 @@ class Faults:
         self.delay_ms = delay_ms
         self.fail_rate = fail_rate
         self.requests = 0
+        self.appends = 0
         self.connections = 0
 
 
@@ -411,9 +413,12 @@ class Handler(BaseHTTPRequestHandler):
         if body or ctype:
             self.send_header("Content-Type", ctype or "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        # Headers and body in one write (http.server's own buffer): one
+        # send per answer instead of two, which matters at thousands a second.
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD" and body:
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def text_error(self, status, reason, headers=()):
         """400-style answer: the reason in the status line and as text."""
@@ -578,7 +583,8 @@ class Handler(BaseHTTPRequestHandler):
             out = {"fail_next": FAULTS.fail_next, "status": FAULTS.status,
                    "drop_next": FAULTS.drop_next, "lose_next": FAULTS.lose_next,
                    "delay_ms": FAULTS.delay_ms,
-                   "requests": FAULTS.requests, "connections": FAULTS.connections}
+                   "requests": FAULTS.requests, "appends": FAULTS.appends,
+                   "connections": FAULTS.connections}
         self.answer(200, json.dumps(out).encode(), "application/json")
 
     def info(self):
@@ -745,6 +751,8 @@ class Handler(BaseHTTPRequestHandler):
         if status == 400:
             return self.answer(400, b"", None, self.current_version_headers(cur),
                                "Wrong expected EventNumber")
+        with FAULTS.lock:
+            FAULTS.appends += 1
         loc = "%s/streams/%s/%d" % (self.base(), esc(stream), first)
         self.answer(201, b"", "text/plain", [("Location", loc)], "Created")
 

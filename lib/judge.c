@@ -1,67 +1,67 @@
-/* The appender's core: one message in, one verdict out, made durable in
- * the event store and the audit log before the caller may ack.
+/* The judge: one algorithm for every event store.
+ *
+ * A batch of messages is one unit of work of the store (eventstore.h):
+ * decoded, judged in order against the cached aggregates, each accepted
+ * event folded in at once so the next one sees it, then handed to the
+ * store: one append request per stream of the batch (its accepted events,
+ * with the version they were checked against), a check of the streams whose
+ * rejections were judged on the cache, and the verdicts as the unit's sink,
+ * committed with the appends where the store has a transaction (postgres)
+ * and right after them where it has none (esdb).  One message is a batch
+ * of one.
  *
  * State: a bounded LRU cache of Election aggregates, one per election id,
  * each with the stream version it has folded.  The cache is only a guess
  * of the stream: every append names the version the check ran against, so
- * a stale entry (another appender wrote meanwhile) gets PV_ERR_CONFLICT,
- * reads the stream forward from its version and checks again.  A rejection
- * meets no expected version, so before one is recorded the entry is checked
- * against the store: read on (one message at a time), or one statement for
- * the batch's elections that were judged on the cache (batch_verify).
- * Stale entries come from a failover between appenders (single active
- * consumer) and from streams deleted or written by hand.
+ * a stale entry (another appender wrote meanwhile) fails the unit with
+ * PV_ERR_CONFLICT.  A rejection meets no expected version, so the
+ * elections whose rejections were judged on the cache alone are checked
+ * against the store in the same unit (batch_verify).  Stale entries come
+ * from a failover between appenders (single active consumer) and from
+ * streams written or deleted by hand.  A unit that fails drops the cache
+ * entries it touched; the caller then judges its messages one at a time
+ * (pv_judge_one), each reading its stream again, which settles conflicts by
+ * reading on.
  *
  * Idempotency, by event id, in this order:
- *   1. a row in the audit log: the verdict is already durable, ack;
+ *   1. a verdict in the log: it is durable already, ack;
  *   2. the id in the stream (searched when the message is "suspect", i.e.
- *      redelivered or retried here, and before any rejection, and seen
- *      while reading forward after a conflict): record "appended" with its
- *      number, never re-check it, so it can never become a rejection;
- *   3. otherwise check and append with the expected version.
- * With the esdb backend the audit row is written after the append (no
- * shared transaction), so a crash in between leaves an appended event
- * without a row: the redelivery takes path 2.
+ *      redelivered or retried here, and seen while reading the stream):
+ *      record "appended" with its number, never re-check it, so it can
+ *      never become a rejection;
+ *   3. otherwise judge, and append with the expected version.
+ * Where the store has no transaction, a crash between the appends and the
+ * verdicts leaves appended events without a verdict: the redelivery is
+ * suspect and takes path 2; a failed unit drops the cache, so the one-by-
+ * one pass reads each stream from its start and finds them too.
  *
- * With the postgres backend (pv_appender_core_batches) messages are handled
- * in batches, one transaction each (pv_es_pg_begin): the batch is judged in
- * order against the cached aggregates, each accepted event folded in at
- * once so the next one sees it; then one append for all streams of the
- * batch (pv_es_pg_append_many: each stream's accepted events with the
- * version they were checked against, a handful of statements however many
- * elections the batch touches), one statement of audit rows, commit.
- * Nothing of a batch is durable before the commit, so a crash anywhere
- * leaves it for the redelivery.  A failure (a version
- * conflict: another appender wrote; a server down) rolls the batch back,
- * drops the cache entries it touched, and the caller handles the messages
- * one by one, each a batch of one, which settles conflicts by reading on. */
+ * Deleted streams: a stream deleted by hand since the cache read it
+ * (soft: not found) starts its election from nothing; appended again with
+ * expected -1 its numbers go on from its last one (the store says so:
+ * `continued`), and the verdicts carry the numbers the store gave.  A
+ * stream deleted for good is the verdict stream_deleted. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "appender.h"
+#include "judge.h"
 #include "audit.h"
 #include "buf.h"
 #include "domain/election.h"
 #include "domain/event.h"
-#include "eventstore/pg.h"
 #include "log.h"
 #include "lru.h"
-#include "recorded.h"
 #include "pgutil.h"
+#include "recorded.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #define STREAM_PREFIX "Election-"
 #define READ_PAGE 500
-/* The most COPY text kept between batches. */
-#define SCRATCH_COPY_MAX (16u << 20)
 /* Conflicts in a row before giving the message back for a later try. */
 #define MAX_CONFLICTS 32
 
@@ -90,93 +90,47 @@ struct scratch {
 	const char **ids;
 	bool *present, *repeated;
 	struct pv_audit_entry *rows;
-	struct pv_buf copy; /* the audit rows as COPY text */
 };
 
-struct pv_appender_core {
+struct pv_judge {
 	struct pv_es *es;
-	char *conninfo;
-	PGconn *pg;
+	struct pv_judge_log *log;
 	size_t cap;
 	struct pv_lru *cache;
 	struct scratch scratch;
-	struct pv_appender_observer obs; /* metrics (appender_metrics.c) */
+	void (*hook)(enum pv_judge_point point);
+	struct pv_judge_stats stats;
+	struct pv_judge_observer obs;
 };
 
-void pv_appender_core_observe(struct pv_appender_core *c, const struct pv_appender_observer *o)
+void pv_judge_observe(struct pv_judge *j, const struct pv_judge_observer *o)
 {
-	c->obs = *o;
+	j->obs = *o;
 }
 
-/* The observer's calls, for the metrics: a durable verdict, a step's time. */
-static void observe_verdict(struct pv_appender_core *c, enum pv_audit_status s)
+static void observe_verdict(struct pv_judge *j, enum pv_audit_status s)
 {
-	if (c->obs.verdict)
-		c->obs.verdict(c->obs.ctx, pv_audit_status_name(s));
+	if (j->obs.verdict)
+		j->obs.verdict(j->obs.ctx, pv_audit_status_name(s));
 }
 
-static void observe_step(struct pv_appender_core *c, const char *step, struct timespec *since)
+/* Reports the time since *since as step's, when someone listens. */
+static void observe_step(struct pv_judge *j, const char *step, const struct timespec *since)
 {
 	struct timespec now;
 
-	if (!c->obs.latency)
+	if (!j->obs.latency)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	c->obs.latency(c->obs.ctx, step,
+	j->obs.latency(j->obs.ctx, step,
 		       (double)(now.tv_sec - since->tv_sec) +
 			       (double)(now.tv_nsec - since->tv_nsec) / 1e9);
 }
 
-/* Fault points. */
-
-static const char *const fault_names[] = {
-	[PV_FAULT_NONE] = "none",
-	[PV_FAULT_AFTER_APPEND] = "after_append",
-	[PV_FAULT_AFTER_AUDIT] = "after_audit",
-	[PV_FAULT_BEFORE_ACK] = "before_ack",
-};
-static enum pv_appender_fault fault_point = PV_FAULT_NONE;
-static long fault_countdown;
-
-enum pv_err pv_appender_fault_parse(const char *spec, struct pv_error *err)
+static void at(struct pv_judge *j, enum pv_judge_point point)
 {
-	const char *colon;
-	size_t len;
-	long n = 1;
-
-	fault_point = PV_FAULT_NONE;
-	if (!spec || !*spec)
-		return PV_OK;
-	colon = strchr(spec, ':');
-	len = colon ? (size_t)(colon - spec) : strlen(spec);
-	if (colon) {
-		char *end;
-		n = strtol(colon + 1, &end, 10);
-		if (end == colon + 1 || *end || n < 1)
-			return pv_error_set(err, PV_ERR_CONFIG,
-					    "PHOTOVOTE_FAULT: \"%s\": count must be a number >= 1",
-					    spec);
-	}
-	for (size_t i = 1; i < sizeof fault_names / sizeof fault_names[0]; i++) {
-		if (strlen(fault_names[i]) == len && strncmp(spec, fault_names[i], len) == 0) {
-			fault_point = (enum pv_appender_fault)i;
-			fault_countdown = n;
-			return PV_OK;
-		}
-	}
-	return pv_error_set(
-		err, PV_ERR_CONFIG,
-		"PHOTOVOTE_FAULT: \"%s\" is not after_append, after_audit or before_ack", spec);
-}
-
-void pv_appender_fault(enum pv_appender_fault point)
-{
-	if (point != fault_point || fault_point == PV_FAULT_NONE)
-		return;
-	if (--fault_countdown > 0)
-		return;
-	pv_log_warnx("fault", "PHOTOVOTE_FAULT: killing myself at %s", fault_names[point]);
-	kill(getpid(), SIGKILL);
+	if (j->hook)
+		j->hook(point);
 }
 
 /* The cache. */
@@ -189,7 +143,7 @@ static void entry_free(struct pv_lru_node *node)
 	free(e);
 }
 
-static void cache_drop(struct pv_appender_core *c, struct entry *e)
+static void cache_drop(struct pv_judge *c, struct entry *e)
 {
 	pv_lru_remove(c->cache, &e->node);
 }
@@ -206,7 +160,7 @@ static void entry_reset(struct entry *e)
  * one evicts the least recently used past the cache's size, never an entry
  * the batch in hand holds state in (pinned: the cache may grow past its size
  * for a batch). */
-static struct entry *cache_get(struct pv_appender_core *c, const char *id)
+static struct entry *cache_get(struct pv_judge *c, const char *id)
 {
 	struct entry *e = PV_LRU_ENTRY(pv_lru_find(c->cache, id), struct entry, node);
 
@@ -229,38 +183,43 @@ static void scratch_free(struct scratch *s)
 	free(s->present);
 	free(s->repeated);
 	free(s->rows);
-	pv_buf_free(&s->copy);
 }
 
-struct pv_appender_core *pv_appender_core_new(struct pv_es *es, const char *pg_conninfo,
-					      size_t cache_elections)
+struct pv_judge *pv_judge_new(struct pv_es *es, struct pv_judge_log *log, size_t cache_elections)
 {
-	struct pv_appender_core *c = pv_xcalloc(1, sizeof *c);
+	struct pv_judge *c = pv_xcalloc(1, sizeof *c);
 
 	c->es = es;
-	c->conninfo = pv_xstrdup(pg_conninfo);
+	c->log = log;
 	c->cap = cache_elections;
 	c->cache = pv_lru_new(cache_elections, entry_free);
 	return c;
 }
 
-void pv_appender_core_free(struct pv_appender_core *c)
+void pv_judge_free(struct pv_judge *c)
 {
 	if (!c)
 		return;
 	pv_lru_free(c->cache);
 	scratch_free(&c->scratch);
-	if (c->pg)
-		PQfinish(c->pg);
-	free(c->conninfo);
 	free(c);
+}
+
+void pv_judge_get_stats(const struct pv_judge *j, struct pv_judge_stats *out)
+{
+	*out = j->stats;
+}
+
+void pv_judge_set_hook(struct pv_judge *j, void (*hook)(enum pv_judge_point point))
+{
+	j->hook = hook;
 }
 
 /* The event store. */
 
 /* Reads the stream forward from e->version + 1 and folds what it finds.
  * If an event with id `want` goes by, *found is set to its number. */
-static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const char *stream,
+static enum pv_err catch_up(struct pv_judge *c, struct entry *e, const char *stream,
 			    const char *want, int64_t *found, struct pv_error *err)
 {
 	for (;;) {
@@ -273,7 +232,7 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 			 * gone.  Not while a batch holds events of its own for it,
 			 * which the store has not seen yet. */
 			if (e->version >= 0 && !e->group) {
-				pv_log_info("appender", "%s was deleted: starting from nothing",
+				pv_log_info("judge", "%s was deleted: starting from nothing",
 					    stream);
 				entry_reset(e);
 			}
@@ -292,11 +251,10 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 			if (want && strcmp(r->id, want) == 0)
 				*found = r->number;
 			if (pv_recorded_fold(&e->election, r, &restarted, &why) != PV_OK)
-				pv_log_warnx("appender",
-					     "%s event %" PRId64 " (%s) does not fold: %s", stream,
-					     r->number, r->id, why.msg);
+				pv_log_warnx("judge", "%s event %" PRId64 " (%s) does not fold: %s",
+					     stream, r->number, r->id, why.msg);
 			if (restarted)
-				pv_log_info("appender", "%s starts again at event %" PRId64, stream,
+				pv_log_info("judge", "%s starts again at event %" PRId64, stream,
 					    r->number);
 			e->version = r->number;
 		}
@@ -313,7 +271,7 @@ static enum pv_err catch_up(struct pv_appender_core *c, struct entry *e, const c
 
 /* Searches the whole stream, newest first, for event id; *number = -1
  * when it is not there. */
-static enum pv_err stream_find(struct pv_appender_core *c, const char *stream, const char *id,
+static enum pv_err stream_find(struct pv_judge *c, const char *stream, const char *id,
 			       int64_t *number, struct pv_error *err)
 {
 	int64_t from = -1;
@@ -340,14 +298,7 @@ static enum pv_err stream_find(struct pv_appender_core *c, const char *stream, c
 	}
 }
 
-/* The audit log. */
-
-static enum pv_err pg_ready(struct pv_appender_core *c, struct pv_error *err)
-{
-	if (!c->pg)
-		return pv_pg_connect(c->conninfo, &c->pg, err);
-	return pv_pg_ensure(c->pg, err);
-}
+/* Verdicts. */
 
 static void entry_from_event(struct pv_audit_entry *a, const struct pv_event *ev,
 			     const char *stream, json_t *meta, const char *received)
@@ -373,242 +324,20 @@ static const enum pv_audit_kind verdict_kinds[] = {
 	[PV_VERDICT_AUTHORIZATION] = PV_AUDIT_KIND_AUTHORIZATION,
 };
 
-static enum pv_err record(struct pv_appender_core *c, const struct pv_event *ev, const char *stream,
-			  json_t *meta, const char *received, int64_t number,
-			  enum pv_audit_kind kind, const char *rule, const char *reason,
-			  struct pv_error *err)
-{
-	struct pv_audit_entry a;
-	struct timespec t0;
-	bool inserted;
-	enum pv_err rc;
-
-	entry_from_event(&a, ev, stream, meta, received);
-	a.status = number >= 0 ? PV_AUDIT_APPENDED : PV_AUDIT_REJECTED;
-	a.number = number;
-	a.kind = kind;
-	a.rule = (char *)rule;
-	a.reason = (char *)reason;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = pv_audit_record(c->pg, &a, &inserted, err);
-	if (rc != PV_OK)
-		return pv_error_prefix(err, "event %s", ev->id);
-	observe_step(c, "audit", &t0);
-	if (inserted)
-		observe_verdict(c, a.status);
-	if (number >= 0)
-		pv_log_debug("appender", "%s %s appended as %s #%" PRId64 "%s", ev->id, a.type,
-			     stream, number, inserted ? "" : " (already recorded)");
-	else
-		pv_log_info("appender", "%s %s on %s rejected: %s: %s%s", ev->id, a.type, stream,
-			    rule, reason ? reason : "", inserted ? "" : " (already recorded)");
-	return PV_OK;
-}
-
 /* What a failure of the event store means for the message. */
-static enum pv_appender_action store_failure(enum pv_err code)
+static enum pv_judge_action store_failure(enum pv_err code)
 {
 	switch (code) {
 	case PV_ERR_JSON:
 	case PV_ERR_INVALID:
-	case PV_ERR_TOO_LARGE: return PV_APPENDER_DEAD_LETTER; /* no retry will ever store it */
-	default: return PV_APPENDER_RETRY;
+	case PV_ERR_TOO_LARGE: return PV_JUDGE_DEAD_LETTER; /* no retry will ever store it */
+	default: return PV_JUDGE_RETRY;
 	}
-}
-
-static enum pv_appender_action done(enum pv_err rc)
-{
-	return rc == PV_OK ? PV_APPENDER_ACK : PV_APPENDER_RETRY;
-}
-
-static enum pv_appender_action handle_event(struct pv_appender_core *c, const struct pv_event *ev,
-					    bool suspect, const char *received, char *reason,
-					    size_t reason_size, struct pv_error *err)
-{
-	char stream[sizeof STREAM_PREFIX + PV_ULID_LEN];
-	struct pv_audit_entry old;
-	struct pv_es_new_event ne;
-	struct pv_verdict verdict;
-	struct entry *e;
-	bool searched = false, fresh = false;
-	int64_t found = -1;
-	json_t *meta = NULL;
-	enum pv_err rc;
-
-	if ((rc = pg_ready(c, err)) != PV_OK)
-		return PV_APPENDER_RETRY;
-	rc = pv_audit_get(c->pg, ev->id, &old, err);
-	if (rc == PV_OK) {
-		pv_log_debug("appender", "%s already %s", ev->id, pv_audit_status_name(old.status));
-		pv_audit_entry_clear(&old);
-		return PV_APPENDER_ACK;
-	}
-	if (rc != PV_ERR_NOT_FOUND)
-		return PV_APPENDER_RETRY;
-
-	snprintf(stream, sizeof stream, STREAM_PREFIX "%s", pv_event_election_id(ev));
-	meta = pv_event_meta_to_json(&ev->meta);
-	e = cache_get(c, pv_event_election_id(ev));
-	if (!e->loaded || suspect) {
-		rc = catch_up(c, e, stream, ev->id, &found, err);
-		if (rc != PV_OK)
-			goto fail;
-		fresh = true;
-	}
-	if (suspect && found < 0) {
-		rc = stream_find(c, stream, ev->id, &found, err);
-		if (rc != PV_OK)
-			goto fail;
-		searched = true;
-	}
-	ne = (struct pv_es_new_event){
-		.id = ev->id,
-		.type = pv_event_type_name(ev->type),
-		.data = ev->data,
-		.metadata = meta,
-	};
-	for (int conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
-		int64_t version = -1;
-		struct timespec t0;
-		enum pv_verdict_kind kind;
-
-		if (found >= 0) {
-			rc = record(c, ev, stream, meta, received, found, PV_AUDIT_KIND_NONE, NULL,
-				    NULL, err);
-			goto out;
-		}
-		kind = pv_election_check(e->election, ev, &verdict);
-		if (kind != PV_VERDICT_ACCEPTED) {
-			/* A rejection is final, and unlike an append no expected
-			 * version checks it: judge it on the stream as it is, not
-			 * on the cache, which misses what another appender (after
-			 * a failover) or an operator wrote. */
-			if (!fresh) {
-				int64_t before = e->version;
-
-				rc = catch_up(c, e, stream, ev->id, &found, err);
-				if (rc != PV_OK)
-					goto fail;
-				fresh = true;
-				if (found >= 0 || e->version != before)
-					continue;
-			}
-			/* Never turn an event that is in the stream into a
-			 * rejection: look before recording one. */
-			if (!searched) {
-				rc = stream_find(c, stream, ev->id, &found, err);
-				if (rc != PV_OK)
-					goto fail;
-				searched = true;
-				if (found >= 0)
-					continue;
-			}
-			rc = record(c, ev, stream, meta, received, -1, verdict_kinds[kind],
-				    verdict.rule ? verdict.rule : "rejected", verdict.reason, err);
-			goto out;
-		}
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rc = pv_es_append(c->es, stream, e->version, &ne, 1, &version, err);
-		observe_step(c, "append", &t0);
-		if (rc == PV_OK) {
-			pv_appender_fault(PV_FAULT_AFTER_APPEND);
-			if (version == e->version + 1) {
-				struct pv_error why;
-				if (pv_election_apply(e->election, ev, version, &why) != PV_OK)
-					pv_log_warnx("appender", "%s: %s", stream, why.msg);
-				e->version = version;
-			} else {
-				/* An idempotent re-append at an older position:
-				 * the cache no longer knows where it is. */
-				cache_drop(c, e);
-				e = NULL;
-			}
-			rc = record(c, ev, stream, meta, received, version, PV_AUDIT_KIND_NONE,
-				    NULL, NULL, err);
-			if (rc == PV_OK)
-				pv_appender_fault(PV_FAULT_AFTER_AUDIT);
-			goto out;
-		}
-		if (rc == PV_ERR_CONFLICT) {
-			pv_log_debug("appender",
-				     "%s: expected version %" PRId64 ", now %" PRId64
-				     ": reading on",
-				     stream, e->version, version);
-			rc = catch_up(c, e, stream, ev->id, &found, err);
-			if (rc != PV_OK)
-				goto fail;
-			fresh = true;
-			continue;
-		}
-		if (store_failure(rc) == PV_APPENDER_DEAD_LETTER) {
-			snprintf(reason, reason_size, "event store refused the event: %s",
-				 err->msg);
-			json_decref(meta);
-			return PV_APPENDER_DEAD_LETTER;
-		}
-		goto fail;
-	}
-	rc = pv_error_set(err, PV_ERR_CONFLICT, "%s: %d version conflicts in a row", stream,
-			  MAX_CONFLICTS);
-fail:
-	/* Deleted for good (read or append): that is the verdict. */
-	if (rc == PV_ERR_GONE) {
-		rc = record(c, ev, stream, meta, received, -1, PV_AUDIT_KIND_STATE,
-			    "stream_deleted", "the election's stream was deleted", err);
-		goto out;
-	}
-	/* Whether the store took it is unknown: start over from the stream. */
-	if (e)
-		cache_drop(c, e);
-	e = NULL;
-out:
-	if (e && c->cap == 0)
-		cache_drop(c, e);
-	json_decref(meta);
-	return done(rc);
-}
-
-/* A message that is not an event.  If it names a valid event id the
- * verdict is recorded too, so that the API can say "rejected" instead of
- * "pending" forever; the message itself goes to the dead letters. */
-static enum pv_appender_action malformed(struct pv_appender_core *c, const json_t *root,
-					 const char *received, const char *reason,
-					 struct pv_error *err)
-{
-	const char *id = json_string_value(json_object_get(root, "event_id"));
-	struct pv_audit_entry a;
-
-	if (!id || !pv_uuid_valid(id))
-		return PV_APPENDER_DEAD_LETTER;
-	if (pg_ready(c, err) != PV_OK)
-		return PV_APPENDER_RETRY;
-	memset(&a, 0, sizeof a);
-	snprintf(a.event_id, sizeof a.event_id, "%s", id);
-	a.number = -1;
-	a.type = (char *)json_string_value(json_object_get(root, "type"));
-	a.data = json_object_get(root, "data");
-	a.metadata = json_object_get(root, "metadata");
-	a.received = (char *)received;
-	a.status = PV_AUDIT_REJECTED;
-	a.kind = PV_AUDIT_KIND_MALFORMED;
-	a.rule = "malformed_message";
-	a.reason = (char *)reason;
-	if (pv_audit_record(c->pg, &a, NULL, err) != PV_OK)
-		return store_failure(err->code) == PV_APPENDER_DEAD_LETTER ? PV_APPENDER_DEAD_LETTER
-									   : PV_APPENDER_RETRY;
-	return PV_APPENDER_DEAD_LETTER;
-}
-
-/* Batches (postgres backend). */
-
-bool pv_appender_core_batches(const struct pv_appender_core *c)
-{
-	return pv_es_is_pg(c->es);
 }
 
 /* A message of the batch in hand. */
 struct item {
-	struct pv_appender_msg *m;
+	struct pv_judge_msg *m;
 	json_t *root;       /* the decoded body, NULL if not JSON */
 	struct pv_event ev; /* valid when decoded */
 	bool decoded;
@@ -688,7 +417,7 @@ static void item_verdict(struct batch *b, struct item *it, int64_t number, enum 
 	snprintf(it->m->reason, sizeof it->m->reason, "%s", reason ? reason : "");
 	it->row.reason = reason ? it->m->reason : NULL;
 	it->audit = true;
-	it->m->action = PV_APPENDER_ACK;
+	it->m->action = PV_JUDGE_ACK;
 }
 
 /* Decodes msgs into items; poison is settled here (dead letter, with a
@@ -697,7 +426,7 @@ static void batch_decode(struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
-		struct pv_appender_msg *m = it->m;
+		struct pv_judge_msg *m = it->m;
 		json_error_t jerr;
 		struct pv_error why;
 
@@ -706,14 +435,14 @@ static void batch_decode(struct batch *b)
 		if (!it->root) {
 			snprintf(m->reason, sizeof m->reason, "not JSON: %s (line %d, column %d)",
 				 jerr.text, jerr.line, jerr.column);
-			m->action = PV_APPENDER_DEAD_LETTER;
+			m->action = PV_JUDGE_DEAD_LETTER;
 			continue;
 		}
 		if (pv_event_from_json(it->root, &it->ev, &why) != PV_OK) {
 			const char *id = json_string_value(json_object_get(it->root, "event_id"));
 
 			snprintf(m->reason, sizeof m->reason, "%s", why.msg);
-			m->action = PV_APPENDER_DEAD_LETTER;
+			m->action = PV_JUDGE_DEAD_LETTER;
 			if (!id || !pv_uuid_valid(id))
 				continue;
 			it->id = id;
@@ -740,7 +469,7 @@ static void batch_decode(struct batch *b)
 }
 
 /* Judges one decoded event against its election, in batch order. */
-static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, struct item *it,
+static enum pv_err batch_judge(struct pv_judge *c, struct batch *b, struct item *it,
 			       struct pv_error *err)
 {
 	struct pv_verdict verdict;
@@ -797,7 +526,7 @@ static enum pv_err batch_judge(struct pv_appender_core *c, struct batch *b, stru
 		.metadata = it->meta,
 	};
 	if (pv_election_apply(e->election, &it->ev, e->version + 1, &why) != PV_OK)
-		pv_log_warnx("appender", "%s: %s", it->stream, why.msg);
+		pv_log_warnx("judge", "%s: %s", it->stream, why.msg);
 	e->version++;
 	item_verdict(b, it, e->version, PV_AUDIT_KIND_NONE, NULL, NULL);
 	return PV_OK;
@@ -834,9 +563,9 @@ static void mark_repeats(const struct batch *b, bool *repeated)
  * version checks the rest), must still be at the version the cache knew.
  * One statement for all of them; a stale one is a conflict: the batch is
  * rolled back and its messages handled again from the stream. */
-static enum pv_err batch_verify(struct pv_appender_core *c, struct batch *b, struct pv_error *err)
+static enum pv_err batch_verify(struct pv_judge *c, struct batch *b, struct pv_error *err)
 {
-	struct pv_es_pg_expect *x = NULL;
+	struct pv_es_expect *x = NULL;
 	char(*names)[sizeof STREAM_PREFIX + PV_ULID_LEN] = NULL;
 	size_t n = 0, failed;
 	enum pv_err rc;
@@ -851,21 +580,60 @@ static enum pv_err batch_verify(struct pv_appender_core *c, struct batch *b, str
 			names = pv_xcalloc(b->ntouched, sizeof *names);
 		}
 		snprintf(names[n], sizeof names[n], STREAM_PREFIX "%s", e->id);
-		x[n] = (struct pv_es_pg_expect){.stream = names[n], .version = e->base};
+		x[n] = (struct pv_es_expect){.stream = names[n], .version = e->base};
 		n++;
 	}
 	if (n == 0)
 		return PV_OK;
-	rc = pv_es_pg_check_versions(c->es, x, n, &failed, err);
+	rc = pv_es_check_versions(c->es, x, n, &failed, err);
 	if (rc == PV_ERR_CONFLICT)
-		pv_log_info("appender", "%s changed behind the cache: judging the batch again",
+		pv_log_info("judge", "%s changed behind the cache: judging the batch again",
 			    x[failed].stream);
 	free(x);
 	free(names);
 	return rc;
 }
 
-static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct pv_error *err)
+static enum pv_err batch_append(struct pv_judge *c, struct batch *b, struct pv_error *err)
+{
+	struct pv_es_append_req *reqs;
+	struct timespec t0;
+	size_t failed;
+	enum pv_err rc;
+
+	if (b->ngroups == 0)
+		return PV_OK;
+	reqs = pv_xcalloc(b->ngroups, sizeof *reqs);
+	for (size_t i = 0; i < b->ngroups; i++)
+		reqs[i] = (struct pv_es_append_req){
+			.stream = b->groups[i].stream,
+			.expected = b->groups[i].expected,
+			.events = b->groups[i].events,
+			.count = b->groups[i].count,
+		};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = pv_es_append_many(c->es, reqs, b->ngroups, &failed, err);
+	observe_step(c, "append", &t0);
+	for (size_t i = 0; i < b->ngroups && rc == PV_OK; i++) {
+		struct group *g = &b->groups[i];
+
+		if (reqs[i].continued) {
+			g->continued = true;
+			g->shift = reqs[i].version - (g->expected + (int64_t)g->count);
+			pv_log_info("judge",
+				    "%s had been deleted: its numbering goes on at %" PRId64,
+				    g->stream, g->expected + 1 + g->shift);
+		} else if (reqs[i].version != g->expected + (int64_t)g->count)
+			rc = pv_error_set(err, PV_ERR_CONFLICT,
+					  "%s: appended up to %" PRId64 ", expected %" PRId64,
+					  g->stream, reqs[i].version,
+					  g->expected + (int64_t)g->count);
+	}
+	free(reqs);
+	return rc;
+}
+
+static enum pv_err batch_run(struct pv_judge *c, struct batch *b, struct pv_error *err)
 {
 	const char **ids = c->scratch.ids;
 	bool *present = c->scratch.present, *repeated = c->scratch.repeated;
@@ -877,10 +645,12 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 	for (size_t i = 0; i < b->n; i++)
 		ids[i] = b->items[i].id;
 	mark_repeats(b, repeated);
-	rc = pv_es_pg_begin(c->es, err);
+	c->log->rows = NULL;
+	c->log->nrows = 0;
+	rc = pv_es_begin(c->es, &c->log->sink, err);
 	if (rc != PV_OK)
-		goto out;
-	rc = pv_audit_present(pv_es_pg_conn(c->es), ids, b->n, present, err);
+		return rc;
+	rc = c->log->present(c->log, ids, b->n, present, err);
 	for (size_t i = 0; i < b->n && rc == PV_OK; i++) {
 		struct item *it = &b->items[i];
 		bool again = present[i] || repeated[i];
@@ -888,7 +658,7 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 		if (again) {
 			it->audit = false;
 			if (it->decoded)
-				it->m->action = PV_APPENDER_ACK;
+				it->m->action = PV_JUDGE_ACK;
 			continue;
 		}
 		if (it->decoded)
@@ -896,42 +666,13 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 	}
 	if (rc == PV_OK)
 		rc = batch_verify(c, b, err);
-	if (rc == PV_OK && b->ngroups > 0) {
-		struct pv_es_pg_append *appends = pv_xcalloc(b->ngroups, sizeof *appends);
-		size_t failed;
-
-		for (size_t i = 0; i < b->ngroups; i++)
-			appends[i] = (struct pv_es_pg_append){
-				.stream = b->groups[i].stream,
-				.expected = b->groups[i].expected,
-				.events = b->groups[i].events,
-				.count = b->groups[i].count,
-			};
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rc = pv_es_pg_append_many(c->es, appends, b->ngroups, &failed, err);
-		observe_step(c, "append", &t0);
-		for (size_t i = 0; i < b->ngroups && rc == PV_OK; i++) {
-			struct group *g = &b->groups[i];
-
-			if (appends[i].continued) {
-				g->continued = true;
-				g->shift = appends[i].version - (g->expected + (int64_t)g->count);
-				pv_log_info(
-					"appender",
-					"%s had been deleted: its numbering goes on at %" PRId64,
-					g->stream, g->expected + 1 + g->shift);
-			} else if (appends[i].version != g->expected + (int64_t)g->count)
-				rc = pv_error_set(err, PV_ERR_CONFLICT,
-						  "%s: appended up to %" PRId64
-						  ", expected %" PRId64,
-						  g->stream, appends[i].version,
-						  g->expected + (int64_t)g->count);
-		}
-		free(appends);
+	if (rc == PV_OK)
+		rc = batch_append(c, b, err);
+	if (rc != PV_OK) {
+		pv_es_rollback(c->es);
+		return rc;
 	}
-	if (rc != PV_OK)
-		goto out;
-	pv_appender_fault(PV_FAULT_AFTER_APPEND);
+	at(c, PV_JUDGE_AFTER_APPEND);
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
 
@@ -940,19 +681,18 @@ static enum pv_err batch_run(struct pv_appender_core *c, struct batch *b, struct
 		if (it->audit)
 			rows[nrows++] = it->row;
 	}
+	c->log->rows = rows;
+	c->log->nrows = nrows;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = pv_audit_insert_new(pv_es_pg_conn(c->es), rows, nrows, &c->scratch.copy, err);
-	if (rc == PV_OK)
-		rc = pv_es_pg_commit(c->es, err);
+	rc = pv_es_commit(c->es, err);
+	c->log->rows = NULL;
+	c->log->nrows = 0;
 	if (rc == PV_OK) {
 		observe_step(c, "audit", &t0);
 		for (size_t i = 0; i < nrows; i++)
 			observe_verdict(c, rows[i].status);
+		at(c, PV_JUDGE_AFTER_RECORD);
 	}
-	pv_appender_fault(PV_FAULT_AFTER_AUDIT);
-out:
-	if (rc != PV_OK)
-		pv_es_pg_rollback(c->es);
 	return rc;
 }
 
@@ -978,8 +718,8 @@ static void scratch_reserve(struct scratch *s, size_t n)
 	memset(s->rows, 0, n * sizeof *s->rows);
 }
 
-enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_appender_msg *msgs,
-					  size_t n, struct pv_error *err)
+enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t n,
+			   struct pv_error *err)
 {
 	struct batch b;
 	size_t appended = 0;
@@ -996,6 +736,12 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 		b.items[i].m = &msgs[i];
 	batch_decode(&b);
 	rc = batch_run(c, &b, err);
+	/* A store without transactions may have taken some of the appends,
+	 * which a read of their streams may fold into the cache before their
+	 * own turn comes: from now on each looks for itself first. */
+	if (rc != PV_OK)
+		for (size_t i = 0; i < n; i++)
+			msgs[i].suspect = true;
 	for (size_t i = 0; i < b.ntouched; i++) {
 		const struct group *g = b.touched[i]->group;
 
@@ -1014,7 +760,7 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 		struct item *it = &b.items[i];
 
 		if (rc == PV_OK && it->decoded && it->row.status == PV_AUDIT_REJECTED && it->audit)
-			pv_log_info("appender", "%s %s on %s rejected: %s: %s", it->id,
+			pv_log_info("judge", "%s %s on %s rejected: %s: %s", it->id,
 				    pv_event_type_name(it->ev.type), it->stream, it->row.rule,
 				    it->m->reason);
 		if (it->decoded)
@@ -1022,73 +768,123 @@ enum pv_err pv_appender_core_handle_batch(struct pv_appender_core *c, struct pv_
 		json_decref(it->meta);
 		json_decref(it->root);
 		/* The verdict's reason is not a dead letter's. */
-		if (it->m->action != PV_APPENDER_DEAD_LETTER)
+		if (it->m->action != PV_JUDGE_DEAD_LETTER)
 			it->m->reason[0] = '\0';
 	}
-	if (rc == PV_OK)
-		pv_log_debug("appender", "batch of %zu: %zu appended in %zu stream request(s)", n,
+	if (rc == PV_OK) {
+		pv_log_debug("judge", "batch of %zu: %zu appended in %zu stream request(s)", n,
 			     appended, b.ngroups);
-	/* Room for a usual batch is worth keeping; for one of huge events not. */
-	if (c->scratch.copy.cap > SCRATCH_COPY_MAX)
-		pv_buf_free(&c->scratch.copy);
+		c->stats.units++;
+		c->stats.messages += n;
+		c->stats.streams += b.ngroups;
+		c->stats.appended += appended;
+	}
 	return rc;
 }
 
-/* One message through the batch path: conflicts (another appender wrote)
- * are settled by reading on and trying again. */
-static enum pv_appender_action handle_one_tx(struct pv_appender_core *c, const char *body,
-					     size_t len, bool suspect, char *reason,
-					     size_t reason_size, struct pv_error *err)
+void pv_judge_one(struct pv_judge *c, struct pv_judge_msg *m, struct pv_error *err)
 {
-	struct pv_appender_msg m = {.body = body, .len = len, .suspect = suspect};
 	enum pv_err rc = PV_OK;
 
 	for (int conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
-		rc = pv_appender_core_handle_batch(c, &m, 1, err);
-		if (rc == PV_OK) {
-			snprintf(reason, reason_size, "%s", m.reason);
-			return m.action;
-		}
+		rc = pv_judge_batch(c, m, 1, err);
+		if (rc == PV_OK)
+			return;
+		/* Another writer, or a stream deleted for good: read again. */
 		if (rc != PV_ERR_CONFLICT && rc != PV_ERR_GONE)
 			break;
 	}
 	if (rc == PV_ERR_CONFLICT)
 		pv_error_set(err, PV_ERR_CONFLICT, "%d version conflicts in a row", MAX_CONFLICTS);
-	if (store_failure(rc) == PV_APPENDER_DEAD_LETTER) {
-		snprintf(reason, reason_size, "event store refused the event: %s", err->msg);
-		return PV_APPENDER_DEAD_LETTER;
-	}
-	return PV_APPENDER_RETRY;
+	m->action = store_failure(rc);
+	if (m->action == PV_JUDGE_DEAD_LETTER)
+		snprintf(m->reason, sizeof m->reason, "event store refused the event: %s",
+			 err->msg);
 }
 
-enum pv_appender_action pv_appender_core_handle(struct pv_appender_core *c, const char *body,
-						size_t len, bool suspect, char *reason,
-						size_t reason_size, struct pv_error *err)
-{
-	enum pv_appender_action act;
-	char received[32];
-	struct pv_event ev;
-	json_error_t jerr;
-	json_t *root;
+/* The audit log as the judge's log. */
 
-	if (pv_appender_core_batches(c))
-		return handle_one_tx(c, body, len, suspect, reason, reason_size, err);
-	pv_rfc3339_now(received);
-	reason[0] = '\0';
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		snprintf(reason, reason_size, "not JSON: %s (line %d, column %d)", jerr.text,
-			 jerr.line, jerr.column);
-		return PV_APPENDER_DEAD_LETTER;
-	}
-	if (pv_event_from_json(root, &ev, err) != PV_OK) {
-		snprintf(reason, reason_size, "%s", err->msg);
-		act = malformed(c, root, received, reason, err);
-		json_decref(root);
-		return act;
-	}
-	json_decref(root);
-	act = handle_event(c, &ev, suspect, received, reason, reason_size, err);
-	pv_event_clear(&ev);
-	return act;
+/* The most COPY text kept between units. */
+#define AUDIT_COPY_KEEP_MAX (16u << 20)
+
+struct audit_log {
+	struct pv_judge_log base;
+	char *conninfo;
+	PGconn *own;        /* for stores that share no connection */
+	PGconn *conn;       /* of the unit in hand: the store's or own */
+	struct pv_buf copy; /* the rows as COPY text, kept to spare the allocator */
+};
+
+static struct audit_log *audit_of(struct pv_es_sink *sink)
+{
+	return (struct audit_log *)sink;
+}
+
+static enum pv_err audit_begin(struct pv_es_sink *sink, struct pg_conn *shared,
+			       struct pv_error *err)
+{
+	struct audit_log *a = audit_of(sink);
+	enum pv_err rc;
+
+	a->conn = shared;
+	if (shared)
+		return PV_OK;
+	rc = a->own ? pv_pg_ensure(a->own, err) : pv_pg_connect(a->conninfo, &a->own, err);
+	if (rc != PV_OK)
+		return pv_error_prefix(err, "audit log");
+	a->conn = a->own;
+	return PV_OK;
+}
+
+static enum pv_err audit_write(struct pv_es_sink *sink, struct pv_error *err)
+{
+	struct audit_log *a = audit_of(sink);
+
+	return pv_audit_insert_new(a->conn, a->base.rows, a->base.nrows, &a->copy, err);
+}
+
+static void audit_end(struct pv_es_sink *sink, bool committed)
+{
+	struct audit_log *a = audit_of(sink);
+
+	(void)committed;
+	a->conn = NULL;
+	/* Room for a usual batch is worth keeping; for one of huge events not. */
+	if (a->copy.cap > AUDIT_COPY_KEEP_MAX)
+		pv_buf_free(&a->copy);
+}
+
+static enum pv_err audit_present(struct pv_judge_log *log, const char *const *ids, size_t n,
+				 bool *present, struct pv_error *err)
+{
+	return pv_audit_present(((struct audit_log *)log)->conn, ids, n, present, err);
+}
+
+static const struct pv_es_sink_ops audit_sink_ops = {
+	.begin = audit_begin,
+	.write = audit_write,
+	.end = audit_end,
+};
+
+struct pv_judge_log *pv_judge_audit_log_new(const char *conninfo)
+{
+	struct audit_log *a = pv_xcalloc(1, sizeof *a);
+
+	a->base.sink.ops = &audit_sink_ops;
+	a->base.present = audit_present;
+	a->conninfo = pv_xstrdup(conninfo);
+	return &a->base;
+}
+
+void pv_judge_audit_log_free(struct pv_judge_log *log)
+{
+	struct audit_log *a = (struct audit_log *)log;
+
+	if (!a)
+		return;
+	if (a->own)
+		PQfinish(a->own);
+	pv_buf_free(&a->copy);
+	free(a->conninfo);
+	free(a);
 }

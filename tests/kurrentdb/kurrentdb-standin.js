@@ -25,6 +25,8 @@
 //    first record; each has its own prepare position), forwards, backwards,
 //    filtered by stream prefix, regex or event type prefix, and subscriptions
 //    (confirmation, catch-up, checkpoints, caught_up, live events);
+//  - a $all read from a position whose commit position is not where a record
+//    starts is INVALID_ARGUMENT "Trying to read from an invalid position.";
 //  - the total size of an append is limited to 1 MiB (MaxAppendSize's
 //    default): INVALID_ARGUMENT "exception: maximum-append-size-exceeded";
 //  - no TLS, hence no authentication: it behaves as a server started with
@@ -94,6 +96,7 @@ if (opts.port === null) {
 const log = [];
 const streams = new Map(); // name -> {events: [], tb, soft, hard}
 let logEnd = 0n;
+const recordAt = new Set(); // the positions where records start
 const waiters = new Set(); // live subscriptions: functions called on each commit
 let journal = null;
 
@@ -116,6 +119,7 @@ function record(stream, type, contentType, data, meta, id, commit, created) {
 	logEnd += 128n + BigInt(Buffer.byteLength(stream) + data.length + meta.length + type.length);
 	s.events.push(r);
 	log.push(r);
+	recordAt.add(r.prepare);
 	return r;
 }
 
@@ -520,6 +524,10 @@ function allStart(o, backward) {
 	if (a.hasEnd()) return backward ? log.length - 1 : log.length;
 	const pos = a.getPosition();
 	const c = BigInt(pos.getCommitPosition()), p = BigInt(pos.getPreparePosition());
+	// The server reads the log from the commit position: it must be where a
+	// record starts (or the end), else "Trying to read from an invalid
+	// position." (RpcExceptions.InvalidPositionException).
+	if (c !== 0n && c !== logEnd && !recordAt.has(c)) return null;
 	if (!backward) {
 		let i = 0;
 		while (i < log.length && cmpPos(log[i], c, p) < 0) i++;
@@ -583,6 +591,10 @@ function read(call) {
 	}
 	const keep = filterOf(o);
 	let i = allStart(o, backward);
+	if (i === null) {
+		call.emit('error', errors.invalid('Trying to read from an invalid position.'));
+		return;
+	}
 	while (BigInt(out.length) < count && i >= 0 && i < log.length) {
 		if (keep(log[i])) out.push(log[i]);
 		i += backward ? -1 : 1;
@@ -606,6 +618,10 @@ function subscribe(call, o, structured) {
 	if (o.hasAll()) {
 		keep = filterOf(o);
 		next = allStart(o, false);
+		if (next === null) {
+			call.emit('error', errors.invalid('Trying to read from an invalid position.'));
+			return;
+		}
 	} else {
 		const so = o.getStream();
 		name = streamName(so.getStreamIdentifier());

@@ -41,7 +41,8 @@
 // links and resolve_links, stream metadata other than soft deletes, ACLs.
 //
 // Usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT]
-//                             [--append-delay-ms N] PORT
+//                             [--append-delay-ms N] [--stats FILE] PORT
+// (--stats: the Append and Read calls answered, as JSON, for benchmarks.)
 // Prints "listening on 127.0.0.1:PORT" once it serves (PORT 0: a free one).
 'use strict';
 
@@ -71,12 +72,13 @@ const TICKS_PER_MS = 10000n; // "created": 100 ns ticks since the Unix epoch
 const ANY = -2n, NO_STREAM = -1n, STREAM_EXISTS = -4n;
 
 // ---- options ----------------------------------------------------------
-const opts = {data: null, follower: null, appendDelayMs: 0, port: null};
+const opts = {data: null, follower: null, appendDelayMs: 0, stats: null, port: null};
 for (let i = 2; i < process.argv.length; i++) {
 	const a = process.argv[i];
 	if (a === '--data') opts.data = process.argv[++i];
 	else if (a === '--follower') opts.follower = process.argv[++i];
 	else if (a === '--append-delay-ms') opts.appendDelayMs = Number(process.argv[++i]);
+	else if (a === '--stats') opts.stats = process.argv[++i];
 	else if (opts.port === null && /^[0-9]+$/.test(a)) opts.port = Number(a);
 	else {
 		process.stderr.write(`kurrentdb-standin: unknown argument ${a}\n`);
@@ -388,8 +390,15 @@ function append(call, callback) {
 	});
 }
 
+// Calls answered, for the benchmark (--stats FILE: written twice a second).
+const stats = {appends: 0, reads: 0};
+if (opts.stats) {
+	setInterval(() => fs.writeFileSync(opts.stats, JSON.stringify(stats) + '\n'), 500).unref();
+}
+
 function finishAppend(call, callback, failed, options, proposed) {
 	if (call.cancelled) return;
+	stats.appends++;
 	if (failed) return callback(failed);
 	if (options === null) return callback(errors.invalid('an Append without options'));
 	const name = streamName(options.getStreamIdentifier());
@@ -544,6 +553,7 @@ function read(call) {
 		call.emit('error', denied);
 		return;
 	}
+	stats.reads++;
 	const o = call.request.getOptions();
 	if (!o) {
 		call.emit('error', errors.invalid('a Read without options'));

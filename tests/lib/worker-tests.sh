@@ -60,12 +60,13 @@ pv_worker_standin()
 }
 
 # pv_worker_kurrentdb: the KurrentDB gRPC stand-in on a free port, stopped at exit; exports
-# PHOTOVOTE_EVENTSTORE_URL (a kurrentdb:// connection string).
+# PHOTOVOTE_EVENTSTORE_URL (a kurrentdb:// connection string).  With PV_KDB_STANDIN_STATS set,
+# the stand-in writes the calls it answered there (benchmarks).
 pv_worker_kurrentdb()
 {
 	# shellcheck source=../kurrentdb/standin.sh
 	. "$top_srcdir/tests/kurrentdb/standin.sh"
-	pv_kdb_start || return 1
+	pv_kdb_start ${PV_KDB_STANDIN_STATS:+--stats "$PV_KDB_STANDIN_STATS"} || return 1
 	pv_on_exit "kill $pv_kdb_pid 2>/dev/null; wait $pv_kdb_pid 2>/dev/null; rm -f $pv_kdb_out"
 	export PHOTOVOTE_EVENTSTORE_URL="kurrentdb://127.0.0.1:$pv_kdb_port?tls=false"
 }

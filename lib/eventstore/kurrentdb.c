@@ -116,6 +116,9 @@ static const struct {
 	{"missing-required-metadata-property", PV_ERR_INVALID, "a required property is missing"},
 	{"invalid-transaction", PV_ERR_INVALID, "invalid transaction"},
 	{"stream-not-found", PV_ERR_NOT_FOUND, "no such stream"},
+	/* Still "not leader" after following the leaders named: an election
+	 * under way.  Never NOT_FOUND, the gRPC status it comes with. */
+	{"not-leader", PV_ERR_UNAVAILABLE, "no leader took the call"},
 };
 
 /* The error of a call that answered a status other than OK. */
@@ -698,8 +701,9 @@ static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t
 struct all_read {
 	struct all_record *recs;
 	size_t count, cap;
-	size_t raw;     /* event messages received, skipped ones included */
-	uint64_t after; /* skip records with prepare <= after (has_after) */
+	size_t raw;      /* event messages received, skipped ones included */
+	bool unfiltered; /* every stream's: $-streams count as system records */
+	uint64_t after;  /* skip records with prepare <= after (has_after) */
 	bool has_after;
 };
 
@@ -736,7 +740,10 @@ static enum pv_err on_all_message(void *ctx, const ReadResp *resp, struct pv_err
 	rec->commit = r->commit_position;
 	rec->prepare = r->prepare_position;
 	const char *type = recorded_meta(r, "type");
-	rec->system = !type || type[0] == '$';
+	rec->system = !type || type[0] == '$' ||
+		      (a->unfiltered && r->stream_identifier &&
+		       r->stream_identifier->stream_name.len > 0 &&
+		       r->stream_identifier->stream_name.data[0] == '$');
 	if (!rec->system) {
 		enum pv_err rc = recorded_event(r, (int64_t)r->prepare_position, &rec->ev, err);
 		if (rc != PV_OK)
@@ -762,6 +769,8 @@ static enum pv_err read_all(struct kdb *k, const char *prefix, uint64_t commit, 
 	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
 	char *prefixes[1] = {(char *)prefix};
 	char what[300];
+
+	a->unfiltered = !prefix;
 
 	if (commit == 0 && prepare == 0) {
 		all.all_option_case =
@@ -791,10 +800,16 @@ static enum pv_err read_all(struct kdb *k, const char *prefix, uint64_t commit, 
 	options.count_option_case =
 		EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__COUNT_OPTION_COUNT;
 	options.count = count;
-	options.filter_option_case =
-		EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__FILTER_OPTION_FILTER;
-	options.filter = &filter;
-	snprintf(what, sizeof what, "read $all (streams %.250s...)", prefix);
+	if (prefix) {
+		options.filter_option_case =
+			EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__FILTER_OPTION_FILTER;
+		options.filter = &filter;
+	} else {
+		options.filter_option_case =
+			EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__FILTER_OPTION_NO_FILTER;
+		options.no_filter = &empty;
+	}
+	snprintf(what, sizeof what, "read $all (streams %.250s...)", prefix ? prefix : "");
 	return read_call(k, &options, 0, what, on_all_message, a, err);
 }
 
@@ -940,11 +955,12 @@ static enum pv_err kdb_list_streams(struct pv_es *es, const char *category,
 	enum pv_err rc = PV_OK;
 
 	memset(list, 0, sizeof *list);
-	if (!category || !*category || strchr(category, '-'))
+	if (category && (!*category || strchr(category, '-')))
 		return pv_error_set(err, PV_ERR_INVALID,
 				    "kurrentdb: a category is a name without '-'");
-	prefix = pv_xasprintf("%s-", category);
-	/* Every stream of the category that has an event in $all. */
+	/* NULL: every stream but the server's own ($-streams). */
+	prefix = category ? pv_xasprintf("%s-", category) : NULL;
+	/* Every stream (of the category) that has an event in $all. */
 	for (;;) {
 		struct all_read a = {0};
 		bool caught_up;
@@ -970,7 +986,8 @@ static enum pv_err kdb_list_streams(struct pv_es *es, const char *category,
 		if (done)
 			break;
 		/* Sorted and made unique as we go, so that memory follows streams. */
-		qsort(names, count, sizeof *names, by_name);
+		if (count > 1)
+			qsort(names, count, sizeof *names, by_name);
 		size_t u = 0;
 		for (size_t i = 0; i < count; i++)
 			if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
@@ -979,7 +996,8 @@ static enum pv_err kdb_list_streams(struct pv_es *es, const char *category,
 				free(names[i]);
 		count = u;
 	}
-	qsort(names, count, sizeof *names, by_name);
+	if (count > 1)
+		qsort(names, count, sizeof *names, by_name);
 	/* Each stream's head: soft-deleted and tombstoned ones are left out. */
 	list->streams = pv_xcalloc(count ? count : 1, sizeof *list->streams);
 	for (size_t i = 0; i < count; i++) {

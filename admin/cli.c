@@ -525,19 +525,18 @@ int pv_cli_dead_letters(struct pv_session *s, int argc, char **argv)
 
 static int rebuild_all(struct pv_session *s)
 {
-	static const char prefix[] = PV_PROJECTION_CATEGORY "-";
 	struct pv_es_stream_list list = {0};
 	struct pv_error err;
 	size_t done = 0, failed = 0;
-	int rc = list_streams(s, PV_PROJECTION_CATEGORY, &list, "rebuild");
+	int rc = list_streams(s, PV_ELECTION_CATEGORY, &list, "rebuild");
 
 	if (rc != PV_EXIT_OK)
 		return rc;
 	for (size_t i = 0; i < list.count; i++) {
 		const char *name = list.streams[i].name;
-		const char *id = name + sizeof prefix - 1;
+		const char *id = pv_election_of_stream(name);
 
-		if (strncmp(name, prefix, sizeof prefix - 1) != 0 || !pv_ulid_valid(id)) {
+		if (!id) {
 			char *e = pv_escape_str(name);
 
 			fprintf(stderr,

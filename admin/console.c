@@ -419,15 +419,14 @@ static const char *current_stream(const struct console *c)
 
 static void rebuild(struct console *c)
 {
-	static const char prefix[] = PV_PROJECTION_CATEGORY "-";
 	const char *stream = current_stream(c);
 	struct pv_error err;
 	const char *id;
 
 	if (!stream)
 		return;
-	id = stream + sizeof prefix - 1;
-	if (strncmp(stream, prefix, sizeof prefix - 1) != 0 || !pv_ulid_valid(id)) {
+	id = pv_election_of_stream(stream);
+	if (!id) {
 		set_message(c, "%s is not an election's stream", stream);
 		return;
 	}

@@ -39,6 +39,7 @@
 
 #include "id.h"
 #include "log.h"
+#include "options.h"
 #include "pgutil.h"
 #include "projection.h"
 #include "xalloc.h"
@@ -88,7 +89,7 @@ struct pv_session *pv_session_new(struct pv_config *cfg)
 	pv_cosmos_options_from_config(cfg, &s->co);
 	s->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	/* The same name as workers/projector.c gives its checkpoint. */
-	s->feed = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, s->eso.backend,
+	s->feed = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, s->eso.backend,
 			       s->co.database, s->co.container);
 	if (strcmp(s->eso.backend, "esdb") == 0)
 		s->es_label = pv_xasprintf("event store (esdb at %s)", s->eso.url);
@@ -374,7 +375,7 @@ static enum pv_err scan_feed(struct pv_session *s, struct pv_status *st, int64_t
 	for (;;) {
 		struct pv_es_page page = {0};
 
-		rc = pv_es_read_category(es, PV_PROJECTION_CATEGORY, from, FEED_PAGE, 0, &page,
+		rc = pv_es_read_category(es, PV_ELECTION_CATEGORY, from, FEED_PAGE, 0, &page,
 					 err);
 		if (rc != PV_OK)
 			return pv_session_es_failed(s, err);

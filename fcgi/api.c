@@ -11,6 +11,7 @@
 #include "command_ids.h"
 #include "commands.h"
 #include "config.h"
+#include "options.h"
 #include "domain/event.h"
 #include "health.h"
 #include "id.h"

@@ -334,18 +334,13 @@ struct pv_command_ids *pv_command_ids_new(const struct pv_config *cfg)
 {
 	struct pv_command_ids *ids = pv_xcalloc(1, sizeof *ids);
 	const char *key = pv_config_str(cfg, "http", "command_key");
-	int rc;
 
 	ids->conninfo = pv_xstrdup(pv_config_str(cfg, "postgres", "conninfo"));
 	if (*key)
 		key_from_text(ids, key);
 	pthread_mutex_init(&ids->lock, NULL);
 	pv_cond_init_monotonic(&ids->cond);
-	rc = pthread_create(&ids->thread, NULL, recorder_main, ids);
-	if (rc != 0) {
-		errno = rc;
-		pv_log_fatal("ids", "starting the recorder thread");
-	}
+	pv_thread_start(&ids->thread, recorder_main, ids, "ids", "the recorder thread");
 	return ids;
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "options.h"
 #include "cosmos.h"
 #include "log.h"
 #include "thread.h"
@@ -191,7 +192,7 @@ static bool probe_pg(struct probe *pr, struct pv_error *err)
 		       "   FROM projector_heartbeats WHERE name = $1),"
 		       " (SELECT count(*) FROM projection_parked WHERE name = $1),"
 		       " CASE WHEN $2::boolean THEN (SELECT next_position - 1 FROM es_categories"
-		       "   WHERE name = '" PV_PROJECTION_CATEGORY "') END",
+		       "   WHERE name = '" PV_ELECTION_CATEGORY "') END",
 		       2, params, err);
 	if (!res && h->conn) {
 		/* It answered: an error of the query, e.g. migrations not applied. */
@@ -323,7 +324,7 @@ struct pv_health *pv_health_start(const struct pv_config *cfg, struct pv_amqp_pu
 	h->co.timeout_ms = h->stale_ms;
 	h->co.max_retries = -1;
 	/* The projection the projector keeps for this read model (projector.c). */
-	h->feed = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY,
+	h->feed = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY,
 			       pv_config_str(cfg, "eventstore", "backend"), h->database,
 			       h->container);
 	h->cosmos.disabled = !*h->key;

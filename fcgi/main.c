@@ -32,10 +32,12 @@
 
 #include "api.h"
 #include "config.h"
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "request.h"
+#include "thread.h"
 #include "xalloc.h"
 
 #ifndef PV_CONFIG_FILE
@@ -252,10 +254,7 @@ int main(int argc, char **argv)
 		config_path = PV_CONFIG_FILE;
 	if (pv_config_load(config_path, NULL, &cfg, &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
-	pv_log_init("photovote.fcgi",
-		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-									       : PV_LOG_STDERR,
-		    (enum pv_log_level)pv_log_level_parse(pv_config_str(cfg, "log", "level")));
+	pv_daemon_log_configure("photovote.fcgi", cfg);
 	if (!nthreads)
 		nthreads = (int)pv_config_int(cfg, "http", "threads");
 
@@ -293,8 +292,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nthreads; i++) {
 		workers[i].ctx.api = api;
 		workers[i].listen_fd = listen_fd;
-		if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
-			pv_log_fatal("fcgi", "starting request thread %d", i);
+		pv_thread_start(&workers[i].thread, worker_main, &workers[i], "fcgi",
+				"a request thread");
 	}
 
 	sigdelset(&sigs, SIGUSR2);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "options.h"
 #include "cosmos.h"
 #include "id.h"
 #include "log.h"

@@ -1,4 +1,3 @@
-#include "config.h"
 
 #include "amqp_conn.h"
 
@@ -13,23 +12,6 @@
 
 #define PV_AMQP_CHANNEL 1
 #define PV_AMQP_FRAME_MAX 131072
-
-void pv_amqp_params_from_config(struct pv_amqp_params *p, const struct pv_config *cfg)
-{
-	memset(p, 0, sizeof *p);
-	p->host = pv_xstrdup(pv_config_str(cfg, "amqp", "host"));
-	p->port = (int)pv_config_int(cfg, "amqp", "port");
-	p->vhost = pv_xstrdup(pv_config_str(cfg, "amqp", "vhost"));
-	p->user = pv_xstrdup(pv_config_str(cfg, "amqp", "user"));
-	p->password = pv_xstrdup(pv_config_str(cfg, "amqp", "password"));
-	p->heartbeat = (int)pv_config_int(cfg, "amqp", "heartbeat");
-	p->connect_timeout = 5;
-	p->exchange = pv_xstrdup(pv_config_str(cfg, "amqp", "exchange"));
-	p->queue = pv_xstrdup(pv_config_str(cfg, "amqp", "queue"));
-	p->dead_letter_exchange = pv_xstrdup(pv_config_str(cfg, "amqp", "dead_letter_exchange"));
-	p->dead_letter_queue = pv_xstrdup(pv_config_str(cfg, "amqp", "dead_letter_queue"));
-	p->partitions = (int)pv_config_int(cfg, "amqp", "partitions");
-}
 
 void pv_amqp_params_clear(struct pv_amqp_params *p)
 {

@@ -25,7 +25,6 @@
 
 #include "error.h"
 
-struct pv_config;
 
 struct pv_amqp_params {
 	char *host;
@@ -45,8 +44,6 @@ struct pv_amqp_params {
 	bool blocked_notifications;
 };
 
-/* Copies the [amqp] section of cfg. */
-void pv_amqp_params_from_config(struct pv_amqp_params *p, const struct pv_config *cfg);
 void pv_amqp_params_clear(struct pv_amqp_params *p);
 
 /* Opens a connection (TCP, login, channel 1) with timeouts.  On failure

@@ -37,7 +37,6 @@
  * for PING_MS it sends a basic.qos on the channel, whose qos-ok is the
  * broker's proof of life; blocked/unblocked arrive on channel 0 because
  * the connection announces that capability (amqp_conn.c). */
-#include "config.h"
 
 #include "amqp_publisher.h"
 
@@ -711,7 +710,6 @@ static char *dup_param(const char *s)
 struct pv_amqp_publisher *pv_amqp_publisher_start(const struct pv_amqp_params *params)
 {
 	struct pv_amqp_publisher *pub = pv_xcalloc(1, sizeof *pub);
-	int rc;
 
 	pub->params = *params;
 	pub->params.host = dup_param(params->host);
@@ -728,11 +726,7 @@ struct pv_amqp_publisher *pv_amqp_publisher_start(const struct pv_amqp_params *p
 		pv_log_fatal("amqp", "eventfd");
 	pthread_mutex_init(&pub->lock, NULL);
 	pv_cond_init_monotonic(&pub->connected_cond);
-	rc = pthread_create(&pub->thread, NULL, publisher_main, pub);
-	if (rc != 0) {
-		errno = rc;
-		pv_log_fatal("amqp", "starting the publisher thread");
-	}
+	pv_thread_start(&pub->thread, publisher_main, pub, "amqp", "the publisher thread");
 	return pub;
 }
 

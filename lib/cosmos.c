@@ -16,7 +16,6 @@
 #include "cosmos.h"
 
 #include "buf.h"
-#include "config.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -892,19 +891,6 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 fail:
 	pv_cosmos_close(c);
 	return rc;
-}
-
-void pv_cosmos_options_from_config(const struct pv_config *cfg, struct pv_cosmos_options *o)
-{
-	memset(o, 0, sizeof *o);
-	o->endpoint = pv_config_str(cfg, "cosmos", "endpoint");
-	o->key = pv_config_str(cfg, "cosmos", "key");
-	o->database = pv_config_str(cfg, "cosmos", "database");
-	o->container = pv_config_str(cfg, "cosmos", "container");
-	o->ca_file = pv_config_str(cfg, "cosmos", "ca_file");
-	o->create_if_missing = pv_config_bool(cfg, "cosmos", "create_if_missing");
-	o->timeout_ms = (long)pv_config_int(cfg, "cosmos", "timeout_ms");
-	o->emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 }
 
 void pv_cosmos_set_observer(struct pv_cosmos *c, pv_cosmos_observer *fn, void *ctx)

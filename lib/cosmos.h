@@ -86,14 +86,6 @@ void pv_cosmos_answer_header(struct pv_cosmos_answer *a, const char *line, size_
 /* False when the answer went over the size a client holds. */
 bool pv_cosmos_answer_body(struct pv_cosmos_answer *a, const char *data, size_t len);
 
-struct pv_config;
-
-/* Fills *o from the [cosmos] section of a loaded configuration (endpoint,
- * key, database, container, ca_file, create_if_missing, timeout_ms).  The
- * strings are borrowed from cfg; emulator_quirks and max_retries are left
- * at false and 0 (the default) for the caller to set. */
-void pv_cosmos_options_from_config(const struct pv_config *cfg, struct pv_cosmos_options *o);
-
 /* The partition key path of the container this project uses. */
 #define PV_COSMOS_PARTITION_PATH "/election_id"
 

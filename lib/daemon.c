@@ -1,8 +1,10 @@
 #include "daemon.h"
+#include "config.h"
 #include "log.h"
 #include "migrate.h"
 #include "pgutil.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +55,26 @@ const char *pv_daemon_config_path(const char *given)
 	if (env && *env)
 		return env;
 	return access(PV_DAEMON_CONFIG, R_OK) == 0 ? PV_DAEMON_CONFIG : NULL;
+}
+
+void pv_daemon_log_configure(const char *program, const struct pv_config *cfg)
+{
+	int level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
+	bool syslog = strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0;
+
+	pv_log_init(program, syslog ? PV_LOG_SYSLOG : PV_LOG_STDERR,
+		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+}
+
+struct pv_config *pv_daemon_config_load(const char *program, const char *given)
+{
+	struct pv_config *cfg;
+	struct pv_error err;
+
+	if (pv_config_load(pv_daemon_config_path(given), NULL, &cfg, &err) != PV_OK)
+		pv_log_fatalx("config", "%s", err.msg);
+	pv_daemon_log_configure(program, cfg);
+	return cfg;
 }
 
 void pv_daemon_migrate(const char *conninfo, const char *dir)

@@ -27,6 +27,17 @@ void pv_daemon_signals(void);
  * (defaults and environment only). */
 const char *pv_daemon_config_path(const char *given);
 
+struct pv_config;
+
+/* Loads the configuration from pv_daemon_config_path(given) and sets the
+ * log as its [log] section says (pv_daemon_log_configure).  A configuration
+ * that does not load ends the program with its message. */
+struct pv_config *pv_daemon_config_load(const char *program, const char *given);
+
+/* The log of `program` as cfg's [log] target (stderr, syslog) and level
+ * say; an unknown level word leaves info. */
+void pv_daemon_log_configure(const char *program, const struct pv_config *cfg);
+
 /* Applies the PostgreSQL migrations of dir (--migrate DIR); on failure logs
  * why and exits: a worker must not run on a schema it does not know. */
 void pv_daemon_migrate(const char *conninfo, const char *dir);

@@ -201,10 +201,6 @@ struct pv_es_options {
 
 enum pv_err pv_es_open(const struct pv_es_options *opts, struct pv_es **out, struct pv_error *err);
 
-struct pv_config;
-/* Fills o from the [eventstore] section and [postgres] conninfo of cfg (the
- * strings stay cfg's).  An empty ca_file means the system's CAs: NULL. */
-void pv_es_options_from_config(const struct pv_config *cfg, struct pv_es_options *o);
 
 static inline enum pv_err pv_es_append(struct pv_es *es, const char *stream, int64_t expected,
 				       const struct pv_es_new_event *events, size_t count,

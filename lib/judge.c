@@ -47,6 +47,7 @@
 #include "buf.h"
 #include "domain/election.h"
 #include "domain/event.h"
+#include "domain/stream.h"
 #include "log.h"
 #include "lru.h"
 #include "pgutil.h"
@@ -60,7 +61,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define STREAM_PREFIX "Election-"
 #define READ_PAGE 500
 /* Conflicts in a row before giving the message back for a later try. */
 #define MAX_CONFLICTS 32
@@ -343,7 +343,7 @@ struct item {
 	bool decoded;
 	const char *id; /* event id: ev.id, or the malformed body's, or NULL */
 	json_t *meta;   /* ev's metadata as JSON, for the store and the audit log */
-	char stream[sizeof STREAM_PREFIX + PV_ULID_LEN];
+	char stream[PV_ELECTION_STREAM_SIZE];
 	bool audit; /* a row for it goes into the audit statement */
 	struct pv_audit_entry row;
 	struct group *g; /* its stream's append, when accepted */
@@ -463,8 +463,7 @@ static void batch_decode(struct batch *b)
 		it->decoded = true;
 		it->id = it->ev.id;
 		it->meta = pv_event_meta_to_json(&it->ev.meta);
-		snprintf(it->stream, sizeof it->stream, STREAM_PREFIX "%s",
-			 pv_event_election_id(&it->ev));
+		pv_election_stream(it->stream, pv_event_election_id(&it->ev));
 	}
 }
 
@@ -566,7 +565,7 @@ static void mark_repeats(const struct batch *b, bool *repeated)
 static enum pv_err batch_verify(struct pv_judge *c, struct batch *b, struct pv_error *err)
 {
 	struct pv_es_expect *x = NULL;
-	char(*names)[sizeof STREAM_PREFIX + PV_ULID_LEN] = NULL;
+	char(*names)[PV_ELECTION_STREAM_SIZE] = NULL;
 	size_t n = 0, failed;
 	enum pv_err rc;
 
@@ -579,7 +578,7 @@ static enum pv_err batch_verify(struct pv_judge *c, struct batch *b, struct pv_e
 			x = pv_xcalloc(b->ntouched, sizeof *x);
 			names = pv_xcalloc(b->ntouched, sizeof *names);
 		}
-		snprintf(names[n], sizeof names[n], STREAM_PREFIX "%s", e->id);
+		pv_election_stream(names[n], e->id);
 		x[n] = (struct pv_es_expect){.stream = names[n], .version = e->base};
 		n++;
 	}

@@ -17,7 +17,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define STREAM_PREFIX PV_PROJECTION_CATEGORY "-"
 #define READ_PAGE 1024
 /* A head write refused by If-Match reloads and folds again, this often. */
 #define WRITE_ATTEMPTS 3
@@ -121,16 +120,6 @@ static void digest_of(const json_t *part, char out[DIGEST_HEX + 1])
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[DIGEST_HEX] = '\0';
-}
-
-/* The election id of stream Election-<ULID>, or NULL. */
-static const char *stream_election(const char *stream)
-{
-	size_t n = strlen(STREAM_PREFIX);
-
-	if (!stream || strncmp(stream, STREAM_PREFIX, n) != 0 || !pv_ulid_valid(stream + n))
-		return NULL;
-	return stream + n;
 }
 
 /* ---- the cache ---- */
@@ -244,11 +233,15 @@ static enum pv_err fold(struct pv_projection *p, struct pv_election **state,
 static enum pv_err replay(struct pv_projection *p, const char *eid, int64_t target,
 			  struct pv_election **out, struct pv_error *err)
 {
-	struct pv_election *state = pv_election_new(eid);
-	char *stream = pv_xasprintf("%s%s", STREAM_PREFIX, eid);
+	struct pv_election *state;
+	char stream[PV_ELECTION_STREAM_SIZE];
 	int64_t from = 0;
 	enum pv_err rc = PV_OK;
 
+	if (!pv_ulid_valid(eid))
+		return pv_error_set(err, PV_ERR_INVALID, "rebuild: the election id is not a ULID");
+	state = pv_election_new(eid);
+	pv_election_stream(stream, eid);
 	p->stats.rebuilds++;
 	while (from <= target) {
 		struct pv_es_page page = {0};
@@ -275,7 +268,6 @@ static enum pv_err replay(struct pv_projection *p, const char *eid, int64_t targ
 		if (end || rc != PV_OK)
 			break;
 	}
-	free(stream);
 	if (rc != PV_OK) {
 		pv_election_free(state);
 		return rc;
@@ -833,7 +825,7 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 	}
 	v = pv_xreallocarray(NULL, count, sizeof *v);
 	for (size_t k = 0; k < count; k++) {
-		if (!stream_election(events[k].stream)) {
+		if (!pv_election_of_stream(events[k].stream)) {
 			pv_log_warnx("projector",
 				     "event %s of stream %s at %" PRId64
 				     " is not an election's; ignored",
@@ -852,7 +844,7 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 			goto out;
 		while (j < n && strcmp(v[j]->stream, v[i]->stream) == 0)
 			j++;
-		eid = stream_election(v[i]->stream);
+		eid = pv_election_of_stream(v[i]->stream);
 		if (parked_find(p, eid)) {
 			p->stats.parked_skipped += j - i;
 			i = j;

@@ -70,11 +70,10 @@
 
 #include "cosmos.h"
 #include "domain/election.h"
+#include "domain/stream.h"
 #include "error.h"
 #include "eventstore.h"
 
-/* The event-store category the elections live in. */
-#define PV_PROJECTION_CATEGORY "Election"
 /* The default budget of a document, as Cosmos DB counts it: half of the
  * service's 2 MB item limit ([projector] max_document_bytes). */
 #define PV_PROJECTION_MAX_BYTES 1048576

@@ -1,6 +1,20 @@
 #include "thread.h"
 
+#include <errno.h>
 #include <time.h>
+
+#include "log.h"
+
+void pv_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *area,
+		     const char *what)
+{
+	int rc = pthread_create(t, NULL, fn, arg);
+
+	if (rc != 0) {
+		errno = rc;
+		pv_log_fatal(area, "starting %s", what);
+	}
+}
 
 void pv_cond_init_monotonic(pthread_cond_t *cond)
 {

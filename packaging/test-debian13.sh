@@ -56,6 +56,15 @@ for m in proc sys dev dev/pts; do
 	mounted+=("$root/$m")
 done
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The chroot reaches the network through its host, so it trusts what the
+# host trusts: a machine behind a TLS-inspecting proxy has the proxy's CA in
+# its bundle, and npm in the chroot (the autopkgtest's `npm ci` of the
+# Cosmos DB stand-in) needs it too.  npm reads its CA file from /etc/npmrc.
+if [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+	mkdir -p "$root/etc/ssl"
+	cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca-bundle.pem"
+	echo "cafile=/etc/ssl/host-ca-bundle.pem" >"$root/etc/npmrc"
+fi
 # Services are started by the tests themselves, never by dpkg.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"

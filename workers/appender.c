@@ -38,6 +38,7 @@
 #include "amqp_consumer.h"
 #include "appender_metrics.h"
 #include "config.h"
+#include "options.h"
 #include "daemon.h"
 #include "eventstore.h"
 #include "judge.h"
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
 	struct pv_config *cfg;
 	struct pv_error err;
 	struct pv_es *es;
-	int level, opt;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:m:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -331,13 +332,7 @@ int main(int argc, char **argv)
 	if (fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	unsetenv("PHOTOVOTE_FAULT");
-	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
-		pv_log_fatalx("config", "%s", err.msg);
-	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
-	pv_log_init("photovote-appender",
-		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-									       : PV_LOG_STDERR,
-		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+	cfg = pv_daemon_config_load("photovote-appender", cfgfile);
 	if (migrate_dir)
 		pv_daemon_migrate(pv_config_str(cfg, "postgres", "conninfo"), migrate_dir);
 

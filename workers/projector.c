@@ -38,6 +38,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "config.h"
+#include "options.h"
 #include "daemon.h"
 #include "cosmos.h"
 #include "eventstore.h"
@@ -396,7 +397,7 @@ static bool step(struct projector *p)
 	int64_t last;
 	enum pv_err rc;
 
-	rc = pv_es_read_category(p->es, PV_PROJECTION_CATEGORY, p->next, max,
+	rc = pv_es_read_category(p->es, PV_ELECTION_CATEGORY, p->next, max,
 				 p->once ? 0 : p->wait_ms, &page, &err);
 	if (rc != PV_OK) {
 		pv_outage_fail(&p->es_out, &err);
@@ -507,7 +508,7 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->head = -1;
 	p->progressed = pv_prom_now();
 	p->metrics = pv_projector_metrics_new(cfg);
-	p->name = pv_xasprintf("%s@%s:%s/%s", PV_PROJECTION_CATEGORY, p->eso.backend,
+	p->name = pv_xasprintf("%s@%s:%s/%s", PV_ELECTION_CATEGORY, p->eso.backend,
 			       p->co.database, p->co.container);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);
 	pv_outage_init(&p->es_out, "projector", "event store", &pv_daemon_stop);
@@ -527,7 +528,7 @@ int main(int argc, char **argv)
 	struct projector p;
 	struct pv_config *cfg;
 	struct pv_error err;
-	int level, opt;
+	int opt;
 
 	memset(&p, 0, sizeof p);
 	while ((opt = getopt_long(argc, argv, "c:m:h", longopts, NULL)) != -1) {
@@ -550,13 +551,7 @@ int main(int argc, char **argv)
 	if (fault_parse(getenv("PHOTOVOTE_FAULT"), &err) != PV_OK)
 		pv_log_fatalx("config", "%s", err.msg);
 	unsetenv("PHOTOVOTE_FAULT");
-	if (pv_config_load(pv_daemon_config_path(cfgfile), NULL, &cfg, &err) != PV_OK)
-		pv_log_fatalx("config", "%s", err.msg);
-	level = pv_log_level_parse(pv_config_str(cfg, "log", "level"));
-	pv_log_init("photovote-projector",
-		    strcmp(pv_config_str(cfg, "log", "target"), "syslog") == 0 ? PV_LOG_SYSLOG
-									       : PV_LOG_STDERR,
-		    level < 0 ? PV_LOG_INFO : (enum pv_log_level)level);
+	cfg = pv_daemon_config_load("photovote-projector", cfgfile);
 	options(&p, cfg);
 	if (migrate_dir)
 		pv_daemon_migrate(p.conninfo, migrate_dir);

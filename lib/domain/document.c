@@ -4,7 +4,6 @@
  * competitions, the counts, the results' totals); every list that grows
  * (candidates, results rows, voters, ballots) goes into parts of its own,
  * packed in order until the next item would pass the budget. */
-#include "config.h"
 
 #include "domain/election.h"
 #include "domain/table.h"

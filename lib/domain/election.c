@@ -19,7 +19,6 @@
  * the state.  pv_election_apply() runs the same rules without the
  * authorization gate, so a fold never sees an event that does not fit,
  * and then the row's fold. */
-#include "config.h"
 
 #include "domain/election.h"
 #include "domain/table.h"

@@ -6,7 +6,6 @@
  * Everything decoded here may come from the network, the broker or the
  * event store, so nothing is trusted: every key is known, every type is
  * checked, every string is measured in characters. */
-#include "config.h"
 
 #include "domain/event.h"
 #include "domain/table.h"

@@ -2,7 +2,6 @@
  * table; the unit of work, with the generic one for backends that leave
  * its operations out; the page/list helpers shared by every backend. */
 #include "eventstore.h"
-#include "config.h"
 #include "eventstore/esdb.h"
 #include "eventstore/kurrentdb.h"
 #include "eventstore/pg.h"
@@ -236,19 +235,4 @@ void pv_es_stream_list_clear(struct pv_es_stream_list *list)
 	free(list->streams);
 	list->streams = NULL;
 	list->count = 0;
-}
-
-void pv_es_options_from_config(const struct pv_config *cfg, struct pv_es_options *o)
-{
-	const char *ca = pv_config_str(cfg, "eventstore", "ca_file");
-
-	memset(o, 0, sizeof *o);
-	o->backend = pv_config_str(cfg, "eventstore", "backend");
-	o->url = pv_config_str(cfg, "eventstore", "url");
-	o->username = pv_config_str(cfg, "eventstore", "username");
-	o->password = pv_config_str(cfg, "eventstore", "password");
-	o->ca_file = *ca ? ca : NULL;
-	o->timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
-	o->in_flight = (long)pv_config_int(cfg, "eventstore", "requests_in_flight");
-	o->pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
 }

@@ -34,6 +34,7 @@
 #include "amqp_consumer.h"
 #include "amqp_publisher.h"
 #include "config.h"
+#include "options.h"
 #include "log.h"
 #include "xalloc.h"
 

@@ -22,6 +22,7 @@
 #include "amqp_conn.h"
 #include "amqp_consumer.h"
 #include "config.h"
+#include "options.h"
 #include "eventstore.h"
 #include "log.h"
 #include "xalloc.h"

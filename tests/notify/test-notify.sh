@@ -62,10 +62,14 @@ start()
 	python3 "$top_srcdir/tests/notify/notify-listen.py" "$WORK/notify.sock" \
 		"$WORK/$name.notify" >"$WORK/listener.out" &
 	listener=$!
-	for ((i = 0; i < 100; i++)); do
+	# Up to 60 s: on a loaded machine Python alone has taken over 10 s to
+	# start, and a program started before the socket exists cannot notify.
+	for ((i = 0; i < 600; i++)); do
 		grep -q listening "$WORK/listener.out" && break
 		sleep 0.1
 	done
+	grep -q listening "$WORK/listener.out" ||
+		echo "# the notify listener did not start within 60 s"
 	NOTIFY_SOCKET=$WORK/notify.sock "$@" >>"$WORK/program.log" 2>&1 &
 	prog=$!
 }

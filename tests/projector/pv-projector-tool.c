@@ -20,6 +20,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "config.h"
+#include "options.h"
 #include "cosmos.h"
 #include "domain/election.h"
 #include "eventstore.h"

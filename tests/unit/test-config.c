@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "options.h"
 #include "eventstore.h"
 
 #include "pv_test.h"

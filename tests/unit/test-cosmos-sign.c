@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 
 #include "config.h"
+#include "options.h"
 #include "cosmos.h"
 
 #include "pv_test.h"

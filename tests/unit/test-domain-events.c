@@ -7,6 +7,7 @@
 #include "domain-test-util.h"
 
 #include "domain/event.h"
+#include "domain/stream.h"
 #include "domain/table.h"
 
 #include <stdio.h>
@@ -523,6 +524,25 @@ static void test_utf8(void **state)
 	assert_false(pv_ident_equal(NULL, "a"));
 }
 
+/* Stream names round-trip; anything else is not an election's stream. */
+static void test_stream_names(void **state)
+{
+	static const char id[] = "01JBZ3N5Q8R9S0T1V2W3X4Y5Z6";
+	char name[PV_ELECTION_STREAM_SIZE];
+
+	(void)state;
+	pv_election_stream(name, id);
+	assert_string_equal(name, "Election-01JBZ3N5Q8R9S0T1V2W3X4Y5Z6");
+	assert_string_equal(pv_election_of_stream(name), id);
+	assert_null(pv_election_of_stream(NULL));
+	assert_null(pv_election_of_stream("Election-"));
+	assert_null(pv_election_of_stream("Election-01JBZ3N5Q8R9S0T1V2W3X4Y5Z"));
+	assert_null(pv_election_of_stream("Election-01JBZ3N5Q8R9S0T1V2W3X4Y5Z6x"));
+	assert_null(pv_election_of_stream("election-01JBZ3N5Q8R9S0T1V2W3X4Y5Z6"));
+	assert_null(pv_election_of_stream("Ballot-01JBZ3N5Q8R9S0T1V2W3X4Y5Z6"));
+	assert_null(pv_election_of_stream("$ce-Election"));
+}
+
 int main(void)
 {
 #define T(i, label)                                                                                \
@@ -558,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_text_rule),
+		cmocka_unit_test(test_stream_names),
 	};
 #undef T
 	_Static_assert(PV_EV__COUNT == 19, "one test per event type");

@@ -726,9 +726,13 @@ static enum pv_err on_all_message(void *ctx, const ReadResp *resp, struct pv_err
 	if (!resp->event || !(r = resp->event->event))
 		return pv_error_set(err, PV_ERR_PROTOCOL,
 				    "kurrentdb: a ReadEvent without its event");
+	/* Counted before the skip: the server's count includes the record a
+	 * read resumes from, and a full page must be seen as full, or its last
+	 * append would not be trimmed and the next page, starting after a
+	 * record inside that append, would miss the append's other records. */
+	a->raw++;
 	if (a->has_after && r->prepare_position <= a->after)
 		return PV_OK;
-	a->raw++;
 	if (r->prepare_position > INT64_MAX || r->commit_position > INT64_MAX)
 		return pv_error_set(err, PV_ERR_PROTOCOL, "kurrentdb: a $all position over 2^63");
 	if (a->count == a->cap) {

@@ -214,6 +214,57 @@ static void no_server_is_unavailable(void **state)
 	pv_es_close(es);
 }
 
+/* The category feed in pages of 3 over appends of 1, 1, 3 and 1 events: a
+ * page never ends inside an append, and no event is missed or repeated.
+ * (A page holding the record it resumed from looked short, so its last
+ * append went untrimmed and the next page, starting inside that append,
+ * lost the append's last event.) */
+static void category_pages_keep_appends_whole(void **state)
+{
+	static const size_t sizes[] = {1, 1, 3, 1};
+	struct pv_es *es = open_url("PV_TEST_KDB_LEADER");
+	char *stream = fresh_stream(), *category, ids[6][PV_UUID_LEN + 1];
+	size_t seen = 0, k = 0;
+	struct pv_error err;
+	int64_t from = 0;
+
+	(void)state;
+	category = pv_xstrdup(stream);
+	*strchr(category, '-') = '\0';
+	for (size_t a = 0; a < sizeof sizes / sizeof sizes[0]; a++) {
+		struct pv_es_new_event evs[3];
+		json_t *data[3];
+		char *name = pv_xasprintf("%s-%zu", category, a);
+		int64_t v;
+
+		for (size_t i = 0; i < sizes[a]; i++, k++)
+			one_event(&evs[i], ids[k], &data[i]);
+		if (pv_es_append(es, name, PV_ES_NO_STREAM, evs, sizes[a], &v, &err) != PV_OK)
+			fail_msg("append to %s: %s", name, err.msg);
+		for (size_t i = 0; i < sizes[a]; i++)
+			json_decref(data[i]);
+		free(name);
+	}
+	for (int pages = 0; pages < 20; pages++) {
+		struct pv_es_page page;
+
+		if (pv_es_read_category(es, category, from, 3, 0, &page, &err) != PV_OK)
+			fail_msg("read the category from %lld: %s", (long long)from, err.msg);
+		for (size_t i = 0; i < page.count; i++, seen++) {
+			assert_true(seen < k);
+			assert_string_equal(page.events[i].id, ids[seen]);
+		}
+		from = page.next;
+		pv_es_page_clear(&page);
+		if (seen == k)
+			break;
+	}
+	assert_int_equal(seen, k);
+	free(category);
+	free(stream);
+	pv_es_close(es);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -222,6 +273,7 @@ int main(void)
 		cmocka_unit_test(not_leader_leads_to_the_leader),
 		cmocka_unit_test(a_late_answer_is_a_timeout),
 		cmocka_unit_test(no_server_is_unavailable),
+		cmocka_unit_test(category_pages_keep_appends_whole),
 	};
 	return PV_RUN_TESTS(tests);
 }

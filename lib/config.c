@@ -111,14 +111,21 @@ static const struct key_spec key_table[] = {
 	SECRET("postgres", "conninfo", "dbname=photovote",
 	       "libpq connection string (audit log, tokens, checkpoints, postgres event store)"),
 
-	ENUM("eventstore", "backend", "postgres", "postgres|esdb", "where streams are kept"),
+	ENUM("eventstore", "backend", "postgres", "postgres|esdb|kurrentdb",
+	     "where streams are kept: PostgreSQL, KurrentDB/EventStoreDB over gRPC "
+	     "(kurrentdb) or over the AtomPub HTTP API (esdb)"),
 	STR("eventstore", "url", "https://127.0.0.1:2113",
-	    "EventStoreDB/KurrentDB base URL (esdb)"),
-	STR("eventstore", "username", "admin", "EventStoreDB user (esdb)"),
-	SECRET("eventstore", "password", "changeit", "EventStoreDB password (esdb)"),
+	    "esdb: the server's base URL; kurrentdb: a connection string "
+	    "(kurrentdb://host:2113, kurrentdb://host:2113?tls=false, esdb://..., "
+	    "tlsCAFile=, nodePreference=)"),
+	STR("eventstore", "username", "admin",
+	    "EventStoreDB/KurrentDB user (kurrentdb: when the connection string names none)"),
+	SECRET("eventstore", "password", "changeit", "EventStoreDB/KurrentDB password"),
 	STR("eventstore", "ca_file", "",
-	    "CA bundle for the EventStoreDB TLS certificate (empty: system)"),
-	INT("eventstore", "timeout_ms", "10000", 100, 600000, "per-request timeout"),
+	    "CA bundle for the server's TLS certificate (empty: system; kurrentdb: tlsCAFile "
+	    "wins)"),
+	INT("eventstore", "timeout_ms", "10000", 100, 600000,
+	    "per-request timeout (kurrentdb: the gRPC deadline, unless defaultDeadline is set)"),
 	INT("eventstore", "requests_in_flight", "8", 1, 256,
 	    "most requests of one appender batch sent at once, one per stream (esdb)"),
 

@@ -10,6 +10,7 @@ packages="
 build-essential autoconf automake libtool pkg-config
 libfcgi-dev librabbitmq-dev libpq-dev libjansson-dev libcurl4-openssl-dev
 libncurses-dev libinih-dev uuid-dev libssl-dev libcmocka-dev libsystemd-dev
+libprotobuf-c-dev protobuf-c-compiler
 postgresql postgresql-client rabbitmq-server amqp-tools
 lighttpd apache2 nginx libapache2-mod-fcgid
 curl jq python3 procps clang-format iproute2 tmux wrk
@@ -48,9 +49,9 @@ if [ -n "$missing" ]; then
 	[ "$created_policy" = no ] || rm -f "$policy"
 fi
 
-# The Cosmos DB stand-in and the OpenAPI linter (@redocly/cli), exactly as pinned by their
-# committed lockfiles.
-for npm_dir in "$top/tests/cosmos" "$top/tests/redocly"; do
+# The Cosmos DB stand-in, the KurrentDB stand-in with the official client, and the OpenAPI
+# linter (@redocly/cli), exactly as pinned by their committed lockfiles.
+for npm_dir in "$top/tests/cosmos" "$top/tests/kurrentdb" "$top/tests/redocly"; do
 	if [ -f "$npm_dir/package-lock.json" ]; then
 		stamp="$npm_dir/node_modules/.package-lock.json"
 		if [ ! -f "$stamp" ] || [ "$npm_dir/package-lock.json" -nt "$stamp" ]; then

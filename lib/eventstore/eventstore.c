@@ -3,6 +3,7 @@
  * its operations out; the page/list helpers shared by every backend. */
 #include "eventstore.h"
 #include "eventstore/esdb.h"
+#include "eventstore/kurrentdb.h"
 #include "eventstore/pg.h"
 #include "xalloc.h"
 
@@ -16,6 +17,7 @@ static const struct {
 			    struct pv_error *err);
 } backends[] = {
 	{"esdb", pv_es_esdb_open},
+	{"kurrentdb", pv_es_kurrentdb_open},
 	{"postgres", pv_es_pg_open},
 };
 

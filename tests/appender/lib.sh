@@ -43,6 +43,9 @@ pva_setup()
 	if [[ $PHOTOVOTE_EVENTSTORE_BACKEND == esdb ]]; then
 		pva_standin || return 1
 	fi
+	if [[ $PHOTOVOTE_EVENTSTORE_BACKEND == kurrentdb ]]; then
+		pv_worker_kurrentdb || return 1
+	fi
 	export PHOTOVOTE_LOG_LEVEL=${PVA_LOG_LEVEL:-info}
 	unset PHOTOVOTE_FAULT
 }

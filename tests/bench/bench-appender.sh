@@ -12,9 +12,13 @@
 #                     one thread per connection), batches of BATCH: one append request per
 #                     election of a batch, [eventstore] requests_in_flight at a time; it gets
 #                     ESDB_EVENTS commands (default: EVENTS / 20)
+#   kurrentdb         the kurrentdb backend (gRPC) against the KurrentDB stand-in (Node,
+#                     @grpc/grpc-js), batches of BATCH: one Append call per election of a
+#                     batch, one after the other (the generic unit of work); it gets KDB_EVENTS
+#                     commands (default: EVENTS / 20)
 #
 # Each appender run also prints its batches and stream appends (its own count, logged at
-# exit) and, for esdb, the append requests the stand-in answered: requests per stream per
+# exit) and, for esdb and kurrentdb, the append requests the stand-in answered: requests per stream per
 # batch, 1 when every election of a batch went in one request.
 #
 # Every run gets a fresh database and queue on the same throwaway PostgreSQL and RabbitMQ
@@ -26,7 +30,8 @@
 # Usage: tests/bench/bench-appender.sh [EVENTS [ELECTIONS]]
 #   from the build folder (or with top_srcdir and top_builddir set).
 #   Environment: BATCH (default 1000, as [appender] batch_size), ACTIVE, ONE_EVENTS,
-#   ESDB_EVENTS, BENCH_RUNS (default "broker postgres postgres-one esdb").
+#   ESDB_EVENTS, KDB_EVENTS, BENCH_RUNS (default "broker postgres postgres-one esdb";
+#   kurrentdb is one more).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
@@ -41,6 +46,10 @@ BATCH=${BATCH:-1000}
 ACTIVE=${ACTIVE:-$ELECTIONS}
 ONE_EVENTS=${ONE_EVENTS:-$((EVENTS / 10))}
 ESDB_EVENTS=${ESDB_EVENTS:-$((EVENTS / 20))}
+KDB_EVENTS=${KDB_EVENTS:-$((EVENTS / 20))}
+PV_KDB_STANDIN_STATS=$(mktemp "${TMPDIR:-/tmp}/bench-kdb-stats.XXXXXX") || exit 1
+export PV_KDB_STANDIN_STATS
+trap 'rm -f "$PV_KDB_STANDIN_STATS"' EXIT
 RUNS=${BENCH_RUNS:-broker postgres postgres-one esdb}
 if ((EVENTS < ELECTIONS * 10)); then
 	echo "bench-appender: at least 10 events per election" >&2
@@ -121,6 +130,18 @@ standin_appends()
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["appends"])'
 }
 
+# kdb_appends: the Append calls the KurrentDB stand-in answered (its --stats file, written
+# twice a second: read after a pause).
+kdb_appends()
+{
+	sleep 0.6
+	python3 -c 'import json, sys
+try:
+    print(json.load(open(sys.argv[1]))["appends"])
+except (OSError, ValueError):
+    print(0)' "$PV_KDB_STANDIN_STATS"
+}
+
 # run NAME BACKEND BATCH_SIZE EVENTS: fresh database and queue, fill, drain, print a line.
 results=()
 run()
@@ -162,6 +183,7 @@ run()
 	fi
 	local posts0=0 posts1=0 per="-" judged
 	[[ $backend == esdb ]] && posts0=$(standin_appends)
+	[[ $backend == kurrentdb ]] && posts0=$(kdb_appends)
 	t0=$(date +%s.%N)
 	pva_start PHOTOVOTE_APPENDER_BATCH_SIZE="$batch" \
 		PHOTOVOTE_AMQP_PREFETCH=$((batch * 2 > 65535 ? 65535 : batch * 2)) \
@@ -192,8 +214,8 @@ run()
 	judged=$(sed -n 's/.*appender: judged \([0-9]*\) messages in \([0-9]*\) batches: [0-9]* events appended with \([0-9]*\) stream appends.*/\2 \3/p' \
 		"$pva_work/appender.log" | tail -n 1)
 	echo "# $name: batches and stream appends: ${judged:-(not logged)}"
-	if [[ $backend == esdb ]]; then
-		posts1=$(standin_appends)
+	if [[ $backend == esdb || $backend == kurrentdb ]]; then
+		if [[ $backend == esdb ]]; then posts1=$(standin_appends); else posts1=$(kdb_appends); fi
 		[[ -n $judged && ${judged#* } -gt 0 ]] &&
 			per=$(printf '%.2f' "$(echo "($posts1 - $posts0) / ${judged#* }" | bc -l)")
 		echo "# $name: the stand-in answered $((posts1 - posts0)) appends:" \
@@ -214,6 +236,7 @@ for r in $RUNS; do
 	postgres) run postgres postgres "$BATCH" "$EVENTS" ;;
 	postgres-one) run postgres-one postgres 1 "$ONE_EVENTS" ;;
 	esdb) run esdb esdb "$BATCH" "$ESDB_EVENTS" ;;
+	kurrentdb) run kurrentdb kurrentdb "$BATCH" "$KDB_EVENTS" ;;
 	*) echo "bench-appender: unknown run $r" >&2; exit 2 ;;
 	esac
 done

@@ -59,6 +59,18 @@ pv_worker_standin()
 	export PHOTOVOTE_EVENTSTORE_URL=http://127.0.0.1:$port
 }
 
+# pv_worker_kurrentdb: the KurrentDB gRPC stand-in on a free port, stopped at exit; exports
+# PHOTOVOTE_EVENTSTORE_URL (a kurrentdb:// connection string).  With PV_KDB_STANDIN_STATS set,
+# the stand-in writes the calls it answered there (benchmarks).
+pv_worker_kurrentdb()
+{
+	# shellcheck source=../kurrentdb/standin.sh
+	. "$top_srcdir/tests/kurrentdb/standin.sh"
+	pv_kdb_start ${PV_KDB_STANDIN_STATS:+--stats "$PV_KDB_STANDIN_STATS"} || return 1
+	pv_on_exit "kill $pv_kdb_pid 2>/dev/null; wait $pv_kdb_pid 2>/dev/null; rm -f $pv_kdb_out"
+	export PHOTOVOTE_EVENTSTORE_URL="kurrentdb://127.0.0.1:$pv_kdb_port?tls=false"
+}
+
 # pv_worker_teardown DB WORK LOG: at exit, after the worker was stopped: the
 # tail of WORK/LOG when a check failed, then the database and WORK go.
 pv_worker_teardown()

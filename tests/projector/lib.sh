@@ -46,6 +46,9 @@ pvp_setup()
 	if [[ $PHOTOVOTE_EVENTSTORE_BACKEND == esdb ]]; then
 		pvp_standin || return 1
 	fi
+	if [[ $PHOTOVOTE_EVENTSTORE_BACKEND == kurrentdb ]]; then
+		pv_worker_kurrentdb || return 1
+	fi
 	# Migrations (and an empty first run).
 	"$pvp_projector" --migrate "$top_srcdir/sql" --once >>"$pvp_work/projector.log" 2>&1
 }

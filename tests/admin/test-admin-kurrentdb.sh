@@ -1,0 +1,3 @@
+#!/bin/bash
+# test-admin.sh with the kurrentdb event-store backend (the KurrentDB gRPC stand-in).
+PVADM_BACKEND=kurrentdb exec "$top_srcdir/tests/admin/test-admin.sh"

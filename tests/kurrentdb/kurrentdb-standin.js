@@ -1,0 +1,703 @@
+#!/usr/bin/env node
+// Test equipment: a KurrentDB stand-in speaking the server's gRPC API
+// (event_store.client.streams.Streams and ServerFeatures), served by
+// @grpc/grpc-js with the service definitions generated from the server's
+// protos that the official client package @kurrent/kurrentdb-client ships.
+// Never a default of the product.
+//
+// Semantics follow the server's code (kurrent-io/KurrentDB
+// src/KurrentDB.Core/Services/Transport/Grpc/Streams.*.cs, RpcExceptions.cs,
+// Storage/ReaderIndex/IndexWriter.cs) and reference/protocols.md sections 1-4:
+//  - expected revisions any / no_stream / stream_exists / a revision; a wrong
+//    one is AppendResp.wrong_expected_version (current and expected, in the
+//    20.6.0 fields too), for Delete/Tombstone a FAILED_PRECONDITION with the
+//    "exception: wrong-expected-version" trailers;
+//  - idempotence by event id: a revision or no_stream already passed whose
+//    ids sit at the next places succeeds with the original numbers; with any
+//    or stream_exists the ids are looked up in the stream (the server's cache
+//    of recent commits, never evicted here);
+//  - soft delete (Delete: a metadata record in $$<stream>; reads answer
+//    stream_not_found; no_stream appends recreate it, numbering going on) and
+//    tombstone (a $streamDeleted record in the stream; every later call on it
+//    is FAILED_PRECONDITION "exception: stream-deleted");
+//  - $all: every record of the log in order with commit/prepare positions
+//    (an append's events share the commit position, the log position of its
+//    first record; each has its own prepare position), forwards, backwards,
+//    filtered by stream prefix, regex or event type prefix, and subscriptions
+//    (confirmation, catch-up, checkpoints, caught_up, live events);
+//  - a $all read from a position whose commit position is not where a record
+//    starts is INVALID_ARGUMENT "Trying to read from an invalid position.";
+//  - the total size of an append is limited to 1 MiB (MaxAppendSize's
+//    default): INVALID_ARGUMENT "exception: maximum-append-size-exceeded";
+//  - no TLS, hence no authentication: it behaves as a server started with
+//    --insecure (which drops TLS, authentication and authorization);
+//  - --follower HOST:PORT: acts as a follower whose leader is HOST:PORT:
+//    every write, and every read sent with "requires-leader: true", is
+//    answered NOT_FOUND "exception: not-leader" with leader-endpoint-host/port;
+//  - deadlines (grpc-timeout) are grpc-js's: an expired call ends with
+//    DEADLINE_EXCEEDED; --append-delay-ms N holds each append N ms first.
+// Not done: TLS and authentication, gossip (Gossip.Read), BatchAppend and the v2 multi-stream
+// appends (ServerFeatures does not offer them, so clients do not use them),
+// links and resolve_links, stream metadata other than soft deletes, ACLs.
+//
+// Usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT]
+//                             [--append-delay-ms N] [--stats FILE] PORT
+// (--stats: the Append and Read calls answered, as JSON, for benchmarks.)
+// Prints "listening on 127.0.0.1:PORT" once it serves (PORT 0: a free one).
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+
+const here = __dirname;
+function need(name) {
+	return require(require.resolve(name, {paths: [here, process.cwd()]}));
+}
+const grpc = need('@grpc/grpc-js');
+const gen = path.join(path.dirname(require.resolve('@kurrent/kurrentdb-client/package.json',
+	{paths: [here, process.cwd()]})), 'generated/kurrentdb/protocols/v1');
+const streamsPb = require(path.join(gen, 'streams_pb'));
+const streamsGrpc = require(path.join(gen, 'streams_grpc_pb'));
+const sharedPb = require(path.join(gen, 'shared_pb'));
+const featuresPb = require(path.join(gen, 'serverfeatures_pb'));
+const featuresGrpc = require(path.join(gen, 'serverfeatures_grpc_pb'));
+
+const {ReadReq, ReadResp, AppendReq, AppendResp, DeleteResp, TombstoneResp} = streamsPb;
+const {Empty, UUID, StreamIdentifier} = sharedPb;
+
+const MAX_APPEND_SIZE = 1024 * 1024;
+const TICKS_PER_MS = 10000n; // "created": 100 ns ticks since the Unix epoch
+
+const ANY = -2n, NO_STREAM = -1n, STREAM_EXISTS = -4n;
+
+// ---- options ----------------------------------------------------------
+const opts = {data: null, follower: null, appendDelayMs: 0, stats: null, port: null};
+for (let i = 2; i < process.argv.length; i++) {
+	const a = process.argv[i];
+	if (a === '--data') opts.data = process.argv[++i];
+	else if (a === '--follower') opts.follower = process.argv[++i];
+	else if (a === '--append-delay-ms') opts.appendDelayMs = Number(process.argv[++i]);
+	else if (a === '--stats') opts.stats = process.argv[++i];
+	else if (opts.port === null && /^[0-9]+$/.test(a)) opts.port = Number(a);
+	else {
+		process.stderr.write(`kurrentdb-standin: unknown argument ${a}\n`);
+		process.exit(2);
+	}
+}
+if (opts.port === null) {
+	process.stderr.write('usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT] ' +
+		'[--append-delay-ms N] PORT\n');
+	process.exit(2);
+}
+
+// ---- the log ------------------------------------------------------------
+// Records: {stream, number, id, type, contentType, data (Buffer), meta
+// (Buffer), commit, prepare, created (BigInt ticks)}.  Positions are bytes
+// of a notional log: a record takes a header plus its payload.
+const log = [];
+const streams = new Map(); // name -> {events: [], tb, soft, hard}
+let logEnd = 0n;
+const recordAt = new Set(); // the positions where records start
+const waiters = new Set(); // live subscriptions: functions called on each commit
+let journal = null;
+
+function streamOf(name) {
+	return streams.get(name);
+}
+
+function version(s) {
+	if (!s || s.soft) return -1n;
+	return BigInt(s.events.length - 1);
+}
+
+function record(stream, type, contentType, data, meta, id, commit, created) {
+	const s = streams.get(stream) || {events: [], tb: 0, soft: false, hard: false};
+	streams.set(stream, s);
+	const r = {
+		stream, number: BigInt(s.events.length), id, type, contentType, data, meta,
+		commit: commit === null ? logEnd : commit, prepare: logEnd, created,
+	};
+	logEnd += 128n + BigInt(Buffer.byteLength(stream) + data.length + meta.length + type.length);
+	s.events.push(r);
+	log.push(r);
+	recordAt.add(r.prepare);
+	return r;
+}
+
+function writeEvents(name, events, created) {
+	const s = streams.get(name);
+	if (s && s.soft) {
+		// Recreating a soft-deleted stream: numbering goes on, what was
+		// there stays truncated away.
+		s.soft = false;
+		s.tb = s.events.length;
+	}
+	let commit = null;
+	const out = [];
+	for (const e of events) {
+		const r = record(name, e.type, e.contentType, Buffer.from(e.data, 'base64'),
+			Buffer.from(e.meta, 'base64'), e.id, commit, created);
+		if (commit === null) commit = r.commit;
+		out.push(r);
+	}
+	return out;
+}
+
+function softDelete(name, created) {
+	const s = streams.get(name) || {events: [], tb: 0, soft: false, hard: false};
+	streams.set(name, s);
+	const tb = s.events.length;
+	s.soft = true;
+	s.tb = tb;
+	const meta = Buffer.from(JSON.stringify({$tb: tb}));
+	return record('$$' + name, '$metadata', 'application/json', meta, Buffer.alloc(0),
+		crypto.randomUUID(), null, created);
+}
+
+function tombstone(name, created) {
+	const r = record(name, '$streamDeleted', 'application/json', Buffer.alloc(0),
+		Buffer.alloc(0), crypto.randomUUID(), null, created);
+	streams.get(name).hard = true;
+	return r;
+}
+
+function apply(op, created) {
+	if (op.op === 'append') return writeEvents(op.stream, op.events, created);
+	if (op.op === 'delete') return softDelete(op.stream, created);
+	return tombstone(op.stream, created);
+}
+
+// One commit: the records of an append, a soft delete or a tombstone,
+// journalled (--data) before they are answered.
+function commit(op) {
+	op.created = (BigInt(Date.now()) * TICKS_PER_MS).toString();
+	if (journal !== null) {
+		fs.writeSync(journal, JSON.stringify(op) + '\n');
+		fs.fsyncSync(journal);
+	}
+	const out = apply(op, BigInt(op.created));
+	for (const w of [...waiters]) w();
+	return out;
+}
+
+if (opts.data) {
+	let text = '';
+	try {
+		text = fs.readFileSync(opts.data, 'utf8');
+	} catch (e) {
+		if (e.code !== 'ENOENT') throw e;
+	}
+	let good = 0;
+	const lines = text.split('\n');
+	// The last piece has no newline: torn by a kill, that commit was never
+	// answered (or empty).
+	for (const line of lines.slice(0, -1)) {
+		let op;
+		try {
+			op = JSON.parse(line);
+		} catch (e) {
+			break;
+		}
+		apply(op, BigInt(op.created));
+		good += Buffer.byteLength(line) + 1;
+	}
+	journal = fs.openSync(opts.data, 'a+');
+	fs.ftruncateSync(journal, good);
+}
+
+// ---- errors, as RpcExceptions builds them ---------------------------------
+function rpcError(code, details, meta) {
+	const md = new grpc.Metadata();
+	for (const [k, v] of Object.entries(meta || {})) md.set(k, v);
+	return {code, details, metadata: md};
+}
+const errors = {
+	streamDeleted: (name) => rpcError(grpc.status.FAILED_PRECONDITION,
+		`Event stream '${name}' is deleted.`, {'exception': 'stream-deleted', 'stream-name': name}),
+	wrongExpectedVersion: (op, name, expected, actual) => rpcError(
+		grpc.status.FAILED_PRECONDITION,
+		`${op} failed due to WrongExpectedVersion. Stream: ${name}, Expected version: ` +
+		`${expected}, Actual version: ${actual}`,
+		{
+			'exception': 'wrong-expected-version', 'stream-name': name,
+			'expected-version': expected.toString(), 'actual-version': actual.toString(),
+		}),
+	notLeader: (host, port) => rpcError(grpc.status.NOT_FOUND, 'Leader info available', {
+		'exception': 'not-leader', 'leader-endpoint-host': host,
+		'leader-endpoint-port': String(port),
+	}),
+	maxAppendSize: () => rpcError(grpc.status.INVALID_ARGUMENT,
+		`Maximum Append Size of ${MAX_APPEND_SIZE} Exceeded.`,
+		{'exception': 'maximum-append-size-exceeded',
+			'maximum-append-size': String(MAX_APPEND_SIZE)}),
+	missingMetadata: (prop) => rpcError(grpc.status.INVALID_ARGUMENT,
+		`Required Metadata Property '${prop}' is missing`,
+		{'exception': 'missing-required-metadata-property',
+			'required-metadata-properties': 'type,content-type'}),
+	invalid: (msg) => rpcError(grpc.status.INVALID_ARGUMENT, msg),
+};
+
+// With --follower, the leader's address.  Answers an error or null.  No
+// authentication: a server without TLS is one started --insecure, which
+// drops authentication and authorization with TLS (the official clients
+// send no credentials to it either).
+function gate(call, write) {
+	if (opts.follower) {
+		const leader = call.metadata.get('requires-leader');
+		if (write || (leader.length > 0 && String(leader[0]) === 'true')) {
+			const at = opts.follower.lastIndexOf(':');
+			return errors.notLeader(opts.follower.slice(0, at), Number(opts.follower.slice(at + 1)));
+		}
+	}
+	return null;
+}
+
+function streamName(identifier) {
+	if (!identifier) return '';
+	return Buffer.from(identifier.getStreamName_asU8()).toString('utf8');
+}
+
+function identifier(name) {
+	const id = new StreamIdentifier();
+	id.setStreamName(Buffer.from(name, 'utf8'));
+	return id;
+}
+
+function uuidText(u) {
+	if (!u) return '';
+	if (u.hasStructured()) {
+		const s = u.getStructured();
+		const hex = (v) => (BigInt.asUintN(64, BigInt(v))).toString(16).padStart(16, '0');
+		const h = hex(s.getMostSignificantBits()) + hex(s.getLeastSignificantBits());
+		return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+	}
+	return u.getString().toLowerCase();
+}
+
+function uuidMessage(text, structured) {
+	const u = new UUID();
+	if (structured) {
+		const h = text.replace(/-/g, '');
+		const s = new UUID.Structured();
+		s.setMostSignificantBits(BigInt.asIntN(64, BigInt('0x' + h.slice(0, 16))).toString());
+		s.setLeastSignificantBits(BigInt.asIntN(64, BigInt('0x' + h.slice(16))).toString());
+		u.setStructured(s);
+	} else {
+		u.setString(text);
+	}
+	return u;
+}
+
+// The expected revision of an Append/Delete/Tombstone's options.
+function expectedOf(o) {
+	if (o.hasRevision()) return BigInt(o.getRevision());
+	if (o.hasNoStream()) return NO_STREAM;
+	if (o.hasStreamExists()) return STREAM_EXISTS;
+	if (o.hasAny()) return ANY;
+	return null;
+}
+
+// ---- Append -------------------------------------------------------------
+// IndexWriter.CheckCommit's verdict: {ok: records} (new or found again) or
+// {wrong: current} or {deleted: true}.
+function judgeAppend(name, expected, ids) {
+	const s = streamOf(name);
+	if (s && s.hard) return {deleted: true};
+	const cur = version(s);
+	const existingFrom = (start) => {
+		if (!s || start < 0n || start + BigInt(ids.length) - 1n >= BigInt(s.events.length))
+			return null;
+		const out = [];
+		for (let i = 0; i < ids.length; i++) {
+			const r = s.events[Number(start) + i];
+			if (r.id !== ids[i]) return null;
+			out.push(r);
+		}
+		return out;
+	};
+	if (expected >= 0n || expected === NO_STREAM) {
+		if (cur === expected) return {write: true};
+		const found = cur > expected ? existingFrom(expected + 1n) : null;
+		return found ? {ok: found} : {wrong: cur};
+	}
+	if (expected === STREAM_EXISTS && cur === -1n) return {wrong: cur};
+	if (s) {
+		const first = s.events.findIndex((r) => r.id === ids[0]);
+		if (first >= 0) {
+			const found = existingFrom(BigInt(first));
+			return found ? {ok: found} : {wrong: cur};
+		}
+	}
+	return {write: true};
+}
+
+function setExpected(w, expected, legacy) {
+	if (expected >= 0n) {
+		w.setExpectedRevision(expected.toString());
+		if (legacy) w.setExpectedRevision2060(expected.toString());
+	} else if (expected === NO_STREAM) {
+		w.setExpectedNoStream(new Empty());
+	} else if (expected === STREAM_EXISTS) {
+		w.setExpectedStreamExists(new Empty());
+		if (legacy) w.setStreamExists2060(new Empty());
+	} else {
+		w.setExpectedAny(new Empty());
+		if (legacy) w.setAny2060(new Empty());
+	}
+}
+
+function append(call, callback) {
+	const denied = gate(call, true);
+	let options = null;
+	const proposed = [];
+	let size = 0;
+	let failed = null;
+	call.on('data', (req) => {
+		if (failed) return;
+		if (req.hasOptions()) {
+			options = req.getOptions();
+			return;
+		}
+		if (!req.hasProposedMessage() || options === null) {
+			failed = errors.invalid('the first message of an Append must be its options');
+			return;
+		}
+		const m = req.getProposedMessage();
+		const md = m.getMetadataMap();
+		for (const prop of ['type', 'content-type']) {
+			if (!md.has(prop)) {
+				failed = errors.missingMetadata(prop);
+				return;
+			}
+		}
+		const data = Buffer.from(m.getData_asU8());
+		const meta = Buffer.from(m.getCustomMetadata_asU8());
+		size += data.length + meta.length;
+		if (size > MAX_APPEND_SIZE) {
+			failed = errors.maxAppendSize();
+			return;
+		}
+		proposed.push({
+			id: uuidText(m.getId()), type: md.get('type'), contentType: md.get('content-type'),
+			data: data.toString('base64'), meta: meta.toString('base64'),
+		});
+	});
+	call.on('error', () => {});
+	call.on('end', () => {
+		setTimeout(() => finishAppend(call, callback, denied || failed, options, proposed),
+			opts.appendDelayMs);
+	});
+}
+
+// Calls answered, for the benchmark (--stats FILE: written twice a second).
+const stats = {appends: 0, reads: 0};
+if (opts.stats) {
+	setInterval(() => fs.writeFileSync(opts.stats, JSON.stringify(stats) + '\n'), 500).unref();
+}
+
+function finishAppend(call, callback, failed, options, proposed) {
+	if (call.cancelled) return;
+	stats.appends++;
+	if (failed) return callback(failed);
+	if (options === null) return callback(errors.invalid('an Append without options'));
+	const name = streamName(options.getStreamIdentifier());
+	const expected = expectedOf(options);
+	if (name === '') return callback(errors.invalid('an empty stream name'));
+	if (expected === null) return callback(errors.invalid('no expected stream revision'));
+	const resp = new AppendResp();
+	if (proposed.length === 0) {
+		// An empty append checks the expected revision and writes nothing.
+		const s = streamOf(name);
+		if (s && s.hard) return callback(errors.streamDeleted(name));
+		const cur = version(s);
+		const fits = expected === ANY || (expected === STREAM_EXISTS ? cur !== -1n : cur === expected);
+		if (!fits) return callback(null, wrongVersion(resp, cur, expected));
+		return callback(null, success(resp, cur, null));
+	}
+	const verdict = judgeAppend(name, expected, proposed.map((p) => p.id));
+	if (verdict.deleted) return callback(errors.streamDeleted(name));
+	if (verdict.wrong !== undefined) return callback(null, wrongVersion(resp, verdict.wrong, expected));
+	const records = verdict.ok ||
+		commit({op: 'append', stream: name, events: proposed});
+	const last = records[records.length - 1];
+	return callback(null, success(resp, last.number, records[0]));
+}
+
+function success(resp, current, first) {
+	const ok = new AppendResp.Success();
+	if (current >= 0n) ok.setCurrentRevision(current.toString());
+	else ok.setNoStream(new Empty());
+	if (first) {
+		const p = new AppendResp.Position();
+		p.setCommitPosition(first.commit.toString());
+		p.setPreparePosition(first.prepare.toString());
+		ok.setPosition(p);
+	} else {
+		ok.setNoPosition(new Empty());
+	}
+	resp.setSuccess(ok);
+	return resp;
+}
+
+function wrongVersion(resp, current, expected) {
+	const w = new AppendResp.WrongExpectedVersion();
+	if (current >= 0n) {
+		w.setCurrentRevision(current.toString());
+		w.setCurrentRevision2060(current.toString());
+	} else {
+		w.setCurrentNoStream(new Empty());
+		w.setNoStream2060(new Empty());
+	}
+	setExpected(w, expected, true);
+	resp.setWrongExpectedVersion(w);
+	return resp;
+}
+
+// ---- Delete and Tombstone ------------------------------------------------
+function deleteCall(hard) {
+	return (call, callback) => {
+		const denied = gate(call, true);
+		if (denied) return callback(denied);
+		const o = call.request.getOptions();
+		const name = o ? streamName(o.getStreamIdentifier()) : '';
+		const expected = o ? expectedOf(o) : null;
+		if (name === '' || expected === null)
+			return callback(errors.invalid('a stream and an expected revision are required'));
+		const s = streamOf(name);
+		if (s && s.hard) return callback(errors.streamDeleted(name));
+		const cur = version(s);
+		const fits = expected === ANY ||
+			(expected === NO_STREAM ? cur === -1n
+				: expected === STREAM_EXISTS ? cur !== -1n : cur === expected);
+		if (!fits)
+			return callback(errors.wrongExpectedVersion('Delete', name, expected, cur));
+		const r = commit({op: hard ? 'tombstone' : 'delete', stream: name});
+		const resp = hard ? new TombstoneResp() : new DeleteResp();
+		const P = hard ? TombstoneResp.Position : DeleteResp.Position;
+		const p = new P();
+		p.setCommitPosition(r.commit.toString());
+		p.setPreparePosition(r.prepare.toString());
+		resp.setPosition(p);
+		return callback(null, resp);
+	};
+}
+
+// ---- Read -----------------------------------------------------------------
+function readEvent(r, structured, withPosition) {
+	const re = new ReadResp.ReadEvent.RecordedEvent();
+	re.setId(uuidMessage(r.id, structured));
+	re.setStreamIdentifier(identifier(r.stream));
+	re.setStreamRevision(r.number.toString());
+	re.setPreparePosition(r.prepare.toString());
+	re.setCommitPosition(r.commit.toString());
+	const md = re.getMetadataMap();
+	md.set('type', r.type);
+	md.set('content-type', r.contentType);
+	md.set('created', r.created.toString());
+	re.setCustomMetadata(r.meta);
+	re.setData(r.data);
+	const ev = new ReadResp.ReadEvent();
+	ev.setEvent(re);
+	if (withPosition) ev.setCommitPosition(r.commit.toString());
+	else ev.setNoPosition(new Empty());
+	const resp = new ReadResp();
+	resp.setEvent(ev);
+	return resp;
+}
+
+function filterOf(o) {
+	if (!o.hasFilter()) return () => true;
+	const f = o.getFilter();
+	const expr = f.hasStreamIdentifier() ? f.getStreamIdentifier() : f.getEventType();
+	const field = f.hasStreamIdentifier() ? (r) => r.stream : (r) => r.type;
+	const prefixes = expr.getPrefixList();
+	const regex = expr.getRegex() ? new RegExp(expr.getRegex()) : null;
+	return (r) => {
+		const v = field(r);
+		if (prefixes.length > 0) return prefixes.some((p) => v.startsWith(p));
+		return regex ? regex.test(v) : true;
+	};
+}
+
+function cmpPos(r, c, p) {
+	if (r.commit !== c) return r.commit < c ? -1 : 1;
+	return r.prepare < p ? -1 : r.prepare > p ? 1 : 0;
+}
+
+// $all from a position: the index of the first record at or after it
+// (forwards), or of the last record before it (backwards).
+function allStart(o, backward) {
+	const a = o.getAll();
+	if (a.hasStart()) return backward ? -1 : 0;
+	if (a.hasEnd()) return backward ? log.length - 1 : log.length;
+	const pos = a.getPosition();
+	const c = BigInt(pos.getCommitPosition()), p = BigInt(pos.getPreparePosition());
+	// The server reads the log from the commit position: it must be where a
+	// record starts (or the end), else "Trying to read from an invalid
+	// position." (RpcExceptions.InvalidPositionException).
+	if (c !== 0n && c !== logEnd && !recordAt.has(c)) return null;
+	if (!backward) {
+		let i = 0;
+		while (i < log.length && cmpPos(log[i], c, p) < 0) i++;
+		return i;
+	}
+	let i = log.length - 1;
+	while (i >= 0 && cmpPos(log[i], c, p) >= 0) i--;
+	return i;
+}
+
+function read(call) {
+	const denied = gate(call, false);
+	if (denied) {
+		call.emit('error', denied);
+		return;
+	}
+	stats.reads++;
+	const o = call.request.getOptions();
+	if (!o) {
+		call.emit('error', errors.invalid('a Read without options'));
+		return;
+	}
+	const backward = o.getReadDirection() === ReadReq.Options.ReadDirection.BACKWARDS;
+	const structured = o.hasUuidOption() && o.getUuidOption().hasStructured();
+	if (o.hasSubscription()) return subscribe(call, o, structured);
+	const count = o.hasCount() ? BigInt(o.getCount()) : 0n;
+	const out = [];
+	if (o.hasStream()) {
+		const so = o.getStream();
+		const name = streamName(so.getStreamIdentifier());
+		const s = streamOf(name);
+		if (s && s.hard) {
+			call.emit('error', errors.streamDeleted(name));
+			return;
+		}
+		if (!s || s.soft || s.events.length <= s.tb || s.events.length === 0) {
+			const nf = new ReadResp.StreamNotFound();
+			nf.setStreamIdentifier(identifier(name));
+			const resp = new ReadResp();
+			resp.setStreamNotFound(nf);
+			call.write(resp);
+			call.end();
+			return;
+		}
+		const last = s.events.length - 1;
+		let i = so.hasStart() ? (backward ? -1 : s.tb) : so.hasEnd() ? (backward ? last : last + 1)
+			: Number(BigInt(so.getRevision()) > BigInt(last + 1) ? BigInt(last + 1)
+				: BigInt(so.getRevision()));
+		if (backward && i > last) i = last;
+		if (!backward && i < s.tb) i = s.tb;
+		while (BigInt(out.length) < count && i >= s.tb && i <= last) {
+			out.push(s.events[i]);
+			i += backward ? -1 : 1;
+		}
+		for (const r of out) call.write(readEvent(r, structured, true));
+		call.end();
+		return;
+	}
+	if (!o.hasAll()) {
+		call.emit('error', errors.invalid('a Read of neither a stream nor $all'));
+		return;
+	}
+	const keep = filterOf(o);
+	let i = allStart(o, backward);
+	if (i === null) {
+		call.emit('error', errors.invalid('Trying to read from an invalid position.'));
+		return;
+	}
+	while (BigInt(out.length) < count && i >= 0 && i < log.length) {
+		if (keep(log[i])) out.push(log[i]);
+		i += backward ? -1 : 1;
+	}
+	for (const r of out) call.write(readEvent(r, structured, true));
+	call.end();
+}
+
+// A subscription: confirmation, the past from the position, a checkpoint
+// and caught_up, then each new record as it is committed, until the client
+// goes (or its deadline passes).
+function subscribe(call, o, structured) {
+	const conf = new ReadResp.SubscriptionConfirmation();
+	conf.setSubscriptionId(crypto.randomUUID());
+	const first = new ReadResp();
+	first.setConfirmation(conf);
+	call.write(first);
+	let next;
+	let keep = () => true;
+	let name = null;
+	if (o.hasAll()) {
+		keep = filterOf(o);
+		next = allStart(o, false);
+		if (next === null) {
+			call.emit('error', errors.invalid('Trying to read from an invalid position.'));
+			return;
+		}
+	} else {
+		const so = o.getStream();
+		name = streamName(so.getStreamIdentifier());
+		const s = streamOf(name);
+		next = so.hasStart() ? 0 : so.hasEnd() ? (s ? s.events.length : 0)
+			: Number(so.getRevision()) + 1;
+	}
+	const pump = () => {
+		if (call.cancelled || call.destroyed) return;
+		if (name === null) {
+			for (; next < log.length; next++)
+				if (keep(log[next])) call.write(readEvent(log[next], structured, true));
+		} else {
+			const s = streamOf(name);
+			for (; s && next < s.events.length; next++)
+				if (next >= s.tb) call.write(readEvent(s.events[next], structured, true));
+		}
+	};
+	pump();
+	if (name === null) {
+		const cp = new ReadResp.Checkpoint();
+		const end = log.length ? log[log.length - 1] : null;
+		cp.setCommitPosition((end ? end.commit : 0n).toString());
+		cp.setPreparePosition((end ? end.prepare : 0n).toString());
+		const r = new ReadResp();
+		r.setCheckpoint(cp);
+		call.write(r);
+	}
+	const caught = new ReadResp();
+	caught.setCaughtUp(new ReadResp.CaughtUp());
+	call.write(caught);
+	waiters.add(pump);
+	const stop = () => waiters.delete(pump);
+	call.on('cancelled', stop);
+	call.on('close', stop);
+	call.on('error', stop);
+}
+
+// ---- ServerFeatures ---------------------------------------------------------
+function getSupportedMethods(call, callback) {
+	const resp = new featuresPb.SupportedMethods();
+	for (const m of ['read', 'append', 'delete', 'tombstone']) {
+		const sm = new featuresPb.SupportedMethod();
+		sm.setMethodName(m);
+		sm.setServiceName('event_store.client.streams.streams');
+		resp.addMethods(sm);
+	}
+	resp.setEventStoreServerVersion('25.0.0');
+	callback(null, resp);
+}
+
+// ---- the server ---------------------------------------------------------------
+const server = new grpc.Server();
+server.addService(streamsGrpc.StreamsService, {
+	read, append, delete: deleteCall(false), tombstone: deleteCall(true),
+	batchAppend: (call) => call.emit('error', rpcError(grpc.status.UNIMPLEMENTED,
+		'BatchAppend is not offered by this stand-in')),
+});
+server.addService(featuresGrpc.ServerFeaturesService, {getSupportedMethods});
+server.bindAsync(`127.0.0.1:${opts.port}`, grpc.ServerCredentials.createInsecure(),
+	(err, port) => {
+		if (err) {
+			process.stderr.write(`kurrentdb-standin: ${err.message}\n`);
+			process.exit(1);
+		}
+		process.stdout.write(`listening on 127.0.0.1:${port}\n`);
+	});
+for (const sig of ['SIGTERM', 'SIGINT'])
+	process.on(sig, () => server.tryShutdown(() => process.exit(0)));

@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+// Keeps the KurrentDB stand-in honest: the official Node client
+// (@kurrent/kurrentdb-client; its reads go through its Rust bridge, a second
+// client no one here wrote) against the stand-in at the connection string in
+// argv[2], checking what the client's documentation says each call gives.
+// Prints TAP.
+'use strict';
+
+const path = require('path');
+const crypto = require('crypto');
+const here = __dirname;
+const kdb = require(require.resolve('@kurrent/kurrentdb-client', {paths: [here, process.cwd()]}));
+const {
+	KurrentDBClient, jsonEvent, NO_STREAM, ANY, STREAM_EXISTS, FORWARDS, BACKWARDS, START, END,
+	streamNameFilter,
+} = kdb;
+
+let n = 0, failed = 0;
+function ok(cond, what, detail) {
+	n++;
+	if (!cond) failed++;
+	console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${what}`);
+	if (!cond && detail !== undefined) console.log(`# ${String(detail).replace(/\n/g, '\n# ')}`);
+}
+async function rejects(promise) {
+	try {
+		await promise;
+	} catch (e) {
+		return e;
+	}
+	return null;
+}
+async function collect(iterable) {
+	const out = [];
+	for await (const e of iterable) out.push(e);
+	return out;
+}
+const show = (x) => JSON.stringify(x, (k, v) => typeof v === 'bigint' ? v.toString() : v);
+const ev = (type, data) => jsonEvent({type, data, id: crypto.randomUUID()});
+
+async function main() {
+	const client = KurrentDBClient.connectionString(process.argv[2]);
+	const run = crypto.randomUUID().replace(/-/g, '').slice(0, 12);
+	const s = `Test${run}-a`;
+
+	// Appends with each kind of expected revision.
+	const first = [ev('Created', {n: 0}), ev('Voted', {n: 1})];
+	let r = await client.appendToStream(s, first, {streamState: NO_STREAM});
+	ok(r.success && r.nextExpectedRevision === 1n, 'append no_stream: next expected revision 1',
+		show(r));
+	ok(typeof r.position?.commit === 'bigint' && r.position.prepare >= r.position.commit,
+		'append: the position has commit and prepare');
+	r = await client.appendToStream(s, ev('Voted', {n: 2}), {streamState: 1n});
+	ok(r.nextExpectedRevision === 2n, 'append at revision 1: next expected revision 2');
+	r = await client.appendToStream(s, ev('Voted', {n: 3}), {streamState: STREAM_EXISTS});
+	ok(r.nextExpectedRevision === 3n, 'append stream_exists: next expected revision 3');
+	r = await client.appendToStream(s, ev('Voted', {n: 4}), {streamState: ANY});
+	ok(r.nextExpectedRevision === 4n, 'append any: next expected revision 4');
+
+	// Idempotence: the same ids at the same place are the same append.
+	r = await client.appendToStream(s, first, {streamState: NO_STREAM});
+	ok(r.nextExpectedRevision === 1n, 'the first append again (same ids, no_stream) succeeds with revision 1');
+
+	// Wrong expected versions and their details.
+	let e = await rejects(client.appendToStream(s, ev('Voted', {}), {streamState: 2n}));
+	ok(e && e.type === 'wrong-expected-version' && e.streamName === s &&
+		e.expectedState === 2n && e.actualState === 4n,
+	'append at a stale revision: WrongExpectedVersionError, expected 2, actual 4', e);
+	e = await rejects(client.appendToStream(s, ev('Voted', {}), {streamState: NO_STREAM}));
+	ok(e && e.type === 'wrong-expected-version' && e.expectedState === NO_STREAM &&
+		e.actualState === 4n, 'append no_stream to an existing stream: expected no_stream, actual 4', e);
+	e = await rejects(client.appendToStream(`Test${run}-none`, ev('Voted', {}),
+		{streamState: STREAM_EXISTS}));
+	ok(e && e.type === 'wrong-expected-version' && e.expectedState === STREAM_EXISTS &&
+		e.actualState === NO_STREAM,
+	'append stream_exists to a missing stream: expected stream_exists, actual no_stream', e);
+
+	// Reads forwards and backwards.
+	let got = await collect(client.readStream(s, {direction: FORWARDS, fromRevision: START}));
+	ok(got.length === 5 && got.map((x) => Number(x.event.revision)).join() === '0,1,2,3,4',
+		'read forwards from the start: revisions 0..4', got.length);
+	ok(got[0].event.type === 'Created' && got[0].event.data.n === 0 && got[0].event.isJson &&
+		got[0].event.created instanceof Date && Math.abs(got[0].event.created - Date.now()) < 60000,
+	'an event: type, JSON data, created time', show(got[0]?.event));
+	got = await collect(client.readStream(s, {direction: BACKWARDS, fromRevision: END, maxCount: 2}));
+	ok(got.map((x) => Number(x.event.revision)).join() === '4,3', 'read backwards from the end, 2: 4,3');
+	got = await collect(client.readStream(s, {direction: FORWARDS, fromRevision: 3n, maxCount: 10}));
+	ok(got.map((x) => Number(x.event.revision)).join() === '3,4', 'read forwards from revision 3: 3,4');
+	e = await rejects(collect(client.readStream(`Test${run}-none`)));
+	ok(e && e.type === 'stream-not-found', 'a missing stream: StreamNotFoundError', e);
+
+	// Soft delete: gone for reads, recreated by the next append, numbering on.
+	e = await rejects(client.deleteStream(s, {expectedRevision: 1n}));
+	ok(e && e.type === 'wrong-expected-version' && e.expectedState === 1n && e.actualState === 4n,
+		'delete at a stale revision: WrongExpectedVersionError, expected 1, actual 4', e);
+	const del = await client.deleteStream(s, {expectedRevision: 4n});
+	ok(del && typeof del.position?.commit === 'bigint', 'delete at revision 4: a position');
+	e = await rejects(collect(client.readStream(s)));
+	ok(e && e.type === 'stream-not-found', 'a soft-deleted stream reads as not found', e);
+	r = await client.appendToStream(s, ev('Voted', {n: 5}), {streamState: NO_STREAM});
+	ok(r.nextExpectedRevision === 5n, 'append no_stream to the soft-deleted stream: revision 5');
+	got = await collect(client.readStream(s));
+	ok(got.map((x) => Number(x.event.revision)).join() === '5', 'the recreated stream holds only 5');
+
+	// Tombstone: deleted for good.
+	const t = `Test${run}-t`;
+	await client.appendToStream(t, ev('Created', {}), {streamState: NO_STREAM});
+	await client.tombstoneStream(t);
+	e = await rejects(collect(client.readStream(t)));
+	ok(e && e.type === 'stream-deleted', 'a tombstoned stream: StreamDeletedError on read', e);
+	e = await rejects(client.appendToStream(t, ev('Voted', {}), {streamState: ANY}));
+	ok(e && e.type === 'stream-deleted' && e.streamName === t,
+		'a tombstoned stream: StreamDeletedError on append', e);
+
+	// $all: filtered reads and a filtered subscription by stream prefix.
+	const other = `Other${run}-x`;
+	await client.appendToStream(other, ev('Noise', {}), {streamState: ANY});
+	const prefix = `Test${run}-`;
+	got = await collect(client.readAll({direction: FORWARDS, fromPosition: START,
+		filter: streamNameFilter({prefixes: [prefix]})}));
+	const names = new Set(got.map((x) => x.event.streamId));
+	ok(got.length > 0 && [...names].every((x) => x.startsWith(prefix)),
+		'$all read filtered by prefix: only those streams', [...names].join());
+	let sorted = true;
+	for (let i = 1; i < got.length; i++) {
+		const a = got[i - 1].event.position, b = got[i].event.position;
+		if (b.commit < a.commit || (b.commit === a.commit && b.prepare <= a.prepare)) sorted = false;
+	}
+	ok(sorted, '$all forwards: positions increase');
+	const back = await collect(client.readAll({direction: BACKWARDS, fromPosition: END, maxCount: 3}));
+	ok(back.length === 3 && back[0].event.streamId === other,
+		'$all backwards from the end: the last append first', back[0]?.event?.streamId);
+
+	const sub = client.subscribeToAll({fromPosition: START,
+		filter: streamNameFilter({prefixes: [prefix]})});
+	const seen = [];
+	let live = null;
+	const done = new Promise((resolve, reject) => {
+		sub.on('data', (x) => {
+			seen.push(x.event);
+			if (live && x.event.id === live) resolve();
+		});
+		sub.on('error', reject);
+		setTimeout(() => reject(new Error('no live event within 10 s')), 10000);
+	});
+	await new Promise((resolve) => setTimeout(resolve, 300));
+	const liveEvent = ev('Voted', {live: true});
+	live = liveEvent.id;
+	await client.appendToStream(`Test${run}-live`, liveEvent, {streamState: NO_STREAM});
+	await client.appendToStream(other, ev('Noise', {}), {streamState: ANY});
+	const subErr = await rejects(done);
+	await sub.unsubscribe();
+	ok(!subErr && seen.length >= got.length + 1 &&
+		seen.every((x) => x.streamId.startsWith(prefix)),
+	'filtered $all subscription: the past, then a live event, no other stream', subErr || seen.length);
+
+	await client.dispose();
+}
+
+main().then(() => {
+	console.log(`1..${n}`);
+	process.exit(failed ? 1 : 0);
+}, (e) => {
+	console.log(`not ok ${n + 1} - the client threw: ${String(e && e.stack || e).replace(/\n/g, ' | ')}`);
+	console.log(`1..${n + 1}`);
+	process.exit(1);
+});

@@ -171,13 +171,17 @@ pvp_web()
 	export PHOTOVOTE_CONFIG=$pvp_work/pv.conf
 	PVP_AUTH="Authorization: Bearer $("$top_builddir/fcgi/photovote-token" create \
 		root@example.org --admin)" || return 1
-	for ((i = 0; i < 50; i++)); do
-		port=$((20000 + RANDOM % 20000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-	done
 	mkdir -p "$pvp_work/www"
 	chmod 755 "$pvp_work"
-	cat >"$pvp_work/lighttpd.conf" <<CONF
+	# A port free when looked at may be taken before lighttpd binds it (other tests pick
+	# ports too): a lighttpd that could not bind is started again on another one.
+	local attempt pid
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		for ((i = 0; i < 50; i++)); do
+			port=$((20000 + RANDOM % 20000))
+			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+		done
+		cat >"$pvp_work/lighttpd.conf" <<CONF
 server.document-root = "$pvp_work/www"
 server.bind = "127.0.0.1"
 server.port = $port
@@ -191,16 +195,21 @@ fastcgi.server = ("/api" => ((
 	"max-procs" => 1,
 )))
 CONF
-	lighttpd -D -f "$pvp_work/lighttpd.conf" >>"$pvp_work/lighttpd.out" 2>&1 &
-	local pid=$!
-	pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	PVP_BASE=http://127.0.0.1:$port/api
-	# /readyz: the servers photovote.fcgi needs (the projector is this test's business).
-	for ((i = 0; i < 300; i++)); do
-		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/readyz")
-		[[ $code == 200 ]] && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
+		: >"$pvp_work/lighttpd.out"
+		lighttpd -D -f "$pvp_work/lighttpd.conf" >>"$pvp_work/lighttpd.out" 2>&1 &
+		pid=$!
+		pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+		PVP_BASE=http://127.0.0.1:$port/api
+		# /readyz: the servers photovote.fcgi needs (the projector is this test's business).
+		for ((i = 0; i < 300; i++)); do
+			code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/readyz")
+			[[ $code == 200 ]] && return 0
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && break
+		grep -q "Address already in use" "$pvp_work/lighttpd.out" || break
+		echo "# port $port was taken before lighttpd bound it; another port"
 	done
 	echo "# photovote.fcgi not ready (/readyz: ${code:-nothing})"
 	tail -n 20 "$pvp_work/lighttpd-error.log" "$pvp_work/lighttpd.out" 2>/dev/null |

@@ -79,7 +79,7 @@ if ! command -v lighttpd >/dev/null; then
 		pv_tap_n=$((pv_tap_n + 1))
 		echo "ok $pv_tap_n # SKIP lighttpd is not installed"
 	done
-elif pvp_web || pvp_web; then # a second port if lighttpd could not bind the first
+elif pvp_web; then
 	pvp_check "GET .../results of the ballots election: 200, the fold's results" eval \
 		'test "$(pvp_get "elections/$eb/results" "$pvp_work/got")" = 200 &&
 		 test "$(jq -cS . "$pvp_work/got")" = "$(jq -cS . "$pvp_work/want-results-$eb")"'

@@ -1395,9 +1395,13 @@ static void done_rebuild(struct console *c, struct job *j)
 	struct rebuild_share *rb = &c->rb;
 	unsigned long ended = p->elections_done + p->elections_failed;
 	struct pv_buf b = PV_BUF_INIT;
-	char *raw;
+	char *raw, *failure;
 
 	rb->running = false;
+	pthread_mutex_lock(&rb->lock);
+	failure = rb->failure;
+	rb->failure = NULL;
+	pthread_mutex_unlock(&rb->lock);
 	if (j->rc != PV_OK) {
 		pv_buf_printf(&b, "rebuild: %s", j->err.msg);
 		if (!j->arg && p->elections_total)
@@ -1406,23 +1410,24 @@ static void done_rebuild(struct console *c, struct job *j)
 	} else if (p->cancelled) {
 		pv_buf_printf(&b, "rebuild cancelled after %lu of %lu elections; %s resumes it",
 			      ended, p->elections_total, j->arg ? "r" : "R");
-	} else if (j->arg && !p->elections_failed) {
+	} else if (j->arg && failure) {
+		pv_buf_printf(&b, "rebuild: %s", failure); /* as the CLI says it */
+	} else if (j->arg) {
 		pv_buf_printf(&b, "rebuilt %s (%" PRId64 " events, %lu Cosmos DB requests)", j->arg,
 			      p->events_done, p->cosmos_requests);
 	} else {
 		pv_buf_printf(&b, "rebuilt %lu of %lu elections", p->elections_done,
 			      p->elections_total);
+		if (p->elections_failed)
+			pv_buf_printf(&b, ", %lu failed", p->elections_failed);
 		if (p->resumed)
 			pv_buf_printf(&b, ", resumed after %lu", rb->before);
 		pv_buf_printf(&b, ": %.0f events/s, %lu Cosmos DB requests", p->rate,
 			      p->cosmos_requests);
+		if (failure)
+			pv_buf_printf(&b, "; the first failed: %s", failure);
 	}
-	pthread_mutex_lock(&rb->lock);
-	if (p->elections_failed && rb->failure)
-		pv_buf_printf(&b, "; %lu failed, the first: %s", p->elections_failed, rb->failure);
-	free(rb->failure);
-	rb->failure = NULL;
-	pthread_mutex_unlock(&rb->lock);
+	free(failure);
 	raw = pv_buf_steal(&b);
 	set_message(c, j->rc != PV_OK || p->elections_failed, "%s", raw);
 	free(raw);

@@ -5,7 +5,7 @@
 # machine; the slowest answer is printed; tests/admin/console-latency.sh measures the real
 # figure), Esc cancels, screens still read (the rebuild has a worker of its own), and SIGTERM
 # ends the console within 1 s with exit status 143, the terminal restored and no typed key
-# left for the shell.
+# left for the shell, saying the rebuild was cancelled.
 # Then the same with SIGINT (Ctrl-C): 130.
 set -u
 # shellcheck source=lib.sh
@@ -15,7 +15,7 @@ if ! command -v tmux >/dev/null; then
 	echo "1..0 # SKIP tmux missing (tests/install-deps.sh installs it)"
 	exit 0
 fi
-echo "1..11"
+echo "1..12"
 if ! adm_setup paused; then
 	echo "# servers unavailable"
 	exit 77
@@ -70,6 +70,8 @@ pvp_check "... with exit status 143" test "$(cat "$w/$s.rc" 2>/dev/null)" = 143
 pvp_check "... the terminal restored (the shell's screen, not the console's)" \
 	eval "! adm_screen $s | grep -q 'photovote-admin  '"
 pvp_check "... and no typed key reaches the shell" eval "! adm_screen $s | grep -q 'zxzx'"
+pvp_check "... and it says the rebuild was cancelled" \
+	adm_on $s "photovote-admin: console: the rebuild was cancelled; run it again to resume" 5
 # Ctrl-C the same way, still paused.
 s=p2
 adm_tmux_start $s 80 24

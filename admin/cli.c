@@ -681,7 +681,7 @@ struct rebuild_ui {
 	json_t *failed; /* --json: [{"election_id", "error"}] */
 };
 
-static void clock_text(double seconds, char *out, size_t size)
+void pv_cli_clock(double seconds, char *out, size_t size)
 {
 	long t = seconds < 0 ? 0 : (long)(seconds + 0.5);
 
@@ -699,9 +699,9 @@ static void rebuild_progress(void *ctx, const struct pv_rebuild_progress *p)
 
 	if (!ui->tty)
 		return;
-	clock_text(p->elapsed, elapsed, sizeof elapsed);
+	pv_cli_clock(p->elapsed, elapsed, sizeof elapsed);
 	if (p->eta >= 0)
-		clock_text(p->eta, eta, sizeof eta);
+		pv_cli_clock(p->eta, eta, sizeof eta);
 	else
 		snprintf(eta, sizeof eta, "?");
 	if (strcmp(p->phase, "catching up") == 0)

@@ -34,5 +34,7 @@ int pv_cli_fail(const char *what, const struct pv_error *err);
 /* Prints "photovote-admin: <msg>" and the usage hint; returns 2. */
 int pv_cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pv_cli_usage(FILE *out);
+/* Seconds as m:ss, or h:mm:ss from an hour on (a rebuild's elapsed and ETA). */
+void pv_cli_clock(double seconds, char *out, size_t size);
 
 #endif

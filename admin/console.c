@@ -51,6 +51,7 @@
 #include "log.h"
 #include "projection.h"
 #include "projection_state.h"
+#include "rebuild.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -60,6 +61,7 @@
 #include <jansson.h>
 #include <locale.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -75,6 +77,7 @@
 #define LIVE_SECONDS 2
 #define WAIT_SHOW_MS 300
 #define STOP_WAIT_MS 100
+#define BAR_MIN 5
 #define STATUS_SLOW_MS 1000
 #define ESC_DELAY_MS 25
 #define EVENTS_PAGE 500
@@ -194,12 +197,31 @@ struct view {
 
 struct job;
 
+/* A rebuild (pv_rebuild_run) on the rebuild worker: its figures, shared
+ * with the drawing thread under lock. */
+struct rebuild_share {
+	pthread_mutex_t lock;
+	struct pv_rebuild_progress p; /* the last snapshot (p.election NULL) */
+	bool reported;                /* p holds one */
+	unsigned long before;         /* elections done by earlier runs (resumed) */
+	char *failure;                /* the first election that failed: raw text */
+	int wake_fd;                  /* wakes the console's poll */
+	/* The console's own (its thread only). */
+	bool running, all;
+	struct timespec started;
+	volatile sig_atomic_t cancel; /* set by Esc, read by the rebuild */
+};
+
 struct console {
 	struct pv_session *s;
 	struct pv_cw *worker;
 	/* The status line's own: a hung broker holds up only that line. */
 	struct pv_session *status_session;
 	struct pv_cw *status_worker;
+	/* Rebuilds': a long replay holds up neither screens nor status. */
+	struct pv_session *rebuild_session;
+	struct pv_cw *rebuild_worker;
+	struct rebuild_share rb;
 	struct view views[DEPTH_MAX];
 	int depth;
 	unsigned next_gen;
@@ -412,6 +434,8 @@ struct job {
 	struct pv_dl_op op;
 	enum pv_dl_action want; /* a count: for which action */
 	struct pv_projection_state proj;
+	struct rebuild_share *rb;
+	struct pv_rebuild_progress rbp; /* the rebuild's final figures */
 };
 
 static void job_free(struct job *j)
@@ -1326,19 +1350,173 @@ static void load_status(struct console *c)
 
 /* ---- rebuild ---- */
 
+static double seconds_since(const struct timespec *t);
+
+static void rebuild_progress(void *ctx, const struct pv_rebuild_progress *p)
+{
+	struct rebuild_share *rb = ctx;
+
+	pthread_mutex_lock(&rb->lock);
+	if (!rb->reported && strcmp(p->phase, "replaying") == 0)
+		rb->before = p->elections_done + p->elections_failed;
+	rb->p = *p;
+	rb->p.election = NULL; /* borrowed by the rebuild */
+	rb->reported = true;
+	pthread_mutex_unlock(&rb->lock);
+	pv_cw_wake(rb->wake_fd);
+}
+
+static void rebuild_failed(void *ctx, const char *id, const struct pv_error *err)
+{
+	struct rebuild_share *rb = ctx;
+
+	pthread_mutex_lock(&rb->lock);
+	if (!rb->failure)
+		rb->failure = pv_xasprintf("election %s failed: %s", id, err->msg);
+	pthread_mutex_unlock(&rb->lock);
+}
+
 static void run_rebuild(struct pv_session *s, struct pv_cw_job *base)
 {
 	struct job *j = (struct job *)base;
+	struct pv_rebuild_options o = {.election_id = j->arg,
+				       .progress = rebuild_progress,
+				       .failed = rebuild_failed,
+				       .ctx = j->rb,
+				       .cancel = &j->rb->cancel};
 
-	j->rc = pv_session_rebuild(s, j->arg, &j->err);
+	j->rc = pv_rebuild_run(s, &o, &j->rbp, &j->err);
 }
 
+/* The result, as the CLI words it, on the message line. */
 static void done_rebuild(struct console *c, struct job *j)
 {
-	if (j->rc == PV_OK)
-		set_message(c, false, "rebuilt %s", j->arg);
+	const struct pv_rebuild_progress *p = &j->rbp;
+	struct rebuild_share *rb = &c->rb;
+	unsigned long ended = p->elections_done + p->elections_failed;
+	struct pv_buf b = PV_BUF_INIT;
+	char *raw, *failure;
+
+	rb->running = false;
+	pthread_mutex_lock(&rb->lock);
+	failure = rb->failure;
+	rb->failure = NULL;
+	pthread_mutex_unlock(&rb->lock);
+	if (j->rc != PV_OK) {
+		pv_buf_printf(&b, "rebuild: %s", j->err.msg);
+		if (!j->arg && p->elections_total)
+			pv_buf_printf(&b, "; stopped after %lu of %lu elections, R resumes", ended,
+				      p->elections_total);
+	} else if (p->cancelled) {
+		pv_buf_printf(&b, "rebuild cancelled after %lu of %lu elections; %s resumes it",
+			      ended, p->elections_total, j->arg ? "r" : "R");
+	} else if (j->arg && failure) {
+		pv_buf_printf(&b, "rebuild: %s", failure); /* as the CLI says it */
+	} else if (j->arg) {
+		pv_buf_printf(&b, "rebuilt %s (%" PRId64 " events, %lu Cosmos DB requests)", j->arg,
+			      p->events_done, p->cosmos_requests);
+	} else {
+		pv_buf_printf(&b, "rebuilt %lu of %lu elections", p->elections_done,
+			      p->elections_total);
+		if (p->elections_failed)
+			pv_buf_printf(&b, ", %lu failed", p->elections_failed);
+		if (p->resumed)
+			pv_buf_printf(&b, ", resumed after %lu", rb->before);
+		pv_buf_printf(&b, ": %.0f events/s, %lu Cosmos DB requests", p->rate,
+			      p->cosmos_requests);
+		if (failure)
+			pv_buf_printf(&b, "; the first failed: %s", failure);
+	}
+	free(failure);
+	raw = pv_buf_steal(&b);
+	set_message(c, j->rc != PV_OK || p->elections_failed, "%s", raw);
+	free(raw);
+}
+
+/* The progress line: "rebuild 3/10 [###   ] 812/4000 events 98/s 0:08 ETA 0:32",
+ * the bar as wide as width leaves (none when that is too narrow). */
+static char *rebuild_line(struct console *c, int width)
+{
+	struct rebuild_share *rb = &c->rb;
+	struct pv_rebuild_progress p;
+	char elapsed[48], eta[48], *head, *tail, *line, *bar;
+	bool reported;
+	int room;
+
+	pthread_mutex_lock(&rb->lock);
+	p = rb->p;
+	reported = rb->reported;
+	pthread_mutex_unlock(&rb->lock);
+	if (!reported) {
+		pv_cli_clock(seconds_since(&rb->started), elapsed, sizeof elapsed);
+		return pv_xasprintf("rebuild%s: starting (event store, PostgreSQL, Cosmos DB), %s",
+				    rb->cancel ? " cancelling" : "", elapsed);
+	}
+	pv_cli_clock(p.elapsed, elapsed, sizeof elapsed);
+	if (p.eta >= 0)
+		pv_cli_clock(p.eta, eta, sizeof eta);
 	else
-		set_message(c, true, "%s", j->err.msg);
+		snprintf(eta, sizeof eta, "?");
+	head = pv_xasprintf("%s %lu/%lu", rb->cancel ? "cancelling" : "rebuild",
+			    p.elections_done + p.elections_failed, p.elections_total);
+	tail = pv_xasprintf("%" PRId64 "/%" PRId64 " events %.0f/s %s ETA %s", p.events_done,
+			    p.events_total, p.rate, elapsed, eta);
+	room = width - (int)(strlen(head) + strlen(tail)) - 4; /* " [" "] " */
+	if (room < BAR_MIN) {
+		line = pv_xasprintf("%s %s", head, tail);
+	} else {
+		int full = p.events_total > 0 ? (int)((double)room * (double)p.events_done /
+						      (double)p.events_total)
+					      : 0;
+
+		bar = pv_xcalloc((size_t)room + 1, 1);
+		memset(bar, ' ', (size_t)room);
+		memset(bar, '#', (size_t)(full > room ? room : full));
+		line = pv_xasprintf("%s [%s] %s", head, bar, tail);
+		free(bar);
+	}
+	free(head);
+	free(tail);
+	return line;
+}
+
+/* Starts a rebuild of one election, or of every one (id NULL). */
+static void start_rebuild(struct console *c, const char *id)
+{
+	struct rebuild_share *rb = &c->rb;
+	struct job *j;
+
+	if (rb->running) {
+		set_message(c, false, "a rebuild is running: Esc cancels it");
+		return;
+	}
+	pthread_mutex_lock(&rb->lock);
+	memset(&rb->p, 0, sizeof rb->p);
+	rb->reported = false;
+	rb->before = 0;
+	pthread_mutex_unlock(&rb->lock);
+	rb->running = true;
+	rb->all = !id;
+	rb->cancel = 0;
+	clock_gettime(CLOCK_MONOTONIC, &rb->started);
+	j = job_new(c, "event store and Cosmos DB: a rebuild", run_rebuild, done_rebuild);
+	j->arg = id ? pv_xstrdup(id) : NULL;
+	j->rb = rb;
+	if (id)
+		set_message(c, false, "rebuilding %s; Esc cancels", id);
+	else
+		set_message(c, false, "rebuilding every election; Esc cancels, R resumes");
+	pv_cw_submit(c->rebuild_worker, &j->base);
+}
+
+/* Esc while a rebuild runs: it stops after the election in hand. */
+static bool cancel_rebuild(struct console *c)
+{
+	if (!c->rb.running || c->rb.cancel)
+		return false;
+	c->rb.cancel = 1;
+	set_message(c, false, "cancelling the rebuild: it stops after the election in hand");
+	return true;
 }
 
 /* The stream of the selected line or of the shown view. */
@@ -1356,7 +1534,6 @@ static void rebuild(struct console *c)
 {
 	const char *stream = current_stream(c);
 	const char *id;
-	struct job *j;
 
 	if (!stream)
 		return;
@@ -1365,10 +1542,12 @@ static void rebuild(struct console *c)
 		set_message(c, true, "%s is not an election's stream", stream);
 		return;
 	}
-	j = job_new(c, "event store and Cosmos DB: a rebuild", run_rebuild, done_rebuild);
-	j->arg = pv_xstrdup(id);
-	set_message(c, false, "rebuilding %s ...", id);
-	submit_action(c, j);
+	start_rebuild(c, id);
+}
+
+static void rebuild_all(struct console *c)
+{
+	start_rebuild(c, NULL);
 }
 
 /* ---- screens: opening, reading again ---- */
@@ -1491,10 +1670,12 @@ static void put(int y, int x, int width, const char *s, size_t skip)
 		addch(' ');
 }
 
-static int content_rows(void)
+static int content_rows(const struct console *c)
 {
-	/* Title, column heads; status, message, hints. */
-	return LINES - 5 > 0 ? LINES - 5 : 0;
+	/* Title, column heads; a rebuild's progress, status, message, hints. */
+	int n = LINES - 5 - (c->rb.running ? 1 : 0);
+
+	return n > 0 ? n : 0;
 }
 
 static void draw_view(struct console *c, struct view *v, int rows)
@@ -1598,7 +1779,7 @@ static void draw_status(struct console *c, int y)
 static void draw(struct console *c)
 {
 	struct view *v = top_view(c);
-	int rows = content_rows();
+	int rows = content_rows(c);
 	char *title, *h;
 
 	erase();
@@ -1612,6 +1793,14 @@ static void draw(struct console *c)
 	attroff(A_REVERSE);
 	free(title);
 	draw_view(c, v, rows);
+	if (c->rb.running && LINES >= 5) {
+		char *line = rebuild_line(c, COLS);
+
+		attron(A_BOLD);
+		put(LINES - 4, 0, COLS, line, 0);
+		attroff(A_BOLD);
+		free(line);
+	}
 	if (LINES >= 4)
 		draw_status(c, LINES - 3);
 	if (LINES >= 3)
@@ -1641,7 +1830,7 @@ static void move_by(struct console *c, long delta)
 		    v->sel == v->nshown - 1 && delta > 0)
 			load_audit(c, v, true);
 	} else {
-		long rows = content_rows() > 0 ? content_rows() : 1;
+		long rows = content_rows(c) > 0 ? content_rows(c) : 1;
 		long last = (long)v->count > rows ? (long)v->count - rows : 0;
 		long to = (long)v->top + delta;
 
@@ -1649,9 +1838,9 @@ static void move_by(struct console *c, long delta)
 	}
 }
 
-static long page(void)
+static long page(const struct console *c)
 {
-	return content_rows() > 1 ? content_rows() - 1 : 1;
+	return content_rows(c) > 1 ? content_rows(c) - 1 : 1;
 }
 
 static void k_up(struct console *c)
@@ -1664,11 +1853,11 @@ static void k_down(struct console *c)
 }
 static void k_pgup(struct console *c)
 {
-	move_by(c, -page());
+	move_by(c, -page(c));
 }
 static void k_pgdn(struct console *c)
 {
-	move_by(c, page());
+	move_by(c, page(c));
 }
 static void k_home(struct console *c)
 {
@@ -1878,8 +2067,14 @@ static const struct key_row keys[] = {
 	 "r",
 	 "r:rebuild",
 	 ON(SC_STREAMS) | ON(SC_EVENTS) | ON(SC_EVENT),
-	 "rebuild the election's documents by replaying its stream",
+	 "rebuild the election's documents by replaying its stream (Esc cancels)",
 	 rebuild},
+	{{'R'},
+	 "R",
+	 "R:all",
+	 ON(SC_STREAMS) | ON(SC_PROJECTION),
+	 "rebuild every election (Esc cancels; R again resumes where it stopped)",
+	 rebuild_all},
 	{{'s'}, "s", "s:sort", ON(SC_STREAMS), "sort by name, by last activity, by size", k_sort},
 	{{'f'},
 	 "f",
@@ -1930,7 +2125,7 @@ static const struct key_row keys[] = {
 	 "Esc Bksp Left h",
 	 "Esc:back",
 	 ALL,
-	 "back; stops waiting for a slow server",
+	 "back; stops waiting for a slow server (Esc: cancels a rebuild first)",
 	 k_back},
 	{{'q'}, "q", "q:quit", ALL, "back; quits from screens 1-4", NULL},
 };
@@ -1957,6 +2152,8 @@ static char *hints(const struct console *c, int width)
 		return pv_xstrdup("y:yes  any other key:no");
 	if (c->prompt != PROMPT_NONE)
 		return pv_xstrdup("Enter:keep  Esc:clear  Bksp:erase");
+	if (c->rb.running && !c->rb.cancel)
+		pv_buf_puts(&b, "Esc:cancel rebuild  ");
 	for (size_t i = 0; i < NKEYS; i++) {
 		const char *h = keys[i].hint;
 
@@ -2065,6 +2262,8 @@ static bool key(struct console *c, int ch)
 		prompt_key(c, ch);
 		return true;
 	}
+	if (ch == KEY_ESC && cancel_rebuild(c))
+		return true;
 	row = find_key(top_view(c)->kind, ch);
 	if (!row)
 		return true;
@@ -2135,17 +2334,32 @@ static void answers(struct console *c, struct pv_cw *w)
 	}
 }
 
-/* Stops both workers; false when one is still inside a server call. */
+/* Stops *w (if started) within ms, then frees *s (its own session, when
+ * s is given); false when it is still inside a server call. */
+static bool stop_worker(struct pv_cw **w, struct pv_session **s, long ms)
+{
+	if (*w && !pv_cw_stop(*w, ms, release_job))
+		return false;
+	*w = NULL;
+	if (s) {
+		pv_session_free(*s);
+		*s = NULL;
+	}
+	return true;
+}
+
+/* Stops the workers; false when one is still inside a server call.  A
+ * rebuild is cancelled first; one cut short in an election is safe (the
+ * head document is its commit point) and resumes (rebuild.h). */
 static bool stop_workers(struct console *c)
 {
-	bool ok = true;
+	bool ok;
 
-	if (c->status_worker && !pv_cw_stop(c->status_worker, STOP_WAIT_MS, release_job))
-		ok = false;
-	else if (c->status_worker)
-		pv_session_free(c->status_session);
-	if (c->worker && !pv_cw_stop(c->worker, ok ? STOP_WAIT_MS : 0, release_job))
-		ok = false;
+	if (c->rb.running)
+		c->rb.cancel = 1;
+	ok = stop_worker(&c->rebuild_worker, &c->rebuild_session, STOP_WAIT_MS);
+	ok = stop_worker(&c->status_worker, &c->status_session, ok ? STOP_WAIT_MS : 0) && ok;
+	ok = stop_worker(&c->worker, NULL, ok ? STOP_WAIT_MS : 0) && ok;
 	return ok;
 }
 
@@ -2192,16 +2406,23 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	/* Warnings from the libraries (a rebuild's refused events) must not
 	 * scribble over the screen. */
 	pv_log_init("photovote-admin", PV_LOG_SYSLOG, pv_log_get_level());
+	pthread_mutex_init(&c.rb.lock, NULL);
 	c.status_session = pv_session_twin(s);
+	c.rebuild_session = pv_session_twin(s);
 	c.worker = pv_cw_start(s, &err);
 	if (c.worker)
 		c.status_worker = pv_cw_start(c.status_session, &err);
-	if (!c.status_worker) {
+	if (c.status_worker)
+		c.rebuild_worker = pv_cw_start(c.rebuild_session, &err);
+	if (!c.rebuild_worker) {
 		fprintf(stderr, "photovote-admin: %s\n", err.msg);
-		if (!c.worker || stop_workers(&c))
+		if (stop_workers(&c)) {
 			pv_session_free(c.status_session);
+			pv_session_free(c.rebuild_session);
+		}
 		return PV_EXIT_SERVER;
 	}
+	c.rb.wake_fd = pv_cw_wake_fd(c.rebuild_worker);
 	wake_fd = pv_cw_wake_fd(c.worker);
 	handle_signals();
 	pv_xalloc_set_fatal_hook(restore_terminal);
@@ -2223,17 +2444,20 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &c.status_at);
 	clock_gettime(CLOCK_MONOTONIC, &c.live_at);
 	while (!stop_signal) {
-		struct pollfd fds[3] = {{.fd = STDIN_FILENO, .events = POLLIN},
+		struct pollfd fds[4] = {{.fd = STDIN_FILENO, .events = POLLIN},
 					{.fd = pv_cw_fd(c.worker), .events = POLLIN},
-					{.fd = pv_cw_fd(c.status_worker), .events = POLLIN}};
+					{.fd = pv_cw_fd(c.status_worker), .events = POLLIN},
+					{.fd = pv_cw_fd(c.rebuild_worker), .events = POLLIN}};
 		bool quit = false;
 		int ch;
 
 		draw(&c);
-		if (poll(fds, 3, TICK_MS) < 0 && errno != EINTR)
+		if (poll(fds, 4, TICK_MS) < 0 && errno != EINTR)
 			break;
 		answers(&c, c.worker);
 		answers(&c, c.status_worker);
+		/* Progress wakes it too: that is a redraw. */
+		answers(&c, c.rebuild_worker);
 		/* Every key that is there, so none waits behind a redraw. */
 		while (!quit && !stop_signal && (ch = getch()) != ERR)
 			quit = !key(&c, ch);
@@ -2248,6 +2472,9 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	restore_terminal();
 	pv_xalloc_set_fatal_hook(NULL);
 	wake_fd = -1;
+	if (c.rb.running)
+		fprintf(stderr, "photovote-admin: console: the rebuild was cancelled; run it again "
+				"to resume\n");
 	if (!stop_workers(&c))
 		/* Inside a server call that cannot be interrupted; the session
 		 * is the worker's until it returns. */
@@ -2258,5 +2485,7 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	free(c.confirm_text);
 	free(c.message);
 	free(c.status);
+	free(c.rb.failure);
+	pthread_mutex_destroy(&c.rb.lock);
 	return rc;
 }

@@ -102,6 +102,21 @@ adm_run()
 	pvp_ok 0 "$name"
 }
 
+# adm_private_cosmos: a Cosmos DB of the test's own, to pause (SIGSTOP) by its PID,
+# $cosmos_pid (resumed at exit); a request to it, paused, then waits for as long as the test
+# runs, not the default 10 s.  Exits 77 (skip) when it does not start.
+adm_private_cosmos()
+{
+	if ! pv_servers_need_private cosmos; then
+		echo "# a private Cosmos DB did not start"
+		exit 77
+	fi
+	export PHOTOVOTE_COSMOS_ENDPOINT=$PV_TEST_COSMOS_URL
+	export PHOTOVOTE_COSMOS_TIMEOUT_MS=120000
+	cosmos_pid=$(pv_server_pid cosmos)
+	pv_on_exit "kill -CONT $cosmos_pid 2>/dev/null"
+}
+
 # ---- the console in tmux ----
 # adm_tmux_start NAME COLS ROWS [ENV...]: a tmux server of the test's own (socket in the work
 # folder) running the console in session NAME with TERM=xterm unless ENV says otherwise; the

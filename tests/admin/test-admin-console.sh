@@ -107,11 +107,11 @@ adm_keys $s Escape
 adm_on $s "Streams (3)" >/dev/null
 adm_keys $s k r
 # The seed's election is named with control characters, which the domain refuses: its
-# ElectionCreated does not fold, so the rebuild fails and says which election (the projector
-# parks such an election; docs/read-model.md).  A rebuild that succeeds is
-# test-admin-rebuild.sh's, through the same pv_session_rebuild.
+# ElectionCreated does not fold, so the rebuild fails and says which election, as the CLI
+# does (the projector parks such an election; docs/read-model.md).  A rebuild that succeeds
+# is test-admin-console-rebuild.sh's, through the same pv_rebuild_run.
 pvp_check "r on an election whose events do not fold: the rebuild fails, naming it" \
-	adm_on $s "rebuild $e1 (event store" 30
+	adm_on $s "rebuild: election $e1 failed: " 30
 adm_keys $s G r
 pvp_check "r on a stream that is not an election's says so" \
 	adm_on $s "is not an election's stream"

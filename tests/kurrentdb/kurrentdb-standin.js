@@ -699,5 +699,15 @@ server.bindAsync(`127.0.0.1:${opts.port}`, grpc.ServerCredentials.createInsecure
 		}
 		process.stdout.write(`listening on 127.0.0.1:${port}\n`);
 	});
+// A graceful stop waits for the calls in progress, and a client that keeps
+// its connection (the appender, the projector) may outlive the test that
+// stops us: after a short grace the stand-in goes anyway, or the test's
+// teardown would wait for it for ever.
 for (const sig of ['SIGTERM', 'SIGINT'])
-	process.on(sig, () => server.tryShutdown(() => process.exit(0)));
+	process.on(sig, () => {
+		server.tryShutdown(() => process.exit(0));
+		setTimeout(() => {
+			server.forceShutdown();
+			process.exit(0);
+		}, 1000).unref();
+	});

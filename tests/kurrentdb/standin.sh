@@ -49,7 +49,8 @@ pv_kdb_start()
 	(cd "$dir" && exec node "$pv_kdb_src/kurrentdb-standin.js" "$@" 0) >"$pv_kdb_out" 2>&1 &
 	pv_kdb_pid=$!
 	pv_kdb_port=
-	for i in $(seq 1 100); do
+	# Up to 60 s: Node's start under a loaded machine (or beside an ASan suite) is slow.
+	for i in $(seq 1 600); do
 		pv_kdb_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$pv_kdb_out")
 		[ -n "$pv_kdb_port" ] && return 0
 		kill -0 "$pv_kdb_pid" 2>/dev/null || break

@@ -120,11 +120,14 @@ pv_web_start_fcgi()
 # URL; bails with lighttpd's logs when the program does not become ready.
 pv_web_lighttpd()
 {
-	local port env=
-	port=$(free_port) || bail "no free port"
+	local port env= attempt pid i
 	[[ -n ${1:-} ]] && env="\"bin-environment\" => (\"PHOTOVOTE_CONFIG\" => \"$1\"),"
 	mkdir -p "$WORK/www"
-	cat >"$WORK/lighttpd.conf" <<CONF
+	# A port free when looked at may be taken before lighttpd binds it (tests run side by
+	# side): a lighttpd that could not bind is started again on another port.
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		port=$(free_port) || bail "no free port"
+		cat >"$WORK/lighttpd.conf" <<CONF
 server.document-root = "$WORK/www"
 server.bind = "127.0.0.1"
 server.port = $port
@@ -139,8 +142,21 @@ fastcgi.server = ("/api" => ((
 	"max-procs" => 1,
 )))
 CONF
-	lighttpd -D -f "$WORK/lighttpd.conf" >>"$WORK/lighttpd.out" 2>&1 &
-	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+		: >"$WORK/lighttpd.out"
+		: >"$WORK/lighttpd-error.log"
+		lighttpd -D -f "$WORK/lighttpd.conf" >>"$WORK/lighttpd.out" 2>&1 &
+		pid=$!
+		pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+		# Until it says it started, which it does once bound (or is gone).
+		for ((i = 0; i < 300; i++)); do
+			grep -q "server started" "$WORK/lighttpd-error.log" 2>/dev/null && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$pid" 2>/dev/null && break
+		grep -q "Address already in use" "$WORK/lighttpd.out" || break
+		echo "# port $port was taken before lighttpd bound it; another port"
+	done
 	BASE=http://127.0.0.1:$port/api
 	pv_web_wait_ready "$BASE" || {
 		sed 's/^/# /' "$WORK/lighttpd-error.log" "$WORK/lighttpd.out" 2>/dev/null | tail -20

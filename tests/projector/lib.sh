@@ -196,12 +196,21 @@ fastcgi.server = ("/api" => ((
 )))
 CONF
 		: >"$pvp_work/lighttpd.out"
+		: >"$pvp_work/lighttpd-error.log"
 		lighttpd -D -f "$pvp_work/lighttpd.conf" >>"$pvp_work/lighttpd.out" 2>&1 &
 		pid=$!
 		pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+		# Until lighttpd says it started, which it does once bound (or is gone): a port
+		# another server holds must not pass for ours.
+		for ((i = 0; i < 300; i++)); do
+			grep -q "server started" "$pvp_work/lighttpd-error.log" 2>/dev/null && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
 		PVP_BASE=http://127.0.0.1:$port/api
 		# /readyz: the servers photovote.fcgi needs (the projector is this test's business).
 		for ((i = 0; i < 300; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
 			code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/readyz")
 			[[ $code == 200 ]] && return 0
 			kill -0 "$pid" 2>/dev/null || break

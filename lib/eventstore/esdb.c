@@ -1255,7 +1255,7 @@ static void run_round(struct esdb *es, struct esdb_call **calls, size_t n)
  * failures, after one backoff. */
 static void exchange_many(struct esdb *es, struct esdb_call **calls, size_t n)
 {
-	struct esdb_call **todo = pv_xcalloc(n, sizeof *todo);
+	struct esdb_call **pending = pv_xcalloc(n, sizeof *pending);
 	long backoff = ESDB_BACKOFF_MS;
 	struct pv_error err;
 	size_t m = n;
@@ -1265,35 +1265,37 @@ static void exchange_many(struct esdb *es, struct esdb_call **calls, size_t n)
 			calls[i]->code = err.code;
 			calls[i]->err = err;
 		}
-		free(todo);
+		free(pending);
 		return;
 	}
-	memcpy(todo, calls, n * sizeof *todo);
+	memcpy(pending, calls, n * sizeof *pending);
 	for (int attempt = 1;; attempt++) {
 		size_t k = 0;
 
 		if (es->transport) {
 			for (size_t i = 0; i < m; i++)
-				todo[i]->code = hooked_exchange(es, &todo[i]->rq, &todo[i]->resp,
-								&todo[i]->retry, &todo[i]->err);
+				pending[i]->code =
+					hooked_exchange(es, &pending[i]->rq, &pending[i]->resp,
+							&pending[i]->retry, &pending[i]->err);
 		} else {
-			run_round(es, todo, m);
+			run_round(es, pending, m);
 		}
 		for (size_t i = 0; i < m; i++)
-			if (todo[i]->code != PV_OK && todo[i]->retry && todo[i]->rq.retry)
-				todo[k++] = todo[i];
+			if (pending[i]->code != PV_OK && pending[i]->retry && pending[i]->rq.retry)
+				pending[k++] = pending[i];
 		if (k == 0 || attempt == ESDB_ATTEMPTS)
 			break;
 		pv_log_warnx("esdb", "%s%s (attempt %d of %d, retrying in %ld ms)",
-			     strncmp(todo[0]->err.msg, "esdb: ", 6) == 0 ? todo[0]->err.msg + 6
-									 : todo[0]->err.msg,
+			     strncmp(pending[0]->err.msg, "esdb: ", 6) == 0
+				     ? pending[0]->err.msg + 6
+				     : pending[0]->err.msg,
 			     k > 1 ? " and other requests" : "", attempt, ESDB_ATTEMPTS, backoff);
 		if (!es->transport) /* a replayed answer needs no wait */
 			sleep_ms(backoff);
 		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
 		m = k;
 	}
-	free(todo);
+	free(pending);
 }
 
 /* The unit's appends (eventstore.h): one request per stream, all its

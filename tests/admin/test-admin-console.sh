@@ -72,11 +72,13 @@ pvp_check "the bottom line holds the keys' hints, ?:help among them, in 80 colum
 # Sorting: by name (first the election, then bad...), by last activity, by size (the election
 # with 3 events first).
 order() { adm_screen $s | grep -o '^Election-[^ ]*' | tr '\n' ' '; }
+# The title names the order of the rows shown ("streams sorted by ..." on the status line comes
+# at the key, the rows once the worker has listed them again).
 adm_keys $s s
-adm_on $s "by last activity" >/dev/null
+adm_on $s "Streams (3) by last activity" >/dev/null
 adm_keys $s s
 pvp_check "s sorts by size: the biggest stream first" eval \
-	"adm_on $s 'by size' && [[ \$(order) == 'Election-$e1 '* ]]"
+	"adm_on $s 'Streams (3) by size' && [[ \$(order) == 'Election-$e1 '* ]]"
 adm_keys $s s
 pvp_check "s again: by name" adm_on $s "Streams (3) by name"
 adm_keys $s Enter

@@ -120,4 +120,8 @@ grep -v '^#\|_bucket' "$pva_work/projector.metrics" | sed 's/^/#   /'
 kill -TERM "$PROJECTOR_PID"
 wait "$PROJECTOR_PID"
 pva_check "projector: SIGTERM with the listener running exits 0" test $? = 0
+if ((pv_tap_failed)); then
+	echo "# --- projector.log ---"
+	tail -n 40 "$pva_work/projector.log" | sed 's/^/#   /'
+fi
 exit $pv_tap_failed

@@ -15,18 +15,7 @@ if ! pva_setup metrics || ! pv_servers_need cosmos; then
 fi
 command -v curl >/dev/null || { echo "# curl missing"; exit 77; }
 
-free_port()
-{
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+free_port() { pv_free_port; }
 
 # metric URL NAME: the value of the sample NAME (with its labels, as exposed), or nothing.
 metric()

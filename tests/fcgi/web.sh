@@ -48,18 +48,7 @@ skip_all()
 	exit 0
 }
 
-free_port()
-{
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 20000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+free_port() { pv_free_port; }
 
 # pv_web_setup NAME AUTH_MODE: servers, a database, tokens, a config file.
 pv_web_setup()
@@ -120,43 +109,9 @@ pv_web_start_fcgi()
 # URL; bails with lighttpd's logs when the program does not become ready.
 pv_web_lighttpd()
 {
-	local port env= attempt pid i
-	[[ -n ${1:-} ]] && env="\"bin-environment\" => (\"PHOTOVOTE_CONFIG\" => \"$1\"),"
-	mkdir -p "$WORK/www"
-	# A port free when looked at may be taken before lighttpd binds it (tests run side by
-	# side): a lighttpd that could not bind is started again on another port.
-	for ((attempt = 1; attempt <= 5; attempt++)); do
-		port=$(free_port) || bail "no free port"
-		cat >"$WORK/lighttpd.conf" <<CONF
-server.document-root = "$WORK/www"
-server.bind = "127.0.0.1"
-server.port = $port
-server.pid-file = "$WORK/lighttpd.pid"
-server.errorlog = "$WORK/lighttpd-error.log"
-server.modules = ("mod_fastcgi")
-fastcgi.server = ("/api" => ((
-	"bin-path" => "$FCGI",
-	"socket" => "$WORK/fcgi.sock",
-	$env
-	"check-local" => "disable",
-	"max-procs" => 1,
-)))
-CONF
-		: >"$WORK/lighttpd.out"
-		: >"$WORK/lighttpd-error.log"
-		lighttpd -D -f "$WORK/lighttpd.conf" >>"$WORK/lighttpd.out" 2>&1 &
-		pid=$!
-		pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-		# Until it says it started, which it does once bound (or is gone).
-		for ((i = 0; i < 300; i++)); do
-			grep -q "server started" "$WORK/lighttpd-error.log" 2>/dev/null && break
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$pid" 2>/dev/null && break
-		grep -q "Address already in use" "$WORK/lighttpd.out" || break
-		echo "# port $port was taken before lighttpd bound it; another port"
-	done
+	pv_lighttpd_fcgi "$WORK" "$FCGI" ${1:+"\"PHOTOVOTE_CONFIG\" => \"$1\""} ||
+		bail "lighttpd did not start"
+	local port=$PV_LIGHTTPD_PORT
 	BASE=http://127.0.0.1:$port/api
 	pv_web_wait_ready "$BASE" || {
 		sed 's/^/# /' "$WORK/lighttpd-error.log" "$WORK/lighttpd.out" 2>/dev/null | tail -20

@@ -159,7 +159,7 @@ pvp_docs()
 # Sets PVP_BASE and PVP_AUTH (a bearer token of an administrator, who sees the owner's view).
 pvp_web()
 {
-	local port code i
+	local code i
 	command -v lighttpd >/dev/null || return 1
 	pv_servers_need rabbitmq || return 1
 	export PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT PHOTOVOTE_AMQP_EXCHANGE=pvp.$$.events
@@ -171,54 +171,15 @@ pvp_web()
 	export PHOTOVOTE_CONFIG=$pvp_work/pv.conf
 	PVP_AUTH="Authorization: Bearer $("$top_builddir/fcgi/photovote-token" create \
 		root@example.org --admin)" || return 1
-	mkdir -p "$pvp_work/www"
 	chmod 755 "$pvp_work"
-	# A port free when looked at may be taken before lighttpd binds it (other tests pick
-	# ports too): a lighttpd that could not bind is started again on another one.
-	local attempt pid
-	for ((attempt = 1; attempt <= 5; attempt++)); do
-		for ((i = 0; i < 50; i++)); do
-			port=$((20000 + RANDOM % 20000))
-			(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-		done
-		cat >"$pvp_work/lighttpd.conf" <<CONF
-server.document-root = "$pvp_work/www"
-server.bind = "127.0.0.1"
-server.port = $port
-server.pid-file = "$pvp_work/lighttpd.pid"
-server.errorlog = "$pvp_work/lighttpd-error.log"
-server.modules = ("mod_fastcgi")
-fastcgi.server = ("/api" => ((
-	"bin-path" => "$top_builddir/fcgi/photovote.fcgi",
-	"socket" => "$pvp_work/fcgi.sock",
-	"check-local" => "disable",
-	"max-procs" => 1,
-)))
-CONF
-		: >"$pvp_work/lighttpd.out"
-		: >"$pvp_work/lighttpd-error.log"
-		lighttpd -D -f "$pvp_work/lighttpd.conf" >>"$pvp_work/lighttpd.out" 2>&1 &
-		pid=$!
-		pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-		# Until lighttpd says it started, which it does once bound (or is gone): a port
-		# another server holds must not pass for ours.
-		for ((i = 0; i < 300; i++)); do
-			grep -q "server started" "$pvp_work/lighttpd-error.log" 2>/dev/null && break
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		PVP_BASE=http://127.0.0.1:$port/api
-		# /readyz: the servers photovote.fcgi needs (the projector is this test's business).
-		for ((i = 0; i < 300; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/readyz")
-			[[ $code == 200 ]] && return 0
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$pid" 2>/dev/null && break
-		grep -q "Address already in use" "$pvp_work/lighttpd.out" || break
-		echo "# port $port was taken before lighttpd bound it; another port"
+	pv_lighttpd_fcgi "$pvp_work" "$top_builddir/fcgi/photovote.fcgi" || return 1
+	PVP_BASE=http://127.0.0.1:$PV_LIGHTTPD_PORT/api
+	# /readyz: the servers photovote.fcgi needs (the projector is this test's business).
+	for ((i = 0; i < 300; i++)); do
+		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/readyz")
+		[[ $code == 200 ]] && return 0
+		kill -0 "$PV_LIGHTTPD_PID" 2>/dev/null || break
+		sleep 0.1
 	done
 	echo "# photovote.fcgi not ready (/readyz: ${code:-nothing})"
 	tail -n 20 "$pvp_work/lighttpd-error.log" "$pvp_work/lighttpd.out" 2>/dev/null |

@@ -866,6 +866,64 @@ pv_server_pid()
 	[[ -n ${_pv_srv_pid[$1]:-} ]] && printf '%s\n' "${_pv_srv_pid[$1]}"
 }
 
+# pv_free_port: prints a free loopback TCP port for a server a test starts itself, picked as
+# the servers' own are (below the ephemeral range).
+pv_free_port()
+{
+	local _pv_free_port_got
+	_pv_srv_pick_port _pv_free_port_got || return 1
+	printf '%s\n' "$_pv_free_port_got"
+}
+
+# pv_lighttpd_fcgi DIR FCGI [BIN_ENV]: lighttpd on a free loopback port serving /api from the
+# FastCGI program FCGI (one process, socket DIR/fcgi.sock), its files in DIR; BIN_ENV: entries of
+# lighttpd's "bin-environment" for the program.  Sets PV_LIGHTTPD_PORT and PV_LIGHTTPD_PID once
+# lighttpd logs "server started", which it does once bound, so that a port another server holds
+# never passes for ours; a port taken between the pick and the bind (tests run side by side) is
+# tried again on another one.  Stopped when the script exits.
+pv_lighttpd_fcgi()
+{
+	local dir=$1 fcgi=$2 env=${3:-} attempt i port pid
+	mkdir -p "$dir/www"
+	for ((attempt = 1; attempt <= 5; attempt++)); do
+		_pv_srv_pick_port port || return 1
+		cat >"$dir/lighttpd.conf" <<CONF
+server.document-root = "$dir/www"
+server.bind = "127.0.0.1"
+server.port = $port
+server.pid-file = "$dir/lighttpd.pid"
+server.errorlog = "$dir/lighttpd-error.log"
+server.modules = ("mod_fastcgi")
+fastcgi.server = ("/api" => ((
+	"bin-path" => "$fcgi",
+	"socket" => "$dir/fcgi.sock",
+	${env:+\"bin-environment\" => ($env),}
+	"check-local" => "disable",
+	"max-procs" => 1,
+)))
+CONF
+		: >"$dir/lighttpd.out"
+		: >"$dir/lighttpd-error.log"
+		lighttpd -D -f "$dir/lighttpd.conf" >>"$dir/lighttpd.out" 2>&1 &
+		pid=$!
+		pv_on_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
+		for ((i = 0; i < 300; i++)); do
+			grep -q "server started" "$dir/lighttpd-error.log" 2>/dev/null && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			PV_LIGHTTPD_PORT=$port PV_LIGHTTPD_PID=$pid
+			return 0
+		fi
+		grep -q "Address already in use" "$dir/lighttpd.out" || break
+		echo "# port $port was taken before lighttpd bound it; another port"
+	done
+	echo "# lighttpd did not start:"
+	tail -n 20 "$dir/lighttpd-error.log" "$dir/lighttpd.out" 2>/dev/null | sed 's/^/#   /'
+	return 1
+}
+
 # pv_on_exit CMD: run CMD (evaluated) when the script exits, before the servers stop; the last
 # added runs first.
 pv_on_exit()

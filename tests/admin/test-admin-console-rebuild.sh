@@ -5,7 +5,9 @@
 # Esc cancels: with Cosmos DB paused (SIGSTOP) once the rebuild has saved its first election,
 # the run is certainly still going when Esc arrives; resumed (SIGCONT), it stops after the
 # election in hand and says so; R again resumes where it stopped.  Cosmos DB unreachable stops
-# a rebuild at once with one message naming the server.
+# a rebuild at once with one message naming the server.  Then `photovote-admin rebuild --all`
+# itself on the same terminal: its progress line redrawn in place, Ctrl-C, and the run that
+# resumes.
 set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
@@ -14,7 +16,7 @@ if ! command -v tmux >/dev/null; then
 	echo "1..0 # SKIP tmux missing (tests/install-deps.sh installs it)"
 	exit 0
 fi
-echo "1..16"
+echo "1..22"
 if ! adm_setup crebuild; then
 	echo "# servers unavailable"
 	exit 77
@@ -109,4 +111,47 @@ adm_keys $s r
 pvp_check "... r too" adm_on_re $s "^rebuild: Cosmos DB at http://127.0.0.1:$port: " 30
 adm_keys $s q
 adm_exited $s 10
+
+# The subcommand on a terminal (stderr is the tmux pane): one progress line redrawn in place.
+# Cosmos DB is paused once the first election is saved, so the line is read mid-run.
+s=c4
+rm -f "$w/$s.rc"
+adm_tm new-session -d -s $s -x 80 -y 24 \
+	"env TERM=xterm LANG=C.UTF-8 '$adm' rebuild --all --restart; echo \$? >'$w/$s.rc'; exec sleep 600"
+deadline=$((SECONDS + 60))
+k=
+while ((SECONDS < deadline)); do
+	k=$(saved)
+	[[ -n $k ]] && ((k >= 1)) && break
+	sleep 0.05
+done
+kill -STOP "$cosmos_pid"
+echo "# paused Cosmos DB with ${k:-no} elections saved"
+pre="^([0-9]+)/$n elections [0-9]+/$events events [0-9]+/s [0-9]+:[0-9]{2} ETA [0-9?:]+ *$"
+pvp_check "rebuild --all on a terminal: a progress line (elections, events done/total, events/s, elapsed, ETA)" \
+	adm_on_re $s "$pre" 15
+pvp_check "... one line, redrawn in place, within 79 columns" \
+	eval "test \$(adm_screen $s | grep -cE '$pre') = 1 &&
+		adm_screen $s | grep -E '$pre' | awk '{ exit length(\$0) > 79 }'"
+adm_keys $s C-c
+kill -CONT "$cosmos_pid"
+adm_exited $s 60
+pvp_check "Ctrl-C: exit status 130" test "$(cat "$w/$s.rc" 2>/dev/null)" = 130
+# Lines longer than the pane wrap: read them joined.
+joined() { adm_tm capture-pane -p -J -t "$1"; }
+pvp_check "... the summary starts on a line of its own, then the way to resume" \
+	eval "joined $s | grep -qE '^[0-9]+ elections rebuilt, 0 failed, [1-9][0-9]* left \\(' &&
+		joined $s | grep -qE '^photovote-admin: rebuild: cancelled after [0-9]+ of $n elections; run it again to resume\$' ||
+		{ joined $s | sed 's/^/#   | /'; false; }"
+s=c5
+rm -f "$w/$s.rc"
+adm_tm new-session -d -s $s -x 80 -y 24 \
+	"env TERM=xterm LANG=C.UTF-8 '$adm' rebuild --all; echo \$? >'$w/$s.rc'; exec sleep 600"
+adm_exited $s 90
+pvp_check "run again: exit 0, resumed, every election rebuilt" \
+	eval "test \"\$(cat '$w/$s.rc' 2>/dev/null)\" = 0 &&
+		joined $s | grep -qE '^[0-9]+ elections rebuilt, 0 failed, 0 left, resumed \\(' ||
+		{ joined $s | sed 's/^/#   | /'; false; }"
+pvp_check "... its last progress line stays above the summary (the line ended, not overwritten)" \
+	adm_on_re $s "^$n/$n elections $events/$events events " 5
 exit 0

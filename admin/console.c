@@ -208,6 +208,8 @@ struct rebuild_share {
 	int wake_fd;                  /* wakes the console's poll */
 	/* The console's own (its thread only). */
 	bool running, all;
+	const char *doing;   /* "rebuild", "switch", "drop": the progress line's head */
+	const char *waiting; /* what it waits for before its first report */
 	struct timespec started;
 	volatile sig_atomic_t cancel; /* set by Esc, read by the rebuild */
 };
@@ -239,6 +241,9 @@ struct console {
 	struct job *confirm; /* PROMPT_CONFIRM: the action to run on y */
 	char *confirm_text;  /* escaped */
 	bool color;
+	/* Blue-green, as the projection screen last read them (raw names):
+	 * the active container, the newest ready one, the newest retired one. */
+	char *active, *green, *retired, *building;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -436,6 +441,9 @@ struct job {
 	struct pv_projection_state proj;
 	struct rebuild_share *rb;
 	struct pv_rebuild_progress rbp; /* the rebuild's final figures */
+	char *container;                /* blue-green: built into, switched to, dropped */
+	char *old;                      /* a switch: the container it retires */
+	bool on_rebuild_worker;         /* confirmed, it starts there (start_rebuild_job) */
 };
 
 static void job_free(struct job *j)
@@ -443,6 +451,8 @@ static void job_free(struct job *j)
 	if (!j)
 		return;
 	free(j->arg);
+	free(j->container);
+	free(j->old);
 	free(j->filter_words);
 	free(j->before);
 	pv_es_stream_list_clear(&j->streams);
@@ -1228,6 +1238,65 @@ static void add_ago(struct view *v, const char *label, const char *at, long age)
 	free(e);
 }
 
+/* The newest container in `state` (the list is newest first) other than
+ * `but`, or NULL. */
+static const char *container_in(const json_t *list, const char *state, const char *but)
+{
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(list, i, row)
+	{
+		const char *st = json_string_value(json_object_get(row, "state"));
+		const char *name = json_string_value(json_object_get(row, "container"));
+
+		if (st && name && strcmp(st, state) == 0 && (!but || strcmp(name, but) != 0))
+			return name;
+	}
+	return NULL;
+}
+
+static void keep_name(char **slot, const char *name)
+{
+	free(*slot);
+	*slot = name ? pv_xstrdup(name) : NULL;
+}
+
+/* Blue-green: the read model's containers, and what B, S and D would act on. */
+static void add_containers(struct console *c, struct view *v, const struct pv_projection_state *p)
+{
+	/* The configured container is where every program falls back to: it is
+	 * never dropped (pv_rebuild_drop refuses it). */
+	const char *configured = pv_session_cosmos_options(c->s)->container;
+	size_t i;
+	json_t *row;
+
+	if (p->containers_rc != PV_OK) {
+		add_field(v, TONE_BAD, "containers:", p->containers_err.msg);
+		return;
+	}
+	keep_name(&c->active, container_in(p->containers, "active", NULL));
+	keep_name(&c->green, container_in(p->containers, "ready", NULL));
+	if (!c->green)
+		keep_name(&c->green, container_in(p->containers, "switching", NULL));
+	keep_name(&c->retired, container_in(p->containers, "retired", configured));
+	keep_name(&c->building, container_in(p->containers, "building", NULL));
+	view_addf(v, TONE_PLAIN, "%-19s %zu (B: a new one; S: switch to ready; D: drop retired)",
+		  "containers:", json_array_size(p->containers));
+	json_array_foreach(p->containers, i, row)
+	{
+		const char *st = json_string_value(json_object_get(row, "state"));
+		const char *at = json_string_value(json_object_get(row, "updated"));
+		char *name = escaped(json_string_value(json_object_get(row, "container")));
+		char *state = escaped(st), *since = escaped(at && *at ? at : "(configured)");
+
+		view_addf(v, TONE_PLAIN, "  %-32s %-9s %s", name, state, since);
+		free(name);
+		free(state);
+		free(since);
+	}
+}
+
 static void done_projection(struct console *c, struct job *j)
 {
 	const struct pv_projection_state *p = &j->proj;
@@ -1288,6 +1357,7 @@ static void done_projection(struct console *c, struct job *j)
 			free(why);
 		}
 	}
+	add_containers(c, v, p);
 	view_refilter(v);
 }
 
@@ -1380,6 +1450,7 @@ static void run_rebuild(struct pv_session *s, struct pv_cw_job *base)
 {
 	struct job *j = (struct job *)base;
 	struct pv_rebuild_options o = {.election_id = j->arg,
+				       .into = j->container,
 				       .progress = rebuild_progress,
 				       .failed = rebuild_failed,
 				       .ctx = j->rb,
@@ -1405,16 +1476,22 @@ static void done_rebuild(struct console *c, struct job *j)
 	if (j->rc != PV_OK) {
 		pv_buf_printf(&b, "rebuild: %s", j->err.msg);
 		if (!j->arg && p->elections_total)
-			pv_buf_printf(&b, "; stopped after %lu of %lu elections, R resumes", ended,
-				      p->elections_total);
+			pv_buf_printf(&b, "; stopped after %lu of %lu elections, %s resumes", ended,
+				      p->elections_total, j->container ? "B" : "R");
 	} else if (p->cancelled) {
 		pv_buf_printf(&b, "rebuild cancelled after %lu of %lu elections; %s resumes it",
-			      ended, p->elections_total, j->arg ? "r" : "R");
+			      ended, p->elections_total,
+			      j->arg         ? "r"
+			      : j->container ? "B"
+					     : "R");
 	} else if (j->arg && failure) {
 		pv_buf_printf(&b, "rebuild: %s", failure); /* as the CLI says it */
 	} else if (j->arg) {
 		pv_buf_printf(&b, "rebuilt %s (%" PRId64 " events, %lu Cosmos DB requests)", j->arg,
 			      p->events_done, p->cosmos_requests);
+	} else if (j->container && !p->elections_failed) {
+		pv_buf_printf(&b, "container %s is ready at position %" PRId64 "; S switches to it",
+			      j->container, p->caught_up_to);
 	} else {
 		pv_buf_printf(&b, "rebuilt %lu of %lu elections", p->elections_done,
 			      p->elections_total);
@@ -1431,6 +1508,8 @@ static void done_rebuild(struct console *c, struct job *j)
 	raw = pv_buf_steal(&b);
 	set_message(c, j->rc != PV_OK || p->elections_failed, "%s", raw);
 	free(raw);
+	if (j->container && top_view(c)->kind == SC_PROJECTION)
+		load_top(c);
 }
 
 /* The progress line: "rebuild 3/10 [###   ] 812/4000 events 98/s 0:08 ETA 0:32",
@@ -1449,8 +1528,8 @@ static char *rebuild_line(struct console *c, int width)
 	pthread_mutex_unlock(&rb->lock);
 	if (!reported) {
 		pv_cli_clock(seconds_since(&rb->started), elapsed, sizeof elapsed);
-		return pv_xasprintf("rebuild%s: starting (event store, PostgreSQL, Cosmos DB), %s",
-				    rb->cancel ? " cancelling" : "", elapsed);
+		return pv_xasprintf("%s%s: %s, %s", rb->doing, rb->cancel ? " cancelling" : "",
+				    rb->waiting, elapsed);
 	}
 	pv_cli_clock(p.elapsed, elapsed, sizeof elapsed);
 	if (p.eta >= 0)
@@ -1480,14 +1559,43 @@ static char *rebuild_line(struct console *c, int width)
 	return line;
 }
 
-/* Starts a rebuild of one election, or of every one (id NULL). */
-static void start_rebuild(struct console *c, const char *id)
+/* What runs on the rebuild worker: a rebuild (in place or into another
+ * container), a switch, a drop.  Its head word on the progress line, what
+ * that line says until the first report, what Esc does. */
+struct rebuild_kind {
+	const char *doing, *waiting, *cancelling;
+};
+static const struct rebuild_kind rebuild_kinds[] = {
+	{"rebuild", "starting (event store, PostgreSQL, Cosmos DB)",
+	 "cancelling the rebuild: it stops after the election in hand"},
+	{"switch", "waiting for the projector to let go of the active container",
+	 "cancelling the switch: the active container stays"},
+	{"drop", "deleting the container's documents", NULL},
+};
+enum { RB_REBUILD, RB_SWITCH, RB_DROP };
+
+/* What runs on the rebuild worker now, or NULL. */
+static const struct rebuild_kind *running_kind(const struct console *c)
+{
+	if (!c->rb.running)
+		return NULL;
+	for (size_t i = 0; i < sizeof rebuild_kinds / sizeof rebuild_kinds[0]; i++)
+		if (c->rb.doing == rebuild_kinds[i].doing)
+			return &rebuild_kinds[i];
+	return NULL;
+}
+
+/* Starts j on the rebuild worker, which runs one such job at a time. */
+static void start_rebuild_job(struct console *c, struct job *j, int kind)
 {
 	struct rebuild_share *rb = &c->rb;
-	struct job *j;
 
 	if (rb->running) {
-		set_message(c, false, "a rebuild is running: Esc cancels it");
+		const struct rebuild_kind *k = running_kind(c);
+
+		set_message(c, false, "a %s is running%s", rb->doing,
+			    k && k->cancelling ? ": Esc cancels it" : "");
+		job_free(j);
 		return;
 	}
 	pthread_mutex_lock(&rb->lock);
@@ -1496,26 +1604,155 @@ static void start_rebuild(struct console *c, const char *id)
 	rb->before = 0;
 	pthread_mutex_unlock(&rb->lock);
 	rb->running = true;
-	rb->all = !id;
+	rb->all = !j->arg;
 	rb->cancel = 0;
+	rb->doing = rebuild_kinds[kind].doing;
+	rb->waiting = rebuild_kinds[kind].waiting;
 	clock_gettime(CLOCK_MONOTONIC, &rb->started);
-	j = job_new(c, "event store and Cosmos DB: a rebuild", run_rebuild, done_rebuild);
-	j->arg = id ? pv_xstrdup(id) : NULL;
 	j->rb = rb;
+	j->on_rebuild_worker = false;
+	pv_cw_submit(c->rebuild_worker, &j->base);
+}
+
+/* Starts a rebuild of one election, or of every one (id NULL). */
+static void start_rebuild(struct console *c, const char *id)
+{
+	struct job *j =
+		job_new(c, "event store and Cosmos DB: a rebuild", run_rebuild, done_rebuild);
+
+	if (c->rb.running) {
+		start_rebuild_job(c, j, RB_REBUILD); /* says what runs */
+		return;
+	}
+	j->arg = id ? pv_xstrdup(id) : NULL;
 	if (id)
 		set_message(c, false, "rebuilding %s; Esc cancels", id);
 	else
 		set_message(c, false, "rebuilding every election; Esc cancels, R resumes");
-	pv_cw_submit(c->rebuild_worker, &j->base);
+	start_rebuild_job(c, j, RB_REBUILD);
 }
 
-/* Esc while a rebuild runs: it stops after the election in hand. */
+/* ---- blue-green: B builds a new container, S switches, D drops ---- */
+
+static void run_switch(struct pv_session *s, struct pv_cw_job *base)
+{
+	struct job *j = (struct job *)base;
+
+	j->rc = pv_rebuild_switch(s, j->container, &j->rb->cancel, &j->err);
+}
+
+static void run_drop(struct pv_session *s, struct pv_cw_job *base)
+{
+	struct job *j = (struct job *)base;
+
+	j->rc = pv_rebuild_drop(s, j->container, &j->err);
+}
+
+/* After a switch or a drop: the result, and the projection screen read again. */
+static void done_container(struct console *c, struct job *j)
+{
+	c->rb.running = false;
+	if (j->rc != PV_OK)
+		set_message(c, true, "%s %s: %s", j->base.run == run_switch ? "switch to" : "drop",
+			    j->container, j->err.msg);
+	else if (j->base.run == run_switch)
+		set_message(c, false, "now served from %s; D drops %s", j->container,
+			    j->old ? j->old : "the old container");
+	else
+		set_message(c, false, "container %s dropped", j->container);
+	if (top_view(c)->kind == SC_PROJECTION)
+		load_top(c);
+}
+
+/* Asks first; on y the job starts on the rebuild worker (prompt_key). */
+static void ask_rebuild_job(struct console *c, struct job *j, const char *question)
+{
+	free(c->confirm_text);
+	c->confirm_text = escaped(question);
+	j->on_rebuild_worker = true;
+	job_free(c->confirm);
+	c->confirm = j;
+	c->prompt = PROMPT_CONFIRM;
+}
+
+static void k_green(struct console *c)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	char stamp[32], *question;
+	struct job *j;
+
+	if (!c->active) {
+		set_message(c, true, "the containers are not read yet");
+		return;
+	}
+	j = job_new(c, "event store and Cosmos DB: building a new container", run_rebuild,
+		    done_rebuild);
+	if (c->building) {
+		/* A build cancelled or cut short: it resumes where it stopped. */
+		j->container = pv_xstrdup(c->building);
+		question = pv_xasprintf("Go on building container %s? y/n", j->container);
+	} else {
+		gmtime_r(&now, &tm);
+		strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+		/* Names are at most 255 characters (container_name_ok in cli.c). */
+		j->container = pv_xasprintf("%.200s-%s", pv_session_cosmos_options(c->s)->container,
+					    stamp);
+		question = pv_xasprintf("Build every election into new container %s? y/n",
+					j->container);
+	}
+	ask_rebuild_job(c, j, question);
+	free(question);
+}
+
+static void k_switch(struct console *c)
+{
+	struct job *j;
+	char *question;
+
+	if (!c->green) {
+		set_message(c, true, "no container is ready to switch to: B builds one");
+		return;
+	}
+	j = job_new(c, "PostgreSQL and Cosmos DB: switching the read model", run_switch,
+		    done_container);
+	j->container = pv_xstrdup(c->green);
+	j->old = c->active ? pv_xstrdup(c->active) : NULL;
+	question = pv_xasprintf("Switch reads and projector to %s (now %s)? y/n", c->green,
+				c->active ? c->active : "the active container");
+	ask_rebuild_job(c, j, question);
+	free(question);
+}
+
+static void k_drop(struct console *c)
+{
+	struct job *j;
+	char *question;
+
+	if (!c->retired) {
+		set_message(c, true,
+			    "no retired container to drop (the configured one, %s, is kept)",
+			    pv_session_cosmos_options(c->s)->container);
+		return;
+	}
+	j = job_new(c, "Cosmos DB: dropping a container", run_drop, done_container);
+	j->container = pv_xstrdup(c->retired);
+	question =
+		pv_xasprintf("Drop container %s and all its documents for good? y/n", c->retired);
+	ask_rebuild_job(c, j, question);
+	free(question);
+}
+
+/* Esc while a rebuild runs: it stops after the election in hand (a switch
+ * stops waiting; a drop goes on). */
 static bool cancel_rebuild(struct console *c)
 {
-	if (!c->rb.running || c->rb.cancel)
+	const struct rebuild_kind *k = running_kind(c);
+
+	if (c->rb.cancel || !k || !k->cancelling)
 		return false;
 	c->rb.cancel = 1;
-	set_message(c, false, "cancelling the rebuild: it stops after the election in hand");
+	set_message(c, false, "%s", k->cancelling);
 	return true;
 }
 
@@ -2075,6 +2312,26 @@ static const struct key_row keys[] = {
 	 ON(SC_STREAMS) | ON(SC_PROJECTION),
 	 "rebuild every election (Esc cancels; R again resumes where it stopped)",
 	 rebuild_all},
+	{{'B'},
+	 "B",
+	 "B:new",
+	 ON(SC_PROJECTION),
+	 "blue-green: build every election into a new container while the reads stay on the "
+	 "active one (asks first; Esc cancels, B again goes on with it)",
+	 k_green},
+	{{'S'},
+	 "S",
+	 "S:switch",
+	 ON(SC_PROJECTION),
+	 "blue-green: switch the API's reads and the projector to the newest ready container "
+	 "(asks first)",
+	 k_switch},
+	{{'D'},
+	 "D",
+	 "D:drop",
+	 ON(SC_PROJECTION),
+	 "blue-green: delete the newest retired container and its documents (asks first)",
+	 k_drop},
 	{{'s'}, "s", "s:sort", ON(SC_STREAMS), "sort by name, by last activity, by size", k_sort},
 	{{'f'},
 	 "f",
@@ -2152,8 +2409,8 @@ static char *hints(const struct console *c, int width)
 		return pv_xstrdup("y:yes  any other key:no");
 	if (c->prompt != PROMPT_NONE)
 		return pv_xstrdup("Enter:keep  Esc:clear  Bksp:erase");
-	if (c->rb.running && !c->rb.cancel)
-		pv_buf_puts(&b, "Esc:cancel rebuild  ");
+	if (!c->rb.cancel && running_kind(c) && running_kind(c)->cancelling)
+		pv_buf_printf(&b, "Esc:cancel %s  ", c->rb.doing);
 	for (size_t i = 0; i < NKEYS; i++) {
 		const char *h = keys[i].hint;
 
@@ -2203,7 +2460,13 @@ static void prompt_key(struct console *c, int ch)
 
 		c->confirm = NULL;
 		c->prompt = PROMPT_NONE;
-		if (ch == 'y' || ch == 'Y') {
+		if ((ch == 'y' || ch == 'Y') && j->on_rebuild_worker) {
+			set_message(c, false, "%s ...", j->base.what);
+			start_rebuild_job(c, j,
+					  j->base.run == run_switch ? RB_SWITCH
+					  : j->base.run == run_drop ? RB_DROP
+								    : RB_REBUILD);
+		} else if (ch == 'y' || ch == 'Y') {
 			set_message(c, false, "%s ...", j->base.what);
 			submit_action(c, j);
 		} else {
@@ -2483,6 +2746,10 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 		view_free(&c.views[i]);
 	job_free(c.confirm);
 	free(c.confirm_text);
+	free(c.active);
+	free(c.green);
+	free(c.retired);
+	free(c.building);
 	free(c.message);
 	free(c.status);
 	free(c.rb.failure);

@@ -38,6 +38,7 @@ void pv_projection_state_clear(struct pv_projection_state *p)
 	free(p->checkpoint_at);
 	free(p->beat_at);
 	json_decref(p->parked);
+	json_decref(p->containers);
 	memset(p, 0, sizeof *p);
 }
 
@@ -114,4 +115,5 @@ void pv_projection_state_read(struct pv_session *s, struct pv_projection_state *
 	oldest_waiting(s, p);
 	p->progress_rc = progress(s, p, &p->progress_err);
 	p->parked_rc = pv_session_parked(s, &p->parked, &p->parked_err);
+	p->containers_rc = pv_session_containers(s, &p->containers, &p->containers_err);
 }

@@ -1,7 +1,7 @@
 /* Where the projector stands, for the console's projection screen: its
  * checkpoint against the head of the event store's feed, the lag in
- * events and in seconds, its last progress (checkpoint written, heartbeat)
- * and the elections it parked. */
+ * events and in seconds, its last progress (checkpoint written, heartbeat),
+ * the elections it parked and the read model's containers. */
 #ifndef PV_ADMIN_PROJECTION_STATE_H
 #define PV_ADMIN_PROJECTION_STATE_H
 
@@ -21,8 +21,9 @@ struct pv_projection_state {
 	int64_t beat_head;    /* the head it knew then */
 	long beat_age;        /* seconds since beat_at, -1 unknown */
 	json_t *parked;       /* pv_session_parked()'s list, or NULL */
-	enum pv_err progress_rc, parked_rc;
-	struct pv_error progress_err, parked_err;
+	json_t *containers;   /* pv_session_containers()'s list (blue-green), or NULL */
+	enum pv_err progress_rc, parked_rc, containers_rc;
+	struct pv_error progress_err, parked_err, containers_err;
 };
 
 void pv_projection_state_clear(struct pv_projection_state *p);

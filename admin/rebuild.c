@@ -438,6 +438,15 @@ static enum pv_err catch_up(struct run *r, int64_t feed_from, struct pv_error *e
 		}
 		if (page.count == 0) {
 			pv_es_page_clear(&page);
+			/* At the head: the container holds everything before next,
+			 * also when there was nothing to read past feed_from. */
+			if (next - 1 > at && next - 1 >= 0 &&
+			    write_position(r, next - 1, err) != PV_OK) {
+				rc = err->code;
+				break;
+			}
+			if (next - 1 >= 0)
+				r->p->caught_up_to = next - 1;
 			break;
 		}
 		last = page.events[page.count - 1].position;

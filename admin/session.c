@@ -706,6 +706,58 @@ enum pv_err pv_session_active_container(struct pv_session *s, char **out, struct
 	return PV_OK;
 }
 
+static void add_container(json_t *list, const char *name, const char *state, const char *updated)
+{
+	json_t *row =
+		json_pack("{s:s, s:s, s:s}", "container", name, "state", state, "updated", updated);
+
+	/* Names are checked when made; a row written by hand may not be UTF-8. */
+	if (!row)
+		row = json_pack("{s:s, s:s, s:s}", "container", "(not UTF-8)", "state", state,
+				"updated", updated);
+	if (!row || json_array_append_new(list, row) != 0)
+		pv_oom("json_pack", 0);
+}
+
+enum pv_err pv_session_containers(struct pv_session *s, json_t **out, struct pv_error *err)
+{
+	const char *params[1] = {s->co.database};
+	PGconn *conn = NULL;
+	PGresult *res;
+	json_t *list;
+	bool active = false;
+	enum pv_err rc;
+
+	*out = NULL;
+	if (pv_session_pg(s, &conn, err) != PV_OK)
+		return err->code;
+	list = json_array();
+	if (!list)
+		pv_oom("json_array", 0);
+	rc = pv_pg_exec(conn, "read the read model's containers",
+			"SELECT container, state,"
+			" to_char(updated AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+			" FROM read_model_containers WHERE database = $1"
+			" ORDER BY updated DESC, container",
+			1, params, &res, err);
+	if (rc != PV_OK &&
+	    !(strstr(err->msg, "read_model_containers") && strstr(err->msg, "does not exist"))) {
+		json_decref(list);
+		return pv_session_pg_failed(s, err);
+	}
+	for (int i = 0; rc == PV_OK && i < PQntuples(res); i++) {
+		add_container(list, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+			      PQgetvalue(res, i, 2));
+		active = active || strcmp(PQgetvalue(res, i, 1), "active") == 0;
+	}
+	if (rc == PV_OK)
+		PQclear(res);
+	if (!active)
+		add_container(list, s->co.container, "active", "");
+	*out = list;
+	return PV_OK;
+}
+
 enum pv_err pv_session_unpark(struct pv_session *s, const char *feed, const char *election_id,
 			      bool *was, struct pv_error *err)
 {

@@ -135,6 +135,10 @@ char *pv_session_feed_of(const struct pv_session *s, const char *container);
  * configured [cosmos] container (also when the table is not there yet).
  * malloc'd. */
 enum pv_err pv_session_active_container(struct pv_session *s, char **out, struct pv_error *err);
+/* The read model's containers of the configured database (sql/011), newest
+ * change first: [{"container", "state", "updated"}]; before migration 011,
+ * or before any blue-green rebuild, the configured one alone as active. */
+enum pv_err pv_session_containers(struct pv_session *s, json_t **out, struct pv_error *err);
 /* Deletes the election's row of projection_parked for feed; *was says
  * whether there was one. */
 enum pv_err pv_session_unpark(struct pv_session *s, const char *feed, const char *election_id,

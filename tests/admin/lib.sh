@@ -117,6 +117,28 @@ adm_private_cosmos()
 	pv_on_exit "kill -CONT $cosmos_pid 2>/dev/null"
 }
 
+# ---- blue-green ----
+# adm_feed_of CONTAINER: the projector's feed name for a container of this test's database.
+adm_feed_of() { echo "Election@$PHOTOVOTE_EVENTSTORE_BACKEND:$PHOTOVOTE_COSMOS_DATABASE/$1"; }
+# adm_position_of CONTAINER: its checkpoint; adm_state_of CONTAINER: its read_model_containers state.
+adm_position_of()
+{
+	pvp_sql "SELECT position FROM projector_checkpoints WHERE name = '$(adm_feed_of "$1")'"
+}
+adm_state_of() { pvp_sql "SELECT state FROM read_model_containers WHERE container = '$1'"; }
+# adm_wait_position CONTAINER POSITION: until that container's checkpoint reaches POSITION.
+adm_wait_position()
+{
+	local deadline=$((SECONDS + 90)) got
+	while ((SECONDS < deadline)); do
+		got=$(adm_position_of "$1")
+		[[ -n $got ]] && ((got >= $2)) && return 0
+		sleep 0.2
+	done
+	echo "# $1: checkpoint ${got:-none}, waited for $2"
+	return 1
+}
+
 # ---- the console in tmux ----
 # adm_tmux_start NAME COLS ROWS [ENV...]: a tmux server of the test's own (socket in the work
 # folder) running the console in session NAME with TERM=xterm unless ENV says otherwise; the

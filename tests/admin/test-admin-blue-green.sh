@@ -16,23 +16,7 @@ if ! adm_setup bluegreen || ! pvp_web; then
 	exit 77
 fi
 w=$pvp_work
-be=$PHOTOVOTE_EVENTSTORE_BACKEND
 db=$PHOTOVOTE_COSMOS_DATABASE
-feed_of() { echo "Election@$be:$db/$1"; }
-position_of() { pvp_sql "SELECT position FROM projector_checkpoints WHERE name = '$(feed_of "$1")'"; }
-state_of() { pvp_sql "SELECT state FROM read_model_containers WHERE container = '$1'"; }
-# wait_position CONTAINER POSITION: until that container's checkpoint reaches POSITION.
-wait_position()
-{
-	local deadline=$((SECONDS + 90)) got
-	while ((SECONDS < deadline)); do
-		got=$(position_of "$1")
-		[[ -n $got ]] && ((got >= $2)) && return 0
-		sleep 0.2
-	done
-	echo "# $1: checkpoint ${got:-none}, waited for $2"
-	return 1
-}
 
 # Before: elections projected into the configured container "elections".
 pvp_generate a --elections 12 --voters 6 --deleted 1
@@ -41,7 +25,7 @@ pvp_generate c --elections 4 --voters 3 --seed 11
 cat "$w/a.elections" "$w/b.elections" >"$w/ids"
 pvp_append "$w/a.events"
 pvp_start
-wait_position elections $(($(wc -l <"$w/a.events") - 1))
+adm_wait_position elections $(($(wc -l <"$w/a.events") - 1))
 
 # Load: b's events appended a few at a time, reads of a's and b's elections, throughout.
 split -n l/60 "$w/b.events" "$w/b.part."
@@ -61,16 +45,16 @@ adm_run "rebuild --all --into green while events arrive: exit 0" 0 \
 pvp_check "... says the container is ready and how to switch" \
 	grep -q '^container green is ready at feed position .*rebuild --switch green$' "$w/out"
 pvp_check "... green is 'ready', the live container untouched" \
-	test "$(state_of green)" = ready -a -z "$(state_of elections)"
+	test "$(adm_state_of green)" = ready -a -z "$(adm_state_of elections)"
 adm_run "rebuild --switch green while events arrive and the API is read: exit 0" 0 \
 	"$adm" rebuild --switch green
 pvp_check "... while the writer was still appending" kill -0 "$writer"
 pvp_check "... green is active, elections retired (kept)" \
-	test "$(state_of green)" = active -a "$(state_of elections)" = retired
-old_at=$(position_of elections)
+	test "$(adm_state_of green)" = active -a "$(adm_state_of elections)" = retired
+old_at=$(adm_position_of elections)
 wait "$writer"
 total=$(($(wc -l <"$w/a.events") + $(wc -l <"$w/b.events")))
-pvp_check "the projector follows on in green: every event" wait_position green $((total - 1))
+pvp_check "the projector follows on in green: every event" adm_wait_position green $((total - 1))
 sleep 1
 touch "$w/stop"
 wait "$reader"
@@ -79,17 +63,17 @@ pvp_check "reads throughout: none failed, no version went back" \
 	grep -q '^reads [1-9][0-9]* failed 0 regressions 0$' "$w/reads"
 pvp_check "the projector logged the switch" grep -q 'served from green now' "$w/projector.log"
 pvp_check "status follows the switch: green's feed, no lag" \
-	eval 'test "$(adm_status_field projector_feed)" = "$(feed_of green)" &&
+	eval 'test "$(adm_status_field projector_feed)" = "$(adm_feed_of green)" &&
 		test "$(adm_status_field projector_lag)" = 0'
 pvp_check "the old container stands still after the switch" \
-	test "$(position_of elections)" = "$old_at"
+	test "$(adm_position_of elections)" = "$old_at"
 
 # Restarts: the projector and photovote.fcgi both stay on green.
 pvp_stop
 pvp_start
 pvp_append "$w/c.events"
 total=$((total + $(wc -l <"$w/c.events")))
-pvp_check "after a restart the projector writes green" wait_position green $((total - 1))
+pvp_check "after a restart the projector writes green" adm_wait_position green $((total - 1))
 kill "$(cat "$w/lighttpd.pid")" 2>/dev/null
 sleep 0.5
 pvp_web >"$w/web.out" 2>&1 || sed 's/^/#   pvp_web: /' "$w/web.out"

@@ -46,8 +46,14 @@ pvp_check "a rebuild by replay gives the same documents" \
 
 # Live: the projector survives SIGHUP (it reopens the logs), follows the feed as events
 # arrive, then stops on SIGTERM.
+# The signal goes once the projector says it started (its handlers are set by then): sent
+# earlier, SIGHUP's default action would end it, as it would any program still starting.
+started=$(grep -c 'projector: started' "$pvp_work/projector.log")
 pvp_start
-sleep 0.5
+for ((i = 0; i < 300; i++)); do
+	(($(grep -c 'projector: started' "$pvp_work/projector.log") > started)) && break
+	sleep 0.1
+done
 kill -HUP "$PROJECTOR_PID"
 sleep 0.5
 pvp_check "SIGHUP: the projector keeps running" kill -0 "$PROJECTOR_PID"

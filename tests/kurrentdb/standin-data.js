@@ -118,7 +118,8 @@ async function main() {
 	`${show(want)}\n${show(from)}`);
 	const live = ev('Voted', {n: 3});
 	r = await s.client.appendToStream('Persist-a', live, {streamState: 1n});
-	ok(r.nextExpectedRevision === 2n && r.position.commit > BigInt(JSON.parse(before[before.length - 1])[4].commit),
+	const end = BigInt(JSON.parse(before[before.length - 1])[4].commit);
+	ok(r.nextExpectedRevision === 2n && r.position.commit > end,
 		'--data: appends go on after the torn line (revision 2, a position after the old log)',
 		show(r));
 	await stop(s, 'SIGTERM');
@@ -139,7 +140,8 @@ main().then(() => {
 	console.log(`1..${n}`);
 	process.exit(failed ? 1 : 0);
 }, (e) => {
-	console.log(`not ok ${n + 1} - the test threw: ${String(e && e.stack || e).replace(/\n/g, ' | ')}`);
+	const why = String(e && e.stack || e).replace(/\n/g, ' | ');
+	console.log(`not ok ${n + 1} - the test threw: ${why}`);
 	console.log(`1..${n + 1}`);
 	process.exit(1);
 });

@@ -2,18 +2,19 @@
 # The chaos test: the whole stack on private servers, a fixed rate of realistic commands and
 # seeded random faults, then the checks (tests/chaos/chaos.py says which).  TAP on stdout.
 #
-#   tests/chaos/chaos.sh [--backend postgres|esdb] [--duration SECONDS] [--rate REQ_PER_S]
+#   tests/chaos/chaos.sh [--backend postgres|esdb|kurrentdb] [--duration SECONDS] [--rate REQ_PER_S]
 #                        [--seed N] [--min-faults N] [--keep]
 #
 # This script owns the servers (tests/servers/servers.sh: PostgreSQL, RabbitMQ, the Cosmos DB
 # stand-in, private to this run, since the faults stop them) and serves chaos.py's requests to
 # stop, kill and start them over two FIFOs; chaos.py runs everything else (the EventStoreDB
 # stand-in, lighttpd, two photovote.fcgi, two appenders, the projector), the load and the
-# checks.  Every process either side signals is one it started, by its PID.
+# checks.  Every process either side signals is one it started, by its PID.  With kurrentdb it
+# also installs the KurrentDB stand-in's Node packages (tests/kurrentdb/standin.sh) for chaos.py.
 #
-# In `make check` (tests/chaos/chaos-postgres.sh, chaos-esdb.sh) the run is short
-# (PV_CHAOS_DURATION seconds, default 90, at PV_CHAOS_RATE writes/s, default 20); under the
-# sanitizer build 60 s at 10 writes/s.
+# In `make check` (tests/chaos/chaos-postgres.sh, chaos-esdb.sh, chaos-kurrentdb.sh) the run is
+# short (PV_CHAOS_DURATION seconds, default 90, at PV_CHAOS_RATE writes/s, default 20); under
+# the sanitizer build 60 s at 10 writes/s.
 # The long run: tests/chaos/chaos-long.sh (docs/chaos.md).
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -31,6 +32,23 @@ done
 if ! command -v lighttpd >/dev/null 2>&1 && [[ ! -x /usr/sbin/lighttpd ]]; then
 	echo "1..0 # SKIP lighttpd is not installed"
 	exit 77
+fi
+
+backend=postgres
+prev=
+for arg in "$@"; do
+	[[ $prev == --backend ]] && backend=$arg
+	prev=$arg
+done
+if [[ $backend == kurrentdb ]]; then
+	if ! command -v node >/dev/null 2>&1; then
+		echo "1..0 # SKIP node is needed for the KurrentDB stand-in"
+		exit 77
+	fi
+	# shellcheck source=../kurrentdb/standin.sh
+	. "$top_srcdir/tests/kurrentdb/standin.sh"
+	PV_KDB_DIR=$(pv_kdb_dir) || { echo "Bail out! npm ci of the KurrentDB stand-in failed"; exit 1; }
+	export PV_KDB_DIR
 fi
 
 # shellcheck source=../servers/servers.sh

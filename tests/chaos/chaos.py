@@ -582,7 +582,16 @@ STORE_FAULTS = {"postgres": [], "esdb": ["restart_esdb"],
 
 
 def fault_kinds(backend):
-    return PROGRAM_FAULTS + SERVER_FAULTS + STORE_FAULTS[backend]
+    """The backend's fault kinds, or those of --kinds (to hunt one kind's trouble)."""
+    kinds = PROGRAM_FAULTS + SERVER_FAULTS + STORE_FAULTS[backend]
+    if not ARGS.kinds:
+        return kinds
+    asked = ARGS.kinds.split(",")
+    unknown = [k for k in asked if k not in kinds]
+    if unknown:
+        raise SystemExit("chaos.py: --kinds: not a fault kind of backend %s: %s (kinds: %s)"
+                         % (backend, ", ".join(unknown), ", ".join(kinds)))
+    return asked
 
 
 def schedule(seed, backend, count):
@@ -1338,6 +1347,8 @@ def main():
     p.add_argument("--concurrent", type=int, default=12, help="elections played at once")
     p.add_argument("--gap-min", type=float, default=1.0)
     p.add_argument("--gap-max", type=float, default=3.0)
+    p.add_argument("--kinds", help="only these fault kinds (comma-separated; default: every "
+                   "kind of the backend)")
     p.add_argument("--min-faults", type=int, default=0,
                    help="fail unless at least this many faults were injected")
     p.add_argument("--keep", action="store_true")

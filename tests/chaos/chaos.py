@@ -2,11 +2,10 @@
 """The chaos driver (Python 3, standard library only), run by tests/chaos/chaos.sh.
 
 Runs the programs of the stack on the servers chaos.sh started (the EventStoreDB stand-in with
-a data file when the backend is esdb, the KurrentDB gRPC stand-in with one when it is kurrentdb,
-lighttpd in front of two photovote.fcgi processes, two
-appenders on two partition queues with single active consumer, the projector), drives
-realistic commands at a fixed rate and injects seeded random faults meanwhile.  Afterwards it
-checks and prints, as TAP:
+a data file when the backend is esdb, the KurrentDB gRPC stand-in with one when it is
+kurrentdb, lighttpd in front of two photovote.fcgi processes, two appenders on two partition
+queues with single active consumer, the projector), drives realistic commands at a fixed rate
+and injects seeded random faults meanwhile.  Afterwards it checks and prints, as TAP:
 
   ledger    every write answered 2xx is in its stream exactly once or rejected in the audit
             log with a reason; a 503 naming an event id ("may have been published") is there

@@ -2,8 +2,9 @@
 # The chaos test: the whole stack on private servers, a fixed rate of realistic commands and
 # seeded random faults, then the checks (tests/chaos/chaos.py says which).  TAP on stdout.
 #
-#   tests/chaos/chaos.sh [--backend postgres|esdb|kurrentdb] [--duration SECONDS] [--rate REQ_PER_S]
-#                        [--seed N] [--min-faults N] [--keep]
+#   tests/chaos/chaos.sh [--backend postgres|esdb|kurrentdb] [--duration SECONDS]
+#                        [--rate REQ_PER_S] [--seed N] [--min-faults N] [--kinds K1,K2,...]
+#                        [--keep]
 #
 # This script owns the servers (tests/servers/servers.sh: PostgreSQL, RabbitMQ, the Cosmos DB
 # stand-in, private to this run, since the faults stop them) and serves chaos.py's requests to
@@ -38,6 +39,7 @@ backend=postgres
 prev=
 for arg in "$@"; do
 	[[ $prev == --backend ]] && backend=$arg
+	[[ $arg == --backend=* ]] && backend=${arg#--backend=}
 	prev=$arg
 done
 if [[ $backend == kurrentdb ]]; then

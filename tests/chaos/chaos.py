@@ -79,6 +79,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def store_port():
+    """The event-store stand-in's port, kept across its restarts: chaos.sh's pick (below the
+    ephemeral range), or any free one."""
+    return int(os.environ.get("PV_CHAOS_STORE_PORT") or free_port())
+
+
 # ---- the servers chaos.sh owns ------------------------------------------------------------
 
 class Ctl:
@@ -168,11 +174,10 @@ class Stack:
             "PHOTOVOTE_PROJECTOR_POLL_WAIT_MS": "500",
         })
         if backend == "esdb":
-            self.esdb_port = free_port()
+            self.esdb_port = store_port()
             env["PHOTOVOTE_EVENTSTORE_URL"] = "http://127.0.0.1:%d" % self.esdb_port
         if backend == "kurrentdb":
-            # The stand-in keeps its port across restarts, as a server keeps its address.
-            self.kdb_port = free_port()
+            self.kdb_port = store_port()
             self.kdb_url = "kurrentdb://127.0.0.1:%d?tls=false" % self.kdb_port
             env["PHOTOVOTE_EVENTSTORE_URL"] = self.kdb_url
         self.env = env

@@ -68,6 +68,15 @@ if ! pv_servers_need_private postgres rabbitmq cosmos >"$work/servers.log" 2>&1;
 	exit 77
 fi
 
+# The event-store stand-in (esdb, kurrentdb) comes back on the port it started on, as a server
+# keeps its address: one below the ephemeral range, which no outgoing connection can take while
+# the stand-in is down.
+if ! PV_CHAOS_STORE_PORT=$(pv_free_port); then
+	echo "Bail out! no free port for the event-store stand-in"
+	exit 1
+fi
+export PV_CHAOS_STORE_PORT
+
 # ctl VERB SERVER: one request of chaos.py.  Prints the leading pid afterwards (or -).
 ctl()
 {

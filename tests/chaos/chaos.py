@@ -2,10 +2,10 @@
 """The chaos driver (Python 3, standard library only), run by tests/chaos/chaos.sh.
 
 Runs the programs of the stack on the servers chaos.sh started (the EventStoreDB stand-in with
-a data file when the backend is esdb, lighttpd in front of two photovote.fcgi processes, two
-appenders on two partition queues with single active consumer, the projector), drives
-realistic commands at a fixed rate and injects seeded random faults meanwhile.  Afterwards it
-checks and prints, as TAP:
+a data file when the backend is esdb, the KurrentDB gRPC stand-in with one when it is
+kurrentdb, lighttpd in front of two photovote.fcgi processes, two appenders on two partition
+queues with single active consumer, the projector), drives realistic commands at a fixed rate
+and injects seeded random faults meanwhile.  Afterwards it checks and prints, as TAP:
 
   ledger    every write answered 2xx is in its stream exactly once or rejected in the audit
             log with a reason; a 503 naming an event id ("may have been published") is there
@@ -79,6 +79,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def store_port():
+    """The event-store stand-in's port, kept across its restarts: chaos.sh's pick (below the
+    ephemeral range), or any free one."""
+    return int(os.environ.get("PV_CHAOS_STORE_PORT") or free_port())
+
+
 # ---- the servers chaos.sh owns ------------------------------------------------------------
 
 class Ctl:
@@ -100,8 +106,8 @@ class Ctl:
 # ---- the programs this driver runs ---------------------------------------------------------
 
 class Proc:
-    def __init__(self, name, argv, env, log):
-        self.name, self.argv, self.env, self.log = name, argv, env, log
+    def __init__(self, name, argv, env, log, cwd=None):
+        self.name, self.argv, self.env, self.log, self.cwd = name, argv, env, log, cwd
         self.p = None
         self.lock = threading.Lock()
         self.held = False          # a fault or the end has it: the supervisor keeps off
@@ -112,7 +118,7 @@ class Proc:
             out.write(("==== %.3f start %s\n" % (now(), " ".join(self.argv))).encode())
             out.flush()
             self.p = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                      stdout=out, stderr=subprocess.STDOUT,
+                                      stdout=out, stderr=subprocess.STDOUT, cwd=self.cwd,
                                       start_new_session=True)
 
     def alive(self):
@@ -168,8 +174,12 @@ class Stack:
             "PHOTOVOTE_PROJECTOR_POLL_WAIT_MS": "500",
         })
         if backend == "esdb":
-            self.esdb_port = free_port()
+            self.esdb_port = store_port()
             env["PHOTOVOTE_EVENTSTORE_URL"] = "http://127.0.0.1:%d" % self.esdb_port
+        if backend == "kurrentdb":
+            self.kdb_port = store_port()
+            self.kdb_url = "kurrentdb://127.0.0.1:%d?tls=false" % self.kdb_port
+            env["PHOTOVOTE_EVENTSTORE_URL"] = self.kdb_url
         self.env = env
         # An empty configuration file: everything comes from the environment above.
         self.conf = os.path.join(work, "photovote.conf")
@@ -178,9 +188,13 @@ class Stack:
     def log(self, name):
         return os.path.join(self.work, name + ".log")
 
-    def add(self, name, argv):
-        self.procs[name] = Proc(name, argv, self.env, self.log(name))
+    def add(self, name, argv, cwd=None):
+        self.procs[name] = Proc(name, argv, self.env, self.log(name), cwd)
         return self.procs[name]
+
+    def kdb_wait(self):
+        """Until the KurrentDB stand-in accepts connections (Node's start takes a while)."""
+        wait_for(lambda: tcp_ok("127.0.0.1", self.kdb_port), 60, "the KurrentDB stand-in")
 
     def run(self, argv, env=None, timeout=300):
         e = dict(self.env)
@@ -195,6 +209,14 @@ class Stack:
                               str(self.esdb_port)]).start()
             wait_for(lambda: http_ok("127.0.0.1", self.esdb_port, "/info"), 30,
                      "the EventStoreDB stand-in")
+        if self.backend == "kurrentdb":
+            # Node resolves the stand-in's packages from the folder chaos.sh installed them
+            # in (tests/kurrentdb/standin.sh's pv_kdb_dir).
+            self.add("kurrentdb", ["node", os.path.join(ARGS.srcdir,
+                                                        "tests/kurrentdb/kurrentdb-standin.js"),
+                                   "--data", os.path.join(self.work, "kurrentdb.data"),
+                                   str(self.kdb_port)], cwd=os.environ["PV_KDB_DIR"]).start()
+            self.kdb_wait()
         # Migrations and an empty first projection.
         r = self.run([self.bin["projector"], "-c", self.conf, "--migrate",
                       os.path.join(ARGS.srcdir, "sql"), "--once"])
@@ -244,7 +266,8 @@ class Stack:
 
     def stop_all(self):
         out = {}
-        for name in ["lighttpd", "fcgi1", "fcgi2", "projector", "appender1", "appender2", "esdb"]:
+        for name in ["lighttpd", "fcgi1", "fcgi2", "projector", "appender1", "appender2", "esdb",
+                     "kurrentdb"]:
             p = self.procs.get(name)
             if p is None:
                 continue
@@ -262,6 +285,14 @@ def http_ok(host, port, path):
         r.read()
         c.close()
         return r.status == 200
+    except OSError:
+        return False
+
+
+def tcp_ok(host, port):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return True
     except OSError:
         return False
 
@@ -550,8 +581,21 @@ SERVER_FAULTS = ["restart_rabbitmq", "kill_rabbitmq", "stop_postgres", "immediat
                  "restart_cosmos"]
 
 
+STORE_FAULTS = {"postgres": [], "esdb": ["restart_esdb"],
+                "kurrentdb": ["kill_kurrentdb", "restart_kurrentdb"]}
+
+
 def fault_kinds(backend):
-    return PROGRAM_FAULTS + SERVER_FAULTS + (["restart_esdb"] if backend == "esdb" else [])
+    """The backend's fault kinds, or those of --kinds (to hunt one kind's trouble)."""
+    kinds = PROGRAM_FAULTS + SERVER_FAULTS + STORE_FAULTS[backend]
+    if not ARGS.kinds:
+        return kinds
+    asked = ARGS.kinds.split(",")
+    unknown = [k for k in asked if k not in kinds]
+    if unknown:
+        raise SystemExit("chaos.py: --kinds: not a fault kind of backend %s: %s (kinds: %s)"
+                         % (backend, ", ".join(unknown), ", ".join(kinds)))
+    return asked
 
 
 def schedule(seed, backend, count):
@@ -642,6 +686,31 @@ class Faults:
             # kill -9: its journal is flushed before each answer, so nothing it
             # confirmed may be lost; down for a while, then started again on its data.
             self.program("esdb", down)
+        elif kind == "kill_kurrentdb":
+            # The same for the KurrentDB stand-in (its journal is written before each answer
+            # too); the fault's steps end when it accepts connections again.
+            self.program("kurrentdb", down)
+            self.kdb_ready()
+        elif kind == "restart_kurrentdb":
+            # An orderly restart: SIGTERM (it lets the calls in progress end, a second at
+            # most), down for a while, started again.
+            p = self.stack.procs["kurrentdb"]
+            with p.lock:
+                p.held = True
+                rc = p.stop()
+            if rc != 0:
+                self.failures.append("the KurrentDB stand-in stopped with status %s" % rc)
+            time.sleep(down)
+            with p.lock:
+                p.start()
+                p.held = False
+            self.kdb_ready()
+
+    def kdb_ready(self):
+        try:
+            self.stack.kdb_wait()
+        except RuntimeError as e:
+            self.failures.append(str(e))
 
     def recovered(self, f):
         """The end of the outage the fault caused as clients saw it: when the first write
@@ -769,6 +838,23 @@ def read_streams_esdb(port):
             if len(feed["entries"]) < 500:
                 break
         streams[name].sort(key=lambda ev: ev["number"])
+    return streams
+
+
+def read_streams_kurrentdb(url):
+    """The Election- streams of the KurrentDB stand-in, read with the official Node client
+    (tests/kurrentdb/dump-streams.js), not with the backend under test."""
+    r = subprocess.run(["node", os.path.join(ARGS.srcdir, "tests/kurrentdb/dump-streams.js"),
+                        url, "Election-"], cwd=os.environ["PV_KDB_DIR"], capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError("dump-streams.js: %s" % r.stderr.strip()[-1000:])
+    streams = collections.defaultdict(list)
+    for line in r.stdout.splitlines():
+        e = json.loads(line)
+        streams[e["stream"]].append({"number": int(e["number"]), "id": e["id"],
+                                     "type": e["type"], "data": e["data"],
+                                     "metadata": e["metadata"] or {}})
     return streams
 
 
@@ -980,6 +1066,8 @@ def check(tap, stack, ledger, client, admin_token):
     audit = drain(stack, ledger, 180)
     if stack.backend == "postgres":
         streams = read_streams_pg(stack.conninfo)
+    elif stack.backend == "kurrentdb":
+        streams = read_streams_kurrentdb(stack.kdb_url)
     else:
         streams = read_streams_esdb(stack.esdb_port)
     in_store = collections.Counter(ev["id"] for evs in streams.values() for ev in evs)
@@ -1227,9 +1315,14 @@ def outages(log, rows):
 def check_running():
     """--check-running: the checks against a stack a driver left running (stopped with
     SIGSTOP, e.g. a long run that cannot finish in time): servers from PV_TEST_* variables,
-    lighttpd on --http-port, the ledger of --work."""
+    lighttpd on --http-port, the event-store stand-in on --store-port, the ledger of --work."""
     stack = Stack(ARGS.work, ARGS.backend, None)
     stack.http_port = ARGS.http_port
+    if ARGS.store_port:
+        stack.esdb_port = stack.kdb_port = ARGS.store_port
+        stack.kdb_url = "kurrentdb://127.0.0.1:%d?tls=false" % ARGS.store_port
+        stack.env["PHOTOVOTE_EVENTSTORE_URL"] = (stack.kdb_url if ARGS.backend == "kurrentdb"
+                                                 else "http://127.0.0.1:%d" % ARGS.store_port)
     ledger = Ledger(os.path.join(ARGS.work, "ledger.jsonl"), existing=True)
     tap = Tap()
     note("checking the stack of %s: %d write attempts in its ledger"
@@ -1249,7 +1342,7 @@ def main():
     global ARGS
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", required=True)
-    p.add_argument("--backend", choices=["postgres", "esdb"], default="postgres")
+    p.add_argument("--backend", choices=sorted(STORE_FAULTS), default="postgres")
     p.add_argument("--duration", type=float, default=90,
                    help="seconds of load at least (it goes on until every kind of fault was "
                    "injected and --min-faults were)")
@@ -1258,6 +1351,8 @@ def main():
     p.add_argument("--concurrent", type=int, default=12, help="elections played at once")
     p.add_argument("--gap-min", type=float, default=1.0)
     p.add_argument("--gap-max", type=float, default=3.0)
+    p.add_argument("--kinds", help="only these fault kinds (comma-separated; default: every "
+                   "kind of the backend)")
     p.add_argument("--min-faults", type=int, default=0,
                    help="fail unless at least this many faults were injected")
     p.add_argument("--keep", action="store_true")
@@ -1267,6 +1362,8 @@ def main():
                    help="only the checks, against a stack a stopped driver left running")
     p.add_argument("--http-port", type=int, help="with --check-running: lighttpd's port")
     p.add_argument("--faults-log", help="with --check-running: the stopped driver's output")
+    p.add_argument("--store-port", type=int,
+                   help="with --check-running: the esdb or kurrentdb stand-in's port")
     ARGS = p.parse_args()
     if ARGS.check_running:
         return check_running()

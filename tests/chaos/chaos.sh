@@ -2,18 +2,20 @@
 # The chaos test: the whole stack on private servers, a fixed rate of realistic commands and
 # seeded random faults, then the checks (tests/chaos/chaos.py says which).  TAP on stdout.
 #
-#   tests/chaos/chaos.sh [--backend postgres|esdb] [--duration SECONDS] [--rate REQ_PER_S]
-#                        [--seed N] [--min-faults N] [--keep]
+#   tests/chaos/chaos.sh [--backend postgres|esdb|kurrentdb] [--duration SECONDS]
+#                        [--rate REQ_PER_S] [--seed N] [--min-faults N] [--kinds K1,K2,...]
+#                        [--keep]
 #
 # This script owns the servers (tests/servers/servers.sh: PostgreSQL, RabbitMQ, the Cosmos DB
 # stand-in, private to this run, since the faults stop them) and serves chaos.py's requests to
 # stop, kill and start them over two FIFOs; chaos.py runs everything else (the EventStoreDB
 # stand-in, lighttpd, two photovote.fcgi, two appenders, the projector), the load and the
-# checks.  Every process either side signals is one it started, by its PID.
+# checks.  Every process either side signals is one it started, by its PID.  With kurrentdb it
+# also installs the KurrentDB stand-in's Node packages (tests/kurrentdb/standin.sh) for chaos.py.
 #
-# In `make check` (tests/chaos/chaos-postgres.sh, chaos-esdb.sh) the run is short
-# (PV_CHAOS_DURATION seconds, default 90, at PV_CHAOS_RATE writes/s, default 20); under the
-# sanitizer build 60 s at 10 writes/s.
+# In `make check` (tests/chaos/chaos-postgres.sh, chaos-esdb.sh, chaos-kurrentdb.sh) the run is
+# short (PV_CHAOS_DURATION seconds, default 90, at PV_CHAOS_RATE writes/s, default 20); under
+# the sanitizer build 60 s at 10 writes/s.
 # The long run: tests/chaos/chaos-long.sh (docs/chaos.md).
 set -u
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -33,6 +35,24 @@ if ! command -v lighttpd >/dev/null 2>&1 && [[ ! -x /usr/sbin/lighttpd ]]; then
 	exit 77
 fi
 
+backend=postgres
+prev=
+for arg in "$@"; do
+	[[ $prev == --backend ]] && backend=$arg
+	[[ $arg == --backend=* ]] && backend=${arg#--backend=}
+	prev=$arg
+done
+if [[ $backend == kurrentdb ]]; then
+	if ! command -v node >/dev/null 2>&1; then
+		echo "1..0 # SKIP node is needed for the KurrentDB stand-in"
+		exit 77
+	fi
+	# shellcheck source=../kurrentdb/standin.sh
+	. "$top_srcdir/tests/kurrentdb/standin.sh"
+	PV_KDB_DIR=$(pv_kdb_dir) || { echo "Bail out! npm ci of the KurrentDB stand-in failed"; exit 1; }
+	export PV_KDB_DIR
+fi
+
 # shellcheck source=../servers/servers.sh
 . "$top_srcdir/tests/servers/servers.sh"
 
@@ -47,6 +67,15 @@ if ! pv_servers_need_private postgres rabbitmq cosmos >"$work/servers.log" 2>&1;
 	status=0
 	exit 77
 fi
+
+# The event-store stand-in (esdb, kurrentdb) comes back on the port it started on, as a server
+# keeps its address: one below the ephemeral range, which no outgoing connection can take while
+# the stand-in is down.
+if ! PV_CHAOS_STORE_PORT=$(pv_free_port); then
+	echo "Bail out! no free port for the event-store stand-in"
+	exit 1
+fi
+export PV_CHAOS_STORE_PORT
 
 # ctl VERB SERVER: one request of chaos.py.  Prints the leading pid afterwards (or -).
 ctl()

@@ -144,34 +144,38 @@ function writeEvents(name, events, created) {
 	return out;
 }
 
-function softDelete(name, created) {
+function softDelete(name, id, created) {
 	const s = streams.get(name) || {events: [], tb: 0, soft: false, hard: false};
 	streams.set(name, s);
 	const tb = s.events.length;
 	s.soft = true;
 	s.tb = tb;
 	const meta = Buffer.from(JSON.stringify({$tb: tb}));
-	return record('$$' + name, '$metadata', 'application/json', meta, Buffer.alloc(0),
-		crypto.randomUUID(), null, created);
+	return record('$$' + name, '$metadata', 'application/json', meta, Buffer.alloc(0), id, null,
+		created);
 }
 
-function tombstone(name, created) {
+function tombstone(name, id, created) {
 	const r = record(name, '$streamDeleted', 'application/json', Buffer.alloc(0),
-		Buffer.alloc(0), crypto.randomUUID(), null, created);
+		Buffer.alloc(0), id, null, created);
 	streams.get(name).hard = true;
 	return r;
 }
 
 function apply(op, created) {
 	if (op.op === 'append') return writeEvents(op.stream, op.events, created);
-	if (op.op === 'delete') return softDelete(op.stream, created);
-	return tombstone(op.stream, created);
+	if (op.op === 'delete') return softDelete(op.stream, op.id, created);
+	return tombstone(op.stream, op.id, created);
 }
 
 // One commit: the records of an append, a soft delete or a tombstone,
-// journalled (--data) before they are answered.
+// journalled (--data) before they are answered.  Everything a record holds is
+// in the journal (a delete's record id and the time too), and positions follow
+// from the records in order, so a restart replays the same log: the same
+// revisions, ids and $all positions, and a client's checkpoint stays valid.
 function commit(op) {
 	op.created = (BigInt(Date.now()) * TICKS_PER_MS).toString();
+	if (op.op !== 'append') op.id = crypto.randomUUID();
 	if (journal !== null) {
 		fs.writeSync(journal, JSON.stringify(op) + '\n');
 		fs.fsyncSync(journal);

@@ -498,7 +498,9 @@ _pv_rmq_start()
 			_pv_rmq_launch "$sbin"
 			rc=$?
 			((rc == 2)) || break
-			if ! grep -qi -e eaddrinuse -e 'address already in use' "$d/server.log" \
+			# Erlang says dist_port_already_used when its distribution port was taken.
+			if ! grep -qi -e eaddrinuse -e 'address already in use' -e dist_port_already_used \
+				"$d/server.log" \
 				"$d/epmd.log" "$d/log/$PV_TEST_AMQP_NODE.log" 2>/dev/null; then
 				_pv_srv_fail rabbitmq "node exited while starting" "$d/server.log" \
 					"$d/log/$PV_TEST_AMQP_NODE.log"

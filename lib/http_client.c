@@ -299,8 +299,10 @@ enum pv_err pv_http_client_open(const struct pv_http_client_options *opts,
 	enum pv_err code;
 
 	*out = NULL;
-	if ((code = pv_http_client_global_init(err)) != PV_OK)
-		return pv_error_prefix(err, "%s", opts->who);
+	if ((code = pv_http_client_global_init(err)) != PV_OK) {
+		pv_error_prefix(err, "%s", opts->who);
+		return code;
+	}
 	h = pv_xcalloc(1, sizeof *h);
 	h->single.c = curl_easy_init();
 	if (!h->single.c) {

@@ -92,10 +92,11 @@ enum pv_err pv_grpc_open(const struct pv_grpc_options *opts, struct pv_grpc **ou
 			 struct pv_error *err)
 {
 	struct pv_grpc *g;
+	enum pv_err code;
 
 	*out = NULL;
-	if (pv_http_client_global_init(err) != PV_OK)
-		return err->code;
+	if ((code = pv_http_client_global_init(err)) != PV_OK)
+		return code;
 	if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2))
 		return pv_error_set(err, PV_ERR_CONFIG,
 				    "libcurl: built without HTTP/2, which gRPC needs");

@@ -553,11 +553,6 @@ static bool slot_start(struct pv_http_client *h, struct slot *s, struct pv_http_
 	x->code = slot_setup(h, s, x->rq, x->resp, &x->err);
 	if (x->code != PV_OK)
 		return false;
-	if (curl_easy_setopt(s->c, CURLOPT_PRIVATE, (char *)s) != CURLE_OK) {
-		x->code = pv_error_set(&x->err, PV_ERR_NOMEM, "%s: %s %s: libcurl: no private data",
-				       h->who, x->rq->method, x->rq->url);
-		return false;
-	}
 	mrc = curl_multi_add_handle(h->multi, s->c);
 	if (mrc != CURLM_OK) {
 		x->resp->failure = PV_HTTP_UNSENT;
@@ -569,6 +564,40 @@ static bool slot_start(struct pv_http_client *h, struct slot *s, struct pv_http_
 	}
 	s->x = x;
 	return true;
+}
+
+/* The multi handle itself failed: so did every transfer on it, and the
+ * requests not started yet fail with it. */
+static void fail_all(struct pv_http_client *h, struct pv_http_exchange *const *xs, size_t next,
+		     size_t n, CURLMcode mrc)
+{
+	for (size_t s = 0; s < h->in_flight; s++) {
+		struct pv_http_exchange *x = h->pool[s].x;
+
+		if (!x)
+			continue;
+		slot_done(h, &h->pool[s], CURLE_OK);
+		x->resp->status = 0;
+		x->resp->failure = PV_HTTP_FAILED;
+		x->code = pv_error_set(&x->err, PV_ERR_HTTP, "%s: %s %s: libcurl: %s", h->who,
+				       x->rq->method, x->rq->url, curl_multi_strerror(mrc));
+	}
+	for (; next < n; next++) {
+		response_start(h, xs[next]->resp);
+		xs[next]->resp->failure = PV_HTTP_FAILED;
+		xs[next]->code = pv_error_set(&xs[next]->err, PV_ERR_HTTP, "%s: %s %s: libcurl: %s",
+					      h->who, xs[next]->rq->method, xs[next]->rq->url,
+					      curl_multi_strerror(mrc));
+	}
+}
+
+/* The pool's slot running easy handle c (NULL: none). */
+static struct slot *slot_of(struct pv_http_client *h, const CURL *c)
+{
+	for (size_t s = 0; s < h->in_flight; s++)
+		if (h->pool[s].c == c && h->pool[s].x)
+			return &h->pool[s];
+	return NULL;
 }
 
 void pv_http_client_run_many(struct pv_http_client *h, struct pv_http_exchange *const *xs, size_t n)
@@ -601,40 +630,19 @@ void pv_http_client_run_many(struct pv_http_client *h, struct pv_http_exchange *
 		}
 		mrc = curl_multi_perform(h->multi, &still);
 		while (mrc == CURLM_OK && (msg = curl_multi_info_read(h->multi, &queued))) {
-			char *priv = NULL;
+			struct slot *s =
+				msg->msg == CURLMSG_DONE ? slot_of(h, msg->easy_handle) : NULL;
 
-			if (msg->msg != CURLMSG_DONE)
+			if (!s)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-			slot_done(h, (struct slot *)(void *)priv, msg->data.result);
+			slot_done(h, s, msg->data.result);
 			busy--;
 		}
+		if (mrc == CURLM_OK && busy > 0 && still > 0)
+			mrc = curl_multi_poll(h->multi, NULL, 0, HTTP_POLL_MS, NULL);
 		if (mrc != CURLM_OK) {
-			/* The multi handle itself failed: so did every transfer on it. */
-			for (size_t s = 0; s < h->in_flight; s++) {
-				struct pv_http_exchange *x = h->pool[s].x;
-
-				if (!x)
-					continue;
-				slot_done(h, &h->pool[s], CURLE_OK);
-				x->resp->status = 0;
-				x->resp->failure = PV_HTTP_FAILED;
-				x->code = pv_error_set(
-					&x->err, PV_ERR_HTTP, "%s: %s %s: libcurl: %s", h->who,
-					x->rq->method, x->rq->url, curl_multi_strerror(mrc));
-				busy--;
-			}
-			for (; next < n; next++) {
-				response_start(h, xs[next]->resp);
-				xs[next]->resp->failure = PV_HTTP_FAILED;
-				xs[next]->code = pv_error_set(
-					&xs[next]->err, PV_ERR_HTTP, "%s: %s %s: libcurl: %s",
-					h->who, xs[next]->rq->method, xs[next]->rq->url,
-					curl_multi_strerror(mrc));
-			}
+			fail_all(h, xs, next, n, mrc);
 			break;
 		}
-		if (busy > 0 && still > 0)
-			curl_multi_poll(h->multi, NULL, 0, HTTP_POLL_MS, NULL);
 	}
 }

@@ -1,35 +1,32 @@
 /* Azure Cosmos DB REST client (see cosmos.h for the contract).
  *
- * Design: a client is one libcurl easy handle plus the decoded master key.
- * Each call builds one request (verb, resource type, resource link, URL
- * path, body, extra headers) and hands it to cosmos_exchange(), which runs
- * the retry loop: every attempt resets the handle (curl_easy_reset keeps the
- * live connections and the TLS session cache), stamps a fresh x-ms-date and
- * signature (the service refuses dates more than 15 minutes old, and a retry
- * after a long throttle must not reuse an old one), performs, and classifies
- * the answer as done, retry-after-wait, or failed.  Response headers of
- * interest (etag, x-ms-continuation, x-ms-retry-after-ms) are captured by the
- * header callback and reset at each new status line.  No state survives a
- * call except the handle, its connections and the counters.
+ * Design: a client is an HTTP client (lib/http_client.h, which keeps the
+ * connections alive) plus the decoded master key.  Each call builds one
+ * request (verb, resource type, resource link, URL path, body, extra
+ * headers) and hands it to cosmos_exchange(), which runs the retry loop:
+ * every attempt stamps a fresh x-ms-date and signature (the service refuses
+ * dates more than 15 minutes old, and a retry after a long throttle must
+ * not reuse an old one), performs, and classifies the answer as done,
+ * retry-after-wait, or failed.  The response keeps the headers of interest
+ * (etag, x-ms-continuation, x-ms-retry-after-ms).  No state survives a call
+ * except the client, its connections and the counters.
  *
  * Wire facts and the stand-in's quirks are from protocols.md §6-§8. */
 #include "cosmos.h"
 
 #include "buf.h"
+#include "http_client.h"
 #include "log.h"
 #include "xalloc.h"
 
 #include <ctype.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -50,23 +47,19 @@
 #define MAX_NAME_LEN 255
 
 struct pv_cosmos {
-	CURL *curl;
+	struct pv_http_client *http;
 	char *endpoint; /* without a trailing slash */
 	char *database;
 	char *container;
-	char *ca_file; /* NULL: system store */
 	unsigned char key[MAX_KEY_BYTES];
 	size_t key_len;
-	long timeout_ms;
 	int max_retries;
 	bool quirks;
-	struct pv_cosmos_transport transport; /* fn NULL: libcurl */
 	long last_status;
 	unsigned long requests;
 	pv_cosmos_observer *observe;
 	void *observe_ctx;
 	uint64_t rng;
-	char curl_err[CURL_ERROR_SIZE];
 };
 
 /* One logical request; cosmos_exchange() may send it several times. */
@@ -79,17 +72,16 @@ struct req {
 	const char *body;  /* NULL: none */
 	size_t body_len;
 	const char *content_type;
-	struct curl_slist *headers; /* operation-specific headers */
+	const struct pv_http_header_list *headers; /* operation-specific headers */
 };
 
-struct pv_cosmos_answer {
-	long status;
-	struct pv_buf body;
-	char *etag;
-	char *continuation;
-	long retry_after_ms; /* -1: none */
-	bool too_large;
-};
+/* The answer's headers the calls read (responses keep only these). */
+static const char *const answer_headers[] = {"etag", "x-ms-continuation", "x-ms-retry-after-ms",
+					     NULL};
+#define COSMOS_RESPONSE                                                                            \
+	{                                                                                          \
+		.want = answer_headers                                                             \
+	}
 
 /* ------------------------------------------------------------------ */
 /* Signing                                                             */
@@ -275,100 +267,22 @@ static bool valid_header_value(const char *s)
 /* HTTP exchange                                                       */
 /* ------------------------------------------------------------------ */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void)
+/* The value of x-ms-retry-after-ms, or -1 when absent or not a number. */
+static long retry_after_ms(const struct pv_http_answer *r)
 {
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+	const char *v = pv_http_answer_get(r, "x-ms-retry-after-ms");
+	char *end;
+	long ms;
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
-{
-	struct pv_cosmos_answer *r = user;
-	size_t n = size * nmemb;
-
-	if (r->body.len + n > MAX_RESPONSE_BYTES) {
-		r->too_large = true;
-		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
-	}
-	pv_buf_append(&r->body, data, n);
-	return n;
-}
-
-static char *header_value(const char *line, size_t len, const char *name)
-{
-	size_t nl = strlen(name);
-
-	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl) != 0)
-		return NULL;
-	const char *v = line + nl + 1, *end = line + len;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	return pv_xstrndup(v, (size_t)(end - v));
-}
-
-static void resp_clear_headers(struct pv_cosmos_answer *r)
-{
-	free(r->etag);
-	free(r->continuation);
-	r->etag = NULL;
-	r->continuation = NULL;
-	r->retry_after_ms = -1;
-}
-
-static size_t on_header(char *line, size_t size, size_t nmemb, void *user)
-{
-	struct pv_cosmos_answer *r = user;
-	size_t n = size * nmemb;
-	char *v;
-
-	/* A new status line (after a 100 Continue, say) starts a new header set. */
-	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
-		resp_clear_headers(r);
-		return n;
-	}
-	if ((v = header_value(line, n, "etag"))) {
-		free(r->etag);
-		r->etag = v;
-	} else if ((v = header_value(line, n, "x-ms-continuation"))) {
-		free(r->continuation);
-		r->continuation = v;
-	} else if ((v = header_value(line, n, "x-ms-retry-after-ms"))) {
-		char *end;
-		long ms = strtol(v, &end, 10);
-		r->retry_after_ms = (end != v && *end == '\0' && ms >= 0) ? ms : -1;
-		free(v);
-	}
-	return n;
-}
-
-void pv_cosmos_answer_status(struct pv_cosmos_answer *a, long status)
-{
-	a->status = status;
-}
-
-void pv_cosmos_answer_header(struct pv_cosmos_answer *a, const char *line, size_t len)
-{
-	on_header((char *)line, 1, len, a);
-}
-
-bool pv_cosmos_answer_body(struct pv_cosmos_answer *a, const char *data, size_t len)
-{
-	return on_body((char *)data, 1, len, a) == len;
-}
-
-static void resp_free(struct pv_cosmos_answer *r)
-{
-	resp_clear_headers(r);
-	pv_buf_free(&r->body);
+	if (!v)
+		return -1;
+	ms = strtol(v, &end, 10);
+	return (end != v && *end == '\0' && ms >= 0) ? ms : -1;
 }
 
 /* The server's own words: "message" (or "code") of a JSON error body, else
  * the start of the body; escaped, since it is untrusted. */
-static void server_message(const struct pv_cosmos_answer *r, char *out, size_t outsize)
+static void server_message(const struct pv_http_answer *r, char *out, size_t outsize)
 {
 	const char *text = NULL;
 	size_t len = 0;
@@ -417,36 +331,6 @@ static enum pv_err status_code(long status)
 	return PV_ERR_HTTP;
 }
 
-/* libcurl failures worth another attempt: the request did not reach the
- * server, or the connection broke before an answer (the stand-in closes
- * every connection, so a reused one may be dead). */
-static const CURLcode curl_transient[] = {
-	CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_SEND_ERROR,
-	CURLE_RECV_ERROR,           CURLE_GOT_NOTHING,     CURLE_PARTIAL_FILE,
-};
-/* Of those, the ones where the request cannot have been sent. */
-static const CURLcode curl_unsent[] = {CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT};
-
-static bool curl_in(CURLcode cc, const CURLcode *set, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (set[i] == cc)
-			return true;
-	return false;
-}
-
-static enum pv_err curl_code(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT: return PV_ERR_TIMEOUT;
-	case CURLE_OUT_OF_MEMORY: return PV_ERR_NOMEM;
-	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_SSL_CACERT_BADFILE: return PV_ERR_CONFIG;
-	default: return PV_ERR_UNAVAILABLE;
-	}
-}
-
 static uint64_t next_random(struct pv_cosmos *c)
 {
 	/* xorshift64: jitter only, not security. */
@@ -476,106 +360,43 @@ static long backoff_ms(struct pv_cosmos *c, int attempt)
 	return ms / 2 + (long)(next_random(c) % (uint64_t)(ms / 2 + 1));
 }
 
-/* Appends a formatted header line to *list. */
-static void add_line(struct curl_slist **list, const char *line)
+/* One attempt: a fresh date and signature, then the request.  PV_OK: an
+ * answer (any status) is in r.  *sign_failed: the signature could not be
+ * made (err says why). */
+static enum pv_err attempt_once(struct pv_cosmos *c, const struct req *q, struct pv_http_answer *r,
+				bool *sign_failed, struct pv_error *err)
 {
-	struct curl_slist *n = curl_slist_append(*list, line);
-
-	if (!n)
-		pv_oom("libcurl header list", strlen(line));
-	*list = n;
-}
-
-/* One attempt.  Returns the libcurl result; r->status is 0 without answer.
- * A signing failure is reported through *sign_rc. */
-static CURLcode attempt_once(struct pv_cosmos *c, const struct req *q, struct pv_cosmos_answer *r,
-			     struct pv_error *err, enum pv_err *sign_rc)
-{
-	char date[30], auth[256], line[320];
-	struct curl_slist *h = NULL;
-	CURLcode cc;
+	char date[30], auth[256];
+	struct pv_http_header_list h = {0};
+	struct pv_http_call rq;
+	enum pv_err code;
 	char *url;
 
-	resp_clear_headers(r);
-	pv_buf_reset(&r->body);
-	r->status = 0;
-	r->too_large = false;
-	c->curl_err[0] = '\0';
-
+	*sign_failed = false;
 	pv_cosmos_date((long long)time(NULL), date);
-	*sign_rc =
-		sign(c->key, c->key_len, q->verb, q->rtype, q->link, date, auth, sizeof auth, err);
-	if (*sign_rc != PV_OK)
-		return CURLE_OK;
-	if (c->transport.fn) {
-		struct pv_error terr;
-
-		c->requests++;
-		if (c->transport.fn(c->transport.ctx, q->verb, q->path, r, &terr) == PV_OK)
-			return r->too_large ? CURLE_WRITE_ERROR : CURLE_OK;
-		r->status = 0;
-		snprintf(c->curl_err, sizeof c->curl_err, "%.200s", terr.msg);
-		return CURLE_RECV_ERROR;
+	code = sign(c->key, c->key_len, q->verb, q->rtype, q->link, date, auth, sizeof auth, err);
+	if (code != PV_OK) {
+		*sign_failed = true;
+		return code;
 	}
-	snprintf(line, sizeof line, "x-ms-date: %s", date);
-	add_line(&h, line);
-	snprintf(line, sizeof line, "authorization: %s", auth);
-	add_line(&h, line);
-	add_line(&h, "x-ms-version: " API_VERSION);
-	add_line(&h, "Accept: application/json");
-	/* No "Expect: 100-continue" round trip before large bodies. */
-	add_line(&h, "Expect:");
-	snprintf(line, sizeof line, "Content-Type: %s",
-		 q->content_type ? q->content_type : "application/json");
-	add_line(&h, line);
-	for (const struct curl_slist *s = q->headers; s; s = s->next)
-		add_line(&h, s->data);
+	pv_http_header_list_add(&h, "x-ms-date", date);
+	pv_http_header_list_add(&h, "authorization", auth);
+	pv_http_header_list_add(&h, "x-ms-version", API_VERSION);
+	pv_http_header_list_add(&h, "Accept", "application/json");
+	pv_http_header_list_add(&h, "Content-Type",
+				q->content_type ? q->content_type : "application/json");
+	pv_http_header_list_append(&h, q->headers);
 	url = pv_xasprintf("%s%s", c->endpoint, q->path);
-
-	/* Keeps live connections, the DNS and TLS session caches. */
-	curl_easy_reset(c->curl);
-#define TRY(opt, val)                                                                              \
-	do {                                                                                       \
-		if ((cc = curl_easy_setopt(c->curl, opt, val)) != CURLE_OK)                        \
-			goto out;                                                                  \
-	} while (0)
-	TRY(CURLOPT_URL, url);
-	TRY(CURLOPT_ERRORBUFFER, c->curl_err);
-	TRY(CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
-	TRY(CURLOPT_HTTPHEADER, h);
-	TRY(CURLOPT_WRITEFUNCTION, on_body);
-	TRY(CURLOPT_WRITEDATA, r);
-	TRY(CURLOPT_HEADERFUNCTION, on_header);
-	TRY(CURLOPT_HEADERDATA, r);
-	TRY(CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	TRY(CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-	TRY(CURLOPT_FOLLOWLOCATION, 0L);
-	TRY(CURLOPT_SSL_VERIFYPEER, 1L);
-	TRY(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (c->ca_file)
-		TRY(CURLOPT_CAINFO, c->ca_file);
-	if (strcmp(q->verb, "GET") == 0) {
-		TRY(CURLOPT_HTTPGET, 1L);
-	} else {
-		if (strcmp(q->verb, "POST") != 0)
-			TRY(CURLOPT_CUSTOMREQUEST, q->verb);
-		if (q->body || strcmp(q->verb, "POST") == 0) {
-			TRY(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(q->body ? q->body_len : 0));
-			TRY(CURLOPT_POSTFIELDS, q->body ? q->body : "");
-		}
-	}
-#undef TRY
+	rq = (struct pv_http_call){.method = q->verb,
+				   .url = url,
+				   .headers = &h,
+				   .body = q->body,
+				   .body_len = q->body ? q->body_len : 0};
 	c->requests++;
-	cc = curl_easy_perform(c->curl);
-	if (cc != CURLE_OK ||
-	    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status) != CURLE_OK)
-		r->status = 0;
-out:
-	/* The handle points at url and h: drop those pointers before freeing. */
-	curl_easy_reset(c->curl);
-	curl_slist_free_all(h);
+	code = pv_http_client_run(c->http, &rq, r, err);
+	pv_http_header_list_clear(&h);
 	free(url);
-	return cc;
+	return code;
 }
 
 /* What to do after an attempt. */
@@ -585,45 +406,50 @@ enum verdict { DONE, RETRY, FAIL };
  * PV_OK means an HTTP answer is in r (any status; the caller judges it);
  * an error means no usable answer, with err naming libcurl's cause. */
 static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, const char *target,
-				   struct pv_cosmos_answer *r, bool *may_have_landed,
+				   struct pv_http_answer *r, bool *may_have_landed,
 				   struct pv_error *err)
 {
 	*may_have_landed = false;
 	for (int attempt = 0;; attempt++) {
-		enum pv_err sign_rc = PV_OK;
-		CURLcode cc = attempt_once(c, q, r, err, &sign_rc);
-		bool last = attempt >= c->max_retries;
+		bool sign_failed, last = attempt >= c->max_retries;
+		struct pv_error e;
+		enum pv_err code = attempt_once(c, q, r, &sign_failed, &e);
 		long wait = 0;
 
-		if (sign_rc != PV_OK)
-			return sign_rc;
+		if (sign_failed)
+			return pv_error_set(err, code, "%s", e.msg);
 		c->last_status = r->status;
 		if (c->observe)
 			c->observe(c->observe_ctx, r->status, attempt);
-		if (cc != CURLE_OK) {
-			bool transient = curl_in(cc, curl_transient,
-						 sizeof curl_transient / sizeof curl_transient[0]);
+		if (code != PV_OK) {
+			/* Transient: no connection, or it broke before an answer (the
+			 * stand-in closes every connection, so a reused one may be
+			 * dead).  A timeout is not retried: callers see a bounded wait. */
+			bool transient =
+				r->failure == PV_HTTP_UNSENT || r->failure == PV_HTTP_BROKEN;
+			/* The HTTP client's message names the method, URL and cause. */
+			const char *why = strncmp(e.msg, "cosmos: ", 8) == 0 ? e.msg + 8 : e.msg;
+
 			if (r->too_large)
-				return pv_error_set(err, PV_ERR_TOO_LARGE,
-						    "cosmos %s %s: answer over %u bytes", q->op,
-						    target, MAX_RESPONSE_BYTES);
+				return pv_error_set(err, code, "cosmos %s %s: %s", q->op, target,
+						    why);
 			if (!transient || last)
-				return pv_error_set(
-					err, curl_code(cc),
-					"cosmos %s %s: libcurl: %s (%s), no HTTP status, "
-					"after %d attempt%s",
-					q->op, target, curl_easy_strerror(cc),
-					c->curl_err[0] ? c->curl_err : "no detail", attempt + 1,
-					attempt ? "s" : "");
-			if (!curl_in(cc, curl_unsent, sizeof curl_unsent / sizeof curl_unsent[0]))
+				return pv_error_set(err, code,
+						    "cosmos %s %s: %s, no HTTP status, after %d "
+						    "attempt%s",
+						    q->op, target, why, attempt + 1,
+						    attempt ? "s" : "");
+			if (r->failure == PV_HTTP_BROKEN)
 				*may_have_landed = true;
 			wait = backoff_ms(c, attempt);
-			pv_log_warnx("cosmos", "%s %s: libcurl: %s (%s); retrying in %ld ms", q->op,
-				     target, curl_easy_strerror(cc), c->curl_err, wait);
+			pv_log_warnx("cosmos", "%s %s: %s; retrying in %ld ms", q->op, target, why,
+				     wait);
 		} else if (r->status == 429) {
+			long asked = retry_after_ms(r);
+
 			if (last)
 				return PV_OK;
-			wait = r->retry_after_ms >= 0 ? r->retry_after_ms : THROTTLE_DEFAULT_MS;
+			wait = asked >= 0 ? asked : THROTTLE_DEFAULT_MS;
 			if (wait > THROTTLE_CAP_MS)
 				wait = THROTTLE_CAP_MS;
 			pv_log_debug("cosmos", "%s %s: throttled (429); retrying in %ld ms", q->op,
@@ -638,7 +464,7 @@ static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, con
 		} else {
 			return PV_OK;
 		}
-		if (!c->transport.fn) /* a replayed answer needs no wait */
+		if (!pv_http_client_is_hooked(c->http)) /* a replayed answer needs no wait */
 			sleep_ms(wait);
 	}
 }
@@ -646,7 +472,7 @@ static enum pv_err cosmos_exchange(struct pv_cosmos *c, const struct req *q, con
 /* Runs q and judges the status: PV_OK for the expected ones (ok1, ok2;
  * 0 = unused), else an error naming the status and the server's words. */
 static enum pv_err cosmos_call(struct pv_cosmos *c, const struct req *q, const char *target,
-			       long ok1, long ok2, struct pv_cosmos_answer *r, struct pv_error *err)
+			       long ok1, long ok2, struct pv_http_answer *r, struct pv_error *err)
 {
 	bool landed;
 	char said[512];
@@ -668,7 +494,7 @@ static enum pv_err cosmos_call(struct pv_cosmos *c, const struct req *q, const c
 }
 
 static enum pv_err parse_body(const struct req *q, const char *target,
-			      const struct pv_cosmos_answer *r, json_t **out, struct pv_error *err)
+			      const struct pv_http_answer *r, json_t **out, struct pv_error *err)
 {
 	json_error_t je;
 	json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, &je);
@@ -691,17 +517,14 @@ static enum pv_err parse_body(const struct req *q, const char *target,
 }
 
 /* Appends "name: value" to *list. */
-static void add_header(struct curl_slist **list, const char *name, const char *value)
+static void add_header(struct pv_http_header_list *list, const char *name, const char *value)
 {
-	char *line = pv_xasprintf("%s: %s", name, value);
-
-	add_line(list, line);
-	free(line);
+	pv_http_header_list_add(list, name, value);
 }
 
 /* x-ms-documentdb-partitionkey: ["value"], JSON-escaped (ASCII only, so
  * no byte of the value can break the header). */
-static void add_partition_header(struct curl_slist **list, const char *pk)
+static void add_partition_header(struct pv_http_header_list *list, const char *pk)
 {
 	json_t *a = json_pack("[s]", pk);
 	char *s = a ? json_dumps(a, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
@@ -735,7 +558,7 @@ static enum pv_err check_partition_path(const char *target, json_t *coll, struct
 
 static enum pv_err create_if_missing(struct pv_cosmos *c, struct pv_error *err)
 {
-	struct pv_cosmos_answer r = {.retry_after_ms = -1};
+	struct pv_http_answer r = COSMOS_RESPONSE;
 	char *body = NULL, *link = NULL, *path = NULL;
 	json_t *j;
 	enum pv_err rc;
@@ -776,13 +599,13 @@ out:
 	free(body);
 	free(link);
 	free(path);
-	resp_free(&r);
+	pv_http_answer_clear(&r);
 	return rc;
 }
 
 enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err)
 {
-	struct pv_cosmos_answer r = {.retry_after_ms = -1};
+	struct pv_http_answer r = COSMOS_RESPONSE;
 	char *link = pv_xasprintf("dbs/%s/colls/%s", c->database, c->container);
 	char *path = pv_xasprintf("/%s", link);
 	struct req q = {.op = "read container",
@@ -798,7 +621,7 @@ enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err)
 	if (rc == PV_OK)
 		rc = check_partition_path(link, coll, err);
 	json_decref(coll);
-	resp_free(&r);
+	pv_http_answer_clear(&r);
 	free(link);
 	free(path);
 	return rc;
@@ -806,7 +629,7 @@ enum pv_err pv_cosmos_ping(struct pv_cosmos *c, struct pv_error *err)
 
 enum pv_err pv_cosmos_delete_container(struct pv_cosmos *c, struct pv_error *err)
 {
-	struct pv_cosmos_answer r = {.retry_after_ms = -1};
+	struct pv_http_answer r = COSMOS_RESPONSE;
 	char *link = pv_xasprintf("dbs/%s/colls/%s", c->database, c->container);
 	char *path = pv_xasprintf("/%s", link);
 	struct req q = {.op = "delete container",
@@ -816,7 +639,7 @@ enum pv_err pv_cosmos_delete_container(struct pv_cosmos *c, struct pv_error *err
 			.path = path};
 	enum pv_err rc = cosmos_call(c, &q, link, 204, 200, &r, err);
 
-	resp_free(&r);
+	pv_http_answer_clear(&r);
 	free(link);
 	free(path);
 	return rc;
@@ -826,19 +649,18 @@ void pv_cosmos_close(struct pv_cosmos *c)
 {
 	if (!c)
 		return;
-	if (c->curl)
-		curl_easy_cleanup(c->curl);
+	pv_http_client_close(c->http);
 	OPENSSL_cleanse(c->key, sizeof c->key);
 	free(c->endpoint);
 	free(c->database);
 	free(c->container);
-	free(c->ca_file);
 	free(c);
 }
 
 enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos **out,
 			   struct pv_error *err)
 {
+	struct pv_http_client_options http_opts;
 	struct pv_cosmos *c;
 	enum pv_err rc;
 	size_t n;
@@ -863,11 +685,6 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 				    "cosmos: container name must be 1-%d characters of "
 				    "[A-Za-z0-9._~:@-]",
 				    MAX_NAME_LEN);
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
-		return pv_error_set(err, PV_ERR_SYSTEM, "cosmos: libcurl: curl_global_init: %s",
-				    curl_easy_strerror(curl_init_rc));
-
 	c = pv_xcalloc(1, sizeof *c);
 	rc = key_decode(opt->key, c->key, sizeof c->key, &c->key_len, err);
 	if (rc != PV_OK)
@@ -878,21 +695,23 @@ enum pv_err pv_cosmos_open(const struct pv_cosmos_options *opt, struct pv_cosmos
 		c->endpoint[--n] = '\0';
 	c->database = pv_xstrdup(opt->database);
 	c->container = pv_xstrdup(opt->container);
-	c->ca_file = opt->ca_file && *opt->ca_file ? pv_xstrdup(opt->ca_file) : NULL;
-	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : DEFAULT_TIMEOUT_MS;
 	c->observe = opt->observe;
 	c->observe_ctx = opt->observe_ctx;
 	c->max_retries = opt->max_retries < 0    ? 0
 			 : opt->max_retries == 0 ? DEFAULT_RETRIES
 						 : opt->max_retries;
 	c->quirks = opt->emulator_quirks;
-	if (opt->transport)
-		c->transport = *opt->transport;
 	c->rng = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)c << 16) ^ 0x9e3779b97f4a7c15ull;
-	if (!(c->curl = curl_easy_init())) {
-		rc = pv_error_set(err, PV_ERR_SYSTEM, "cosmos: libcurl: curl_easy_init failed");
+	http_opts = (struct pv_http_client_options){
+		.who = "cosmos",
+		.timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : DEFAULT_TIMEOUT_MS,
+		.ca_file = opt->ca_file,
+		.max_body = MAX_RESPONSE_BYTES,
+	};
+	if ((rc = pv_http_client_open(&http_opts, &c->http, err)) != PV_OK)
 		goto fail;
-	}
+	if (opt->transport)
+		pv_http_client_set_transport(c->http, opt->transport->fn, opt->transport->ctx);
 	if (opt->create_if_missing && (rc = create_if_missing(c, err)) != PV_OK)
 		goto fail;
 	/* Checked here once: the stand-in answers a write into a missing
@@ -960,7 +779,7 @@ static enum pv_err check_if_match(const char *etag, struct pv_error *err)
 }
 
 /* Hands the caller the stored document and its ETag. */
-static enum pv_err take_result(const struct req *q, const char *target, struct pv_cosmos_answer *r,
+static enum pv_err take_result(const struct req *q, const char *target, struct pv_http_answer *r,
 			       json_t **stored, char **etag, struct pv_error *err)
 {
 	json_t *doc = NULL;
@@ -973,8 +792,7 @@ static enum pv_err take_result(const struct req *q, const char *target, struct p
 		*stored = doc;
 	}
 	if (etag) {
-		*etag = r->etag;
-		r->etag = NULL;
+		*etag = pv_http_answer_take(r, "etag");
 	}
 	return PV_OK;
 }
@@ -982,8 +800,8 @@ static enum pv_err take_result(const struct req *q, const char *target, struct p
 enum pv_err pv_cosmos_read(struct pv_cosmos *c, const char *pk, const char *id, json_t **doc,
 			   char **etag, struct pv_error *err)
 {
-	struct pv_cosmos_answer r = {.retry_after_ms = -1};
-	struct curl_slist *h = NULL;
+	struct pv_http_answer r = COSMOS_RESPONSE;
+	struct pv_http_header_list h = {0};
 	char *link, *path;
 	enum pv_err rc;
 
@@ -1006,12 +824,12 @@ enum pv_err pv_cosmos_read(struct pv_cosmos *c, const char *pk, const char *id, 
 			.rtype = "docs",
 			.link = link,
 			.path = path,
-			.headers = h};
+			.headers = &h};
 	rc = cosmos_call(c, &q, link, 200, 0, &r, err);
 	if (rc == PV_OK)
 		rc = take_result(&q, link, &r, doc, etag, err);
-	resp_free(&r);
-	curl_slist_free_all(h);
+	pv_http_answer_clear(&r);
+	pv_http_header_list_clear(&h);
 	free(link);
 	free(path);
 	return rc;
@@ -1051,8 +869,8 @@ static enum pv_err write_doc(struct pv_cosmos *c, const char *op, const char *pk
 			     const char *if_match, json_t **stored, char **etag,
 			     struct pv_error *err)
 {
-	struct pv_cosmos_answer r = {.retry_after_ms = -1};
-	struct curl_slist *h = NULL;
+	struct pv_http_answer r = COSMOS_RESPONSE;
+	struct pv_http_header_list h = {0};
 	bool put = strcmp(op, "replace") == 0, upsert = strcmp(op, "upsert") == 0;
 	char *body = NULL, *link = NULL, *path = NULL, *target = NULL;
 	const char *id = NULL;
@@ -1092,12 +910,12 @@ static enum pv_err write_doc(struct pv_cosmos *c, const char *op, const char *pk
 			.path = path,
 			.body = body,
 			.body_len = strlen(body),
-			.headers = h};
+			.headers = &h};
 	rc = cosmos_call(c, &q, target, put ? 200 : 201, upsert ? 200 : 0, &r, err);
 	if (rc == PV_OK)
 		rc = take_result(&q, target, &r, stored, etag, err);
-	resp_free(&r);
-	curl_slist_free_all(h);
+	pv_http_answer_clear(&r);
+	pv_http_header_list_clear(&h);
 	free(body);
 	free(link);
 	free(path);
@@ -1127,8 +945,8 @@ enum pv_err pv_cosmos_replace(struct pv_cosmos *c, const char *pk, json_t *doc,
 enum pv_err pv_cosmos_delete(struct pv_cosmos *c, const char *pk, const char *id,
 			     const char *if_match, struct pv_error *err)
 {
-	struct pv_cosmos_answer r = {.retry_after_ms = -1};
-	struct curl_slist *h = NULL;
+	struct pv_http_answer r = COSMOS_RESPONSE;
+	struct pv_http_header_list h = {0};
 	char *link, *path;
 	enum pv_err rc;
 
@@ -1145,10 +963,10 @@ enum pv_err pv_cosmos_delete(struct pv_cosmos *c, const char *pk, const char *id
 			.rtype = "docs",
 			.link = link,
 			.path = path,
-			.headers = h};
+			.headers = &h};
 	rc = cosmos_call(c, &q, link, 204, 200, &r, err);
-	resp_free(&r);
-	curl_slist_free_all(h);
+	pv_http_answer_clear(&r);
+	pv_http_header_list_clear(&h);
 	free(link);
 	free(path);
 	return rc;
@@ -1162,8 +980,8 @@ enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params
 			    int max_items, const char *continuation, json_t **documents,
 			    char **next, struct pv_error *err)
 {
-	struct pv_cosmos_answer r = {.retry_after_ms = -1};
-	struct curl_slist *h = NULL;
+	struct pv_http_answer r = COSMOS_RESPONSE;
+	struct pv_http_header_list h = {0};
 	json_t *body_j = NULL, *plist, *page = NULL, *docs;
 	char *body = NULL, *link, *path, num[24];
 	const char *name;
@@ -1220,7 +1038,7 @@ enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params
 			.body = body,
 			.body_len = strlen(body),
 			.content_type = "application/query+json",
-			.headers = h};
+			.headers = &h};
 	rc = cosmos_call(c, &q, link, 200, 0, &r, err);
 	if (rc == PV_OK)
 		rc = parse_body(&q, link, &r, &page, err);
@@ -1232,10 +1050,11 @@ enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params
 		} else {
 			*documents = json_incref(docs);
 			/* Untrusted: it goes back out in a header. */
-			if (r.continuation && valid_header_value(r.continuation)) {
-				*next = r.continuation;
-				r.continuation = NULL;
-			} else if (r.continuation && *r.continuation) {
+			const char *token = pv_http_answer_get(&r, "x-ms-continuation");
+
+			if (token && valid_header_value(token)) {
+				*next = pv_http_answer_take(&r, "x-ms-continuation");
+			} else if (token && *token) {
 				json_decref(*documents);
 				*documents = NULL;
 				rc = pv_error_set(err, PV_ERR_PROTOCOL,
@@ -1246,8 +1065,8 @@ enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params
 		}
 	}
 	json_decref(page);
-	resp_free(&r);
-	curl_slist_free_all(h);
+	pv_http_answer_clear(&r);
+	pv_http_header_list_clear(&h);
 	free(body);
 	free(link);
 	free(path);

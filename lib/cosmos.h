@@ -47,6 +47,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "http_client.h"
 
 struct pv_cosmos;
 
@@ -76,22 +77,13 @@ struct pv_cosmos_options {
 	void *observe_ctx;
 };
 
-/* A stand-in for the HTTP exchange: fn gets each attempt's verb and path
- * and fills the answer through pv_cosmos_answer_* as libcurl's callbacks
- * would (the status line and each header line to _header, the body to
- * _body); PV_OK means an answer came, an error stands for a connection
- * that failed before one.  Everything after that is the production code;
+/* A stand-in for the HTTP exchange (pv_http_client_set_transport, lib/http_client.h):
+ * fn answers each attempt.  Everything after that is the production code;
  * retries do not sleep. */
-struct pv_cosmos_answer;
 struct pv_cosmos_transport {
-	enum pv_err (*fn)(void *ctx, const char *verb, const char *path,
-			  struct pv_cosmos_answer *answer, struct pv_error *err);
+	pv_http_transport_fn *fn;
 	void *ctx;
 };
-void pv_cosmos_answer_status(struct pv_cosmos_answer *a, long status);
-void pv_cosmos_answer_header(struct pv_cosmos_answer *a, const char *line, size_t len);
-/* False when the answer went over the size a client holds. */
-bool pv_cosmos_answer_body(struct pv_cosmos_answer *a, const char *data, size_t len);
 
 /* The partition key path of the container this project uses. */
 #define PV_COSMOS_PARTITION_PATH "/election_id"

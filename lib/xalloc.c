@@ -73,6 +73,16 @@ char *pv_xstrndup(const char *s, size_t n)
 	return p;
 }
 
+void pv_free_secret(char *s)
+{
+	if (!s)
+		return;
+	/* volatile: the compiler may not drop stores to memory about to be freed. */
+	for (volatile char *p = s; *p; p++)
+		*p = '\0';
+	free(s);
+}
+
 char *pv_xvasprintf(const char *fmt, va_list ap)
 {
 	va_list copy;

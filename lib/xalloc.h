@@ -20,6 +20,9 @@ char *pv_xstrdup(const char *s);
 char *pv_xstrndup(const char *s, size_t n);
 char *pv_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *pv_xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+/* Frees a secret (a password; NULL is fine) after wiping it, so that it
+ * does not outlive its owner in freed memory. */
+void pv_free_secret(char *s);
 
 /* Called before abort() on allocation failure (e.g. endwin()). */
 void pv_xalloc_set_fatal_hook(void (*hook)(void));

@@ -1,8 +1,8 @@
 /* The `esdb` backend: EventStoreDB / KurrentDB over the AtomPub HTTP API.
  *
- * State: one CURL easy handle per store, reset and configured again for each
- * request, so that its connection cache keeps the TCP/TLS connection alive
- * between requests.  A store is therefore used by one thread at a time.
+ * State: the store's HTTP client (lib/http_client.h), which keeps the connections
+ * alive between requests and runs a unit's requests concurrently.  A store
+ * is therefore used by one thread at a time.
  *
  * Wire rules (reference/protocols.md sections 1-4):
  *  - appends POST a JSON array with application/vnd.eventstore.events+json,
@@ -30,22 +30,20 @@
  * features.atomPub (or .projections) is false the operation fails with
  * PV_ERR_UNAVAILABLE saying so.
  *
- * Credentials go to libcurl only (CURLOPT_USERNAME/PASSWORD); they are never
- * part of a URL, a message or a log line. */
+ * Credentials go to the HTTP client only; they are never part of a URL, a
+ * message or a log line. */
 #include "eventstore/esdb.h"
 
 #include "buf.h"
+#include "http_client.h"
 #include "log.h"
 #include "xalloc.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define ESDB_DEFAULT_TIMEOUT_MS 10000L
@@ -61,89 +59,34 @@
 #define ESDB_EVENTS_TYPE "application/vnd.eventstore.events+json"
 #define ESDB_ATOM_TYPE "application/vnd.eventstore.atom+json"
 
-/* A request's libcurl state: the handle it runs on and what must live
- * until it is done. */
-struct esdb_xfer {
-	CURL *c;
-	struct pv_buf url;
-	struct curl_slist *hdrs;
-	char curl_err[CURL_ERROR_SIZE];
-};
-
 struct esdb {
 	struct pv_es base;
-	struct esdb_xfer single; /* one request at a time */
-	CURLM *multi;            /* a unit's requests, concurrently (created when first used) */
-	struct esdb_xfer *pool;  /* in_flight handles on multi */
-	size_t in_flight;
-	char *url; /* base URL without a final '/' */
-	char *username;
-	char *password;
-	char *ca_file;
-	long timeout_ms;
-	bool info_known; /* GET /info answered: */
+	struct pv_http_client *http; /* its connections: one request, or a unit's concurrently */
+	char *url;                   /* base URL without a final '/' */
+	bool info_known;             /* GET /info answered: */
 	bool atompub_off;
 	bool projections_off;
-	pv_esdb_transport_fn *transport; /* NULL: libcurl */
-	void *transport_ctx;
 };
 
 struct esdb_request {
 	const char *method; /* GET, POST, DELETE */
 	const char *path;   /* escaped, starts with '/' */
-	const char *accept;
-	const char *content_type;
 	const char *body;
 	size_t body_len;
-	struct curl_slist *headers; /* extra request headers, borrowed */
-	long extra_timeout_ms;      /* added to the store's timeout (long poll) */
-	bool retry;                 /* a repeat cannot change the outcome */
+	struct pv_http_header_list headers; /* Accept, Content-Type and the ES-/Kurrent- ones */
+	long extra_timeout_ms;              /* added to the store's timeout (long poll) */
+	bool retry;                         /* a repeat cannot change the outcome */
 };
 
-struct pv_esdb_answer {
-	long status;
-	char reason[128];
-	char *location;
-	bool has_current;
-	bool current_from_kurrent;
-	int64_t current_version;
-	struct pv_buf body;
-	bool body_too_large;
-};
+/* The answer's headers the operations read (responses keep only these). */
+static const char *const answer_headers[] = {"Location", "Kurrent-CurrentVersion",
+					     "ES-CurrentVersion", NULL};
+#define ESDB_RESPONSE                                                                              \
+	{                                                                                          \
+		.want = answer_headers                                                             \
+	}
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void esdb_curl_global_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* ---- libcurl and HTTP status mapping ---------------------------------- */
-
-/* libcurl results worth naming; anything else is PV_ERR_HTTP.  `retry`
- * marks failures after which the same request may succeed. */
-static const struct {
-	CURLcode rc;
-	enum pv_err code;
-	bool retry;
-} curl_table[] = {
-	{CURLE_COULDNT_RESOLVE_HOST, PV_ERR_UNAVAILABLE, true},
-	{CURLE_COULDNT_CONNECT, PV_ERR_UNAVAILABLE, true},
-	{CURLE_SEND_ERROR, PV_ERR_UNAVAILABLE, true},
-	{CURLE_RECV_ERROR, PV_ERR_UNAVAILABLE, true},
-	{CURLE_GOT_NOTHING, PV_ERR_UNAVAILABLE, true},
-	{CURLE_PARTIAL_FILE, PV_ERR_UNAVAILABLE, true},
-	{CURLE_OPERATION_TIMEDOUT, PV_ERR_TIMEOUT, true},
-	{CURLE_SSL_CONNECT_ERROR, PV_ERR_UNAVAILABLE, true},
-	{CURLE_PEER_FAILED_VERIFICATION, PV_ERR_UNAVAILABLE, false},
-	{CURLE_SSL_CACERT_BADFILE, PV_ERR_CONFIG, false},
-	{CURLE_SSL_CERTPROBLEM, PV_ERR_CONFIG, false},
-	{CURLE_URL_MALFORMAT, PV_ERR_CONFIG, false},
-	{CURLE_UNSUPPORTED_PROTOCOL, PV_ERR_CONFIG, false},
-	{CURLE_OUT_OF_MEMORY, PV_ERR_NOMEM, false},
-	{CURLE_WRITE_ERROR, PV_ERR_TOO_LARGE, false},
-};
+/* ---- HTTP status mapping ---------------------------------------------- */
 
 /* HTTP statuses every operation maps the same way.  Operations look at
  * 201/204/400-with-CurrentVersion/404 themselves first. */
@@ -172,18 +115,6 @@ static enum pv_err status_code(long status, bool *retry)
 	}
 	*retry = status >= 500;
 	return status >= 500 ? PV_ERR_UNAVAILABLE : PV_ERR_HTTP;
-}
-
-static enum pv_err curl_code(CURLcode rc, bool *retry)
-{
-	for (size_t i = 0; i < sizeof curl_table / sizeof curl_table[0]; i++) {
-		if (curl_table[i].rc == rc) {
-			*retry = curl_table[i].retry;
-			return curl_table[i].code;
-		}
-	}
-	*retry = false;
-	return PV_ERR_HTTP;
 }
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -242,252 +173,66 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
-{
-	struct curl_slist *n = curl_slist_append(list, line);
-
-	if (!n)
-		pv_oom("curl_slist_append", strlen(line));
-	return n;
-}
-
 /* Adds "Kurrent-name: value" and "ES-name: value". */
-static struct curl_slist *header_both(struct curl_slist *list, const char *name, const char *value)
+static void header_both(struct pv_http_header_list *hs, const char *name, const char *value)
 {
-	char line[128];
+	char line[64];
 
-	snprintf(line, sizeof line, "Kurrent-%s: %s", name, value);
-	list = slist_add(list, line);
-	snprintf(line, sizeof line, "ES-%s: %s", name, value);
-	return slist_add(list, line);
+	snprintf(line, sizeof line, "Kurrent-%s", name);
+	pv_http_header_list_add(hs, line, value);
+	snprintf(line, sizeof line, "ES-%s", name);
+	pv_http_header_list_add(hs, line, value);
 }
 
-static struct curl_slist *header_version(struct curl_slist *list, int64_t expected)
+static void header_version(struct pv_http_header_list *hs, int64_t expected)
 {
 	char v[24];
 
 	snprintf(v, sizeof v, "%" PRId64, expected);
-	return header_both(list, "ExpectedVersion", v);
+	header_both(hs, "ExpectedVersion", v);
 }
 
-static void response_clear(struct pv_esdb_answer *r)
+/* The stream's version an answer names: Kurrent-CurrentVersion wins when
+ * a v25+ server sends both. */
+static bool current_version(const struct pv_http_answer *r, int64_t *v)
 {
-	free(r->location);
-	pv_buf_free(&r->body);
-	memset(r, 0, sizeof *r);
-}
+	const char *k = pv_http_answer_get(r, "Kurrent-CurrentVersion");
+	const char *e = pv_http_answer_get(r, "ES-CurrentVersion");
 
-/* ---- libcurl callbacks ------------------------------------------------ */
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct pv_esdb_answer *r = arg;
-	size_t n = size * nmemb;
-
-	if (r->body.len + n > ESDB_BODY_MAX) {
-		r->body_too_large = true;
-		return 0; /* makes libcurl fail with CURLE_WRITE_ERROR */
-	}
-	pv_buf_append(&r->body, data, n);
-	return n;
-}
-
-/* Length of a header line's name if it is `name` (any case), else 0. */
-static size_t header_is(const char *line, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (len > n && line[n] == ':' && strncasecmp(line, name, n) == 0)
-		return n + 1;
-	return 0;
-}
-
-static void trim(const char **s, size_t *len)
-{
-	while (*len && (**s == ' ' || **s == '\t')) {
-		(*s)++;
-		(*len)--;
-	}
-	while (*len && ((*s)[*len - 1] == '\r' || (*s)[*len - 1] == '\n' || (*s)[*len - 1] == ' ' ||
-			(*s)[*len - 1] == '\t'))
-		(*len)--;
-}
-
-static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
-{
-	struct pv_esdb_answer *r = arg;
-	size_t len = size * nmemb, skip;
-	const char *v;
-	size_t vlen;
-	int64_t num;
-
-	if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-		/* A new status line (after 100 Continue or a redirect): forget
-		 * what the previous answer said. */
-		const char *sp = memchr(line, ' ', len);
-		free(r->location);
-		r->location = NULL;
-		r->has_current = false;
-		r->reason[0] = '\0';
-		if (sp) {
-			sp = memchr(sp + 1, ' ', len - (size_t)(sp + 1 - line));
-			if (sp) {
-				v = sp + 1;
-				vlen = len - (size_t)(v - line);
-				trim(&v, &vlen);
-				/* Untrusted: it ends up in messages and logs. */
-				pv_log_escape(r->reason, sizeof r->reason, v, vlen);
-			}
-		}
-		return len;
-	}
-	if ((skip = header_is(line, len, "Location"))) {
-		v = line + skip;
-		vlen = len - skip;
-		trim(&v, &vlen);
-		free(r->location);
-		r->location = pv_xstrndup(v, vlen);
-	} else if ((skip = header_is(line, len, "Kurrent-CurrentVersion"))) {
-		v = line + skip;
-		vlen = len - skip;
-		trim(&v, &vlen);
-		if (parse_i64(v, vlen, &num)) {
-			r->current_version = num;
-			r->has_current = true;
-			r->current_from_kurrent = true;
-		}
-	} else if ((skip = header_is(line, len, "ES-CurrentVersion"))) {
-		v = line + skip;
-		vlen = len - skip;
-		trim(&v, &vlen);
-		/* Kurrent-X wins when a v25+ server sends both. */
-		if (parse_i64(v, vlen, &num) && !r->current_from_kurrent) {
-			r->current_version = num;
-			r->has_current = true;
-		}
-	}
-	return len;
-}
-
-void pv_esdb_answer_status(struct pv_esdb_answer *a, long status)
-{
-	a->status = status;
-}
-
-void pv_esdb_answer_header(struct pv_esdb_answer *a, const char *line, size_t len)
-{
-	on_header((char *)line, 1, len, a);
-}
-
-bool pv_esdb_answer_body(struct pv_esdb_answer *a, const char *data, size_t len)
-{
-	return on_body((char *)data, 1, len, a) == len;
+	return (k && parse_i64(k, strlen(k), v)) || (e && parse_i64(e, strlen(e), v));
 }
 
 /* ---- one HTTP exchange, with retries ---------------------------------- */
 
-static void xfer_clear(struct esdb_xfer *x)
+/* What the shared client sends for rq; url is filled here. */
+static struct pv_http_call wire_request(const struct esdb *es, const struct esdb_request *rq,
+					struct pv_buf *url)
 {
-	curl_slist_free_all(x->hdrs);
-	x->hdrs = NULL;
-	pv_buf_free(&x->url);
+	pv_buf_reset(url);
+	pv_buf_puts(url, es->url);
+	pv_buf_puts(url, rq->path);
+	return (struct pv_http_call){.method = rq->method,
+				     .url = url->data,
+				     .headers = &rq->headers,
+				     .body = rq->body,
+				     .body_len = rq->body_len,
+				     .extra_timeout_ms = rq->extra_timeout_ms};
 }
 
-/* Sets x->c up for rq, the answer going into resp.  The handle is reset
- * first, which keeps its connection cache (or the multi handle's). */
-static enum pv_err xfer_setup(struct esdb *es, struct esdb_xfer *x, const struct esdb_request *rq,
-			      struct pv_esdb_answer *resp, struct pv_error *err)
+/* What an exchange says: PV_OK with an HTTP answer below 500 (bar 408 and
+ * 429) in resp, else the failure, *retry when the same request may
+ * succeed.  `code` is the shared client's result. */
+static enum pv_err exchange_result(const struct esdb_request *rq, const struct pv_http_answer *resp,
+				   enum pv_err code, bool *retry, struct pv_error *err)
 {
-	CURL *c = x->c;
-	char line[160];
-	CURLcode rc;
-
-	response_clear(resp);
-	xfer_clear(x);
-	curl_easy_reset(c);
-	x->curl_err[0] = '\0';
-
-	pv_buf_puts(&x->url, es->url);
-	pv_buf_puts(&x->url, rq->path);
-
-	for (const struct curl_slist *h = rq->headers; h; h = h->next)
-		x->hdrs = slist_add(x->hdrs, h->data);
-	if (rq->accept) {
-		snprintf(line, sizeof line, "Accept: %s", rq->accept);
-		x->hdrs = slist_add(x->hdrs, line);
+	if (code != PV_OK) {
+		/* Nothing usable came back; a TLS certificate refused or an
+		 * answer too large would come back the same. */
+		*retry = resp->failure == PV_HTTP_UNSENT || resp->failure == PV_HTTP_BROKEN ||
+			 resp->failure == PV_HTTP_TIMED_OUT || resp->failure == PV_HTTP_HANDSHAKE;
+		return code;
 	}
-	if (rq->content_type) {
-		snprintf(line, sizeof line, "Content-Type: %s", rq->content_type);
-		x->hdrs = slist_add(x->hdrs, line);
-	}
-	/* No "Expect: 100-continue" round trip for large appends. */
-	x->hdrs = slist_add(x->hdrs, "Expect:");
-
-	rc = curl_easy_setopt(c, CURLOPT_URL, x->url.data);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->curl_err);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_PROTOCOLS,
-				      (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_HTTPHEADER, x->hdrs);
-	/* HTTP/1.1 even over TLS: its reason phrases ("Wrong expected
-	 * EventNumber") name the server's reasons in our messages. */
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, es->timeout_ms + rq->extra_timeout_ms);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-				      es->timeout_ms < ESDB_CONNECT_TIMEOUT_MS
-					      ? es->timeout_ms
-					      : ESDB_CONNECT_TIMEOUT_MS);
-	if (rc == CURLE_OK && es->username) {
-		rc = curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(c, CURLOPT_USERNAME, es->username);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(c, CURLOPT_PASSWORD,
-					      es->password ? es->password : "");
-	}
-	if (rc == CURLE_OK && es->ca_file)
-		rc = curl_easy_setopt(c, CURLOPT_CAINFO, es->ca_file);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-	if (rc == CURLE_OK && strcmp(rq->method, "POST") == 0) {
-		rc = curl_easy_setopt(c, CURLOPT_POST, 1L);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-					      (curl_off_t)rq->body_len);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-	} else if (rc == CURLE_OK && strcmp(rq->method, "GET") != 0) {
-		rc = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, rq->method);
-	}
-	if (rc != CURLE_OK)
-		return pv_error_set(err, rc == CURLE_OUT_OF_MEMORY ? PV_ERR_NOMEM : PV_ERR_CONFIG,
-				    "esdb: libcurl refused an option: %s", curl_easy_strerror(rc));
-	return PV_OK;
-}
-
-/* What an HTTP answer says: PV_OK below 500 (bar 408 and 429), else the
- * failure, *retry when the same request may succeed. */
-static enum pv_err answer_result(const struct esdb_request *rq, const struct pv_esdb_answer *resp,
-				 bool *retry, struct pv_error *err)
-{
+	*retry = false;
 	if (resp->status >= 500 || resp->status == 408 || resp->status == 429)
 		return pv_error_set(err, status_code(resp->status, retry),
 				    "esdb: %s %s: HTTP %ld %s", rq->method, rq->path, resp->status,
@@ -495,96 +240,41 @@ static enum pv_err answer_result(const struct esdb_request *rq, const struct pv_
 	return PV_OK;
 }
 
-/* What a finished transfer says: PV_OK with an HTTP answer below 500 in
- * resp (bar 408 and 429), or the failure, *retry when the same request may
- * succeed. */
-static enum pv_err xfer_result(struct esdb *es, struct esdb_xfer *x, CURLcode rc,
-			       const struct esdb_request *rq, struct pv_esdb_answer *resp,
-			       bool *retry, struct pv_error *err)
-{
-	enum pv_err code = PV_OK;
-
-	*retry = false;
-	if (rc != CURLE_OK) {
-		if (resp->body_too_large)
-			return pv_error_set(err, PV_ERR_TOO_LARGE,
-					    "esdb: %s %s: answer larger than %u bytes", rq->method,
-					    rq->path, ESDB_BODY_MAX);
-		code = curl_code(rc, retry);
-		return pv_error_set(err, code, "esdb: %s %s%s: libcurl: %s%s%s", rq->method,
-				    es->url, rq->path, curl_easy_strerror(rc),
-				    x->curl_err[0] ? ": " : "", x->curl_err);
-	}
-	rc = curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (rc != CURLE_OK)
-		return pv_error_set(err, PV_ERR_PROTOCOL, "esdb: %s %s: no HTTP status: %s",
-				    rq->method, rq->path, curl_easy_strerror(rc));
-	return answer_result(rq, resp, retry, err);
-}
-
-/* The exchange through the transport hook (pv_es_esdb_set_transport)
- * instead of libcurl: the same result as xfer_result's. */
-static enum pv_err hooked_exchange(struct esdb *es, const struct esdb_request *rq,
-				   struct pv_esdb_answer *resp, bool *retry, struct pv_error *err)
-{
-	enum pv_err code;
-
-	response_clear(resp);
-	*retry = false;
-	code = es->transport(es->transport_ctx, rq->method, rq->path, resp, err);
-	if (code != PV_OK) {
-		*retry = code == PV_ERR_UNAVAILABLE;
-		return code;
-	}
-	return answer_result(rq, resp, retry, err);
-}
-
-static enum pv_err exchange_once(struct esdb *es, const struct esdb_request *rq,
-				 struct pv_esdb_answer *resp, bool *retry, struct pv_error *err)
-{
-	struct esdb_xfer *x = &es->single;
-	enum pv_err code;
-
-	if (es->transport)
-		return hooked_exchange(es, rq, resp, retry, err);
-	*retry = false;
-	code = xfer_setup(es, x, rq, resp, err);
-	if (code == PV_OK)
-		code = xfer_result(es, x, curl_easy_perform(x->c), rq, resp, retry, err);
-	xfer_clear(x);
-	return code;
-}
-
 /* Performs rq; on PV_OK resp holds an HTTP answer below 500 (the caller
  * interprets it).  Retries retryable failures when rq->retry. */
 static enum pv_err exchange(struct esdb *es, const struct esdb_request *rq,
-			    struct pv_esdb_answer *resp, struct pv_error *err)
+			    struct pv_http_answer *resp, struct pv_error *err)
 {
+	struct pv_buf url = PV_BUF_INIT;
+	struct pv_http_call wire = wire_request(es, rq, &url);
 	long backoff = ESDB_BACKOFF_MS;
 	enum pv_err code = PV_OK;
 	struct pv_error e;
 	bool retry;
 
 	for (int attempt = 1; attempt <= ESDB_ATTEMPTS; attempt++) {
-		code = exchange_once(es, rq, resp, &retry, &e);
+		code = pv_http_client_run(es->http, &wire, resp, &e);
+		code = exchange_result(rq, resp, code, &retry, &e);
 		if (code == PV_OK || !retry || !rq->retry || attempt == ESDB_ATTEMPTS)
 			break;
 		pv_log_warnx("esdb", "%s (attempt %d of %d, retrying in %ld ms)",
 			     strncmp(e.msg, "esdb: ", 6) == 0 ? e.msg + 6 : e.msg, attempt,
 			     ESDB_ATTEMPTS, backoff);
-		if (!es->transport) /* a replayed answer needs no wait */
+		if (!pv_http_client_is_hooked(es->http)) /* a replayed answer needs no wait */
 			sleep_ms(backoff);
 		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
 	}
 	if (code != PV_OK)
 		pv_error_set(err, code, "%s", e.msg);
+	pv_buf_free(&url);
 	return code;
 }
 
 /* The error for an answer the operation did not expect. */
-static enum pv_err status_error(const struct esdb_request *rq, const struct pv_esdb_answer *resp,
+static enum pv_err status_error(const struct esdb_request *rq, const struct pv_http_answer *resp,
 				const char *what, struct pv_error *err)
 {
+	const char *location = pv_http_answer_get(resp, "Location");
 	bool retry;
 	enum pv_err code = status_code(resp->status, &retry);
 
@@ -592,10 +282,10 @@ static enum pv_err status_error(const struct esdb_request *rq, const struct pv_e
 		code = PV_ERR_PROTOCOL;
 	/* A cluster follower sends writes to the leader; we do not follow
 	 * (the credentials would go along to wherever Location points). */
-	if (resp->status == 307 && resp->location) {
+	if (resp->status == 307 && location) {
 		char where[256];
 
-		pv_log_escape(where, sizeof where, resp->location, strlen(resp->location));
+		pv_log_escape(where, sizeof where, location, strlen(location));
 		return pv_error_set(err, code,
 				    "esdb: %s %s (%s): HTTP 307 redirect to %s: point the URL at "
 				    "the cluster leader",
@@ -611,13 +301,13 @@ static enum pv_err status_error(const struct esdb_request *rq, const struct pv_e
  * missing. */
 static enum pv_err check_server(struct esdb *es, bool projections, struct pv_error *err)
 {
-	struct esdb_request rq = {
-		.method = "GET", .path = "/info", .accept = "application/json", .retry = true};
-	struct pv_esdb_answer resp = {0};
+	struct esdb_request rq = {.method = "GET", .path = "/info", .retry = true};
+	struct pv_http_answer resp = ESDB_RESPONSE;
 	struct pv_error ierr;
 	json_t *doc = NULL, *feat;
 
 	if (!es->info_known) {
+		pv_http_header_list_add(&rq.headers, "Accept", "application/json");
 		if (exchange(es, &rq, &resp, &ierr) == PV_OK && resp.status == 200) {
 			doc = json_loadb(resp.body.data, resp.body.len, 0, NULL);
 			feat = json_is_object(doc) ? json_object_get(doc, "features") : NULL;
@@ -627,7 +317,8 @@ static enum pv_err check_server(struct esdb *es, bool projections, struct pv_err
 			json_decref(doc);
 		}
 		/* Transport failure: decide next time. */
-		response_clear(&resp);
+		pv_http_answer_clear(&resp);
+		pv_http_header_list_clear(&rq.headers);
 	}
 	if (es->atompub_off)
 		return pv_error_set(err, PV_ERR_UNAVAILABLE,
@@ -721,21 +412,32 @@ out:
 /* One request of its own: what it sends, what came back, how it ended. */
 struct esdb_call {
 	struct esdb_request rq;
-	struct pv_esdb_answer resp;
+	struct pv_http_answer resp;
 	struct pv_buf path;
 	char *body;
 	enum pv_err code; /* of the exchange */
 	struct pv_error err;
 	bool retry; /* the failure is worth another try */
+	/* What the shared client runs (exchange_many). */
+	struct pv_buf url;
+	struct pv_http_call wire;
+	struct pv_http_exchange x;
 };
+
+static void call_init(struct esdb_call *c)
+{
+	memset(c, 0, sizeof *c);
+	pv_http_answer_init(&c->resp, answer_headers);
+}
 
 static void call_clear(struct esdb_call *c)
 {
-	curl_slist_free_all(c->rq.headers);
-	response_clear(&c->resp);
+	pv_http_header_list_clear(&c->rq.headers);
+	pv_http_answer_clear(&c->resp);
 	pv_buf_free(&c->path);
+	pv_buf_free(&c->url);
 	free(c->body);
-	memset(c, 0, sizeof *c);
+	call_init(c);
 }
 
 /* The POST of an append, ready to go. */
@@ -746,7 +448,7 @@ static enum pv_err append_request(const char *stream, int64_t expected,
 	size_t body_len = 0;
 	enum pv_err code;
 
-	memset(call, 0, sizeof *call);
+	call_init(call);
 	if (!valid_name(stream))
 		return pv_error_set(err, PV_ERR_INVALID, "esdb: append: empty stream name");
 	if (count == 0)
@@ -762,16 +464,16 @@ static enum pv_err append_request(const char *stream, int64_t expected,
 	esc_append(&call->path, stream);
 	call->rq = (struct esdb_request){
 		.method = "POST",
-		.content_type = ESDB_EVENTS_TYPE,
 		.path = call->path.data,
 		.body = call->body,
 		.body_len = body_len,
-		.headers = header_version(NULL, expected),
 		/* A repeat of the same ids at the same expected place is answered
 		 * with the original numbers; with "any"/"exists" it may write
 		 * twice. */
 		.retry = expected >= PV_ES_NO_STREAM,
 	};
+	pv_http_header_list_add(&call->rq.headers, "Content-Type", ESDB_EVENTS_TYPE);
+	header_version(&call->rq.headers, expected);
 	return PV_OK;
 }
 
@@ -780,8 +482,8 @@ static enum pv_err append_answer(struct esdb *es, struct esdb_call *call, const 
 				 int64_t expected, size_t count, int64_t *version,
 				 struct pv_error *err)
 {
-	struct pv_esdb_answer *resp = &call->resp;
-	int64_t first;
+	struct pv_http_answer *resp = &call->resp;
+	int64_t first, current;
 
 	if (call->code != PV_OK) {
 		pv_error_set(err, call->code, "%s", call->err.msg);
@@ -796,7 +498,7 @@ static enum pv_err append_answer(struct esdb *es, struct esdb_call *call, const 
 	}
 	switch (resp->status) {
 	case 201:
-		if (!location_number(resp->location, &first))
+		if (!location_number(pv_http_answer_get(resp, "Location"), &first))
 			return pv_error_set(err, PV_ERR_PROTOCOL,
 					    "esdb: POST %s: 201 without a usable Location",
 					    call->rq.path);
@@ -804,14 +506,14 @@ static enum pv_err append_answer(struct esdb *es, struct esdb_call *call, const 
 			*version = first + (int64_t)count - 1;
 		return PV_OK;
 	case 400:
-		if (!resp->has_current)
+		if (!current_version(resp, &current))
 			break;
 		if (version)
-			*version = resp->current_version;
+			*version = current;
 		return pv_error_set(err, PV_ERR_CONFLICT,
 				    "esdb: append to %s: expected version %" PRId64
 				    ", stream is at %" PRId64 " (HTTP 400 %s)",
-				    stream, expected, resp->current_version, resp->reason);
+				    stream, expected, current, resp->reason);
 	case 404: {
 		enum pv_err code = check_server(es, false, err);
 		if (code != PV_OK)
@@ -957,7 +659,7 @@ fail:
 /* Parses a feed body into a page.  The server lists entries newest first;
  * forward pages are reversed into ascending order, backward pages keep it.
  * ce_stream != NULL: entries are resolved links of that $ce- stream. */
-static enum pv_err parse_feed(const struct pv_esdb_answer *resp, const char *ce_stream,
+static enum pv_err parse_feed(const struct pv_http_answer *resp, const char *ce_stream,
 			      bool backward, json_t **feed_out, struct pv_es_page *page,
 			      struct pv_error *err)
 {
@@ -1063,7 +765,7 @@ static void page_init(struct pv_es_page *page)
 static enum pv_err read_request(const char *stream, int64_t from, size_t max, bool backward,
 				struct esdb_call *call, struct pv_error *err)
 {
-	memset(call, 0, sizeof *call);
+	call_init(call);
 	if (!valid_name(stream))
 		return pv_error_set(err, PV_ERR_INVALID, "esdb: read: empty stream name");
 	if (max == 0 || from < (backward ? -1 : 0))
@@ -1079,8 +781,8 @@ static enum pv_err read_request(const char *stream, int64_t from, size_t max, bo
 	else
 		pv_buf_printf(&call->path, "/%" PRId64 "/%s/%zu?embed=body", from,
 			      backward ? "backward" : "forward", max);
-	call->rq = (struct esdb_request){
-		.method = "GET", .accept = ESDB_ATOM_TYPE, .path = call->path.data, .retry = true};
+	call->rq = (struct esdb_request){.method = "GET", .path = call->path.data, .retry = true};
+	pv_http_header_list_add(&call->rq.headers, "Accept", ESDB_ATOM_TYPE);
 	return PV_OK;
 }
 
@@ -1089,7 +791,7 @@ static enum pv_err read_answer(struct esdb *es, struct esdb_call *call, const ch
 			       int64_t from, bool backward, struct pv_es_page *page,
 			       struct pv_error *err)
 {
-	struct pv_esdb_answer *resp = &call->resp;
+	struct pv_http_answer *resp = &call->resp;
 	json_t *feed = NULL;
 	int64_t link;
 	enum pv_err code;
@@ -1151,138 +853,37 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 
 /* ---- a unit's requests, concurrently ---------------------------------- */
 
-/* The multi handle and its pool of easy handles, made when first used. */
-static enum pv_err multi_ready(struct esdb *es, struct pv_error *err)
-{
-	if (es->multi)
-		return PV_OK;
-	es->multi = curl_multi_init();
-	if (!es->multi)
-		return pv_error_set(err, PV_ERR_NOMEM, "esdb: curl_multi_init failed");
-	es->pool = pv_xcalloc(es->in_flight, sizeof *es->pool);
-	for (size_t i = 0; i < es->in_flight; i++) {
-		es->pool[i].c = curl_easy_init();
-		if (!es->pool[i].c)
-			return pv_error_set(err, PV_ERR_NOMEM, "esdb: curl_easy_init failed");
-	}
-	return PV_OK;
-}
-
-/* Ends the transfer on pool handle `slot` with what libcurl said. */
-static void slot_done(struct esdb *es, size_t slot, struct esdb_call *c, CURLcode rc)
-{
-	struct esdb_xfer *x = &es->pool[slot];
-
-	c->code = xfer_result(es, x, rc, &c->rq, &c->resp, &c->retry, &c->err);
-	curl_multi_remove_handle(es->multi, x->c);
-	xfer_clear(x);
-}
-
-/* Runs the n calls, at most in_flight at a time; every call's code (and
- * err, retry, resp) is set at the end. */
-static void run_round(struct esdb *es, struct esdb_call **calls, size_t n)
-{
-	struct esdb_call **running = pv_xcalloc(es->in_flight, sizeof *running);
-	size_t next = 0, busy = 0;
-
-	while (next < n || busy > 0) {
-		CURLMcode mrc = CURLM_OK;
-		CURLMsg *msg;
-		int still = 0, queued;
-
-		for (size_t s = 0; s < es->in_flight && next < n; s++) {
-			struct esdb_call *c;
-
-			if (running[s])
-				continue;
-			c = calls[next++];
-			c->retry = false;
-			c->code = xfer_setup(es, &es->pool[s], &c->rq, &c->resp, &c->err);
-			if (c->code != PV_OK)
-				continue;
-			if (curl_easy_setopt(es->pool[s].c, CURLOPT_PRIVATE, &es->pool[s]) !=
-				    CURLE_OK ||
-			    (mrc = curl_multi_add_handle(es->multi, es->pool[s].c)) != CURLM_OK) {
-				c->code = pv_error_set(&c->err, PV_ERR_NOMEM,
-						       "esdb: libcurl refused a transfer: %s",
-						       curl_multi_strerror(mrc));
-				xfer_clear(&es->pool[s]);
-				continue;
-			}
-			running[s] = c;
-			busy++;
-		}
-		mrc = curl_multi_perform(es->multi, &still);
-		while (mrc == CURLM_OK && (msg = curl_multi_info_read(es->multi, &queued))) {
-			char *priv = NULL;
-			size_t s;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-			s = (size_t)((struct esdb_xfer *)(void *)priv - es->pool);
-			slot_done(es, s, running[s], msg->data.result);
-			running[s] = NULL;
-			busy--;
-		}
-		if (mrc != CURLM_OK) {
-			/* The multi handle itself failed: so did every transfer on it. */
-			for (size_t s = 0; s < es->in_flight; s++) {
-				if (!running[s])
-					continue;
-				slot_done(es, s, running[s], CURLE_OK);
-				running[s]->code = pv_error_set(
-					&running[s]->err, PV_ERR_HTTP, "esdb: %s %s: libcurl: %s",
-					running[s]->rq.method, running[s]->rq.path,
-					curl_multi_strerror(mrc));
-				running[s] = NULL;
-				busy--;
-			}
-			for (; next < n; next++)
-				calls[next]->code =
-					pv_error_set(&calls[next]->err, PV_ERR_HTTP,
-						     "esdb: libcurl: %s", curl_multi_strerror(mrc));
-			break;
-		}
-		if (busy > 0 && still > 0)
-			curl_multi_poll(es->multi, NULL, 0, 1000, NULL);
-	}
-	free(running);
-}
-
 /* Performs the n calls concurrently on the keep-alive connections of the
- * multi handle, with exchange()'s retries: a round for the retryable
- * failures, after one backoff. */
+ * shared client (at most in_flight at a time), with exchange()'s retries:
+ * a round for the retryable failures, after one backoff.  Every call's
+ * code (and err, retry, resp) is set at the end. */
 static void exchange_many(struct esdb *es, struct esdb_call **calls, size_t n)
 {
 	struct esdb_call **pending = pv_xcalloc(n, sizeof *pending);
+	struct pv_http_exchange **xs = pv_xcalloc(n, sizeof *xs);
 	long backoff = ESDB_BACKOFF_MS;
-	struct pv_error err;
 	size_t m = n;
 
-	if (multi_ready(es, &err) != PV_OK) {
-		for (size_t i = 0; i < n; i++) {
-			calls[i]->code = err.code;
-			calls[i]->err = err;
-		}
-		free(pending);
-		return;
-	}
 	memcpy(pending, calls, n * sizeof *pending);
 	for (int attempt = 1;; attempt++) {
 		size_t k = 0;
 
-		if (es->transport) {
-			for (size_t i = 0; i < m; i++)
-				pending[i]->code =
-					hooked_exchange(es, &pending[i]->rq, &pending[i]->resp,
-							&pending[i]->retry, &pending[i]->err);
-		} else {
-			run_round(es, pending, m);
+		for (size_t i = 0; i < m; i++) {
+			struct esdb_call *c = pending[i];
+
+			c->wire = wire_request(es, &c->rq, &c->url);
+			c->x = (struct pv_http_exchange){.rq = &c->wire, .resp = &c->resp};
+			xs[i] = &c->x;
 		}
-		for (size_t i = 0; i < m; i++)
-			if (pending[i]->code != PV_OK && pending[i]->retry && pending[i]->rq.retry)
-				pending[k++] = pending[i];
+		pv_http_client_run_many(es->http, xs, m);
+		for (size_t i = 0; i < m; i++) {
+			struct esdb_call *c = pending[i];
+
+			c->err = c->x.err;
+			c->code = exchange_result(&c->rq, &c->resp, c->x.code, &c->retry, &c->err);
+			if (c->code != PV_OK && c->retry && c->rq.retry)
+				pending[k++] = c;
+		}
 		if (k == 0 || attempt == ESDB_ATTEMPTS)
 			break;
 		pv_log_warnx("esdb", "%s%s (attempt %d of %d, retrying in %ld ms)",
@@ -1290,11 +891,12 @@ static void exchange_many(struct esdb *es, struct esdb_call **calls, size_t n)
 				     ? pending[0]->err.msg + 6
 				     : pending[0]->err.msg,
 			     k > 1 ? " and other requests" : "", attempt, ESDB_ATTEMPTS, backoff);
-		if (!es->transport) /* a replayed answer needs no wait */
+		if (!pv_http_client_is_hooked(es->http)) /* a replayed answer needs no wait */
 			sleep_ms(backoff);
 		backoff = backoff * 2 > ESDB_BACKOFF_MAX_MS ? ESDB_BACKOFF_MAX_MS : backoff * 2;
 		m = k;
 	}
+	free(xs);
 	free(pending);
 }
 
@@ -1393,8 +995,8 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 				      struct pv_error *err)
 {
 	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
-	struct pv_esdb_answer resp = {0};
+	struct esdb_request rq = {.method = "GET", .retry = true};
+	struct pv_http_answer resp = ESDB_RESPONSE;
 	struct pv_buf path = PV_BUF_INIT;
 	char *ce = NULL;
 	json_t *feed = NULL;
@@ -1418,12 +1020,13 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	esc_append(&path, ce);
 	pv_buf_printf(&path, "/%" PRId64 "/forward/%zu?embed=body", from, max);
 	rq.path = path.data;
-	rq.headers = header_both(NULL, "ResolveLinkTos", "true");
+	pv_http_header_list_add(&rq.headers, "Accept", ESDB_ATOM_TYPE);
+	header_both(&rq.headers, "ResolveLinkTos", "true");
 	if (wait_ms > 0) {
 		/* Long poll counts whole seconds; round up rather than spin. */
 		char secs[16];
 		snprintf(secs, sizeof secs, "%d", (wait_ms + 999) / 1000);
-		rq.headers = header_both(rq.headers, "LongPoll", secs);
+		header_both(&rq.headers, "LongPoll", secs);
 		rq.extra_timeout_ms = (long)wait_ms + 1000;
 	}
 
@@ -1490,8 +1093,8 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	}
 out:
 	json_decref(feed);
-	curl_slist_free_all(rq.headers);
-	response_clear(&resp);
+	pv_http_header_list_clear(&rq.headers);
+	pv_http_answer_clear(&resp);
 	pv_buf_free(&path);
 	free(ce);
 	return code;
@@ -1542,8 +1145,8 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 				     struct pv_es_stream_list *list, struct pv_error *err)
 {
 	struct esdb *es = (struct esdb *)base;
-	struct esdb_request rq = {.method = "GET", .accept = ESDB_ATOM_TYPE, .retry = true};
-	struct pv_esdb_answer resp = {0};
+	struct esdb_request rq = {.method = "GET", .retry = true};
+	struct pv_http_answer resp = ESDB_RESPONSE;
 	struct pv_buf path = PV_BUF_INIT;
 	json_t *feed = NULL;
 	size_t cap = 0;
@@ -1551,7 +1154,8 @@ static enum pv_err esdb_list_streams(struct pv_es *base, const char *category,
 	enum pv_err code = PV_OK;
 
 	memset(list, 0, sizeof *list);
-	rq.headers = header_both(NULL, "ResolveLinkTos", "false");
+	pv_http_header_list_add(&rq.headers, "Accept", ESDB_ATOM_TYPE);
+	header_both(&rq.headers, "ResolveLinkTos", "false");
 	for (;;) {
 		json_error_t jerr;
 		json_t *entries, *entry;
@@ -1615,8 +1219,8 @@ out:
 	if (code != PV_OK)
 		pv_es_stream_list_clear(list);
 	json_decref(feed);
-	curl_slist_free_all(rq.headers);
-	response_clear(&resp);
+	pv_http_header_list_clear(&rq.headers);
+	pv_http_answer_clear(&resp);
 	pv_buf_free(&path);
 	return code;
 }
@@ -1628,8 +1232,9 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 {
 	struct esdb *es = (struct esdb *)base;
 	struct esdb_request rq = {.method = "DELETE"};
-	struct pv_esdb_answer resp = {0};
+	struct pv_http_answer resp = ESDB_RESPONSE;
 	struct pv_buf path = PV_BUF_INIT;
+	int64_t current;
 	enum pv_err code;
 
 	if (!valid_name(stream))
@@ -1641,9 +1246,9 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 	pv_buf_puts(&path, "/streams/");
 	esc_append(&path, stream);
 	rq.path = path.data;
-	rq.headers = header_version(NULL, expected);
+	header_version(&rq.headers, expected);
 	if (hard)
-		rq.headers = header_both(rq.headers, "HardDelete", "true");
+		header_both(&rq.headers, "HardDelete", "true");
 
 	code = exchange(es, &rq, &resp, err);
 	if (code != PV_OK)
@@ -1652,11 +1257,11 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 	case 200:
 	case 204: break;
 	case 400:
-		if (resp.has_current) {
+		if (current_version(&resp, &current)) {
 			code = pv_error_set(err, PV_ERR_CONFLICT,
 					    "esdb: delete %s: expected version %" PRId64
 					    ", stream is at %" PRId64 " (HTTP 400 %s)",
-					    stream, expected, resp.current_version, resp.reason);
+					    stream, expected, current, resp.reason);
 			break;
 		}
 		code = status_error(&rq, &resp, "delete", err);
@@ -1675,8 +1280,8 @@ static enum pv_err esdb_delete_stream(struct pv_es *base, const char *stream, in
 	default: code = status_error(&rq, &resp, "delete", err); break;
 	}
 out:
-	curl_slist_free_all(rq.headers);
-	response_clear(&resp);
+	pv_http_header_list_clear(&rq.headers);
+	pv_http_answer_clear(&resp);
 	pv_buf_free(&path);
 	return code;
 }
@@ -1687,25 +1292,8 @@ static void esdb_close(struct pv_es *base)
 {
 	struct esdb *es = (struct esdb *)base;
 
-	curl_easy_cleanup(es->single.c);
-	for (size_t i = 0; es->pool && i < es->in_flight; i++) {
-		if (es->pool[i].c)
-			curl_easy_cleanup(es->pool[i].c);
-		xfer_clear(&es->pool[i]);
-	}
-	free(es->pool);
-	if (es->multi)
-		curl_multi_cleanup(es->multi);
+	pv_http_client_close(es->http);
 	free(es->url);
-	free(es->username);
-	if (es->password) {
-		/* The password should not outlive the store in freed memory. */
-		volatile char *p = es->password;
-		while (*p)
-			*p++ = '\0';
-		free(es->password);
-	}
-	free(es->ca_file);
 	free(es);
 }
 
@@ -1724,7 +1312,9 @@ static const struct pv_es_ops esdb_ops = {
 enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out,
 			    struct pv_error *err)
 {
+	struct pv_http_client_options http_opts;
 	struct esdb *es;
+	enum pv_err code;
 	const char *url = opts ? opts->url : NULL;
 	const char *authority;
 	size_t len;
@@ -1743,36 +1333,39 @@ enum pv_err pv_es_esdb_open(const struct pv_es_options *opts, struct pv_es **out
 		return pv_error_set(err, PV_ERR_CONFIG, "esdb: the URL has no host");
 	if (opts->timeout_ms < 0)
 		return pv_error_set(err, PV_ERR_CONFIG, "esdb: negative timeout");
-	pthread_once(&curl_once, esdb_curl_global_init);
-	if (curl_init_rc != CURLE_OK)
-		return pv_error_set(err, PV_ERR_SYSTEM, "esdb: curl_global_init: %s",
-				    curl_easy_strerror(curl_init_rc));
-
+	http_opts = (struct pv_http_client_options){
+		.who = "esdb",
+		.timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : ESDB_DEFAULT_TIMEOUT_MS,
+		.ca_file = opts->ca_file,
+		/* Empty settings (an unset environment variable) mean "none". */
+		.username = opts->username,
+		.password = opts->password,
+		/* HTTP/1.1 even over TLS: its reason phrases ("Wrong expected
+		 * EventNumber") name the server's reasons in our messages. */
+		.http1_1 = true,
+		.max_body = ESDB_BODY_MAX,
+		.in_flight = opts->in_flight > 0 ? (size_t)opts->in_flight : ESDB_DEFAULT_IN_FLIGHT,
+	};
+	http_opts.connect_timeout_ms = http_opts.timeout_ms < ESDB_CONNECT_TIMEOUT_MS
+					       ? http_opts.timeout_ms
+					       : ESDB_CONNECT_TIMEOUT_MS;
 	es = pv_xcalloc(1, sizeof *es);
 	es->base.ops = &esdb_ops;
-	es->single.c = curl_easy_init();
-	if (!es->single.c) {
+	if ((code = pv_http_client_open(&http_opts, &es->http, err)) != PV_OK) {
 		free(es);
-		return pv_error_set(err, PV_ERR_NOMEM, "esdb: curl_easy_init failed");
+		return code;
 	}
 	len = strlen(url);
 	while (len > 0 && url[len - 1] == '/')
 		len--;
 	es->url = pv_xstrndup(url, len);
-	/* Empty settings (an unset environment variable) mean "none". */
-	es->username = opts->username && *opts->username ? pv_xstrdup(opts->username) : NULL;
-	es->password = opts->password ? pv_xstrdup(opts->password) : NULL;
-	es->ca_file = opts->ca_file && *opts->ca_file ? pv_xstrdup(opts->ca_file) : NULL;
-	es->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : ESDB_DEFAULT_TIMEOUT_MS;
-	es->in_flight = opts->in_flight > 0 ? (size_t)opts->in_flight : ESDB_DEFAULT_IN_FLIGHT;
 	*out = &es->base;
 	return PV_OK;
 }
 
-void pv_es_esdb_set_transport(struct pv_es *base, pv_esdb_transport_fn *fn, void *ctx)
+void pv_es_esdb_set_transport(struct pv_es *base, pv_http_transport_fn *fn, void *ctx)
 {
 	struct esdb *es = (struct esdb *)base;
 
-	es->transport = fn;
-	es->transport_ctx = ctx;
+	pv_http_client_set_transport(es->http, fn, ctx);
 }

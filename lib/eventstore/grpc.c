@@ -1,8 +1,12 @@
 /* gRPC over HTTP/2 with libcurl (see grpc.h).  One easy handle per
  * connection, set up again for each call, so that libcurl's connection
- * cache keeps the HTTP/2 connection between calls. */
+ * cache keeps the HTTP/2 connection between calls.  What every libcurl
+ * user here shares (global init, naming libcurl's failures, the capped
+ * body, header lines) is the HTTP client's (http_client.h); the framing,
+ * trailers and deadlines are gRPC's and stay here. */
 #include "eventstore/grpc.h"
 
+#include "http_client.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -10,7 +14,6 @@
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <protobuf-c/protobuf-c.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,14 +34,6 @@ struct pv_grpc {
 	char target[300];
 	char curl_err[CURL_ERROR_SIZE];
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void grpc_curl_global_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- names and mappings -------------------------------------------------- */
 
@@ -65,38 +60,6 @@ static const struct {
 	[PV_GRPC_DATA_LOSS] = {"DATA_LOSS", PV_ERR_UNAVAILABLE},
 	[PV_GRPC_UNAUTHENTICATED] = {"UNAUTHENTICATED", PV_ERR_UNAUTHORIZED},
 };
-
-/* libcurl results worth their own code; anything else is PV_ERR_HTTP. */
-static const struct {
-	CURLcode rc;
-	enum pv_err code;
-} curl_table[] = {
-	{CURLE_COULDNT_RESOLVE_HOST, PV_ERR_UNAVAILABLE},
-	{CURLE_COULDNT_CONNECT, PV_ERR_UNAVAILABLE},
-	{CURLE_SEND_ERROR, PV_ERR_UNAVAILABLE},
-	{CURLE_RECV_ERROR, PV_ERR_UNAVAILABLE},
-	{CURLE_GOT_NOTHING, PV_ERR_UNAVAILABLE},
-	{CURLE_PARTIAL_FILE, PV_ERR_UNAVAILABLE},
-	{CURLE_HTTP2, PV_ERR_UNAVAILABLE},
-	{CURLE_HTTP2_STREAM, PV_ERR_UNAVAILABLE},
-	{CURLE_OPERATION_TIMEDOUT, PV_ERR_TIMEOUT},
-	{CURLE_SSL_CONNECT_ERROR, PV_ERR_UNAVAILABLE},
-	{CURLE_PEER_FAILED_VERIFICATION, PV_ERR_UNAVAILABLE},
-	{CURLE_SSL_CACERT_BADFILE, PV_ERR_CONFIG},
-	{CURLE_SSL_CERTPROBLEM, PV_ERR_CONFIG},
-	{CURLE_URL_MALFORMAT, PV_ERR_CONFIG},
-	{CURLE_UNSUPPORTED_PROTOCOL, PV_ERR_CONFIG},
-	{CURLE_OUT_OF_MEMORY, PV_ERR_NOMEM},
-	{CURLE_WRITE_ERROR, PV_ERR_TOO_LARGE},
-};
-
-static enum pv_err curl_code(CURLcode rc)
-{
-	for (size_t i = 0; i < sizeof curl_table / sizeof curl_table[0]; i++)
-		if (curl_table[i].rc == rc)
-			return curl_table[i].code;
-	return PV_ERR_HTTP;
-}
 
 /* Headers that are HTTP/2's or gRPC's own, not the server's metadata. */
 static const char *const plain_headers[] = {
@@ -129,12 +92,11 @@ enum pv_err pv_grpc_open(const struct pv_grpc_options *opts, struct pv_grpc **ou
 			 struct pv_error *err)
 {
 	struct pv_grpc *g;
+	enum pv_err code;
 
 	*out = NULL;
-	pthread_once(&curl_once, grpc_curl_global_init);
-	if (curl_init_rc != CURLE_OK)
-		return pv_error_set(err, PV_ERR_HTTP, "libcurl: global init: %s",
-				    curl_easy_strerror(curl_init_rc));
+	if ((code = pv_http_client_global_init(err)) != PV_OK)
+		return code;
 	if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2))
 		return pv_error_set(err, PV_ERR_CONFIG,
 				    "libcurl: built without HTTP/2, which gRPC needs");
@@ -165,12 +127,7 @@ void pv_grpc_close(struct pv_grpc *g)
 	free(g->host);
 	free(g->ca_file);
 	free(g->username);
-	if (g->password) {
-		volatile char *p = g->password;
-		while (*p)
-			*p++ = '\0';
-		free(g->password);
-	}
+	pv_free_secret(g->password);
 	free(g);
 }
 
@@ -242,11 +199,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	struct pv_grpc_reply *r = arg;
 	size_t n = size * nmemb;
 
-	if (r->body.len + n > r->max_body) {
+	if (!pv_http_client_body_add(&r->body, r->max_body, data, n)) {
 		r->too_large = true;
-		return 0;
+		return 0; /* libcurl stops with CURLE_WRITE_ERROR */
 	}
-	pv_buf_append(&r->body, data, n);
 	return n;
 }
 
@@ -290,7 +246,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 {
 	struct pv_grpc_reply *r = arg;
 	size_t n = size * nmemb, name_len;
-	const char *colon, *value;
+	const char *value;
 	size_t value_len;
 	char name[48];
 
@@ -300,24 +256,12 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 		r->has_status = false;
 		return n;
 	}
-	colon = memchr(line, ':', n);
-	if (!colon)
-		return n;
-	name_len = (size_t)(colon - line);
-	if (name_len == 0 || name_len >= sizeof name)
+	if (!pv_http_client_header_split(line, n, &name_len, &value, &value_len) || name_len == 0 ||
+	    name_len >= sizeof name)
 		return n;
 	for (size_t i = 0; i < name_len; i++)
 		name[i] = (char)tolower((unsigned char)line[i]);
 	name[name_len] = '\0';
-	value = colon + 1;
-	value_len = n - name_len - 1;
-	while (value_len > 0 && (*value == ' ' || *value == '\t')) {
-		value++;
-		value_len--;
-	}
-	while (value_len > 0 && (value[value_len - 1] == '\r' || value[value_len - 1] == '\n' ||
-				 value[value_len - 1] == ' '))
-		value_len--;
 	if (strcmp(name, "grpc-status") == 0) {
 		int status = 0;
 		bool ok = value_len > 0 && value_len <= 3;
@@ -512,9 +456,8 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 				"gRPC %s at %s: no answer within the deadline of %ld ms", path,
 				g->target, deadline_ms);
 		else
-			code = pv_error_set(err, curl_code(rc), "gRPC %s at %s: libcurl: %s", path,
-					    g->target,
-					    g->curl_err[0] ? g->curl_err : curl_easy_strerror(rc));
+			code = pv_http_client_curl_error(err, rc, g->curl_err, NULL,
+							 "gRPC %s at %s", path, g->target);
 		goto out;
 	}
 	long status = 0;

@@ -245,13 +245,7 @@ void pv_kdb_conn_clear(struct pv_kdb_conn *c)
 	for (size_t i = 0; i < c->host_count; i++)
 		free(c->hosts[i].host);
 	free(c->username);
-	if (c->password) {
-		/* A secret: wiped before it goes back to the allocator. */
-		volatile char *p = c->password;
-		while (*p)
-			*p++ = '\0';
-		free(c->password);
-	}
+	pv_free_secret(c->password);
 	free(c->ca_file);
 	memset(c, 0, sizeof *c);
 	c->deadline_ms = -1;

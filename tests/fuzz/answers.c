@@ -25,7 +25,7 @@ static const char *find(const char *p, const char *end, const char *what)
 	return NULL;
 }
 
-int fuzz_answers_next(struct fuzz_answers *a, const struct fuzz_sink *sink, void *answer)
+int fuzz_answers_next(struct fuzz_answers *a, struct pv_http_answer *resp)
 {
 	const char *p = a->p, *stop, *nl, *body;
 	long status = 0;
@@ -51,21 +51,33 @@ int fuzz_answers_next(struct fuzz_answers *a, const struct fuzz_sink *sink, void
 	for (;;) {
 		nl = memchr(p, '\n', (size_t)(stop - p));
 		if (!nl) {
-			sink->header(answer, p, (size_t)(stop - p));
+			pv_http_answer_header(resp, p, (size_t)(stop - p));
 			body = stop;
 			break;
 		}
-		sink->header(answer, p, (size_t)(nl + 1 - p));
+		pv_http_answer_header(resp, p, (size_t)(nl + 1 - p));
 		if (nl == p || (nl == p + 1 && p[0] == '\r')) {
 			body = nl + 1;
 			break;
 		}
 		p = nl + 1;
 	}
-	sink->status(answer, status);
+	pv_http_answer_status(resp, status);
 	if (body < stop)
-		sink->body(answer, body, (size_t)(stop - body));
+		pv_http_answer_body(resp, body, (size_t)(stop - body));
 	return 0;
+}
+
+enum pv_err fuzz_answers_transport(void *ctx, const char *method, const char *url,
+				   struct pv_http_answer *resp, struct pv_error *err)
+{
+	(void)method; /* the client names them in its message */
+	(void)url;
+	switch (fuzz_answers_next(ctx, resp)) {
+	case 0: return PV_OK;
+	case -1: return pv_error_set(err, PV_ERR_UNAVAILABLE, "no answer left in the input");
+	default: return pv_error_set(err, PV_ERR_PROTOCOL, "an unreadable answer in the input");
+	}
 }
 
 void fuzz_check_message(const char *target, const char *msg)

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_client.h"
+
 struct fuzz_answers {
 	const char *p, *end;
 };
@@ -19,16 +21,15 @@ struct fuzz_answers {
 void fuzz_answers_init(struct fuzz_answers *a, const uint8_t *data, size_t size, char *op,
 		       size_t opsize);
 
-/* How an answer reaches the client: as libcurl hands it over. */
-struct fuzz_sink {
-	void (*status)(void *answer, long status);
-	void (*header)(void *answer, const char *line, size_t len);
-	bool (*body)(void *answer, const char *data, size_t len);
-};
+/* Delivers the next answer to resp as libcurl's callbacks would (the
+ * status line and each header line, then the status, then the body).
+ * 0: delivered; -1: none left; -2: no parseable status line (libcurl
+ * would fail the transfer). */
+int fuzz_answers_next(struct fuzz_answers *a, struct pv_http_answer *resp);
 
-/* Delivers the next answer to `answer`.  0: delivered; -1: none left;
- * -2: no parseable status line (libcurl would fail the transfer). */
-int fuzz_answers_next(struct fuzz_answers *a, const struct fuzz_sink *sink, void *answer);
+/* The transport stand-in both targets give their client (lib/http_client.h): ctx
+ * is the struct fuzz_answers. */
+pv_http_transport_fn fuzz_answers_transport;
 
 /* Aborts (a finding) when an error message holds a raw control
  * character: untrusted text must reach messages and logs escaped. */

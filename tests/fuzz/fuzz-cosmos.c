@@ -20,30 +20,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void answer_status(void *a, long status)
-{
-	pv_cosmos_answer_status(a, status);
-}
-static void answer_header(void *a, const char *line, size_t len)
-{
-	pv_cosmos_answer_header(a, line, len);
-}
-static bool answer_body(void *a, const char *data, size_t len)
-{
-	return pv_cosmos_answer_body(a, data, len);
-}
-static const struct fuzz_sink sink = {answer_status, answer_header, answer_body};
-
-static enum pv_err transport(void *ctx, const char *verb, const char *path,
-			     struct pv_cosmos_answer *answer, struct pv_error *err)
-{
-	switch (fuzz_answers_next(ctx, &sink, answer)) {
-	case 0: return PV_OK;
-	case -1: return pv_error_set(err, PV_ERR_UNAVAILABLE, "no answer to %s %s", verb, path);
-	default: return pv_error_set(err, PV_ERR_PROTOCOL, "unreadable answer to %s", verb);
-	}
-}
-
 #define FAIL(...) FUZZ_FAIL("fuzz-cosmos: " __VA_ARGS__)
 
 static void check_token(const char *what, const char *s)
@@ -60,7 +36,7 @@ static void check_token(const char *what, const char *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char pk[] = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
-	struct pv_cosmos_transport t = {transport, NULL};
+	struct pv_cosmos_transport t = {fuzz_answers_transport, NULL};
 	struct pv_cosmos_options o = {
 		.endpoint = "http://127.0.0.1:1",
 		/* The emulator's well-known key: only signs, never leaves. */

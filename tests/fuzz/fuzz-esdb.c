@@ -22,30 +22,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void answer_status(void *a, long status)
-{
-	pv_esdb_answer_status(a, status);
-}
-static void answer_header(void *a, const char *line, size_t len)
-{
-	pv_esdb_answer_header(a, line, len);
-}
-static bool answer_body(void *a, const char *data, size_t len)
-{
-	return pv_esdb_answer_body(a, data, len);
-}
-static const struct fuzz_sink sink = {answer_status, answer_header, answer_body};
-
-static enum pv_err transport(void *ctx, const char *method, const char *path,
-			     struct pv_esdb_answer *answer, struct pv_error *err)
-{
-	switch (fuzz_answers_next(ctx, &sink, answer)) {
-	case 0: return PV_OK;
-	case -1: return pv_error_set(err, PV_ERR_UNAVAILABLE, "no answer to %s %s", method, path);
-	default: return pv_error_set(err, PV_ERR_PROTOCOL, "unreadable answer to %s", method);
-	}
-}
-
 #define FAIL(...) FUZZ_FAIL("fuzz-esdb: " __VA_ARGS__)
 
 static void check_page(const char *op, const struct pv_es_page *page, int64_t from, size_t max)
@@ -100,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		b = 1 + (b < 0 ? -(b % 5000) : b % 5000);
 	if (pv_es_esdb_open(&opts, &es, &err) != PV_OK)
 		FAIL("open: %s", err.msg);
-	pv_es_esdb_set_transport(es, transport, &answers);
+	pv_es_esdb_set_transport(es, fuzz_answers_transport, &answers);
 	memset(&page, 0, sizeof page);
 	if (strcmp(word, "forward") == 0 || strcmp(word, "backward") == 0) {
 		bool backward = word[0] == 'b';

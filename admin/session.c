@@ -84,6 +84,7 @@ static void nap_ms(long ms)
 struct pv_session *pv_session_new(struct pv_config *cfg)
 {
 	struct pv_session *s = pv_xcalloc(1, sizeof *s);
+	char *label;
 
 	s->cfg = cfg;
 	s->conninfo = pv_config_str(cfg, "postgres", "conninfo");
@@ -93,10 +94,9 @@ struct pv_session *pv_session_new(struct pv_config *cfg)
 	/* The same name as workers/projector.c gives its checkpoint. */
 	s->active = pv_xstrdup(s->co.container);
 	s->feed = pv_session_feed_of(s, s->active);
-	if (strcmp(s->eso.backend, "esdb") == 0)
-		s->es_label = pv_xasprintf("event store (esdb at %s)", s->eso.url);
-	else
-		s->es_label = pv_xasprintf("event store (%s)", s->eso.backend);
+	label = pv_es_options_label(&s->eso);
+	s->es_label = pv_xasprintf("event store (%s)", label);
+	free(label);
 	return s;
 }
 

@@ -54,7 +54,7 @@ struct pv_health {
 	pthread_cond_t wake;
 	bool stop;
 	int interval_ms, stale_ms, projector_stale_s;
-	bool pg_backend;
+	bool feed_in_pg;
 	char *conninfo, *feed;
 	struct pv_cosmos_options co;
 	char *endpoint, *key, *database, *container, *ca_file;
@@ -174,7 +174,7 @@ static int64_t int_or(const PGresult *res, int col, int64_t none)
 static bool probe_pg(struct probe *pr, struct pv_error *err)
 {
 	struct pv_health *h = pr->h;
-	const char *params[4] = {h->feed, h->pg_backend ? "t" : "f", h->database, h->container};
+	const char *params[4] = {h->feed, h->feed_in_pg ? "t" : "f", h->database, h->container};
 	struct projector_view v = {.checkpoint = -1, .head = -1};
 	PGresult *res;
 
@@ -307,6 +307,7 @@ static char *dup_or_empty(const char *s)
 struct pv_health *pv_health_start(const struct pv_config *cfg, struct pv_amqp_publisher *pub)
 {
 	struct pv_health *h = pv_xcalloc(1, sizeof *h);
+	struct pv_es_options eso;
 
 	pthread_mutex_init(&h->lock, NULL);
 	pv_cond_init_monotonic(&h->wake);
@@ -315,7 +316,8 @@ struct pv_health *pv_health_start(const struct pv_config *cfg, struct pv_amqp_pu
 	h->stale_ms = (int)pv_config_int(cfg, "http", "health_stale_ms");
 	h->projector_stale_s = (int)pv_config_int(cfg, "http", "projector_stale_seconds");
 	h->conninfo = pv_xstrdup(pv_config_str(cfg, "postgres", "conninfo"));
-	h->pg_backend = strcmp(pv_config_str(cfg, "eventstore", "backend"), "postgres") == 0;
+	pv_es_options_from_config(cfg, &eso);
+	h->feed_in_pg = pv_es_options_feed_in_postgres(&eso);
 	pv_cosmos_options_from_config(cfg, &h->co);
 	h->endpoint = dup_or_empty(h->co.endpoint);
 	h->key = dup_or_empty(h->co.key);

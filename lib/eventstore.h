@@ -1,7 +1,8 @@
-/* The event store: one interface, two backends chosen by name.
+/* The event store: one interface, three backends chosen by name.
  *
- *   esdb      EventStoreDB / KurrentDB over the AtomPub HTTP API (libcurl)
- *   postgres  streams kept in PostgreSQL (libpq), sql/ migrations
+ *   esdb       EventStoreDB / KurrentDB over the AtomPub HTTP API (libcurl)
+ *   kurrentdb  KurrentDB / EventStoreDB over gRPC (libcurl, protobuf-c)
+ *   postgres   streams kept in PostgreSQL (libpq), sql/ migrations
  *
  * A backend is a struct of function pointers (struct pv_es_ops) filled with
  * designated initialisers; pv_es_open() picks it by name from the table in
@@ -189,7 +190,7 @@ struct pv_es {
 
 /* Options common to both backends; a backend ignores what it does not use. */
 struct pv_es_options {
-	const char *backend;  /* "esdb" or "postgres" */
+	const char *backend;  /* "esdb", "kurrentdb" or "postgres" */
 	const char *url;      /* esdb: base URL, e.g. https://127.0.0.1:2113 */
 	const char *username; /* esdb: Basic auth */
 	const char *password;
@@ -200,6 +201,14 @@ struct pv_es_options {
 };
 
 enum pv_err pv_es_open(const struct pv_es_options *opts, struct pv_es **out, struct pv_error *err);
+
+/* For messages: "esdb at http://127.0.0.1:2113", "kurrentdb", "postgres"
+ * (no secret, even where the connection string holds one).  Free it. */
+char *pv_es_options_label(const struct pv_es_options *opts);
+/* True when the category feed's head can be read from PostgreSQL's
+ * es_categories in the same query as other tables there (the postgres
+ * backend): the health check does so. */
+bool pv_es_options_feed_in_postgres(const struct pv_es_options *opts);
 
 static inline enum pv_err pv_es_append(struct pv_es *es, const char *stream, int64_t expected,
 				       const struct pv_es_new_event *events, size_t count,

@@ -11,24 +11,50 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
+static const struct backend {
 	const char *name;
 	enum pv_err (*open)(const struct pv_es_options *opts, struct pv_es **out,
 			    struct pv_error *err);
+	bool url_shown;  /* its url names the server without secrets (a kurrentdb
+				connection string may hold a password) */
+	bool feed_in_pg; /* the category feed's head is in PostgreSQL's es_categories */
 } backends[] = {
-	{"esdb", pv_es_esdb_open},
-	{"kurrentdb", pv_es_kurrentdb_open},
-	{"postgres", pv_es_pg_open},
+	{"esdb", pv_es_esdb_open, true, false},
+	{"kurrentdb", pv_es_kurrentdb_open, false, false},
+	{"postgres", pv_es_pg_open, false, true},
 };
+
+static const struct backend *backend_of(const struct pv_es_options *opts)
+{
+	for (size_t i = 0; opts && opts->backend && i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i].name, opts->backend) == 0)
+			return &backends[i];
+	return NULL;
+}
+
+char *pv_es_options_label(const struct pv_es_options *opts)
+{
+	const struct backend *b = backend_of(opts);
+
+	if (b && b->url_shown && opts->url)
+		return pv_xasprintf("%s at %s", b->name, opts->url);
+	return pv_xstrdup(opts && opts->backend ? opts->backend : "no backend");
+}
+
+bool pv_es_options_feed_in_postgres(const struct pv_es_options *opts)
+{
+	const struct backend *b = backend_of(opts);
+
+	return b && b->feed_in_pg;
+}
 
 enum pv_err pv_es_open(const struct pv_es_options *opts, struct pv_es **out, struct pv_error *err)
 {
 	*out = NULL;
 	if (!opts || !opts->backend)
 		return pv_error_set(err, PV_ERR_CONFIG, "event store: no backend named");
-	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
-		if (strcmp(backends[i].name, opts->backend) == 0)
-			return backends[i].open(opts, out, err);
+	if (backend_of(opts))
+		return backend_of(opts)->open(opts, out, err);
 	return pv_error_set(err, PV_ERR_CONFIG, "event store: unknown backend \"%s\"",
 			    opts->backend);
 }

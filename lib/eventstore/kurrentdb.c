@@ -374,6 +374,18 @@ struct expected_fields {
 	int case_revision, case_no_stream, case_any, case_stream_exists;
 };
 
+/* The fields of an options message's expected revision: AppendReq, DeleteReq
+ * and TombstoneReq each have their own generated type, with the same fields. */
+#define EXPECTED_FIELDS(o, MSG)                                                                                    \
+	{                                                                                                          \
+		&(o).revision, &(o).no_stream, &(o).any, &(o).stream_exists,                                       \
+			(int *)&(o).expected_stream_revision_case,                                                 \
+			EVENT_STORE__CLIENT__STREAMS__##MSG##_REQ__OPTIONS__EXPECTED_STREAM_REVISION_REVISION,     \
+			EVENT_STORE__CLIENT__STREAMS__##MSG##_REQ__OPTIONS__EXPECTED_STREAM_REVISION_NO_STREAM,    \
+			EVENT_STORE__CLIENT__STREAMS__##MSG##_REQ__OPTIONS__EXPECTED_STREAM_REVISION_ANY,          \
+			EVENT_STORE__CLIENT__STREAMS__##MSG##_REQ__OPTIONS__EXPECTED_STREAM_REVISION_STREAM_EXISTS \
+	}
+
 static void set_expected(const struct expected_fields *f, int64_t expected, Empty *empty)
 {
 	if (expected >= 0) {
@@ -475,17 +487,7 @@ static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expe
 
 	stream_id(&id, stream);
 	options.stream_identifier = &id;
-	struct expected_fields f = {
-		&options.revision,
-		&options.no_stream,
-		&options.any,
-		&options.stream_exists,
-		(int *)&options.expected_stream_revision_case,
-		EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__OPTIONS__EXPECTED_STREAM_REVISION_REVISION,
-		EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__OPTIONS__EXPECTED_STREAM_REVISION_NO_STREAM,
-		EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__OPTIONS__EXPECTED_STREAM_REVISION_ANY,
-		EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__OPTIONS__EXPECTED_STREAM_REVISION_STREAM_EXISTS,
-	};
+	struct expected_fields f = EXPECTED_FIELDS(options, APPEND);
 	set_expected(&f, expected, &empty);
 	req.content_case = EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__CONTENT_OPTIONS;
 	req.options = &options;
@@ -1056,17 +1058,7 @@ static enum pv_err kdb_delete_stream(struct pv_es *es, const char *stream, int64
 	if (hard) {
 		TombstoneReq req = EVENT_STORE__CLIENT__STREAMS__TOMBSTONE_REQ__INIT;
 		TombstoneOptions o = EVENT_STORE__CLIENT__STREAMS__TOMBSTONE_REQ__OPTIONS__INIT;
-		struct expected_fields f = {
-			&o.revision,
-			&o.no_stream,
-			&o.any,
-			&o.stream_exists,
-			(int *)&o.expected_stream_revision_case,
-			EVENT_STORE__CLIENT__STREAMS__TOMBSTONE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_REVISION,
-			EVENT_STORE__CLIENT__STREAMS__TOMBSTONE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_NO_STREAM,
-			EVENT_STORE__CLIENT__STREAMS__TOMBSTONE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_ANY,
-			EVENT_STORE__CLIENT__STREAMS__TOMBSTONE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_STREAM_EXISTS,
-		};
+		struct expected_fields f = EXPECTED_FIELDS(o, TOMBSTONE);
 		o.stream_identifier = &id;
 		set_expected(&f, expected, &empty);
 		req.options = &o;
@@ -1074,17 +1066,7 @@ static enum pv_err kdb_delete_stream(struct pv_es *es, const char *stream, int64
 	} else {
 		DeleteReq req = EVENT_STORE__CLIENT__STREAMS__DELETE_REQ__INIT;
 		DeleteOptions o = EVENT_STORE__CLIENT__STREAMS__DELETE_REQ__OPTIONS__INIT;
-		struct expected_fields f = {
-			&o.revision,
-			&o.no_stream,
-			&o.any,
-			&o.stream_exists,
-			(int *)&o.expected_stream_revision_case,
-			EVENT_STORE__CLIENT__STREAMS__DELETE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_REVISION,
-			EVENT_STORE__CLIENT__STREAMS__DELETE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_NO_STREAM,
-			EVENT_STORE__CLIENT__STREAMS__DELETE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_ANY,
-			EVENT_STORE__CLIENT__STREAMS__DELETE_REQ__OPTIONS__EXPECTED_STREAM_REVISION_STREAM_EXISTS,
-		};
+		struct expected_fields f = EXPECTED_FIELDS(o, DELETE);
 		o.stream_identifier = &id;
 		set_expected(&f, expected, &empty);
 		req.options = &o;

@@ -197,6 +197,21 @@ struct view {
 
 struct job;
 
+/* What runs on the rebuild worker: a rebuild (in place or into another
+ * container), a switch, a drop.  Its head word on the progress line, what
+ * that line says until the first report, what Esc does. */
+struct rebuild_kind {
+	const char *doing, *waiting, *cancelling;
+};
+enum rebuild_job { RB_NONE, RB_REBUILD, RB_SWITCH, RB_DROP };
+static const struct rebuild_kind rebuild_kinds[] = {
+	[RB_REBUILD] = {"rebuild", "starting (event store, PostgreSQL, Cosmos DB)",
+			"cancelling the rebuild: it stops after the election in hand"},
+	[RB_SWITCH] = {"switch", "waiting for the projector to let go of the active container",
+		       "cancelling the switch: the active container stays"},
+	[RB_DROP] = {"drop", "deleting the container's documents", NULL},
+};
+
 /* A rebuild (pv_rebuild_run) on the rebuild worker: its figures, shared
  * with the drawing thread under lock. */
 struct rebuild_share {
@@ -208,8 +223,7 @@ struct rebuild_share {
 	int wake_fd;                  /* wakes the console's poll */
 	/* The console's own (its thread only). */
 	bool running, all;
-	const char *doing;   /* "rebuild", "switch", "drop": the progress line's head */
-	const char *waiting; /* what it waits for before its first report */
+	const struct rebuild_kind *kind; /* what runs (rebuild_kinds) */
 	struct timespec started;
 	volatile sig_atomic_t cancel; /* set by Esc, read by the rebuild */
 };
@@ -443,7 +457,7 @@ struct job {
 	struct pv_rebuild_progress rbp; /* the rebuild's final figures */
 	char *container;                /* blue-green: built into, switched to, dropped */
 	char *old;                      /* a switch: the container it retires */
-	bool on_rebuild_worker;         /* confirmed, it starts there (start_rebuild_job) */
+	enum rebuild_job rb_kind;       /* RB_NONE, or what it is on the rebuild worker */
 };
 
 static void job_free(struct job *j)
@@ -1528,8 +1542,8 @@ static char *rebuild_line(struct console *c, int width)
 	pthread_mutex_unlock(&rb->lock);
 	if (!reported) {
 		pv_cli_clock(seconds_since(&rb->started), elapsed, sizeof elapsed);
-		return pv_xasprintf("%s%s: %s, %s", rb->doing, rb->cancel ? " cancelling" : "",
-				    rb->waiting, elapsed);
+		return pv_xasprintf("%s%s: %s, %s", rb->kind->doing,
+				    rb->cancel ? " cancelling" : "", rb->kind->waiting, elapsed);
 	}
 	pv_cli_clock(p.elapsed, elapsed, sizeof elapsed);
 	if (p.eta >= 0)
@@ -1559,42 +1573,29 @@ static char *rebuild_line(struct console *c, int width)
 	return line;
 }
 
-/* What runs on the rebuild worker: a rebuild (in place or into another
- * container), a switch, a drop.  Its head word on the progress line, what
- * that line says until the first report, what Esc does. */
-struct rebuild_kind {
-	const char *doing, *waiting, *cancelling;
-};
-static const struct rebuild_kind rebuild_kinds[] = {
-	{"rebuild", "starting (event store, PostgreSQL, Cosmos DB)",
-	 "cancelling the rebuild: it stops after the election in hand"},
-	{"switch", "waiting for the projector to let go of the active container",
-	 "cancelling the switch: the active container stays"},
-	{"drop", "deleting the container's documents", NULL},
-};
-enum { RB_REBUILD, RB_SWITCH, RB_DROP };
-
 /* What runs on the rebuild worker now, or NULL. */
 static const struct rebuild_kind *running_kind(const struct console *c)
 {
-	if (!c->rb.running)
-		return NULL;
-	for (size_t i = 0; i < sizeof rebuild_kinds / sizeof rebuild_kinds[0]; i++)
-		if (c->rb.doing == rebuild_kinds[i].doing)
-			return &rebuild_kinds[i];
-	return NULL;
+	return c->rb.running ? c->rb.kind : NULL;
 }
 
-/* Starts j on the rebuild worker, which runs one such job at a time. */
-static void start_rebuild_job(struct console *c, struct job *j, int kind)
+/* True, and says so, while the rebuild worker runs a job: it runs one at a time. */
+static bool rebuild_busy(struct console *c)
+{
+	const struct rebuild_kind *k = running_kind(c);
+
+	if (k)
+		set_message(c, false, "a %s is running%s", k->doing,
+			    k->cancelling ? ": Esc cancels it" : "");
+	return k != NULL;
+}
+
+/* Starts j (its rb_kind set) on the rebuild worker. */
+static void start_rebuild_job(struct console *c, struct job *j)
 {
 	struct rebuild_share *rb = &c->rb;
 
-	if (rb->running) {
-		const struct rebuild_kind *k = running_kind(c);
-
-		set_message(c, false, "a %s is running%s", rb->doing,
-			    k && k->cancelling ? ": Esc cancels it" : "");
+	if (rebuild_busy(c)) {
 		job_free(j);
 		return;
 	}
@@ -1606,30 +1607,27 @@ static void start_rebuild_job(struct console *c, struct job *j, int kind)
 	rb->running = true;
 	rb->all = !j->arg;
 	rb->cancel = 0;
-	rb->doing = rebuild_kinds[kind].doing;
-	rb->waiting = rebuild_kinds[kind].waiting;
+	rb->kind = &rebuild_kinds[j->rb_kind];
 	clock_gettime(CLOCK_MONOTONIC, &rb->started);
 	j->rb = rb;
-	j->on_rebuild_worker = false;
 	pv_cw_submit(c->rebuild_worker, &j->base);
 }
 
 /* Starts a rebuild of one election, or of every one (id NULL). */
 static void start_rebuild(struct console *c, const char *id)
 {
-	struct job *j =
-		job_new(c, "event store and Cosmos DB: a rebuild", run_rebuild, done_rebuild);
+	struct job *j;
 
-	if (c->rb.running) {
-		start_rebuild_job(c, j, RB_REBUILD); /* says what runs */
+	if (rebuild_busy(c))
 		return;
-	}
+	j = job_new(c, "event store and Cosmos DB: a rebuild", run_rebuild, done_rebuild);
+	j->rb_kind = RB_REBUILD;
 	j->arg = id ? pv_xstrdup(id) : NULL;
 	if (id)
 		set_message(c, false, "rebuilding %s; Esc cancels", id);
 	else
 		set_message(c, false, "rebuilding every election; Esc cancels, R resumes");
-	start_rebuild_job(c, j, RB_REBUILD);
+	start_rebuild_job(c, j);
 }
 
 /* ---- blue-green: B builds a new container, S switches, D drops ---- */
@@ -1653,9 +1651,9 @@ static void done_container(struct console *c, struct job *j)
 {
 	c->rb.running = false;
 	if (j->rc != PV_OK)
-		set_message(c, true, "%s %s: %s", j->base.run == run_switch ? "switch to" : "drop",
+		set_message(c, true, "%s %s: %s", j->rb_kind == RB_SWITCH ? "switch to" : "drop",
 			    j->container, j->err.msg);
-	else if (j->base.run == run_switch)
+	else if (j->rb_kind == RB_SWITCH)
 		set_message(c, false, "now served from %s; D drops %s", j->container,
 			    j->old ? j->old : "the old container");
 	else
@@ -1665,11 +1663,12 @@ static void done_container(struct console *c, struct job *j)
 }
 
 /* Asks first; on y the job starts on the rebuild worker (prompt_key). */
-static void ask_rebuild_job(struct console *c, struct job *j, const char *question)
+static void ask_rebuild_job(struct console *c, struct job *j, enum rebuild_job kind,
+			    const char *question)
 {
 	free(c->confirm_text);
 	c->confirm_text = escaped(question);
-	j->on_rebuild_worker = true;
+	j->rb_kind = kind;
 	job_free(c->confirm);
 	c->confirm = j;
 	c->prompt = PROMPT_CONFIRM;
@@ -1701,7 +1700,7 @@ static void k_green(struct console *c)
 		question = pv_xasprintf("Build every election into new container %s? y/n",
 					j->container);
 	}
-	ask_rebuild_job(c, j, question);
+	ask_rebuild_job(c, j, RB_REBUILD, question);
 	free(question);
 }
 
@@ -1720,7 +1719,7 @@ static void k_switch(struct console *c)
 	j->old = c->active ? pv_xstrdup(c->active) : NULL;
 	question = pv_xasprintf("Switch reads and projector to %s (now %s)? y/n", c->green,
 				c->active ? c->active : "the active container");
-	ask_rebuild_job(c, j, question);
+	ask_rebuild_job(c, j, RB_SWITCH, question);
 	free(question);
 }
 
@@ -1739,7 +1738,7 @@ static void k_drop(struct console *c)
 	j->container = pv_xstrdup(c->retired);
 	question =
 		pv_xasprintf("Drop container %s and all its documents for good? y/n", c->retired);
-	ask_rebuild_job(c, j, question);
+	ask_rebuild_job(c, j, RB_DROP, question);
 	free(question);
 }
 
@@ -2410,7 +2409,7 @@ static char *hints(const struct console *c, int width)
 	if (c->prompt != PROMPT_NONE)
 		return pv_xstrdup("Enter:keep  Esc:clear  Bksp:erase");
 	if (!c->rb.cancel && running_kind(c) && running_kind(c)->cancelling)
-		pv_buf_printf(&b, "Esc:cancel %s  ", c->rb.doing);
+		pv_buf_printf(&b, "Esc:cancel %s  ", c->rb.kind->doing);
 	for (size_t i = 0; i < NKEYS; i++) {
 		const char *h = keys[i].hint;
 
@@ -2460,12 +2459,9 @@ static void prompt_key(struct console *c, int ch)
 
 		c->confirm = NULL;
 		c->prompt = PROMPT_NONE;
-		if ((ch == 'y' || ch == 'Y') && j->on_rebuild_worker) {
+		if ((ch == 'y' || ch == 'Y') && j->rb_kind != RB_NONE) {
 			set_message(c, false, "%s ...", j->base.what);
-			start_rebuild_job(c, j,
-					  j->base.run == run_switch ? RB_SWITCH
-					  : j->base.run == run_drop ? RB_DROP
-								    : RB_REBUILD);
+			start_rebuild_job(c, j);
 		} else if (ch == 'y' || ch == 'Y') {
 			set_message(c, false, "%s ...", j->base.what);
 			submit_action(c, j);

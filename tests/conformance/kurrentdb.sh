@@ -9,14 +9,7 @@ prog=$builddir/tests/conformance/test-eventstore
 # shellcheck source=tests/kurrentdb/standin.sh
 . "$top_srcdir/tests/kurrentdb/standin.sh"
 
-if [ ! -x "$prog" ]; then
-	echo "1..0 # SKIP $prog is not built"
-	exit 0
-fi
-if ! command -v node >/dev/null 2>&1; then
-	echo "1..0 # SKIP node is needed for the KurrentDB stand-in"
-	exit 0
-fi
+pv_kdb_need "$prog"
 trap pv_kdb_stop EXIT
 trap 'exit 1' INT TERM HUP
 pv_kdb_start || { echo "Bail out! the KurrentDB stand-in did not start"; exit 1; }

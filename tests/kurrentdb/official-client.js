@@ -15,27 +15,7 @@ const {
 	streamNameFilter,
 } = kdb;
 
-let n = 0, failed = 0;
-function ok(cond, what, detail) {
-	n++;
-	if (!cond) failed++;
-	console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${what}`);
-	if (!cond && detail !== undefined) console.log(`# ${String(detail).replace(/\n/g, '\n# ')}`);
-}
-async function rejects(promise) {
-	try {
-		await promise;
-	} catch (e) {
-		return e;
-	}
-	return null;
-}
-async function collect(iterable) {
-	const out = [];
-	for await (const e of iterable) out.push(e);
-	return out;
-}
-const show = (x) => JSON.stringify(x, (k, v) => typeof v === 'bigint' ? v.toString() : v);
+const {ok, run, rejects, collect, show} = require('./tap.js');
 const ev = (type, data) => jsonEvent({type, data, id: crypto.randomUUID()});
 
 async function main() {
@@ -157,11 +137,4 @@ async function main() {
 	await client.dispose();
 }
 
-main().then(() => {
-	console.log(`1..${n}`);
-	process.exit(failed ? 1 : 0);
-}, (e) => {
-	console.log(`not ok ${n + 1} - the client threw: ${String(e && e.stack || e).replace(/\n/g, ' | ')}`);
-	console.log(`1..${n + 1}`);
-	process.exit(1);
-});
+run(main, 'the client');

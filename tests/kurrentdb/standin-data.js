@@ -17,27 +17,7 @@ const here = __dirname;
 const kdb = require(require.resolve('@kurrent/kurrentdb-client', {paths: [here, process.cwd()]}));
 const {KurrentDBClient, jsonEvent, NO_STREAM, ANY, FORWARDS, START} = kdb;
 
-let n = 0, failed = 0;
-function ok(cond, what, detail) {
-	n++;
-	if (!cond) failed++;
-	console.log(`${cond ? 'ok' : 'not ok'} ${n} - ${what}`);
-	if (!cond && detail !== undefined) console.log(`# ${String(detail).replace(/\n/g, '\n# ')}`);
-}
-const show = (x) => JSON.stringify(x, (k, v) => typeof v === 'bigint' ? v.toString() : v);
-async function rejects(promise) {
-	try {
-		await promise;
-	} catch (e) {
-		return e;
-	}
-	return null;
-}
-async function collect(iterable) {
-	const out = [];
-	for await (const e of iterable) out.push(e);
-	return out;
-}
+const {ok, run, rejects, collect, show} = require('./tap.js');
 
 // A stand-in of our own: {proc, client}; started on a free port, or on PORT
 // (a restart keeps its address, as a server does).
@@ -136,12 +116,4 @@ async function main() {
 	await stop(s, 'SIGTERM');
 }
 
-main().then(() => {
-	console.log(`1..${n}`);
-	process.exit(failed ? 1 : 0);
-}, (e) => {
-	const why = String(e && e.stack || e).replace(/\n/g, ' | ');
-	console.log(`not ok ${n + 1} - the test threw: ${why}`);
-	console.log(`1..${n + 1}`);
-	process.exit(1);
-});
+run(main, 'the test');

@@ -17,6 +17,20 @@ pv_kdb_pid=
 pv_kdb_port=
 pv_kdb_out=
 
+# pv_kdb_need [PROG]: ends the test as skipped (TAP) unless node is there and PROG, when named,
+# is built.
+pv_kdb_need()
+{
+	if [ -n "${1:-}" ] && [ ! -x "$1" ]; then
+		echo "1..0 # SKIP $1 is not built"
+		exit 0
+	fi
+	if ! command -v node >/dev/null 2>&1; then
+		echo "1..0 # SKIP node is needed for the KurrentDB stand-in"
+		exit 0
+	fi
+}
+
 pv_kdb_dir()
 {
 	local mark=node_modules/@kurrent/kurrentdb-client/package.json d

@@ -8,14 +8,7 @@ prog=${top_builddir:-.}/tests/kurrentdb/test-kurrentdb-client
 # shellcheck source=tests/kurrentdb/standin.sh
 . "$top_srcdir/tests/kurrentdb/standin.sh"
 
-if [ ! -x "$prog" ]; then
-	echo "1..0 # SKIP $prog is not built"
-	exit 0
-fi
-if ! command -v node >/dev/null 2>&1; then
-	echo "1..0 # SKIP node is needed for the KurrentDB stand-in"
-	exit 0
-fi
+pv_kdb_need "$prog"
 pids=()
 outs=()
 cleanup()

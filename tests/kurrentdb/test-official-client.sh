@@ -9,10 +9,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=tests/kurrentdb/standin.sh
 . "$top_srcdir/tests/kurrentdb/standin.sh"
 
-if ! command -v node >/dev/null 2>&1; then
-	echo "1..0 # SKIP node is not installed"
-	exit 0
-fi
+pv_kdb_need
 trap pv_kdb_stop EXIT
 pv_kdb_start || { echo "Bail out! the KurrentDB stand-in did not start"; exit 1; }
 dir=$(pv_kdb_dir) || exit 1

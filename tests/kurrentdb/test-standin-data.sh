@@ -7,10 +7,7 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 # shellcheck source=tests/kurrentdb/standin.sh
 . "$top_srcdir/tests/kurrentdb/standin.sh"
 
-if ! command -v node >/dev/null 2>&1; then
-	echo "1..0 # SKIP node is not installed"
-	exit 0
-fi
+pv_kdb_need
 dir=$(pv_kdb_dir) || { echo "Bail out! npm ci of the KurrentDB stand-in failed"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/pv-kdb-data.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Open-loop HTTP load for bench-latency.sh: requests at a fixed rate whatever the answers do.
 
-    open-loop.py URL RATE SECONDS MODE [TOKEN [SAMPLE]]
+    open-loop.py URL RATE SECONDS MODE [TOKEN [SAMPLE [WARMUP]]]
 
 MODE post: POST URL/elections (a new election each), and for one request in SAMPLE the
-election is read back (GET URL/elections/ID every 2 ms until 200) to time when the change is
-visible.  MODE get: GET URL/livez (the baseline: the same web server and program, no work).
+election is read back (GET URL/elections/ID until 200) to time when the change is visible: the
+checks wait 2 ms apart, or 5 % of the time since the request was scheduled when that is longer,
+so a figure is at most about 5 % late, and slow visibility does not make the checks a load of
+their own (10 checks a second polled every 2 ms were thousands of GETs a second).  MODE get: GET URL/livez (the baseline: the same web server and program, no work).
 Request i is scheduled at start + i/RATE and sent then on a free keep-alive connection (a new
 one when all are busy, up to MAX_CONNECTIONS; past that it waits for one): the schedule never
 waits for answers, and every latency counts from the scheduled time, so a slow answer cannot
-hide the requests queued behind it.  Prints one JSON
+hide the requests queued behind it.  With WARMUP, the rate runs that many seconds first, unmeasured
+(a fresh stack is cold: connections, JIT, caches, empty tables), and SECONDS are measured after
+it without a pause.  Prints one JSON
 object: sent, answered, statuses, and p50/p90/p99/max of the answers and of the visibility (ms).
 """
 import asyncio
@@ -44,9 +48,13 @@ class Pool:
                 conn[1].close()
             raise
         async with self.free:
-            self.idle.append(conn)
+            if result[2]:  # the server closes it (nginx does every 1,000 requests)
+                self.live -= 1
+                conn[1].close()
+            else:
+                self.idle.append(conn)
             self.free.notify()
-        return result
+        return result[:2]
 
     async def exchange(self, conn, method, path, headers, body):
         r, w = conn
@@ -55,7 +63,7 @@ class Pool:
         w.write(head.encode() + body)
         status_line = await r.readline()
         status = int(status_line.split()[1])
-        length, chunked = 0, False
+        length, chunked, close = 0, False, False
         while True:
             line = await r.readline()
             if line in (b"\r\n", b""):
@@ -65,6 +73,8 @@ class Pool:
                 length = int(v)
             elif k.lower() == "transfer-encoding" and "chunked" in v:
                 chunked = True
+            elif k.lower() == "connection" and "close" in v.lower():
+                close = True
         if chunked:
             data = b""
             while True:
@@ -76,7 +86,7 @@ class Pool:
                 await r.readline()
         else:
             data = await r.readexactly(length)
-        return status, data
+        return status, data, close
 
 
 def pct(values, p):
@@ -95,6 +105,7 @@ async def main(argv):
     url, rate, seconds, mode = argv[1], float(argv[2]), float(argv[3]), argv[4]
     token = argv[5] if len(argv) > 5 else ""
     sample = int(argv[6]) if len(argv) > 6 else 50
+    warmup = float(argv[7]) if len(argv) > 7 else 0.0
     hostport, _, prefix = url.split("//", 1)[1].partition("/")
     host, port = hostport.split(":")
     prefix = "/" + prefix if prefix else ""
@@ -102,16 +113,17 @@ async def main(argv):
     auth = [("Authorization", "Bearer " + token)] if token else []
     answers, visible, statuses, errors = [], [], {}, [0]
 
-    async def read_back(eid, t_sched):
+    async def read_back(eid, t_sched, measured):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             status, _ = await pool.request("GET", "%s/elections/%s" % (prefix, eid), auth)
             if status == 200:
-                visible.append(time.monotonic() - t_sched)
+                if measured:
+                    visible.append(time.monotonic() - t_sched)
                 return
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(max(0.002, 0.05 * (time.monotonic() - t_sched)))
 
-    async def one(i, t_sched):
+    async def one(i, t_sched, measured):
         try:
             if mode == "get":
                 status, _ = await pool.request("GET", prefix + "/livez", [])
@@ -120,24 +132,26 @@ async def main(argv):
                     "POST", prefix + "/elections",
                     auth + [("Content-Type", "application/json")],
                     json.dumps({"name": "bench %d" % i}).encode())
-            answers.append(time.monotonic() - t_sched)
-            statuses[status] = statuses.get(status, 0) + 1
+            if measured:
+                answers.append(time.monotonic() - t_sched)
+                statuses[status] = statuses.get(status, 0) + 1
             if mode == "post" and status == 202 and i % sample == 0:
-                await read_back(json.loads(data)["election_id"], t_sched)
+                await read_back(json.loads(data)["election_id"], t_sched, measured)
         except Exception:  # a refused or broken connection: counted, not fatal
-            errors[0] += 1
+            if measured:
+                errors[0] += 1
 
-    tasks, n = [], int(rate * seconds)
+    tasks, skip, n = [], int(rate * warmup), int(rate * seconds)
     start = time.monotonic() + 0.1
-    for i in range(n):
+    for i in range(skip + n):
         t_sched = start + i / rate
         delay = t_sched - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(i, t_sched)))
-    lateness = time.monotonic() - (start + (n - 1) / rate)
+        tasks.append(asyncio.ensure_future(one(i, t_sched, i >= skip)))
+    lateness = time.monotonic() - (start + (skip + n - 1) / rate)
     await asyncio.gather(*tasks)
-    print(json.dumps({"mode": mode, "rate": rate, "seconds": seconds, "sent": n,
+    print(json.dumps({"mode": mode, "rate": rate, "seconds": seconds, "warmup": warmup, "sent": n,
                       "answered": len(answers), "errors": errors[0], "statuses": statuses,
                       "connections": pool.opened, "schedule_lag_ms": round(lateness * 1000, 1),
                       "answer_ms": summary(answers), "visible_ms": summary(visible)}))

@@ -481,7 +481,13 @@ static enum pv_err batch_judge(struct pv_judge *c, struct batch *b, struct item 
 
 	e = cache_get(c, pv_event_election_id(&it->ev));
 	batch_touch(b, e);
-	if (!e->loaded || it->m->suspect) {
+	if (!e->loaded && !it->m->suspect && it->ev.type == PV_EV_ELECTION_CREATED) {
+		/* A new election's stream does not exist yet: taken as read, which
+		 * spares a read per new election.  Checked all the same: the
+		 * append expects no stream, and a rejection is verified. */
+		e->loaded = true;
+		e->fresh = false;
+	} else if (!e->loaded || it->m->suspect) {
 		rc = catch_up(c, e, it->stream, it->id, &found, err);
 		if (rc == PV_ERR_GONE) {
 			item_verdict(b, it, -1, PV_AUDIT_KIND_STATE, "stream_deleted",

@@ -46,6 +46,7 @@ struct mem_es {
 	struct mem_stream streams[16];
 	size_t n;
 	int appends;           /* append requests seen */
+	int reads;             /* stream reads seen */
 	int fail_before_write; /* the next ones fail, nothing written */
 	int fail_after_write;  /* the next ones are written, then time out */
 };
@@ -161,6 +162,7 @@ static enum pv_err mem_read_stream(struct pv_es *es, const char *stream, int64_t
 {
 	struct mem_stream *s = mem_find(mem_of(es), stream);
 
+	mem_of(es)->reads++;
 	*page = (struct pv_es_page){.next = -1};
 	if (!s || s->state == MEM_SOFT)
 		return pv_error_set(err, PV_ERR_NOT_FOUND, "mem: no stream %s", stream);
@@ -536,6 +538,32 @@ static void a_conflict_with_another_appender(void **state)
 	msgs_free(m, 4);
 }
 
+/* A new election's stream is not read before its ElectionCreated is
+ * appended (it cannot exist yet); when it does exist after all (another
+ * appender's, or a create sent twice under two event ids), the append's
+ * expected version refuses it and the create is judged on the stream. */
+static void a_new_election_is_not_read_first(void **state)
+{
+	struct pv_judge *other = pv_judge_new(&store->base, &verdicts->base, 100);
+	struct msg m[2];
+
+	(void)state;
+	msg_make(&m[0], "ElectionCreated", OWNER, "{\"name\": \"Photos\"}");
+	msg_make(&m[1], "ElectionCreated", OWNER, "{\"name\": \"Again\"}");
+	assert_int_equal(one(judge, &m[0], false), PV_JUDGE_ACK);
+	assert_appended(m[0].id, 0);
+	assert_int_equal(store->reads, 0);
+	assert_int_equal(store->appends, 1);
+	/* The other's cache does not hold it: its append conflicts, it reads. */
+	assert_int_equal(one(other, &m[1], false), PV_JUDGE_ACK);
+	assert_rejected(m[1].id, "election_exists");
+	assert_true(store->reads > 0);
+	assert_int_equal(store->appends, 2);
+	assert_stream(1, (const char *[]){m[0].id});
+	pv_judge_free(other);
+	msgs_free(m, 2);
+}
+
 /* An operator deleted the stream: soft, and the election starts from
  * nothing, its numbers going on; hard, and the verdict is stream_deleted. */
 static void a_stream_deleted_by_hand(void **state)
@@ -687,6 +715,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(redelivery_of_an_appended_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(redelivery_of_a_rejected_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_conflict_with_another_appender, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_new_election_is_not_read_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_stream_deleted_by_hand, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_batch_with_a_poison_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_repeat_in_one_batch, setup, teardown),

@@ -149,6 +149,9 @@ static const struct key_spec key_table[] = {
 	    "e.g. 127.0.0.1:9466; docs/metrics.md)"),
 
 	INT("projector", "batch_size", "512", 1, 65535, "events read per feed page"),
+	INT("projector", "writers", "4", 1, 64,
+	    "elections whose documents are written at the same time, each writer with a Cosmos DB "
+	    "client and an event-store connection of its own (1: one after the other)"),
 	INT("projector", "poll_wait_ms", "5000", 0, 600000,
 	    "long-poll wait for new events (at most heartbeat_ms)"),
 	INT("projector", "heartbeat_ms", "2000", 100, 60000,

@@ -197,6 +197,20 @@ void pv_projection_get_stats(const struct pv_projection *p, struct pv_projection
 	*out = p->stats;
 }
 
+void pv_projection_stats_add(struct pv_projection_stats *a, const struct pv_projection_stats *b)
+{
+	a->events += b->events;
+	a->skipped += b->skipped;
+	a->refused += b->refused;
+	a->elections += b->elections;
+	a->parts += b->parts;
+	a->deletes += b->deletes;
+	a->rebuilds += b->rebuilds;
+	a->conflicts += b->conflicts;
+	a->parked += b->parked;
+	a->parked_skipped += b->parked_skipped;
+}
+
 void pv_projection_set_write_hook(struct pv_projection *p, void (*hook)(void))
 {
 	p->hook = hook;

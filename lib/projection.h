@@ -101,6 +101,8 @@ void pv_projection_free(struct pv_projection *p);
 /* Forgets every cached election (another writer may have written). */
 void pv_projection_forget(struct pv_projection *p);
 void pv_projection_get_stats(const struct pv_projection *p, struct pv_projection_stats *out);
+/* Adds b's counts to a's (the lanes of projection_lanes.h). */
+void pv_projection_stats_add(struct pv_projection_stats *a, const struct pv_projection_stats *b);
 
 /* What made an election park: the event (feed position, number in its
  * stream) that could not be projected, Cosmos DB's status (0: no request

@@ -1,0 +1,250 @@
+/* The read model written over several lanes at once (see projection_lanes.h). */
+#define _POSIX_C_SOURCE 200809L
+
+#include "projection_lanes.h"
+#include "domain/stream.h"
+#include "thread.h"
+#include "xalloc.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lane {
+	struct pv_cosmos *cosmos;
+	struct pv_es *es;
+	struct pv_projection *proj;
+	/* This page's share, and how it went. */
+	struct pv_es_event *events;
+	size_t count, cap;
+	const volatile sig_atomic_t *stop;
+	bool complete;
+	enum pv_err rc;
+	struct pv_error err;
+	pthread_t thread;
+};
+
+struct pv_lanes {
+	struct lane lane[PV_LANES_MAX];
+	size_t n;
+	pthread_mutex_t lock; /* the caller's park callback and write hook */
+	void (*write_hook)(void);
+	pv_projection_park_fn park;
+	void *park_ctx;
+};
+
+/* The lanes run on threads; the caller's callbacks are called one at a time.
+ * The write hook has no context, so one lock for every set of lanes. */
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*hook_of_lanes)(void);
+
+static void write_hook(void)
+{
+	pthread_mutex_lock(&hook_lock);
+	if (hook_of_lanes)
+		hook_of_lanes();
+	pthread_mutex_unlock(&hook_lock);
+}
+
+static enum pv_err park(void *ctx, const struct pv_projection_parking *what, struct pv_error *err)
+{
+	struct pv_lanes *l = ctx;
+	enum pv_err rc;
+
+	pthread_mutex_lock(&l->lock);
+	rc = l->park(l->park_ctx, what, err);
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+/* FNV-1a: the same election, the same lane. */
+static size_t lane_of_election(const struct pv_lanes *l, const char *eid)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *eid; eid++)
+		h = (h ^ (unsigned char)*eid) * 16777619u;
+	return h % l->n;
+}
+
+static size_t lane_of(const struct pv_lanes *l, const char *stream)
+{
+	const char *eid = pv_election_of_stream(stream);
+
+	/* Not an election's: lane 0 logs and ignores it. */
+	return eid ? lane_of_election(l, eid) : 0;
+}
+
+void pv_lanes_close(struct pv_lanes *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		pv_projection_free(l->lane[i].proj);
+		pv_cosmos_close(l->lane[i].cosmos);
+		pv_es_close(l->lane[i].es);
+		free(l->lane[i].events);
+	}
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+enum pv_err pv_lanes_open(const struct pv_lanes_options *opts, const struct pv_cosmos_options *co,
+			  const struct pv_es_options *eso, struct pv_lanes **out,
+			  struct pv_error *err)
+{
+	struct pv_lanes *l;
+	size_t cache;
+
+	*out = NULL;
+	if (opts->lanes < 1 || opts->lanes > PV_LANES_MAX)
+		return pv_error_set(err, PV_ERR_CONFIG, "projector lanes: %zu is not 1 to %d",
+				    opts->lanes, PV_LANES_MAX);
+	l = pv_xcalloc(1, sizeof *l);
+	pthread_mutex_init(&l->lock, NULL);
+	l->write_hook = opts->write_hook;
+	l->park = opts->park;
+	l->park_ctx = opts->park_ctx;
+	cache = opts->cache_elections ? (opts->cache_elections + opts->lanes - 1) / opts->lanes : 0;
+	for (size_t i = 0; i < opts->lanes; i++) {
+		struct lane *ln = &l->lane[i];
+		enum pv_err rc = pv_cosmos_open(co, &ln->cosmos, err);
+
+		if (rc == PV_OK)
+			rc = pv_es_open(eso, &ln->es, err);
+		if (rc != PV_OK) {
+			l->n = i + 1;
+			pv_lanes_close(l);
+			return rc;
+		}
+		ln->proj = pv_projection_new(ln->cosmos, ln->es, opts->max_bytes, cache);
+		if (l->write_hook)
+			pv_projection_set_write_hook(ln->proj, write_hook);
+		if (l->park)
+			pv_projection_set_park(ln->proj, park, l);
+	}
+	l->n = opts->lanes;
+	pthread_mutex_lock(&hook_lock);
+	hook_of_lanes = l->write_hook;
+	pthread_mutex_unlock(&hook_lock);
+	*out = l;
+	return PV_OK;
+}
+
+static void *lane_run(void *arg)
+{
+	struct lane *ln = arg;
+
+	ln->rc = pv_projection_apply(ln->proj, ln->events, ln->count, ln->stop, &ln->complete,
+				     &ln->err);
+	return NULL;
+}
+
+enum pv_err pv_lanes_apply(struct pv_lanes *l, const struct pv_es_event *events, size_t count,
+			   const volatile sig_atomic_t *stop, bool *complete, struct pv_error *err)
+{
+	size_t busy = 0, last = 0;
+	enum pv_err rc = PV_OK;
+
+	for (size_t i = 0; i < l->n; i++)
+		l->lane[i].count = 0;
+	/* Shallow copies: the events stay the caller's. */
+	for (size_t k = 0; k < count; k++) {
+		struct lane *ln = &l->lane[lane_of(l, events[k].stream)];
+
+		if (ln->count == ln->cap) {
+			ln->cap = ln->cap ? 2 * ln->cap : 64;
+			ln->events = pv_xreallocarray(ln->events, ln->cap, sizeof *ln->events);
+		}
+		ln->events[ln->count++] = events[k];
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+
+		ln->stop = stop;
+		ln->complete = ln->count == 0;
+		ln->rc = PV_OK;
+		if (ln->count) {
+			busy++;
+			last = i;
+		}
+	}
+	if (busy <= 1) {
+		lane_run(&l->lane[last]);
+	} else {
+		for (size_t i = 0; i < l->n; i++)
+			if (l->lane[i].count && i != last)
+				pv_thread_start(&l->lane[i].thread, lane_run, &l->lane[i],
+						"projector", "a lane");
+		lane_run(&l->lane[last]);
+		for (size_t i = 0; i < l->n; i++)
+			if (l->lane[i].count && i != last)
+				pthread_join(l->lane[i].thread, NULL);
+	}
+	*complete = true;
+	for (size_t i = 0; i < l->n; i++) {
+		struct lane *ln = &l->lane[i];
+
+		if (ln->rc != PV_OK && rc == PV_OK) {
+			rc = ln->rc;
+			*err = ln->err;
+		}
+		if (!ln->complete)
+			*complete = false;
+	}
+	if (rc != PV_OK)
+		*complete = false;
+	return rc;
+}
+
+void pv_lanes_forget(struct pv_lanes *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		pv_projection_forget(l->lane[i].proj);
+}
+
+/* Each lane holds the parked elections of its own lane, so the counts add up. */
+void pv_lanes_set_parked(struct pv_lanes *l, const char *const *ids, size_t n)
+{
+	const char **mine = pv_xreallocarray(NULL, n ? n : 1, sizeof *mine);
+
+	for (size_t i = 0; i < l->n; i++) {
+		size_t k = 0;
+
+		for (size_t j = 0; j < n; j++)
+			if (lane_of_election(l, ids[j]) == i)
+				mine[k++] = ids[j];
+		pv_projection_set_parked(l->lane[i].proj, mine, k);
+	}
+	free(mine);
+}
+
+size_t pv_lanes_parked_count(const struct pv_lanes *l)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		n += pv_projection_parked_count(l->lane[i].proj);
+	return n;
+}
+
+void pv_lanes_get_stats(const struct pv_lanes *l, struct pv_projection_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < l->n; i++) {
+		struct pv_projection_stats s;
+
+		pv_projection_get_stats(l->lane[i].proj, &s);
+		pv_projection_stats_add(out, &s);
+	}
+}
+
+unsigned long pv_lanes_request_count(const struct pv_lanes *l)
+{
+	unsigned long n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		n += pv_cosmos_request_count(l->lane[i].cosmos);
+	return n;
+}

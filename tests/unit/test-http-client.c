@@ -342,14 +342,18 @@ static void libcurl_failures_are_named_once(void **state)
 {
 	struct pv_error err;
 	enum pv_http_failure f;
+	char expected[256];
 
 	(void)state;
 	assert_int_equal(pv_http_client_curl_error(&err, CURLE_COULDNT_CONNECT, "", &f,
 						   "esdb: POST %s", "http://h/streams/X"),
 			 PV_ERR_UNAVAILABLE);
 	assert_int_equal(f, PV_HTTP_UNSENT);
-	assert_string_equal(err.msg,
-			    "esdb: POST http://h/streams/X: libcurl: Couldn't connect to server");
+	/* libcurl's own words differ between releases ("Couldn't" in 7.88,
+	 * "Could not" in 8.x): the one linked says them. */
+	snprintf(expected, sizeof expected, "esdb: POST http://h/streams/X: libcurl: %s",
+		 curl_easy_strerror(CURLE_COULDNT_CONNECT));
+	assert_string_equal(err.msg, expected);
 	assert_int_equal(
 		pv_http_client_curl_error(&err, CURLE_RECV_ERROR, "Connection reset", &f, "x"),
 		PV_ERR_UNAVAILABLE);

@@ -139,6 +139,24 @@ adm_wait_position()
 	return 1
 }
 
+# adm_check_same_as_scratch CONTAINER ELECTIONS_FILE...: two cases: a rebuild from scratch into
+# another database exits 0, and CONTAINER's documents of the elections listed equal its.
+adm_check_same_as_scratch()
+{
+	local c=$1 w=$pvp_work db=$PHOTOVOTE_COSMOS_DATABASE all
+	shift
+	mapfile -t all < <(cat "$@")
+	PHOTOVOTE_COSMOS_CONTAINER=$c pvp_docs "$w/$c.docs" "${all[@]}"
+	adm_run "a rebuild from scratch into another database: exit 0" 0 \
+		env PHOTOVOTE_COSMOS_DATABASE="$db-scratch" "$adm" rebuild --all
+	PHOTOVOTE_COSMOS_DATABASE=$db-scratch pvp_docs "$w/scratch.docs" "${all[@]}"
+	if ! cmp -s "$w/$c.docs" "$w/scratch.docs"; then
+		diff <(cut -c1-300 "$w/scratch.docs") <(cut -c1-300 "$w/$c.docs") | head -10 |
+			sed 's/^/#   /'
+	fi
+	pvp_check "$c equals a rebuild from scratch" cmp -s "$w/$c.docs" "$w/scratch.docs"
+}
+
 # ---- the console in tmux ----
 # adm_tmux_start NAME COLS ROWS [ENV...]: a tmux server of the test's own (socket in the work
 # folder) running the console in session NAME with TERM=xterm unless ENV says otherwise; the

@@ -10,7 +10,7 @@
  *     checkpoint, the last position of the page.  Documents first,
  *     checkpoint after: a crash replays at most a page, and replays change
  *     nothing (documents carry the last event number applied).
- *   - Writers ([projector] writers, lib/projection_lanes.h): a page's
+ *   - Writers ([projector] writers, lib/projection_writers.h): a page's
  *     elections are written by that many threads at once, each with its own
  *     Cosmos DB client and event-store connection, an election always by
  *     the same one; the checkpoint waits for them all.
@@ -67,7 +67,7 @@
 #include "outage.h"
 #include "pgutil.h"
 #include "projection.h"
-#include "projection_lanes.h"
+#include "projection_writers.h"
 #include "projector_metrics.h"
 #include "prom.h"
 #include "xalloc.h"
@@ -151,16 +151,16 @@ struct projector {
 	const char *configured;      /* [cosmos] container */
 	char *container;             /* the active container, written now */
 	char *name;                  /* checkpoint name (of container) */
-	size_t batch, max_bytes, writers;
+	size_t batch, max_bytes, nwriters;
 	int wait_ms;
 	int heartbeat_ms;
 	bool once, naive;
 
 	PGconn *pg; /* holds the lock while `locked` */
 	bool locked;
-	struct pv_es *es;         /* the feed's reader */
-	struct pv_lanes *lanes;   /* the documents' writers, each with its own clients */
-	int64_t next; /* feed position to read next */
+	struct pv_es *es;           /* the feed's reader */
+	struct pv_writers *writers; /* the documents' writers, each with its own clients */
+	int64_t next;               /* feed position to read next */
 	struct pv_outage pg_out, es_out, cosmos_out, apply_out;
 	bool waiting_logged;
 	unsigned long pages;
@@ -269,8 +269,8 @@ static enum pv_err take_lock(struct projector *p, struct pv_error *err)
 		p->container = active;
 		p->co.container = p->container;
 		name_feed(p);
-		pv_lanes_close(p->lanes);
-		p->lanes = NULL;
+		pv_writers_close(p->writers);
+		p->writers = NULL;
 		return pv_error_set(err, PV_ERR_GONE, "container changed");
 	}
 	free(active);
@@ -295,7 +295,7 @@ static enum pv_err take_lock(struct projector *p, struct pv_error *err)
 		p->next = strtoll(PQgetvalue(res, 0, 0), NULL, 10) + 1;
 	PQclear(res);
 	/* Whatever we remember may have been overwritten by the last holder. */
-	pv_lanes_forget(p->lanes);
+	pv_writers_forget(p->writers);
 	rc = read_parked(p, err);
 	if (rc != PV_OK)
 		return rc;
@@ -329,7 +329,7 @@ static enum pv_err read_parked(struct projector *p, struct pv_error *err)
 	ids = pv_xreallocarray(NULL, n ? (size_t)n : 1, sizeof *ids);
 	for (int i = 0; i < n; i++)
 		ids[i] = PQgetvalue(res, i, 0);
-	pv_lanes_set_parked(p->lanes, ids, (size_t)n);
+	pv_writers_set_parked(p->writers, ids, (size_t)n);
 	free(ids);
 	PQclear(res);
 	clock_gettime(CLOCK_MONOTONIC, &p->parked_read);
@@ -426,15 +426,15 @@ static void report(struct projector *p, bool force)
 	if (!force && now - p->reported < REPORT_SECONDS)
 		return;
 	p->reported = now;
-	pv_lanes_get_stats(p->lanes, &s);
+	pv_writers_get_stats(p->writers, &s);
 	pv_log_info("projector",
 		    "at position %" PRId64 ": %lu events folded, %lu skipped, %lu refused; "
 		    "%lu head writes, %lu part writes, %lu deletes, %lu rebuilds, %lu conflicts; "
 		    "%zu elections parked (%lu parked by this run, %lu of their events skipped); "
 		    "%lu pages; %lu Cosmos DB requests",
 		    p->next, s.events, s.skipped, s.refused, s.elections, s.parts, s.deletes,
-		    s.rebuilds, s.conflicts, pv_lanes_parked_count(p->lanes), s.parked,
-		    s.parked_skipped, p->pages, pv_lanes_request_count(p->lanes));
+		    s.rebuilds, s.conflicts, pv_writers_parked_count(p->writers), s.parked,
+		    s.parked_skipped, p->pages, pv_writers_request_count(p->writers));
 }
 
 /* Opens what is not open yet; false (after a backoff) while something is
@@ -444,9 +444,9 @@ static bool ready(struct projector *p)
 	struct pv_error err;
 	enum pv_err rc;
 
-	if (!p->lanes) {
-		struct pv_lanes_options lo = {
-			.lanes = p->writers,
+	if (!p->writers) {
+		struct pv_writers_options wo = {
+			.writers = p->nwriters,
 			.max_bytes = p->max_bytes,
 			.cache_elections = p->naive ? 0 : CACHE_ELECTIONS,
 			.write_hook = after_write,
@@ -454,7 +454,7 @@ static bool ready(struct projector *p)
 			.park_ctx = p,
 		};
 
-		rc = pv_lanes_open(&lo, &p->co, &p->eso, &p->lanes, &err);
+		rc = pv_writers_open(&wo, &p->co, &p->eso, &p->writers, &err);
 		if (rc == PV_ERR_CONFIG)
 			pv_log_fatalx("projector", "%s", err.msg);
 		if (rc != PV_OK) {
@@ -564,7 +564,7 @@ static bool step(struct projector *p)
 	}
 	pv_outage_ok(&p->es_out);
 	/* Elections un-parked by a rebuild project again. */
-	if (pv_lanes_parked_count(p->lanes) > 0 &&
+	if (pv_writers_parked_count(p->writers) > 0 &&
 	    ms_since(&p->parked_read) >= PARKED_RELOAD_MS && read_parked(p, &err) != PV_OK) {
 		pv_es_page_clear(&page);
 		drop_pg(p);
@@ -589,7 +589,8 @@ static bool step(struct projector *p)
 	if (last > p->head || got < max)
 		p->head = last;
 	started = pv_prom_now();
-	rc = pv_lanes_apply(p->lanes, page.events, page.count, &pv_daemon_stop, &complete, &err);
+	rc = pv_writers_apply(p->writers, page.events, page.count, &pv_daemon_stop, &complete,
+			      &err);
 	if (rc == PV_OK && complete)
 		pv_projector_metrics_page(p->metrics, page.events, page.count,
 					  pv_prom_now() - started);
@@ -659,7 +660,7 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	pv_cosmos_options_from_config(cfg, &p->co);
 	p->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	p->batch = (size_t)pv_config_int(cfg, "projector", "batch_size");
-	p->writers = p->naive ? 1 : (size_t)pv_config_int(cfg, "projector", "writers");
+	p->nwriters = p->naive ? 1 : (size_t)pv_config_int(cfg, "projector", "writers");
 	p->heartbeat_ms = (int)pv_config_int(cfg, "projector", "heartbeat_ms");
 	/* The long poll is capped by the heartbeat, so an idle projector beats. */
 	p->max_bytes = (size_t)pv_config_int(cfg, "projector", "max_document_bytes");
@@ -677,7 +678,8 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	name_feed(p);
 	pv_outage_init(&p->pg_out, "projector", "PostgreSQL (checkpoint)", &pv_daemon_stop);
 	pv_outage_init(&p->es_out, "projector", "event store", &pv_daemon_stop);
-	pv_outage_init(&p->cosmos_out, "projector", "Cosmos DB", &pv_daemon_stop);
+	pv_outage_init(&p->cosmos_out, "projector", "the writers (Cosmos DB, event store)",
+		       &pv_daemon_stop);
 	pv_outage_init(&p->apply_out, "projector", "writing documents", &pv_daemon_stop);
 	p->reported = time(NULL);
 }
@@ -738,7 +740,7 @@ int main(int argc, char **argv)
 		pv_notify_stopping();
 		report(&p, true);
 	}
-	pv_lanes_close(p.lanes);
+	pv_writers_close(p.writers);
 	pv_projector_metrics_free(p.metrics);
 	pv_es_close(p.es);
 	if (p.pg)

@@ -1,7 +1,7 @@
-/* The read model written over several lanes at once (see projection_lanes.h). */
+/* The read model written by several writers at once (see projection_writers.h). */
 #define _POSIX_C_SOURCE 200809L
 
-#include "projection_lanes.h"
+#include "projection_writers.h"
 #include "domain/stream.h"
 #include "thread.h"
 #include "xalloc.h"
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct lane {
+struct writer {
 	struct pv_cosmos *cosmos;
 	struct pv_es *es;
 	struct pv_projection *proj;
@@ -25,8 +25,8 @@ struct lane {
 	pthread_t thread;
 };
 
-struct pv_lanes {
-	struct lane lane[PV_LANES_MAX];
+struct pv_writers {
+	struct writer writer[PV_WRITERS_MAX];
 	size_t n;
 	pthread_mutex_t lock; /* the caller's park callback and write hook */
 	void (*write_hook)(void);
@@ -34,22 +34,22 @@ struct pv_lanes {
 	void *park_ctx;
 };
 
-/* The lanes run on threads; the caller's callbacks are called one at a time.
- * The write hook has no context, so one lock for every set of lanes. */
+/* The writers run on threads; the caller's callbacks are called one at a time.
+ * The write hook has no context, so one lock for every set of writers. */
 static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*hook_of_lanes)(void);
+static void (*hook_of_writers)(void);
 
 static void write_hook(void)
 {
 	pthread_mutex_lock(&hook_lock);
-	if (hook_of_lanes)
-		hook_of_lanes();
+	if (hook_of_writers)
+		hook_of_writers();
 	pthread_mutex_unlock(&hook_lock);
 }
 
 static enum pv_err park(void *ctx, const struct pv_projection_parking *what, struct pv_error *err)
 {
-	struct pv_lanes *l = ctx;
+	struct pv_writers *l = ctx;
 	enum pv_err rc;
 
 	pthread_mutex_lock(&l->lock);
@@ -58,8 +58,8 @@ static enum pv_err park(void *ctx, const struct pv_projection_parking *what, str
 	return rc;
 }
 
-/* FNV-1a: the same election, the same lane. */
-static size_t lane_of_election(const struct pv_lanes *l, const char *eid)
+/* FNV-1a: the same election, the same writer. */
+static size_t writer_of_election(const struct pv_writers *l, const char *eid)
 {
 	uint32_t h = 2166136261u;
 
@@ -68,54 +68,55 @@ static size_t lane_of_election(const struct pv_lanes *l, const char *eid)
 	return h % l->n;
 }
 
-static size_t lane_of(const struct pv_lanes *l, const char *stream)
+static size_t writer_of(const struct pv_writers *l, const char *stream)
 {
 	const char *eid = pv_election_of_stream(stream);
 
-	/* Not an election's: lane 0 logs and ignores it. */
-	return eid ? lane_of_election(l, eid) : 0;
+	/* Not an election's: writer 0 logs and ignores it. */
+	return eid ? writer_of_election(l, eid) : 0;
 }
 
-void pv_lanes_close(struct pv_lanes *l)
+void pv_writers_close(struct pv_writers *l)
 {
 	if (!l)
 		return;
 	for (size_t i = 0; i < l->n; i++) {
-		pv_projection_free(l->lane[i].proj);
-		pv_cosmos_close(l->lane[i].cosmos);
-		pv_es_close(l->lane[i].es);
-		free(l->lane[i].events);
+		pv_projection_free(l->writer[i].proj);
+		pv_cosmos_close(l->writer[i].cosmos);
+		pv_es_close(l->writer[i].es);
+		free(l->writer[i].events);
 	}
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
 
-enum pv_err pv_lanes_open(const struct pv_lanes_options *opts, const struct pv_cosmos_options *co,
-			  const struct pv_es_options *eso, struct pv_lanes **out,
-			  struct pv_error *err)
+enum pv_err pv_writers_open(const struct pv_writers_options *opts,
+			    const struct pv_cosmos_options *co, const struct pv_es_options *eso,
+			    struct pv_writers **out, struct pv_error *err)
 {
-	struct pv_lanes *l;
+	struct pv_writers *l;
 	size_t cache;
 
 	*out = NULL;
-	if (opts->lanes < 1 || opts->lanes > PV_LANES_MAX)
-		return pv_error_set(err, PV_ERR_CONFIG, "projector lanes: %zu is not 1 to %d",
-				    opts->lanes, PV_LANES_MAX);
+	if (opts->writers < 1 || opts->writers > PV_WRITERS_MAX)
+		return pv_error_set(err, PV_ERR_CONFIG, "[projector] writers: %zu is not 1 to %d",
+				    opts->writers, PV_WRITERS_MAX);
 	l = pv_xcalloc(1, sizeof *l);
 	pthread_mutex_init(&l->lock, NULL);
 	l->write_hook = opts->write_hook;
 	l->park = opts->park;
 	l->park_ctx = opts->park_ctx;
-	cache = opts->cache_elections ? (opts->cache_elections + opts->lanes - 1) / opts->lanes : 0;
-	for (size_t i = 0; i < opts->lanes; i++) {
-		struct lane *ln = &l->lane[i];
+	cache = opts->cache_elections ? (opts->cache_elections + opts->writers - 1) / opts->writers
+				      : 0;
+	for (size_t i = 0; i < opts->writers; i++) {
+		struct writer *ln = &l->writer[i];
 		enum pv_err rc = pv_cosmos_open(co, &ln->cosmos, err);
 
 		if (rc == PV_OK)
 			rc = pv_es_open(eso, &ln->es, err);
 		if (rc != PV_OK) {
 			l->n = i + 1;
-			pv_lanes_close(l);
+			pv_writers_close(l);
 			return rc;
 		}
 		ln->proj = pv_projection_new(ln->cosmos, ln->es, opts->max_bytes, cache);
@@ -124,34 +125,35 @@ enum pv_err pv_lanes_open(const struct pv_lanes_options *opts, const struct pv_c
 		if (l->park)
 			pv_projection_set_park(ln->proj, park, l);
 	}
-	l->n = opts->lanes;
+	l->n = opts->writers;
 	pthread_mutex_lock(&hook_lock);
-	hook_of_lanes = l->write_hook;
+	hook_of_writers = l->write_hook;
 	pthread_mutex_unlock(&hook_lock);
 	*out = l;
 	return PV_OK;
 }
 
-static void *lane_run(void *arg)
+static void *writer_run(void *arg)
 {
-	struct lane *ln = arg;
+	struct writer *ln = arg;
 
 	ln->rc = pv_projection_apply(ln->proj, ln->events, ln->count, ln->stop, &ln->complete,
 				     &ln->err);
 	return NULL;
 }
 
-enum pv_err pv_lanes_apply(struct pv_lanes *l, const struct pv_es_event *events, size_t count,
-			   const volatile sig_atomic_t *stop, bool *complete, struct pv_error *err)
+enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *events, size_t count,
+			     const volatile sig_atomic_t *stop, bool *complete,
+			     struct pv_error *err)
 {
 	size_t busy = 0, last = 0;
 	enum pv_err rc = PV_OK;
 
 	for (size_t i = 0; i < l->n; i++)
-		l->lane[i].count = 0;
+		l->writer[i].count = 0;
 	/* Shallow copies: the events stay the caller's. */
 	for (size_t k = 0; k < count; k++) {
-		struct lane *ln = &l->lane[lane_of(l, events[k].stream)];
+		struct writer *ln = &l->writer[writer_of(l, events[k].stream)];
 
 		if (ln->count == ln->cap) {
 			ln->cap = ln->cap ? 2 * ln->cap : 64;
@@ -160,7 +162,7 @@ enum pv_err pv_lanes_apply(struct pv_lanes *l, const struct pv_es_event *events,
 		ln->events[ln->count++] = events[k];
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		struct lane *ln = &l->lane[i];
+		struct writer *ln = &l->writer[i];
 
 		ln->stop = stop;
 		ln->complete = ln->count == 0;
@@ -171,20 +173,20 @@ enum pv_err pv_lanes_apply(struct pv_lanes *l, const struct pv_es_event *events,
 		}
 	}
 	if (busy <= 1) {
-		lane_run(&l->lane[last]);
+		writer_run(&l->writer[last]);
 	} else {
 		for (size_t i = 0; i < l->n; i++)
-			if (l->lane[i].count && i != last)
-				pv_thread_start(&l->lane[i].thread, lane_run, &l->lane[i],
-						"projector", "a lane");
-		lane_run(&l->lane[last]);
+			if (l->writer[i].count && i != last)
+				pv_thread_start(&l->writer[i].thread, writer_run, &l->writer[i],
+						"projector", "a writer");
+		writer_run(&l->writer[last]);
 		for (size_t i = 0; i < l->n; i++)
-			if (l->lane[i].count && i != last)
-				pthread_join(l->lane[i].thread, NULL);
+			if (l->writer[i].count && i != last)
+				pthread_join(l->writer[i].thread, NULL);
 	}
 	*complete = true;
 	for (size_t i = 0; i < l->n; i++) {
-		struct lane *ln = &l->lane[i];
+		struct writer *ln = &l->writer[i];
 
 		if (ln->rc != PV_OK && rc == PV_OK) {
 			rc = ln->rc;
@@ -198,14 +200,14 @@ enum pv_err pv_lanes_apply(struct pv_lanes *l, const struct pv_es_event *events,
 	return rc;
 }
 
-void pv_lanes_forget(struct pv_lanes *l)
+void pv_writers_forget(struct pv_writers *l)
 {
 	for (size_t i = 0; i < l->n; i++)
-		pv_projection_forget(l->lane[i].proj);
+		pv_projection_forget(l->writer[i].proj);
 }
 
-/* Each lane holds the parked elections of its own lane, so the counts add up. */
-void pv_lanes_set_parked(struct pv_lanes *l, const char *const *ids, size_t n)
+/* Each writer holds the parked elections that go to it, so the counts add up. */
+void pv_writers_set_parked(struct pv_writers *l, const char *const *ids, size_t n)
 {
 	const char **mine = pv_xreallocarray(NULL, n ? n : 1, sizeof *mine);
 
@@ -213,38 +215,38 @@ void pv_lanes_set_parked(struct pv_lanes *l, const char *const *ids, size_t n)
 		size_t k = 0;
 
 		for (size_t j = 0; j < n; j++)
-			if (lane_of_election(l, ids[j]) == i)
+			if (writer_of_election(l, ids[j]) == i)
 				mine[k++] = ids[j];
-		pv_projection_set_parked(l->lane[i].proj, mine, k);
+		pv_projection_set_parked(l->writer[i].proj, mine, k);
 	}
 	free(mine);
 }
 
-size_t pv_lanes_parked_count(const struct pv_lanes *l)
+size_t pv_writers_parked_count(const struct pv_writers *l)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < l->n; i++)
-		n += pv_projection_parked_count(l->lane[i].proj);
+		n += pv_projection_parked_count(l->writer[i].proj);
 	return n;
 }
 
-void pv_lanes_get_stats(const struct pv_lanes *l, struct pv_projection_stats *out)
+void pv_writers_get_stats(const struct pv_writers *l, struct pv_projection_stats *out)
 {
 	memset(out, 0, sizeof *out);
 	for (size_t i = 0; i < l->n; i++) {
 		struct pv_projection_stats s;
 
-		pv_projection_get_stats(l->lane[i].proj, &s);
+		pv_projection_get_stats(l->writer[i].proj, &s);
 		pv_projection_stats_add(out, &s);
 	}
 }
 
-unsigned long pv_lanes_request_count(const struct pv_lanes *l)
+unsigned long pv_writers_request_count(const struct pv_writers *l)
 {
 	unsigned long n = 0;
 
 	for (size_t i = 0; i < l->n; i++)
-		n += pv_cosmos_request_count(l->lane[i].cosmos);
+		n += pv_cosmos_request_count(l->writer[i].cosmos);
 	return n;
 }

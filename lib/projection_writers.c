@@ -226,7 +226,7 @@ size_t pv_writers_parked_count(const struct pv_writers *l)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; l && i < l->n; i++)
 		n += pv_projection_parked_count(l->writer[i].proj);
 	return n;
 }
@@ -234,7 +234,7 @@ size_t pv_writers_parked_count(const struct pv_writers *l)
 void pv_writers_get_stats(const struct pv_writers *l, struct pv_projection_stats *out)
 {
 	memset(out, 0, sizeof *out);
-	for (size_t i = 0; i < l->n; i++) {
+	for (size_t i = 0; l && i < l->n; i++) {
 		struct pv_projection_stats s;
 
 		pv_projection_get_stats(l->writer[i].proj, &s);
@@ -246,7 +246,7 @@ unsigned long pv_writers_request_count(const struct pv_writers *l)
 {
 	unsigned long n = 0;
 
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; l && i < l->n; i++)
 		n += pv_cosmos_request_count(l->writer[i].cosmos);
 	return n;
 }

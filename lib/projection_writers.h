@@ -53,7 +53,7 @@ enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *eve
 			     struct pv_error *err);
 
 /* What pv_projection_forget, _set_parked, _parked_count and _get_stats do,
- * over every writer. */
+ * over every writer.  The counts of writers never opened (NULL) are 0. */
 void pv_writers_forget(struct pv_writers *l);
 void pv_writers_set_parked(struct pv_writers *l, const char *const *ids, size_t n);
 size_t pv_writers_parked_count(const struct pv_writers *l);

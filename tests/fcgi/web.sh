@@ -125,13 +125,7 @@ pv_web_lighttpd()
 # Otherwise prints the last answer, which names what was not, and the program's log.
 pv_web_wait_ready()
 {
-	local base=$1 code= deadline=$((SECONDS + 30))
-	while ((SECONDS < deadline)); do
-		code=$(curl -s -m 5 -o "$WORK/healthz.out" -w '%{http_code}' "$base/readyz")
-		[[ $code == 200 ]] && return 0
-		sleep 0.1
-	done
-	echo "# not ready; the last /readyz answered ${code:-nothing}: $(head -c 300 "$WORK/healthz.out" 2>/dev/null | tr -d "\r\n")"
+	pv_wait_ready "$1" "$WORK/healthz.out" && return 0
 	[[ -f $WORK/fcgi.log ]] && echo "# fcgi log:" && sed 's/^/# /' "$WORK/fcgi.log" | tail -20
 	return 1
 }

@@ -159,7 +159,6 @@ pvp_docs()
 # Sets PVP_BASE and PVP_AUTH (a bearer token of an administrator, who sees the owner's view).
 pvp_web()
 {
-	local code i
 	command -v lighttpd >/dev/null || return 1
 	pv_servers_need rabbitmq || return 1
 	export PHOTOVOTE_AMQP_PORT=$PV_TEST_AMQP_PORT PHOTOVOTE_AMQP_EXCHANGE=pvp.$$.events
@@ -175,13 +174,7 @@ pvp_web()
 	pv_lighttpd_fcgi "$pvp_work" "$top_builddir/fcgi/photovote.fcgi" || return 1
 	PVP_BASE=http://127.0.0.1:$PV_LIGHTTPD_PORT/api
 	# /readyz: the servers photovote.fcgi needs (the projector is this test's business).
-	for ((i = 0; i < 300; i++)); do
-		code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$PVP_BASE/readyz")
-		[[ $code == 200 ]] && return 0
-		kill -0 "$PV_LIGHTTPD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "# photovote.fcgi not ready (/readyz: ${code:-nothing})"
+	pv_wait_ready "$PVP_BASE" "$pvp_work/readyz.out" "$PV_LIGHTTPD_PID" && return 0
 	tail -n 20 "$pvp_work/lighttpd-error.log" "$pvp_work/lighttpd.out" 2>/dev/null |
 		sed 's/^/#   /'
 	return 1

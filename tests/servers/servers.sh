@@ -926,6 +926,22 @@ CONF
 	return 1
 }
 
+# pv_wait_ready BASE OUT [PID]: until BASE/readyz answers 200 (photovote.fcgi's servers up),
+# for 30 s, or until process PID (the web server in front) is gone; OUT holds the last answer.
+# On failure prints "# not ready; the last /readyz answered CODE: BODY" and returns 1.
+pv_wait_ready()
+{
+	local base=$1 out=$2 pid=${3:-} code= deadline=$((SECONDS + 30))
+	while ((SECONDS < deadline)); do
+		code=$(curl -s -m 5 -o "$out" -w '%{http_code}' "$base/readyz")
+		[[ $code == 200 ]] && return 0
+		[[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# not ready; the last /readyz answered ${code:-nothing}: $(head -c 300 "$out" 2>/dev/null | tr -d '\r\n')"
+	return 1
+}
+
 # pv_on_exit CMD: run CMD (evaluated) when the script exits, before the servers stop; the last
 # added runs first.
 pv_on_exit()

@@ -74,9 +74,17 @@ def ulid(rng):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port below the ephemeral range (as servers.sh picks them): a port the
+    kernel hands out for outgoing connections could be taken by one when a server restarts."""
+    for _ in range(500):
+        port = random.SystemRandom().randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port found in 20000-31999")
 
 
 def store_port():

@@ -2,7 +2,7 @@
 # photovote-projector against real PostgreSQL and the Cosmos DB stand-in, with the event store
 # of PVP_BACKEND (postgres by default; esdb: the EventStoreDB stand-in): whole elections
 # generated straight into the store are projected into documents that give exactly the domain's
-# fold; replays and rebuilds change nothing; a deleted election has no document; a projector
+# fold; replays and rebuilds change nothing, and so does writing with one writer; a deleted election has no document; a projector
 # killed with SIGKILL at several points and restarted ends with documents identical to those
 # of a projection made in one go; a second projector waits for the lock and takes over;
 # Cosmos DB answering 503 for a while delays the projection but skips nothing; SIGHUP is
@@ -11,7 +11,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
 
-echo "1..21"
+echo "1..22"
 if ! pvp_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -39,6 +39,13 @@ pvp_check "a replay of the whole feed changes no document" \
 pvp_check "a replay writes no document" \
 	grep -q "; 0 head writes, 0 part writes" \
 	"$pvp_work/projector.log"
+# One writer ([projector] writers = 1, each election after the other) into a database of its
+# own: the same documents as the default four.
+one=$PHOTOVOTE_COSMOS_DATABASE-one
+PHOTOVOTE_COSMOS_DATABASE=$one pvp_once PHOTOVOTE_PROJECTOR_WRITERS=1
+PHOTOVOTE_COSMOS_DATABASE=$one pvp_docs "$pvp_work/docs-one" "${elections[@]}"
+pvp_check "one writer gives the same documents as four" \
+	cmp -s "$pvp_work/docs-1" "$pvp_work/docs-one"
 "$pvp_tool" rebuild "${live[0]}" && "$pvp_tool" rebuild "$deleted"
 pvp_docs "$pvp_work/docs-3" "${elections[@]}"
 pvp_check "a rebuild by replay gives the same documents" \

@@ -344,6 +344,13 @@ static bool valid_name(const char *s)
 	return s && *s;
 }
 
+/* The number after n; a server's INT64_MAX stays itself (no overflow), and
+ * the page checks then refuse a page that does not move. */
+static int64_t number_after(int64_t n)
+{
+	return n < INT64_MAX ? n + 1 : n;
+}
+
 /* The first event number in a 201's Location: ".../streams/{s}/{n}". */
 static bool location_number(const char *loc, int64_t *n)
 {
@@ -498,7 +505,9 @@ static enum pv_err append_answer(struct esdb *es, struct esdb_call *call, const 
 	}
 	switch (resp->status) {
 	case 201:
-		if (!location_number(pv_http_answer_get(resp, "Location"), &first))
+		/* The last event's number, first + count - 1, must fit. */
+		if (!location_number(pv_http_answer_get(resp, "Location"), &first) ||
+		    (count && first > INT64_MAX - (int64_t)(count - 1)))
 			return pv_error_set(err, PV_ERR_PROTOCOL,
 					    "esdb: POST %s: 201 without a usable Location",
 					    call->rq.path);
@@ -734,7 +743,7 @@ static enum pv_err check_stream_page(const struct pv_es_page *page, const char *
 	for (size_t i = 0; i < page->count; i++) {
 		int64_t n = page->events[i].number;
 		bool inside = backward ? (from < 0 || (n <= from && n > from - (int64_t)max))
-				       : (n >= from && n - from < (int64_t)max);
+				       : (n >= from && (uint64_t)n - (uint64_t)from < max);
 		bool ordered = i == 0 || (backward ? n < page->events[i - 1].number
 						   : n > page->events[i - 1].number);
 
@@ -749,6 +758,11 @@ static enum pv_err check_stream_page(const struct pv_es_page *page, const char *
 		return pv_error_set(err, PV_ERR_PROTOCOL,
 				    "esdb: read %s backward: the next page starts at %" PRId64
 				    ", not below this one",
+				    stream, page->next);
+	if (!backward && page->count && page->next <= page->events[page->count - 1].number)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "esdb: read %s forward: the next page starts at %" PRId64
+				    ", not past this one",
 				    stream, page->next);
 	return PV_OK;
 }
@@ -821,7 +835,8 @@ static enum pv_err read_answer(struct esdb *es, struct esdb_call *call, const ch
 		page->next = page->end_of_stream ? -1 : link;
 	} else {
 		page->end_of_stream = json_is_true(json_object_get(feed, "headOfStream"));
-		page->next = page->count ? page->events[page->count - 1].number + 1 : from;
+		page->next =
+			page->count ? number_after(page->events[page->count - 1].number) : from;
 	}
 	json_decref(feed);
 	return PV_OK;
@@ -1066,12 +1081,13 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 	if (feed_link_number(feed, "previous", &link))
 		page->next = link;
 	else
-		page->next = page->count ? page->events[page->count - 1].position + 1 : from;
+		page->next =
+			page->count ? number_after(page->events[page->count - 1].position) : from;
 	/* Every position inside the page, rising (see check_stream_page). */
 	for (size_t i = 0; i < page->count; i++) {
 		int64_t p = page->events[i].position;
 
-		if (p < from || p - from >= (int64_t)max ||
+		if (p < from || (uint64_t)p - (uint64_t)from >= max ||
 		    (i && p <= page->events[i - 1].position)) {
 			code = pv_error_set(err, PV_ERR_PROTOCOL,
 					    "esdb: %s page from %" PRId64 " (%zu) holds position "
@@ -1082,7 +1098,7 @@ static enum pv_err esdb_read_category(struct pv_es *base, const char *category, 
 			goto out;
 		}
 	}
-	if (page->next < from || page->next > from + (int64_t)max ||
+	if (page->next < from || (uint64_t)page->next - (uint64_t)from > max ||
 	    (page->count && page->events[page->count - 1].position >= page->next)) {
 		code = pv_error_set(err, PV_ERR_PROTOCOL,
 				    "esdb: %s page from %" PRId64

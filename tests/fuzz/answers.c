@@ -15,13 +15,14 @@ void fuzz_answers_init(struct fuzz_answers *a, const uint8_t *data, size_t size,
 	a->end = s + size;
 }
 
-static const char *find(const char *p, const char *end, const char *what)
+/* The next separator line "\n--\n".  Not a memcmp at every byte: under
+ * libFuzzer each memcmp call is intercepted and recorded, and that was a
+ * third of the HTTP targets' time. */
+static const char *find_separator(const char *p, const char *end)
 {
-	size_t n = strlen(what);
-
-	for (; p + n <= end; p++)
-		if (memcmp(p, what, n) == 0)
-			return p;
+	for (const char *nl; (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1)
+		if (end - nl >= 4 && nl[1] == '-' && nl[2] == '-' && nl[3] == '\n')
+			return nl;
 	return NULL;
 }
 
@@ -32,7 +33,7 @@ int fuzz_answers_next(struct fuzz_answers *a, struct pv_http_answer *resp)
 
 	if (p >= a->end)
 		return -1;
-	stop = find(p, a->end, "\n--\n");
+	stop = find_separator(p, a->end);
 	a->p = stop ? stop + 4 : a->end;
 	if (!stop)
 		stop = a->end;

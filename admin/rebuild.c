@@ -38,7 +38,12 @@
 #include <string.h>
 #include <time.h>
 
-#define REBUILD_TRIES 5
+/* A running projector that keeps writing an election (a backlog of its
+ * events) makes the rebuild's head write fail (If-Match): it tries again
+ * after 50 ms, doubling to CONFLICT_NAP_MAX_MS, about 7 s in all, by which
+ * time a projector that catches up has let the election be. */
+#define REBUILD_TRIES 8
+#define CONFLICT_NAP_MAX_MS 2000L
 #define THROTTLE_NAP_MS 1000
 #define FEED_PAGE 1000
 #define PROJECTOR_LOCK "7031846" /* workers/projector.c's LOCK_CLASS */
@@ -80,6 +85,14 @@ static void nap_ms(long ms)
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
+}
+
+/* 50 ms after the first conflict, doubling up to CONFLICT_NAP_MAX_MS. */
+static long conflict_nap_ms(int attempt)
+{
+	long ms = 50L << (attempt - 1);
+
+	return ms < CONFLICT_NAP_MAX_MS ? ms : CONFLICT_NAP_MAX_MS;
 }
 
 static bool cancelled(const struct run *r)
@@ -337,7 +350,7 @@ static enum pv_err rebuild_one(struct run *r, const char *id, struct pv_error *e
 			break;
 		if (rc == PV_ERR_CONFLICT) {
 			pv_log_info("rebuild", "election %s: %s; trying again", id, err->msg);
-			nap_ms(50L * attempt);
+			nap_ms(conflict_nap_ms(attempt));
 		} else if (pv_cosmos_last_status(r->cosmos) == 429) {
 			nap_ms(THROTTLE_NAP_MS);
 		} else {

@@ -6,7 +6,9 @@
  *     poll()s the terminal and the workers' wake-up pipes, so a key is
  *     answered at once and an answer is drawn as soon as it arrives.  A
  *     job that takes longer than WAIT_SHOW_MS is shown on the message line
- *     with what it waits for, for how long, and that Esc stops waiting.
+ *     with what it waits for, for how long, and that Esc stops waiting;
+ *     Esc then gives up that worker, hung in its call, and a new one with
+ *     new connections takes over (abandon_worker).
  *     Two workers, each with its own session (connections): one reads the
  *     status line every LIVE_SECONDS, the other does everything the
  *     operator asks for, so a hung broker delays only the status line
@@ -77,6 +79,9 @@
 #define LIVE_SECONDS 2
 #define WAIT_SHOW_MS 300
 #define STOP_WAIT_MS 100
+/* Workers given up while a server hangs (Esc) that may still be inside
+ * their calls; past this, Esc only stops waiting. */
+#define ABANDONED_MAX 4
 #define BAR_MIN 5
 #define STATUS_SLOW_MS 1000
 #define ESC_DELAY_MS 25
@@ -229,7 +234,8 @@ struct rebuild_share {
 };
 
 struct console {
-	struct pv_session *s;
+	struct pv_session *s;       /* the caller's: configuration only */
+	struct pv_session *session; /* the worker's (a twin of s) */
 	struct pv_cw *worker;
 	/* The status line's own: a hung broker holds up only that line. */
 	struct pv_session *status_session;
@@ -508,6 +514,7 @@ static void submit_view_job(struct console *c, struct job *j)
 static void submit_action(struct console *c, struct job *j)
 {
 	j->gen = 0;
+	j->base.keep = true;
 	c->awaited = j;
 	pv_cw_submit(c->worker, &j->base);
 }
@@ -1954,6 +1961,14 @@ static void draw_view(struct console *c, struct view *v, int rows)
 struct key_row;
 static char *hints(const struct console *c, int width);
 
+/* Whether the message line shows that the operator waits on the worker
+ * (and so that Esc stops waiting): what, for how long, how many behind. */
+static bool waiting_shown(struct console *c, const char **what, long *ms, size_t *queued)
+{
+	return pv_cw_busy(c->worker, what, ms, queued) && *ms >= WAIT_SHOW_MS &&
+	       (c->awaited || (top_view(c)->loading && !top_view(c)->loaded));
+}
+
 /* The message line: a prompt, what the console waits for, or the last
  * result. */
 static void draw_message(struct console *c, int y)
@@ -1973,8 +1988,7 @@ static void draw_message(struct console *c, int y)
 		line = pv_xasprintf("%s%s_",
 				    c->prompt == PROMPT_FILTER ? "/" : "audit filter: ", typed);
 		free(typed);
-	} else if (pv_cw_busy(c->worker, &what, &ms, &queued) && ms >= WAIT_SHOW_MS &&
-		   (c->awaited || (top_view(c)->loading && !top_view(c)->loaded))) {
+	} else if (waiting_shown(c, &what, &ms, &queued)) {
 		/* The way out first, so that a narrow screen still shows it. */
 		line = pv_xasprintf("[Esc: stop waiting] %.1f s for %s%s", ms / 1000.0, what,
 				    queued ? ", more queued" : "");
@@ -2117,11 +2131,57 @@ static void k_right(struct console *c)
 	top_view(c)->col += (size_t)(COLS / 2 > 1 ? COLS / 2 : 1);
 }
 
+static void answers(struct console *c, struct pv_cw *w);
+
+/* Esc while the operator waits on a read that hangs: that worker is given
+ * up (console_worker.h) and a new one, on a new session, takes the jobs
+ * queued behind it, so the next screen does not wait for the hung server's
+ * timeout.  False when the worker is kept (an action, too many given up
+ * already, or no new worker). */
+static bool abandon_worker(struct console *c, const char *what, long ms)
+{
+	struct pv_session *fresh = pv_session_twin(c->s);
+	struct pv_cw *next;
+	struct pv_cw_job *queued, *job;
+	struct pv_error err;
+
+	next = pv_cw_start(fresh, &err);
+	if (!next) {
+		pv_session_free(fresh);
+		return false;
+	}
+	answers(c, c->worker);
+	if (!pv_cw_abandon(c->worker, ABANDONED_MAX, release_job, pv_session_free, &queued)) {
+		pv_cw_stop(next, STOP_WAIT_MS, release_job);
+		pv_session_free(fresh);
+		return false;
+	}
+	c->worker = next;
+	c->session = fresh;
+	while ((job = queued)) {
+		queued = job->next;
+		pv_cw_submit(next, job);
+	}
+	set_message(c, false, "stopped waiting for %s after %.1f s (left to time out)", what,
+		    ms / 1000.0);
+	return true;
+}
+
 /* Esc, q: back one screen; from a top screen q quits (see key()). */
 static void k_back(struct console *c)
 {
 	struct view *v = top_view(c);
+	const char *what;
+	long ms;
+	size_t queued;
 
+	if (!c->awaited && waiting_shown(c, &what, &ms, &queued) && abandon_worker(c, what, ms)) {
+		if (c->depth == 0)
+			v->gen = ++c->next_gen; /* its answer went with the old worker */
+		v->loading = false;
+		pop_view(c);
+		return;
+	}
 	if (c->awaited) {
 		/* The action goes on in the worker; its result still shows. */
 		set_message(c, false, "stopped waiting for %s; its result shows when it ends",
@@ -2618,7 +2678,7 @@ static bool stop_workers(struct console *c)
 		c->rb.cancel = 1;
 	ok = stop_worker(&c->rebuild_worker, &c->rebuild_session, STOP_WAIT_MS);
 	ok = stop_worker(&c->status_worker, &c->status_session, ok ? STOP_WAIT_MS : 0) && ok;
-	ok = stop_worker(&c->worker, NULL, ok ? STOP_WAIT_MS : 0) && ok;
+	ok = stop_worker(&c->worker, &c->session, ok ? STOP_WAIT_MS : 0) && ok;
 	return ok;
 }
 
@@ -2666,9 +2726,10 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	 * scribble over the screen. */
 	pv_log_init("photovote-admin", PV_LOG_SYSLOG, pv_log_get_level());
 	pthread_mutex_init(&c.rb.lock, NULL);
+	c.session = pv_session_twin(s);
 	c.status_session = pv_session_twin(s);
 	c.rebuild_session = pv_session_twin(s);
-	c.worker = pv_cw_start(s, &err);
+	c.worker = pv_cw_start(c.session, &err);
 	if (c.worker)
 		c.status_worker = pv_cw_start(c.status_session, &err);
 	if (c.status_worker)
@@ -2682,7 +2743,9 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 		return PV_EXIT_SERVER;
 	}
 	c.rb.wake_fd = pv_cw_wake_fd(c.rebuild_worker);
-	wake_fd = pv_cw_wake_fd(c.worker);
+	/* The rebuild worker is never given up (abandon_worker), so its pipe
+	 * stays open for the signal handlers. */
+	wake_fd = c.rb.wake_fd;
 	handle_signals();
 	pv_xalloc_set_fatal_hook(restore_terminal);
 	set_escdelay(ESC_DELAY_MS);
@@ -2734,9 +2797,10 @@ int pv_console_run(struct pv_session *s, int argc, char **argv)
 	if (c.rb.running)
 		fprintf(stderr, "photovote-admin: console: the rebuild was cancelled; run it again "
 				"to resume\n");
-	if (!stop_workers(&c))
+	if (!stop_workers(&c) || pv_cw_abandoned() > 0)
 		/* Inside a server call that cannot be interrupted; the session
-		 * is the worker's until it returns. */
+		 * is the worker's until it returns (an abandoned one's borrows
+		 * s's configuration). */
 		_exit(rc);
 	for (int i = 0; i < DEPTH_MAX; i++)
 		view_free(&c.views[i]);

@@ -22,6 +22,11 @@ struct pv_cw {
 	pthread_cond_t idle; /* the running job ended */
 	int pipe[2];
 	bool stopping, ended;
+	/* Given up (pv_cw_abandon): the thread frees everything itself once
+	 * its call returns. */
+	bool abandoned;
+	void (*release)(struct pv_cw_job *job);
+	void (*free_session)(struct pv_session *s);
 	/* Under lock. */
 	struct pv_cw_job *queue, **queue_tail;
 	struct pv_cw_job *answers, **answers_tail;
@@ -29,6 +34,10 @@ struct pv_cw {
 	struct timespec started;
 	size_t queued;
 };
+
+/* Abandoned workers still inside a call, process-wide. */
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t abandoned_running;
 
 static long ms_since(const struct timespec *t)
 {
@@ -47,6 +56,32 @@ void pv_cw_wake(int fd)
 	if (write(fd, &c, 1) < 0) {
 	}
 	errno = saved;
+}
+
+static void close_pipe(struct pv_cw *w)
+{
+	close(w->pipe[0]);
+	close(w->pipe[1]);
+}
+
+static void destroy(struct pv_cw *w)
+{
+	close_pipe(w);
+	pthread_cond_destroy(&w->idle);
+	pthread_cond_destroy(&w->more);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+/* The end of an abandoned worker's thread, after its call returned: no
+ * one else holds w any more (the console let go of it in pv_cw_abandon). */
+static void finish_abandoned(struct pv_cw *w)
+{
+	w->free_session(w->s);
+	destroy(w);
+	pthread_mutex_lock(&abandoned_lock);
+	abandoned_running--;
+	pthread_mutex_unlock(&abandoned_lock);
 }
 
 static void *worker(void *arg)
@@ -73,6 +108,12 @@ static void *worker(void *arg)
 		job->run(w->s, job);
 
 		pthread_mutex_lock(&w->lock);
+		if (w->abandoned) {
+			pthread_mutex_unlock(&w->lock);
+			w->release(job);
+			finish_abandoned(w);
+			return NULL;
+		}
 		w->running = NULL;
 		job->next = NULL;
 		*w->answers_tail = job;
@@ -197,11 +238,45 @@ bool pv_cw_stop(struct pv_cw *w, long ms, void (*release)(struct pv_cw_job *job)
 	pthread_join(w->thread, NULL);
 	release_list(w->queue, release);
 	release_list(w->answers, release);
-	close(w->pipe[0]);
-	close(w->pipe[1]);
-	pthread_cond_destroy(&w->idle);
-	pthread_cond_destroy(&w->more);
-	pthread_mutex_destroy(&w->lock);
-	free(w);
+	destroy(w);
 	return true;
+}
+
+bool pv_cw_abandon(struct pv_cw *w, size_t max, void (*release)(struct pv_cw_job *job),
+		   void (*free_session)(struct pv_session *s), struct pv_cw_job **queued)
+{
+	pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&abandoned_lock);
+	if (!w->running || w->running->keep || abandoned_running >= max) {
+		pthread_mutex_unlock(&abandoned_lock);
+		pthread_mutex_unlock(&w->lock);
+		return false;
+	}
+	abandoned_running++;
+	pthread_mutex_unlock(&abandoned_lock);
+	w->abandoned = true;
+	w->release = release;
+	w->free_session = free_session;
+	*queued = w->queue;
+	w->queue = NULL;
+	w->queue_tail = &w->queue;
+	w->queued = 0;
+	/* Answers already made are the caller's to have taken first; any left
+	 * are released with the worker's own job. */
+	release_list(w->answers, release);
+	w->answers = NULL;
+	w->answers_tail = &w->answers;
+	pthread_detach(w->thread);
+	pthread_mutex_unlock(&w->lock);
+	return true;
+}
+
+size_t pv_cw_abandoned(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&abandoned_lock);
+	n = abandoned_running;
+	pthread_mutex_unlock(&abandoned_lock);
+	return n;
 }

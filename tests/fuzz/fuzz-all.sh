@@ -38,6 +38,7 @@ if [[ ! -x $build/tests/fuzz/fuzz-config ]]; then
 	command -v clang >/dev/null || { echo "fuzz-all: clang is needed" >&2; exit 2; }
 	mkdir -p "$build"
 	(cd "$build" && { [[ -f Makefile ]] || "$top/configure" --enable-fuzzer CC=clang; } &&
+		nice make -j1 built-sources &&
 		nice make -j1 $(printf 'tests/fuzz/fuzz-%s ' $names)) >"$build/fuzz-build.log" 2>&1 ||
 		{ echo "fuzz-all: build failed, see $build/fuzz-build.log" >&2; exit 2; }
 fi

@@ -570,30 +570,11 @@ _pv_cosmos_dir()
 	printf '%s' "$d"
 }
 
-# A CA and a server certificate for 127.0.0.1 and localhost, made for this run: the
+# The Cosmos DB TLS server's certificates are made for each run (tests/lib/certs.sh): the
 # certificate bundled with the stand-in expired in January 2021 and names only "cosmosdb", so no
 # verifying client accepts it.
-_pv_cosmos_certs()
-{
-	local d=$1
-	(
-		umask 077
-		cd "$d" &&
-			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-				-keyout ca.key -out ca.pem -days 7 -subj "/CN=PhotoVote throwaway test CA" \
-				-addext basicConstraints=critical,CA:TRUE \
-				-addext keyUsage=critical,keyCertSign,cRLSign &&
-			openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-				-keyout server.key -out server.csr -subj "/CN=127.0.0.1" &&
-			printf '%s\n' 'subjectAltName = IP:127.0.0.1, DNS:localhost' \
-				'basicConstraints = critical, CA:FALSE' \
-				'keyUsage = critical, digitalSignature' \
-				'extendedKeyUsage = serverAuth' >server.ext &&
-			openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" \
-				-days 7 -extfile server.ext -out server.pem &&
-			chmod 644 ca.pem server.pem
-	) >"$d/openssl.log" 2>&1
-}
+# shellcheck source=tests/lib/certs.sh
+. "$_pv_srv_libdir/../lib/certs.sh"
 
 _pv_cosmos_check()
 {
@@ -655,7 +636,7 @@ _pv_cosmos_start()
 		d=$_pv_srv_root/$name
 		mkdir -m 700 "$d" || return 1
 		_pv_srv_dir[$name]=$d
-		if [[ $name == cosmos-tls ]] && ! _pv_cosmos_certs "$d"; then
+		if [[ $name == cosmos-tls ]] && ! pv_test_certs "$d"; then
 			_pv_srv_fail "$name" "cannot make the test certificates" "$d/openssl.log"
 			return 1
 		fi

@@ -29,19 +29,32 @@
 //    starts is INVALID_ARGUMENT "Trying to read from an invalid position.";
 //  - the total size of an append is limited to 1 MiB (MaxAppendSize's
 //    default): INVALID_ARGUMENT "exception: maximum-append-size-exceeded";
-//  - no TLS, hence no authentication: it behaves as a server started with
-//    --insecure (which drops TLS, authentication and authorization);
+//  - without --tls it behaves as a server started with --insecure (which
+//    drops TLS, authentication and authorization); with --tls CERT KEY it
+//    serves HTTP/2 over TLS (ALPN h2) and authenticates every call as the
+//    server's AuthenticationMiddleware does for gRPC (KurrentDB.Core
+//    Services/Transport/Http/AuthenticationMiddleware.cs): a Basic
+//    Authorization header is checked against the users (--user NAME:PASSWORD,
+//    repeatable; by default the server's own admin:changeit and ops:changeit),
+//    and a wrong one ends the call UNAUTHENTICATED "Unauthenticated"; a call
+//    without one is the anonymous user's (AnonymousHttpAuthenticationProvider),
+//    which stream reads, appends and deletes refuse as the server does when
+//    anonymous stream access is off (its default): PERMISSION_DENIED "Access
+//    Denied" with the "exception: access-denied" trailer
+//    (RpcExceptions.AccessDenied).  Every authenticated user may do
+//    everything: ACLs are not modelled;
 //  - --follower HOST:PORT: acts as a follower whose leader is HOST:PORT:
 //    every write, and every read sent with "requires-leader: true", is
 //    answered NOT_FOUND "exception: not-leader" with leader-endpoint-host/port;
 //  - deadlines (grpc-timeout) are grpc-js's: an expired call ends with
 //    DEADLINE_EXCEEDED; --append-delay-ms N holds each append N ms first.
-// Not done: TLS and authentication, gossip (Gossip.Read), BatchAppend and the v2 multi-stream
+// Not done: client certificates, gossip (Gossip.Read), BatchAppend and the v2 multi-stream
 // appends (ServerFeatures does not offer them, so clients do not use them),
 // links and resolve_links, stream metadata other than soft deletes, ACLs.
 //
 // Usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT]
-//                             [--append-delay-ms N] [--stats FILE] PORT
+//                             [--append-delay-ms N] [--stats FILE]
+//                             [--tls CERT KEY [--user NAME:PASSWORD]...] PORT
 // (--stats: the Append and Read calls answered, as JSON, for benchmarks.)
 // Prints "listening on 127.0.0.1:PORT" once it serves (PORT 0: a free one).
 'use strict';
@@ -72,13 +85,17 @@ const TICKS_PER_MS = 10000n; // "created": 100 ns ticks since the Unix epoch
 const ANY = -2n, NO_STREAM = -1n, STREAM_EXISTS = -4n;
 
 // ---- options ----------------------------------------------------------
-const opts = {data: null, follower: null, appendDelayMs: 0, stats: null, port: null};
+const opts = {data: null, follower: null, appendDelayMs: 0, stats: null, port: null, tls: null,
+	users: []};
 for (let i = 2; i < process.argv.length; i++) {
 	const a = process.argv[i];
 	if (a === '--data') opts.data = process.argv[++i];
 	else if (a === '--follower') opts.follower = process.argv[++i];
 	else if (a === '--append-delay-ms') opts.appendDelayMs = Number(process.argv[++i]);
 	else if (a === '--stats') opts.stats = process.argv[++i];
+	else if (a === '--tls') {
+		opts.tls = {cert: process.argv[++i], key: process.argv[++i]};
+	} else if (a === '--user') opts.users.push(process.argv[++i]);
 	else if (opts.port === null && /^[0-9]+$/.test(a)) opts.port = Number(a);
 	else {
 		process.stderr.write(`kurrentdb-standin: unknown argument ${a}\n`);
@@ -87,9 +104,10 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (opts.port === null) {
 	process.stderr.write('usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT] ' +
-		'[--append-delay-ms N] PORT\n');
+		'[--append-delay-ms N] [--stats FILE] [--tls CERT KEY [--user NAME:PASSWORD]...] PORT\n');
 	process.exit(2);
 }
+if (opts.tls && opts.users.length === 0) opts.users = ['admin:changeit', 'ops:changeit'];
 
 // ---- the log ------------------------------------------------------------
 // Records: {stream, number, id, type, contentType, data (Buffer), meta
@@ -240,13 +258,31 @@ const errors = {
 		{'exception': 'missing-required-metadata-property',
 			'required-metadata-properties': 'type,content-type'}),
 	invalid: (msg) => rpcError(grpc.status.INVALID_ARGUMENT, msg),
+	unauthenticated: () => rpcError(grpc.status.UNAUTHENTICATED, 'Unauthenticated'),
+	accessDenied: () => rpcError(grpc.status.PERMISSION_DENIED, 'Access Denied',
+		{'exception': 'access-denied'}),
 };
 
-// With --follower, the leader's address.  Answers an error or null.  No
-// authentication: a server without TLS is one started --insecure, which
-// drops authentication and authorization with TLS (the official clients
-// send no credentials to it either).
+// With --tls: who makes the call.  Answers 'anonymous', a user's name, or
+// the UNAUTHENTICATED error; without --tls (--insecure) null: no one is
+// asked.  A header of another scheme is no provider's, so the call is the
+// anonymous user's, as on the server.
+function authenticate(call) {
+	if (!opts.tls) return null;
+	const h = call.metadata.get('authorization');
+	const m = h.length > 0 ? /^Basic (.*)$/i.exec(String(h[0])) : null;
+	if (!m) return 'anonymous';
+	const pair = Buffer.from(m[1].trim(), 'base64').toString('utf8');
+	return opts.users.includes(pair) ? pair.slice(0, pair.indexOf(':')) : errors.unauthenticated();
+}
+
+// A call on a stream: authentication first (the middleware runs before the
+// service), then with --follower the leader's address.  Answers an error or
+// null.
 function gate(call, write) {
+	const who = authenticate(call);
+	if (who && who.code) return who;
+	if (who === 'anonymous') return errors.accessDenied();
 	if (opts.follower) {
 		const leader = call.metadata.get('requires-leader');
 		if (write || (leader.length > 0 && String(leader[0]) === 'true')) {
@@ -676,6 +712,11 @@ function subscribe(call, o, structured) {
 
 // ---- ServerFeatures ---------------------------------------------------------
 function getSupportedMethods(call, callback) {
+	const who = authenticate(call);
+	if (who && who.code) {
+		callback(who);
+		return;
+	}
 	const resp = new featuresPb.SupportedMethods();
 	for (const m of ['read', 'append', 'delete', 'tombstone']) {
 		const sm = new featuresPb.SupportedMethod();
@@ -695,7 +736,12 @@ server.addService(streamsGrpc.StreamsService, {
 		'BatchAppend is not offered by this stand-in')),
 });
 server.addService(featuresGrpc.ServerFeaturesService, {getSupportedMethods});
-server.bindAsync(`127.0.0.1:${opts.port}`, grpc.ServerCredentials.createInsecure(),
+// grpc-js offers h2 by ALPN on TLS, as the server's Kestrel does.
+const credentials = opts.tls
+	? grpc.ServerCredentials.createSsl(null, [{cert_chain: fs.readFileSync(opts.tls.cert),
+		private_key: fs.readFileSync(opts.tls.key)}], false)
+	: grpc.ServerCredentials.createInsecure();
+server.bindAsync(`127.0.0.1:${opts.port}`, credentials,
 	(err, port) => {
 		if (err) {
 			process.stderr.write(`kurrentdb-standin: ${err.message}\n`);

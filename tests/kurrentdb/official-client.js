@@ -2,8 +2,9 @@
 // Keeps the KurrentDB stand-in honest: the official Node client
 // (@kurrent/kurrentdb-client; its reads go through its Rust bridge, a second
 // client no one here wrote) against the stand-in at the connection string in
-// argv[2], checking what the client's documentation says each call gives.
-// Prints TAP.
+// argv[2], checking what the client's documentation says each call gives;
+// given two more connection strings to the same secure server (a wrong
+// password, no credentials), that it refuses both.  Prints TAP.
 'use strict';
 
 const path = require('path');
@@ -134,7 +135,26 @@ async function main() {
 		seen.every((x) => x.streamId.startsWith(prefix)),
 	'filtered $all subscription: the past, then a live event, no other stream', subErr || seen.length);
 
+	if (process.argv.length > 3) await refusals(client, process.argv[3], process.argv[4], run);
 	await client.dispose();
+}
+
+// A secure server (the stand-in's --tls): a wrong password and no credentials are refused as
+// the client's documentation says (AccessDeniedError for both), and nothing is appended.
+async function refusals(good, wrongPassword, anonymous, run) {
+	const s = `Test${run}-refused`;
+	for (const [url, who, says] of [[wrongPassword, 'a wrong password', 'Unauthenticated'],
+		[anonymous, 'no credentials', 'Access Denied']]) {
+		const client = KurrentDBClient.connectionString(url);
+		let e = await rejects(client.appendToStream(s, ev('Voted', {}), {streamState: ANY}));
+		ok(e instanceof kdb.AccessDeniedError && String(e.message).includes(says),
+			`${who}: the append is refused, AccessDeniedError "${says}"`, e);
+		e = await rejects(collect(client.readStream(s)));
+		ok(e instanceof kdb.AccessDeniedError, `${who}: the read is refused, AccessDeniedError`, e);
+		await client.dispose();
+	}
+	const e = await rejects(collect(good.readStream(s)));
+	ok(e instanceof kdb.StreamNotFoundError, 'nothing was appended by the refused calls', e);
 }
 
 run(main, 'the client');

@@ -406,6 +406,20 @@ static CURLcode setup(struct pv_grpc *g, const char *url, const struct pv_buf *r
 	return rc;
 }
 
+/* The way out of a certificate the client does not trust, in the
+ * connection string's own words. */
+static enum pv_err certificate_hint(struct pv_error *err)
+{
+	char *was = pv_xstrdup(err->msg);
+
+	pv_error_set(err, err->code,
+		     "%s (tlsCAFile=FILE names the CA that signed the server's certificate; "
+		     "tlsVerifyCert=false skips the check)",
+		     was);
+	free(was);
+	return err->code;
+}
+
 enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_buf *request,
 			 const char *const *headers, long deadline_ms, size_t max_body,
 			 struct pv_grpc_reply *reply, struct pv_error *err)
@@ -458,6 +472,8 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 		else
 			code = pv_http_client_curl_error(err, rc, g->curl_err, NULL,
 							 "gRPC %s at %s", path, g->target);
+		if (rc == CURLE_PEER_FAILED_VERIFICATION)
+			code = certificate_hint(err);
 		goto out;
 	}
 	long status = 0;

@@ -87,6 +87,7 @@ struct kdb {
 	struct pv_kdb_conn conn;
 	size_t host; /* index of the host in use */
 	long deadline_ms;
+	char *user; /* whose credentials go out (only over TLS); NULL: anonymous */
 };
 
 /* A record read from $all, with its place in the log. */
@@ -121,6 +122,31 @@ static const struct {
 	{"not-leader", PV_ERR_UNAVAILABLE, "no leader took the call"},
 };
 
+/* A refusal of who makes the call says who that is (never the password):
+ * an operator's first question is which credentials went out. */
+static enum pv_err credentials_hint(const struct kdb *k, struct pv_error *err)
+{
+	const char *user = k->user;
+	char *was;
+
+	if (err->code != PV_ERR_FORBIDDEN && err->code != PV_ERR_UNAUTHORIZED)
+		return err->code;
+	was = pv_xstrdup(err->msg);
+	if (!user)
+		pv_error_set(err, err->code,
+			     "%s; no credentials went out, so the call is anonymous (they go "
+			     "over TLS only: kurrentdb://USER:PASSWORD@host)",
+			     was);
+	else if (err->code == PV_ERR_UNAUTHORIZED)
+		pv_error_set(err, err->code, "%s; the server refused the password of user %s", was,
+			     user);
+	else
+		pv_error_set(err, err->code, "%s; user %s may not do this (the stream's ACL)", was,
+			     user);
+	free(was);
+	return err->code;
+}
+
 /* The error of a call that answered a status other than OK. */
 static enum pv_err status_error(const struct kdb *k, const struct pv_grpc_reply *r,
 				const char *what, struct pv_error *err)
@@ -136,11 +162,13 @@ static enum pv_err status_error(const struct kdb *k, const struct pv_grpc_reply 
 						    "stream is at %s)",
 						    what, actual && *actual ? actual : "no stream");
 			}
-			return pv_error_set(err, exceptions[i].code, "kurrentdb: %s: %s (%s)", what,
-					    exceptions[i].meaning, r->message);
+			pv_error_set(err, exceptions[i].code, "kurrentdb: %s: %s (%s)", what,
+				     exceptions[i].meaning, r->message);
+			return credentials_hint(k, err);
 		}
 	pv_grpc_status_error(r, what, err);
-	return pv_error_prefix(err, "kurrentdb at %s", pv_grpc_target(k->grpc));
+	pv_error_prefix(err, "kurrentdb at %s", pv_grpc_target(k->grpc));
+	return credentials_hint(k, err);
 }
 
 /* The next host of the connection string, after a transport failure. */
@@ -1088,6 +1116,7 @@ static void kdb_close(struct pv_es *es)
 
 	pv_grpc_close(k->grpc);
 	pv_kdb_conn_clear(&k->conn);
+	free(k->user);
 	free(k);
 }
 
@@ -1134,9 +1163,12 @@ enum pv_err pv_es_kurrentdb_open(const struct pv_es_options *opts, struct pv_es 
 	g.username = k->conn.username ? k->conn.username : opts->username;
 	g.password = k->conn.username ? k->conn.password : opts->password;
 	g.connect_timeout_ms = 5000;
+	if (g.tls && g.username)
+		k->user = pv_xstrdup(g.username);
 	rc = pv_grpc_open(&g, &k->grpc, err);
 	if (rc != PV_OK) {
 		pv_kdb_conn_clear(&k->conn);
+		free(k->user);
 		free(k);
 		return pv_error_prefix(err, "kurrentdb");
 	}

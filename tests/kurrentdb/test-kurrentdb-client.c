@@ -6,7 +6,10 @@
  *   PV_TEST_KDB_LEADER    kurrentdb://127.0.0.1:P?tls=false
  *   PV_TEST_KDB_FOLLOWER  the same for a stand-in run with --follower <leader>
  *   PV_TEST_KDB_SLOW      a stand-in run with --append-delay-ms 2000
- *   PV_TEST_KDB_DEAD      a port nothing listens on */
+ *   PV_TEST_KDB_DEAD      a port nothing listens on
+ *   PV_TEST_KDB_TLS       127.0.0.1:P of a stand-in run with --tls (users admin
+ *                         and ops, password changeit)
+ *   PV_TEST_KDB_TLS_CA    the CA file that signed its certificate */
 #include "pv_test.h"
 
 #include "eventstore.h"
@@ -265,6 +268,150 @@ static void category_pages_keep_appends_whole(void **state)
 	pv_es_close(es);
 }
 
+/* ---- TLS and credentials (the stand-in's --tls) ------------------------------ */
+
+static char *tls_url(const char *userinfo, const char *query)
+{
+	const char *at = getenv("PV_TEST_KDB_TLS");
+
+	if (!at)
+		fail_msg("PV_TEST_KDB_TLS is not set");
+	return pv_xasprintf("kurrentdb://%s%s?%s", userinfo, at, query);
+}
+
+static char *ca_query(void)
+{
+	const char *ca = getenv("PV_TEST_KDB_TLS_CA");
+
+	if (!ca)
+		fail_msg("PV_TEST_KDB_TLS_CA is not set");
+	return pv_xasprintf("tlsCAFile=%s", ca);
+}
+
+/* Appends one event to a new stream through url: the outcome, err set. */
+static enum pv_err append_through(const char *url, struct pv_error *err)
+{
+	struct pv_es_options o = {.backend = "kurrentdb", .url = url, .timeout_ms = 5000};
+	struct pv_es *es = NULL;
+	char *stream = fresh_stream(), id[PV_UUID_LEN + 1];
+	struct pv_es_new_event ev;
+	json_t *data;
+	enum pv_err rc;
+	int64_t v;
+
+	rc = pv_es_open(&o, &es, err);
+	if (rc == PV_OK) {
+		one_event(&ev, id, &data);
+		rc = pv_es_append(es, stream, PV_ES_NO_STREAM, &ev, 1, &v, err);
+		json_decref(data);
+	}
+	pv_es_close(es);
+	free(stream);
+	return rc;
+}
+
+/* TLS with the CA, Basic credentials: appends and reads, several calls on
+ * one store (a connection that ALPN made HTTP/2 is reused). */
+static void tls_with_credentials(void **state)
+{
+	char *q = ca_query(), *url = tls_url("admin:changeit@", q);
+	struct pv_es_options o = {.backend = "kurrentdb", .url = url, .timeout_ms = 5000};
+	char *stream = fresh_stream(), ids[3][PV_UUID_LEN + 1];
+	struct pv_es *es;
+	struct pv_es_page page;
+	struct pv_error err;
+	json_t *data;
+	int64_t v;
+
+	(void)state;
+	if (pv_es_open(&o, &es, &err) != PV_OK)
+		fail_msg("open over TLS: %s", err.msg);
+	for (int i = 0; i < 3; i++) {
+		struct pv_es_new_event ev;
+
+		one_event(&ev, ids[i], &data);
+		if (pv_es_append(es, stream, i - 1, &ev, 1, &v, &err) != PV_OK)
+			fail_msg("append %d over TLS: %s", i, err.msg);
+		assert_int_equal(v, i);
+		json_decref(data);
+	}
+	if (pv_es_read_stream(es, stream, 0, 10, false, &page, &err) != PV_OK)
+		fail_msg("read over TLS: %s", err.msg);
+	assert_int_equal(page.count, 3);
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(page.events[i].id, ids[i]);
+	pv_es_page_clear(&page);
+	pv_es_close(es);
+	free(stream);
+	free(url);
+	free(q);
+}
+
+/* A wrong password is UNAUTHENTICATED and says so, without the password;
+ * no credentials at all are the anonymous user's, refused PERMISSION_DENIED. */
+static void credentials_refused(void **state)
+{
+	char *q = ca_query(), *wrong = tls_url("admin:s3cret-wrong@", q), *none = tls_url("", q);
+	struct pv_error err;
+	enum pv_err rc;
+
+	(void)state;
+	rc = append_through(wrong, &err);
+	if (rc != PV_ERR_UNAUTHORIZED || !strstr(err.msg, "UNAUTHENTICATED") ||
+	    !strstr(err.msg, "password of user admin"))
+		fail_msg("a wrong password: %d %s", rc, rc ? err.msg : "(accepted)");
+	assert_null(strstr(err.msg, "s3cret"));
+	printf("# a wrong password: %s\n", err.msg);
+	rc = append_through(none, &err);
+	if (rc != PV_ERR_FORBIDDEN || !strstr(err.msg, "Access Denied") ||
+	    !strstr(err.msg, "anonymous"))
+		fail_msg("no credentials: %d %s", rc, rc ? err.msg : "(accepted)");
+	printf("# no credentials: %s\n", err.msg);
+	free(wrong);
+	free(none);
+	free(q);
+}
+
+/* The server's certificate is checked: without the CA that signed it the
+ * call fails naming TLS; tlsVerifyCert=false takes it; and speaking
+ * plain HTTP/2 to a TLS port, or TLS to a plain one, fails and says so. */
+static void tls_verification(void **state)
+{
+	char *unknown_ca = tls_url("admin:changeit@", "tls=true"),
+	     *unverified = tls_url("admin:changeit@", "tlsVerifyCert=false"),
+	     *plain = tls_url("admin:changeit@", "tls=false"),
+	     *to_plain = pv_xasprintf("%s", getenv("PV_TEST_KDB_LEADER"));
+	struct pv_error err;
+	enum pv_err rc;
+	char *q;
+
+	(void)state;
+	rc = append_through(unknown_ca, &err);
+	if (rc == PV_OK || !strstr(err.msg, "SSL certificate problem") ||
+	    !strstr(err.msg, "tlsCAFile="))
+		fail_msg("an unknown CA: %d %s", rc, rc ? err.msg : "(accepted)");
+	printf("# an unknown CA: %s\n", err.msg);
+	rc = append_through(unverified, &err);
+	if (rc != PV_OK)
+		fail_msg("tlsVerifyCert=false: %s", err.msg);
+	rc = append_through(plain, &err);
+	if (rc == PV_OK)
+		fail_msg("plain HTTP/2 to a TLS port was accepted");
+	printf("# plain HTTP/2 to a TLS port: %s\n", err.msg);
+	/* The leader's string with tls=false taken out: TLS to a plain port. */
+	q = strstr(to_plain, "?tls=false");
+	assert_non_null(q);
+	*q = '\0';
+	rc = append_through(to_plain, &err);
+	if (rc == PV_OK || (!strstr(err.msg, "SSL") && !strstr(err.msg, "TLS")))
+		fail_msg("TLS to a plain port: %d %s", rc, rc ? err.msg : "(accepted)");
+	printf("# TLS to a plain port: %s\n", err.msg);
+	free(unknown_ca);
+	free(unverified);
+	free(plain);
+	free(to_plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +421,9 @@ int main(void)
 		cmocka_unit_test(a_late_answer_is_a_timeout),
 		cmocka_unit_test(no_server_is_unavailable),
 		cmocka_unit_test(category_pages_keep_appends_whole),
+		cmocka_unit_test(tls_with_credentials),
+		cmocka_unit_test(credentials_refused),
+		cmocka_unit_test(tls_verification),
 	};
 	return PV_RUN_TESTS(tests);
 }

@@ -1,20 +1,25 @@
 #!/bin/bash
-# The kurrentdb backend's own cases (tests/kurrentdb/test-kurrentdb-client.c) against three
-# KurrentDB gRPC stand-ins on 127.0.0.1: a leader, a follower that names it, and one that holds
-# each append 2 s (deadlines); and a port nothing listens on.  Prints TAP.
+# The kurrentdb backend's own cases (tests/kurrentdb/test-kurrentdb-client.c) against four
+# KurrentDB gRPC stand-ins on 127.0.0.1: a leader, a follower that names it, one that holds
+# each append 2 s (deadlines), and a secure one (TLS with a certificate from a CA made for
+# the run, users with passwords); and a port nothing listens on.  Prints TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 prog=${top_builddir:-.}/tests/kurrentdb/test-kurrentdb-client
 # shellcheck source=tests/kurrentdb/standin.sh
 . "$top_srcdir/tests/kurrentdb/standin.sh"
+# shellcheck source=tests/lib/certs.sh
+. "$top_srcdir/tests/lib/certs.sh"
 
 pv_kdb_need "$prog"
 pids=()
 outs=()
+certs=$(mktemp -d "${TMPDIR:-/tmp}/pv-kdb-certs.XXXXXX") || exit 1
 cleanup()
 {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	rm -f "${outs[@]}"
+	rm -rf "$certs"
 }
 trap cleanup EXIT
 start()
@@ -31,10 +36,14 @@ start --follower "127.0.0.1:$leader"
 follower=$pv_kdb_port
 start --append-delay-ms 2000
 slow=$pv_kdb_port
+pv_test_certs "$certs" || { echo "Bail out! openssl: $(tail -n 3 "$certs/openssl.log")"; exit 1; }
+start --tls "$certs/server.pem" "$certs/server.key"
+secure=$pv_kdb_port
 dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 PV_TEST_KDB_LEADER="kurrentdb://127.0.0.1:$leader?tls=false" \
 	PV_TEST_KDB_FOLLOWER="kurrentdb://127.0.0.1:$follower?tls=false" \
 	PV_TEST_KDB_SLOW="kurrentdb://127.0.0.1:$slow?tls=false" \
 	PV_TEST_KDB_DEAD="kurrentdb://127.0.0.1:$dead?tls=false" \
+	PV_TEST_KDB_TLS="127.0.0.1:$secure" PV_TEST_KDB_TLS_CA="$certs/ca.pem" \
 	"$prog"

@@ -16,6 +16,9 @@
 #                     @grpc/grpc-js), batches of BATCH: one Append call per election of a
 #                     batch, one after the other (the generic unit of work); it gets KDB_EVENTS
 #                     commands (default: EVENTS / 20)
+#   kurrentdb-tls     the same against the stand-in run with --tls (HTTP/2 over TLS by ALPN,
+#                     Basic credentials): the deployment KurrentDB defaults to, and the one
+#                     where libcurl 7.88 reuses the HTTP/2 connection (KDB_EVENTS commands)
 #
 # Each appender run also prints its batches and stream appends (its own count, logged at
 # exit) and, for esdb and kurrentdb, the append requests the stand-in answered: requests per stream per
@@ -31,7 +34,7 @@
 #   from the build folder (or with top_srcdir and top_builddir set).
 #   Environment: BATCH (default 1000, as [appender] batch_size), ACTIVE, ONE_EVENTS,
 #   ESDB_EVENTS, KDB_EVENTS, BENCH_RUNS (default "broker postgres postgres-one esdb";
-#   kurrentdb is one more).
+#   kurrentdb and kurrentdb-tls are two more).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
@@ -237,6 +240,7 @@ for r in $RUNS; do
 	postgres-one) run postgres-one postgres 1 "$ONE_EVENTS" ;;
 	esdb) run esdb esdb "$BATCH" "$ESDB_EVENTS" ;;
 	kurrentdb) run kurrentdb kurrentdb "$BATCH" "$KDB_EVENTS" ;;
+	kurrentdb-tls) PV_KDB_TLS=yes run kurrentdb-tls kurrentdb "$BATCH" "$KDB_EVENTS" ;;
 	*) echo "bench-appender: unknown run $r" >&2; exit 2 ;;
 	esac
 done

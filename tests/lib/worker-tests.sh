@@ -61,14 +61,28 @@ pv_worker_standin()
 
 # pv_worker_kurrentdb: the KurrentDB gRPC stand-in on a free port, stopped at exit; exports
 # PHOTOVOTE_EVENTSTORE_URL (a kurrentdb:// connection string).  With PV_KDB_STANDIN_STATS set,
-# the stand-in writes the calls it answered there (benchmarks).
+# the stand-in writes the calls it answered there (benchmarks).  With PV_KDB_TLS=yes it is a
+# secure one (--tls, a CA made for the run) and the string carries the admin user and the CA.
 pv_worker_kurrentdb()
 {
+	local certs= tls=()
 	# shellcheck source=../kurrentdb/standin.sh
 	. "$top_srcdir/tests/kurrentdb/standin.sh"
-	pv_kdb_start ${PV_KDB_STANDIN_STATS:+--stats "$PV_KDB_STANDIN_STATS"} || return 1
+	if [[ ${PV_KDB_TLS:-no} == yes ]]; then
+		# shellcheck source=certs.sh
+		. "$top_srcdir/tests/lib/certs.sh"
+		certs=$(mktemp -d "${TMPDIR:-/tmp}/pv-kdb-certs.XXXXXX") || return 1
+		pv_on_exit "rm -rf $certs"
+		pv_test_certs "$certs" || return 1
+		tls=(--tls "$certs/server.pem" "$certs/server.key")
+	fi
+	pv_kdb_start ${PV_KDB_STANDIN_STATS:+--stats "$PV_KDB_STANDIN_STATS"} "${tls[@]}" || return 1
 	pv_on_exit "kill $pv_kdb_pid 2>/dev/null; wait $pv_kdb_pid 2>/dev/null; rm -f $pv_kdb_out"
-	export PHOTOVOTE_EVENTSTORE_URL="kurrentdb://127.0.0.1:$pv_kdb_port?tls=false"
+	if [[ -n $certs ]]; then
+		export PHOTOVOTE_EVENTSTORE_URL="kurrentdb://admin:changeit@127.0.0.1:$pv_kdb_port?tlsCAFile=$certs/ca.pem"
+	else
+		export PHOTOVOTE_EVENTSTORE_URL="kurrentdb://127.0.0.1:$pv_kdb_port?tls=false"
+	fi
 }
 
 # pv_worker_teardown DB WORK LOG: at exit, after the worker was stopped: the

@@ -145,6 +145,13 @@ except (OSError, ValueError):
     print(0)' "$PV_KDB_STANDIN_STATS"
 }
 
+# proc_cpu PID: the CPU seconds (user + system, all threads) the process has used.
+proc_cpu()
+{
+	awk -v hz="$(getconf CLK_TCK)" '{ c = index($0, ") "); split(substr($0, c + 2), f, " ");
+		printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$1/stat" 2>/dev/null
+}
+
 # run NAME BACKEND BATCH_SIZE EVENTS: fresh database and queue, fill, drain, print a line.
 results=()
 run()
@@ -209,9 +216,12 @@ run()
 	n=$(pva_sql "SELECT count(*) FROM audit_log WHERE status = 'appended'")
 	# The appender's own CPU time (user + system, all threads): the figure the machine's
 	# other load does not change much.
-	cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ c = index($0, ") "); split(substr($0, c + 2), f, " ");
-		printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$APPENDER_PID/stat" 2>/dev/null)
+	cpu=$(proc_cpu "$APPENDER_PID")
 	echo "# $name: the appender used ${cpu:-?} CPU-s ($(cut -d' ' -f1 /proc/loadavg) load)"
+	if [[ $backend == kurrentdb ]]; then
+		cpu=$(proc_cpu "$pv_kdb_pid")
+		echo "# $name: the stand-in used ${cpu:-?} CPU-s since it started (before the run too)"
+	fi
 	pva_stop
 	# "judged M messages in B batches: E events appended with S stream appends"
 	judged=$(sed -n 's/.*appender: judged \([0-9]*\) messages in \([0-9]*\) batches: [0-9]* events appended with \([0-9]*\) stream appends.*/\2 \3/p' \

@@ -512,7 +512,7 @@ static enum pv_err append_answer(struct esdb *es, struct esdb_call *call, const 
 					    "esdb: POST %s: 201 without a usable Location",
 					    call->rq.path);
 		if (version)
-			*version = first + (int64_t)count - 1;
+			*version = first + ((int64_t)count - 1); /* first + count may not fit */
 		return PV_OK;
 	case 400:
 		if (!current_version(resp, &current))

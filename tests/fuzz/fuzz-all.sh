@@ -9,7 +9,7 @@
 #               _build-fuzz at the top of the tree, configured and built when
 #               missing)
 #   -o LOG      where the table rows go as well (default _build-fuzz/fuzz-all.log)
-#   NAME        event request esdb cosmos amqp config (default: all)
+#   NAME        event request esdb cosmos amqp config kurrentdb (default: all)
 #
 # Each target runs on a copy of its corpus tests/fuzz/corpus-NAME with its
 # dictionary, under ASan, UBSan and LeakSanitizer, niced.  A finding (crash,
@@ -31,10 +31,10 @@ while getopts "t:r:b:o:m" opt; do
 	esac
 done
 shift $((OPTIND - 1))
-names=${*:-event request esdb cosmos amqp config}
+names=${*:-event request esdb cosmos amqp config kurrentdb}
 log=${log:-$build/fuzz-all.log}
 
-if [[ ! -x $build/tests/fuzz/fuzz-config ]]; then
+if [[ ! -x $build/tests/fuzz/fuzz-config || ! -x $build/tests/fuzz/fuzz-kurrentdb ]]; then
 	command -v clang >/dev/null || { echo "fuzz-all: clang is needed" >&2; exit 2; }
 	mkdir -p "$build"
 	(cd "$build" && { [[ -f Makefile ]] || "$top/configure" --enable-fuzzer CC=clang; } &&

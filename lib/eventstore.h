@@ -64,6 +64,12 @@ struct pv_es_page {
 	int64_t next;       /* where the next page starts (number or position), -1 if none */
 };
 void pv_es_page_clear(struct pv_es_page *page);
+/* For backends: PV_ERR_PROTOCOL ("WHO: read ...") unless the page of a
+ * stream read holds only the events asked for, in order, and says where
+ * the next page starts past them. */
+enum pv_err pv_es_check_stream_page(const char *who, const struct pv_es_page *page,
+				    const char *stream, int64_t from, size_t max, bool backward,
+				    struct pv_error *err);
 
 struct pv_es_stream_info {
 	char *name;

@@ -512,7 +512,7 @@ static enum pv_err append_answer(struct esdb *es, struct esdb_call *call, const 
 					    "esdb: POST %s: 201 without a usable Location",
 					    call->rq.path);
 		if (version)
-			*version = first + (int64_t)count - 1;
+			*version = first + ((int64_t)count - 1); /* first + count may not fit */
 		return PV_OK;
 	case 400:
 		if (!current_version(resp, &current))
@@ -732,41 +732,6 @@ out:
 	return code;
 }
 
-/* A page is about the events asked for, or it is not used: forward, the
- * numbers rise from `from` and stay below from + max; backward, they fall
- * from `from` (or the head, from < 0) and there are at most max; the next
- * page starts past them.  A server that says otherwise (a proxy's cached
- * page, another stream's feed) must not make the caller skip or repeat. */
-static enum pv_err check_stream_page(const struct pv_es_page *page, const char *stream,
-				     int64_t from, size_t max, bool backward, struct pv_error *err)
-{
-	for (size_t i = 0; i < page->count; i++) {
-		int64_t n = page->events[i].number;
-		bool inside = backward ? (from < 0 || (n <= from && n > from - (int64_t)max))
-				       : (n >= from && (uint64_t)n - (uint64_t)from < max);
-		bool ordered = i == 0 || (backward ? n < page->events[i - 1].number
-						   : n > page->events[i - 1].number);
-
-		if (!inside || !ordered || i >= max)
-			return pv_error_set(
-				err, PV_ERR_PROTOCOL,
-				"esdb: read %s %s from %" PRId64 " (%zu): the page holds "
-				"event %" PRId64 " out of place",
-				stream, backward ? "backward" : "forward", from, max, n);
-	}
-	if (backward && page->count && page->next >= page->events[page->count - 1].number)
-		return pv_error_set(err, PV_ERR_PROTOCOL,
-				    "esdb: read %s backward: the next page starts at %" PRId64
-				    ", not below this one",
-				    stream, page->next);
-	if (!backward && page->count && page->next <= page->events[page->count - 1].number)
-		return pv_error_set(err, PV_ERR_PROTOCOL,
-				    "esdb: read %s forward: the next page starts at %" PRId64
-				    ", not past this one",
-				    stream, page->next);
-	return PV_OK;
-}
-
 static void page_init(struct pv_es_page *page)
 {
 	memset(page, 0, sizeof *page);
@@ -857,7 +822,7 @@ static enum pv_err esdb_read_stream(struct pv_es *base, const char *stream, int6
 		code = read_answer(es, &call, stream, from, backward, page, err);
 	}
 	if (code == PV_OK)
-		code = check_stream_page(page, stream, from, max, backward, err);
+		code = pv_es_check_stream_page("esdb", page, stream, from, max, backward, err);
 	if (code != PV_OK) {
 		pv_es_page_clear(page);
 		page_init(page);

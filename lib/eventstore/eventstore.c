@@ -250,6 +250,42 @@ void pv_es_page_clear(struct pv_es_page *page)
 	*page = (struct pv_es_page){.next = -1};
 }
 
+/* A page is about the events asked for, or it is not used: forward, the
+ * numbers rise from `from` and stay below from + max; backward, they fall
+ * from `from` (or the head, from < 0) and there are at most max; the next
+ * page starts past them.  A server that says otherwise (a proxy's cached
+ * page, another stream's feed) must not make the caller skip or repeat. */
+enum pv_err pv_es_check_stream_page(const char *who, const struct pv_es_page *page,
+				    const char *stream, int64_t from, size_t max, bool backward,
+				    struct pv_error *err)
+{
+	for (size_t i = 0; i < page->count; i++) {
+		int64_t n = page->events[i].number;
+		bool inside = backward ? (from < 0 || (n <= from && n > from - (int64_t)max))
+				       : (n >= from && (uint64_t)n - (uint64_t)from < max);
+		bool ordered = i == 0 || (backward ? n < page->events[i - 1].number
+						   : n > page->events[i - 1].number);
+
+		if (!inside || !ordered || i >= max)
+			return pv_error_set(err, PV_ERR_PROTOCOL,
+					    "%s: read %s %s from %" PRId64 " (%zu): the page holds "
+					    "event %" PRId64 " out of place",
+					    who, stream, backward ? "backward" : "forward", from,
+					    max, n);
+	}
+	if (backward && page->count && page->next >= page->events[page->count - 1].number)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "%s: read %s backward: the next page starts at %" PRId64
+				    ", not below this one",
+				    who, stream, page->next);
+	if (!backward && page->count && page->next <= page->events[page->count - 1].number)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "%s: read %s forward: the next page starts at %" PRId64
+				    ", not past this one",
+				    who, stream, page->next);
+	return PV_OK;
+}
+
 void pv_es_stream_list_clear(struct pv_es_stream_list *list)
 {
 	if (!list)

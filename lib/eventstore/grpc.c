@@ -33,6 +33,8 @@ struct pv_grpc {
 	long connect_timeout_ms;
 	char target[300];
 	char curl_err[CURL_ERROR_SIZE];
+	pv_grpc_transport_fn *transport; /* the fuzz target's stand-in, else NULL */
+	void *transport_ctx;
 };
 
 /* ---- names and mappings -------------------------------------------------- */
@@ -144,6 +146,12 @@ const char *pv_grpc_target(const struct pv_grpc *g)
 	return g->target;
 }
 
+void pv_grpc_set_transport(struct pv_grpc *g, pv_grpc_transport_fn *fn, void *ctx)
+{
+	g->transport = fn;
+	g->transport_ctx = ctx;
+}
+
 /* ---- framing ------------------------------------------------------------------ */
 
 void pv_grpc_frame(struct pv_buf *out, const struct ProtobufCMessage *msg)
@@ -168,14 +176,16 @@ void pv_grpc_frame(struct pv_buf *out, const struct ProtobufCMessage *msg)
 enum pv_err pv_grpc_reply_next(struct pv_grpc_reply *reply, const uint8_t **msg, size_t *len,
 			       struct pv_error *err)
 {
-	const uint8_t *p = (const uint8_t *)reply->body.data + reply->offset;
 	size_t left = reply->body.len - reply->offset;
+	const uint8_t *p;
 	uint32_t n;
 
 	*msg = NULL;
 	*len = 0;
 	if (left == 0)
 		return PV_OK;
+	/* Only now: an answer without a body has no buffer, and NULL + 0 is undefined. */
+	p = (const uint8_t *)reply->body.data + reply->offset;
 	if (left < 5)
 		return pv_error_set(err, PV_ERR_PROTOCOL, "gRPC: a message frame cut short");
 	if (p[0] != 0)
@@ -284,6 +294,16 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 		r->meta_count++;
 	}
 	return n;
+}
+
+void pv_grpc_reply_header(struct pv_grpc_reply *reply, const char *line, size_t len)
+{
+	on_header((char *)line, 1, len, reply);
+}
+
+bool pv_grpc_reply_body(struct pv_grpc_reply *reply, const char *data, size_t len)
+{
+	return on_body((char *)data, 1, len, reply) == len;
 }
 
 const char *pv_grpc_reply_meta(const struct pv_grpc_reply *reply, const char *name)
@@ -432,6 +452,49 @@ static enum pv_err certificate_hint(struct pv_error *err)
 	return err->code;
 }
 
+/* What an answer that came says: an error for an HTTP status other than
+ * 200, a content type that is not gRPC's, no valid grpc-status. */
+static enum pv_err answer_result(const struct pv_grpc *g, const char *path, long status,
+				 struct pv_grpc_reply *reply, struct pv_error *err)
+{
+	if (status != 200)
+		return http_status_error(g, path, status, err);
+	if (reply->http_status == -1)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "gRPC %s at %s: the answer's content type is not "
+				    "application/grpc",
+				    path, g->target);
+	reply->http_status = status;
+	if (!reply->has_status || reply->status < 0)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "gRPC %s at %s: the answer ended without a valid grpc-status",
+				    path, g->target);
+	return PV_OK;
+}
+
+static enum pv_err too_large(const struct pv_grpc *g, const char *path, size_t max_body,
+			     struct pv_error *err)
+{
+	return pv_error_set(err, PV_ERR_TOO_LARGE,
+			    "gRPC %s at %s: the answer is larger than %zu bytes", path, g->target,
+			    max_body);
+}
+
+/* The call answered by the transport stand-in instead of libcurl. */
+static enum pv_err hooked_call(struct pv_grpc *g, const char *path, const struct pv_buf *request,
+			       struct pv_grpc_reply *reply, struct pv_error *err)
+{
+	struct pv_error terr = {PV_OK, ""};
+	long status = 0;
+	enum pv_err code = g->transport(g->transport_ctx, path, request, reply, &status, &terr);
+
+	if (code != PV_OK)
+		return pv_error_set(err, code, "gRPC %s at %s: %s", path, g->target, terr.msg);
+	if (reply->too_large)
+		return too_large(g, path, reply->max_body, err);
+	return answer_result(g, path, status, reply, err);
+}
+
 enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_buf *request,
 			 const char *const *headers, long deadline_ms, size_t max_body,
 			 struct pv_grpc_reply *reply, struct pv_error *err)
@@ -443,13 +506,16 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 	enum pv_err code = PV_OK;
 	bool v6 = strchr(g->host, ':') != NULL;
 
+	memset(reply, 0, sizeof *reply);
+	reply->status = -1;
+	reply->max_body = max_body;
+	if (g->transport)
+		return hooked_call(g, path, request, reply, err);
 	/* libcurl 7.88 (Debian 12) fails every request after the first that an
 	 * easy handle sends over HTTP/2 with prior knowledge ("Error in the
 	 * HTTP2 framing layer", seen against @grpc/grpc-js and node's own http2
 	 * server, even on a new connection): without TLS each call gets a
 	 * handle, and so a connection, of its own. */
-	memset(reply, 0, sizeof *reply);
-	reply->status = -1;
 	if (!g->tls && !fresh_handle(g))
 		return pv_error_set(err, PV_ERR_NOMEM, "libcurl: curl_easy_init failed");
 	if (deadline_ms <= 0)
@@ -493,9 +559,7 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 	}
 	if (rc != CURLE_OK) {
 		if (reply->too_large)
-			code = pv_error_set(err, PV_ERR_TOO_LARGE,
-					    "gRPC %s at %s: the answer is larger than %zu bytes",
-					    path, g->target, max_body);
+			code = too_large(g, path, max_body, err);
 		else if (rc == CURLE_OPERATION_TIMEDOUT)
 			code = pv_error_set(
 				err, PV_ERR_TIMEOUT,
@@ -511,28 +575,12 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 	long status = 0;
 	curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(g->curl, CURLINFO_HTTP_VERSION, &version);
-	if (version != CURL_HTTP_VERSION_2_0) {
+	if (version != CURL_HTTP_VERSION_2_0)
 		code = pv_error_set(err, PV_ERR_PROTOCOL,
 				    "gRPC %s at %s: the server did not speak HTTP/2%s", path,
 				    g->target, g->tls ? " (ALPN chose another protocol)" : "");
-		goto out;
-	}
-	if (status != 200) {
-		code = http_status_error(g, path, status, err);
-		goto out;
-	}
-	if (reply->http_status == -1) {
-		code = pv_error_set(err, PV_ERR_PROTOCOL,
-				    "gRPC %s at %s: the answer's content type is not "
-				    "application/grpc",
-				    path, g->target);
-		goto out;
-	}
-	reply->http_status = status;
-	if (!reply->has_status || reply->status < 0)
-		code = pv_error_set(err, PV_ERR_PROTOCOL,
-				    "gRPC %s at %s: the answer ended without a valid grpc-status",
-				    path, g->target);
+	else
+		code = answer_result(g, path, status, reply, err);
 out:
 	curl_slist_free_all(h);
 	free(url);

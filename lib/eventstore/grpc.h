@@ -107,6 +107,23 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 			 struct pv_grpc_reply *reply, struct pv_error *err);
 void pv_grpc_reply_clear(struct pv_grpc_reply *reply);
 
+/* A stand-in for the HTTP/2 exchange, for the fuzz target
+ * (tests/fuzz/fuzz-kurrentdb.c): every call of g is answered by fn instead
+ * of a server.  fn feeds the answer as libcurl's callbacks do, through
+ * pv_grpc_reply_header (the status line "HTTP/2 200", each header line,
+ * then after the body each trailer line) and pv_grpc_reply_body, and sets
+ * *http_status; PV_OK means an answer came, an error stands for a failed
+ * transport (PV_ERR_UNAVAILABLE: a broken connection).  Everything after
+ * that (HTTP status, content type, grpc-status, framing) is the production
+ * code's. */
+typedef enum pv_err pv_grpc_transport_fn(void *ctx, const char *path, const struct pv_buf *request,
+					 struct pv_grpc_reply *reply, long *http_status,
+					 struct pv_error *err);
+void pv_grpc_set_transport(struct pv_grpc *g, pv_grpc_transport_fn *fn, void *ctx);
+void pv_grpc_reply_header(struct pv_grpc_reply *reply, const char *line, size_t len);
+/* false when the body went over the call's max_body (the transfer stops). */
+bool pv_grpc_reply_body(struct pv_grpc_reply *reply, const char *data, size_t len);
+
 /* The next message of the answer: *msg and *len point into the reply.
  * PV_OK with *msg NULL after the last; PV_ERR_PROTOCOL for a truncated or
  * compressed frame. */

@@ -87,7 +87,8 @@ struct kdb {
 	struct pv_kdb_conn conn;
 	size_t host; /* index of the host in use */
 	long deadline_ms;
-	char *user; /* whose credentials go out (only over TLS); NULL: anonymous */
+	char *user;             /* whose credentials go out (only over TLS); NULL: anonymous */
+	int64_t actual_version; /* the last wrong-expected-version answer's, -1: none */
 };
 
 /* A record read from $all, with its place in the log. */
@@ -148,8 +149,8 @@ static enum pv_err credentials_hint(const struct kdb *k, struct pv_error *err)
 }
 
 /* The error of a call that answered a status other than OK. */
-static enum pv_err status_error(const struct kdb *k, const struct pv_grpc_reply *r,
-				const char *what, struct pv_error *err)
+static enum pv_err status_error(struct kdb *k, const struct pv_grpc_reply *r, const char *what,
+				struct pv_error *err)
 {
 	const char *exception = pv_grpc_reply_meta(r, "exception");
 
@@ -157,6 +158,9 @@ static enum pv_err status_error(const struct kdb *k, const struct pv_grpc_reply 
 		if (strcmp(exception, exceptions[i].exception) == 0) {
 			if (exceptions[i].code == PV_ERR_CONFLICT) {
 				const char *actual = pv_grpc_reply_meta(r, "actual-version");
+				char *end;
+				long long v = actual ? strtoll(actual, &end, 10) : -1;
+				k->actual_version = actual && *actual && !*end && v >= 0 ? v : -1;
 				return pv_error_set(err, PV_ERR_CONFLICT,
 						    "kurrentdb: %s: wrong expected version (the "
 						    "stream is at %s)",
@@ -278,8 +282,9 @@ static char *created_text(const char *ticks)
 
 static bool utf8_text(const uint8_t *p, size_t n)
 {
-	/* The names we accept are text: no NUL, and json can read them. */
-	if (memchr(p, '\0', n))
+	/* The names we accept are text: not empty (protobuf-c leaves an empty
+	 * one without a buffer), no NUL, and json can read them. */
+	if (n == 0 || memchr(p, '\0', n))
 		return false;
 	json_t *j = json_stringn((const char *)p, n);
 	if (!j)
@@ -301,7 +306,7 @@ static enum pv_err recorded_event(const Recorded *r, int64_t position, struct pv
 	if (!pv_uuid_valid(e->id) || !type || !r->stream_identifier ||
 	    !utf8_text(r->stream_identifier->stream_name.data,
 		       r->stream_identifier->stream_name.len) ||
-	    r->stream_revision > INT64_MAX)
+	    r->stream_revision >= INT64_MAX) /* the next page starts at revision + 1 */
 		return pv_error_set(err, PV_ERR_PROTOCOL,
 				    "kurrentdb: a recorded event without a valid id, type, stream "
 				    "name or revision");
@@ -315,10 +320,12 @@ static enum pv_err recorded_event(const Recorded *r, int64_t position, struct pv
 		e->data =
 			json_loadb((const char *)r->data.data, r->data.len, JSON_DECODE_ANY, &jerr);
 		if (!e->data) {
+			char shown[256];
+			pv_log_escape(shown, sizeof shown, e->stream, strlen(e->stream));
 			pv_log_escape_in_place(jerr.text, sizeof jerr.text);
 			pv_error_set(err, PV_ERR_PROTOCOL,
 				     "kurrentdb: event %s of %s is not JSON: %s (line %d)", e->id,
-				     e->stream, jerr.text, jerr.line);
+				     shown, jerr.text, jerr.line);
 			goto fail;
 		}
 	} else {
@@ -431,8 +438,37 @@ static void set_expected(const struct expected_fields *f, int64_t expected, Empt
 	}
 }
 
+/* A success's revision fits the append: after `expected` (a revision) the
+ * stream is at expected + count; whatever was expected it holds the count
+ * events.  The caller takes the revision as the stream's version. */
+/* A wrong expected version: the stream's version (-1: none) is in
+ * *version, and it is not the one expected, or the caller would read the
+ * stream, find it where it expected and try again, for ever. */
+static enum pv_err append_conflict(const char *stream, int64_t expected, int64_t *version,
+				   struct pv_error *err)
+{
+	if (*version == expected && expected >= PV_ES_NO_STREAM) {
+		*version = -1;
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "kurrentdb: append to %s: a wrong expected version %" PRId64
+				    " where the stream is at that version",
+				    stream, expected);
+	}
+	return pv_error_set(err, PV_ERR_CONFLICT,
+			    "kurrentdb: append to %s: wrong expected version %" PRId64
+			    " (the stream is at %" PRId64 ")",
+			    stream, expected, *version);
+}
+
+static bool revision_fits(uint64_t revision, int64_t expected, size_t count)
+{
+	if (revision < count - 1)
+		return false;
+	return expected < 0 || revision == (uint64_t)expected + count;
+}
+
 static enum pv_err append_answer(struct pv_grpc_reply *r, const char *stream, int64_t expected,
-				 int64_t *version, struct pv_error *err)
+				 size_t count, int64_t *version, struct pv_error *err)
 {
 	const uint8_t *msg;
 	size_t len;
@@ -454,7 +490,8 @@ static enum pv_err append_answer(struct pv_grpc_reply *r, const char *stream, in
 	    resp->success &&
 	    resp->success->current_revision_option_case ==
 		    EVENT_STORE__CLIENT__STREAMS__APPEND_RESP__SUCCESS__CURRENT_REVISION_OPTION_CURRENT_REVISION &&
-	    resp->success->current_revision <= INT64_MAX) {
+	    resp->success->current_revision <= INT64_MAX &&
+	    revision_fits(resp->success->current_revision, expected, count)) {
 		*version = (int64_t)resp->success->current_revision;
 	} else if (
 		resp->result_case ==
@@ -471,17 +508,15 @@ static enum pv_err append_answer(struct pv_grpc_reply *r, const char *stream, in
 			w->current_revision_option_case ==
 				EVENT_STORE__CLIENT__STREAMS__APPEND_RESP__WRONG_EXPECTED_VERSION__CURRENT_REVISION_OPTION__NOT_SET &&
 			w->current_revision_option_20_6_0_case ==
-				EVENT_STORE__CLIENT__STREAMS__APPEND_RESP__WRONG_EXPECTED_VERSION__CURRENT_REVISION_OPTION_20_6_0_CURRENT_REVISION_20_6_0)
+				EVENT_STORE__CLIENT__STREAMS__APPEND_RESP__WRONG_EXPECTED_VERSION__CURRENT_REVISION_OPTION_20_6_0_CURRENT_REVISION_20_6_0 &&
+			w->current_revision_20_6_0 <= INT64_MAX)
 			*version = (int64_t)w->current_revision_20_6_0; /* a server before 21.x */
-		rc = pv_error_set(err, PV_ERR_CONFLICT,
-				  "kurrentdb: append to %s: wrong expected version %" PRId64
-				  " (the stream is at %" PRId64 ")",
-				  stream, expected, *version);
+		rc = append_conflict(stream, expected, version, err);
 	} else {
 		rc = pv_error_set(err, PV_ERR_PROTOCOL,
 				  "kurrentdb: append to %s: an AppendResp with neither a revision "
-				  "nor a wrong expected version",
-				  stream);
+				  "that fits the %zu events appended nor a wrong expected version",
+				  stream, count);
 	}
 	event_store__client__streams__append_resp__free_unpacked(resp, NULL);
 	return rc;
@@ -558,11 +593,17 @@ static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expe
 	}
 
 	snprintf(what, sizeof what, "append to %.250s", stream);
+	k->actual_version = -1;
 	rc = call(k, PATH_APPEND, &body, 0, what, &reply, err);
 	pv_buf_free(&body);
+	if (rc == PV_ERR_CONFLICT) {
+		/* In the trailers ("exception: wrong-expected-version"), not in an AppendResp. */
+		*version = k->actual_version;
+		return append_conflict(stream, expected, version, err);
+	}
 	if (rc != PV_OK)
 		return rc;
-	rc = append_answer(&reply, stream, expected, version, err);
+	rc = append_answer(&reply, stream, expected, count, version, err);
 	pv_grpc_reply_clear(&reply);
 	return rc;
 }
@@ -635,6 +676,8 @@ static void page_truncate(struct pv_es_page *page, size_t n)
 
 struct stream_read {
 	struct pv_es_page *page;
+	const char *stream; /* the one asked for */
+	const char *shown;  /* its name escaped, for messages */
 	size_t cap;
 	bool not_found;
 };
@@ -659,9 +702,15 @@ static enum pv_err on_stream_message(void *ctx, const ReadResp *resp, struct pv_
 		page->events = pv_xreallocarray(page->events, s->cap, sizeof *page->events);
 	}
 	enum pv_err rc = recorded_event(resp->event->event, -1, &page->events[page->count], err);
-	if (rc == PV_OK)
-		page->count++;
-	return rc;
+	if (rc != PV_OK)
+		return rc;
+	page->count++;
+	/* Another stream's events (a proxy's mix-up) must not be folded into this one. */
+	if (strcmp(page->events[page->count - 1].stream, s->stream) != 0)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "kurrentdb: a read of %s holds an event of another stream",
+				    s->shown);
+	return PV_OK;
 }
 
 static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t from, size_t max,
@@ -673,15 +722,17 @@ static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t
 		EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__STREAM_OPTIONS__INIT;
 	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
 	StreamId id;
-	struct stream_read s = {.page = page};
+	struct stream_read s = {.page = page, .stream = stream};
 	enum pv_err rc;
-	char what[300];
+	char what[300], shown[256];
 
 	*page = (struct pv_es_page){.next = -1};
 	if (!stream || !*stream)
 		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: read: empty stream name");
 	if (max == 0 || max > KDB_PAGE_MAX)
 		max = KDB_PAGE_MAX;
+	if (from < 0 && !backward)
+		from = 0;
 	stream_id(&id, stream);
 	so.stream_identifier = &id;
 	if (from < 0 && backward) {
@@ -707,7 +758,10 @@ static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t
 		EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__FILTER_OPTION_NO_FILTER;
 	options.no_filter = &empty;
 
-	snprintf(what, sizeof what, "read %.250s %s", stream, backward ? "backwards" : "forwards");
+	/* The stream list reads the heads of streams the server named. */
+	pv_log_escape(shown, sizeof shown, stream, strlen(stream));
+	s.shown = shown;
+	snprintf(what, sizeof what, "read %s %s", shown, backward ? "backwards" : "forwards");
 	rc = read_call(k, &options, 0, what, on_stream_message, &s, err);
 	if (rc == PV_OK && s.not_found)
 		rc = pv_error_set(err, PV_ERR_NOT_FOUND, "kurrentdb: %s: no such stream", what);
@@ -723,7 +777,10 @@ static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t
 		page->next = more ? page->events[page->count - 1].number - 1 : -1;
 	else
 		page->next = page->count ? page->events[page->count - 1].number + 1 : from;
-	return PV_OK;
+	rc = pv_es_check_stream_page("kurrentdb", page, shown, from, max, backward, err);
+	if (rc != PV_OK)
+		pv_es_page_clear(page);
+	return rc;
 }
 
 /* ---- $all, filtered by a stream name prefix ---------------------------------- */
@@ -731,9 +788,10 @@ static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t
 struct all_read {
 	struct all_record *recs;
 	size_t count, cap;
-	size_t raw;      /* event messages received, skipped ones included */
-	bool unfiltered; /* every stream's: $-streams count as system records */
-	uint64_t after;  /* skip records with prepare <= after (has_after) */
+	size_t raw;         /* event messages received, skipped ones included */
+	bool unfiltered;    /* every stream's: $-streams count as system records */
+	const char *prefix; /* of the streams asked for, NULL: every stream's */
+	uint64_t after;     /* skip records with prepare <= after (has_after) */
 	bool has_after;
 };
 
@@ -763,8 +821,16 @@ static enum pv_err on_all_message(void *ctx, const ReadResp *resp, struct pv_err
 	a->raw++;
 	if (a->has_after && r->prepare_position <= a->after)
 		return PV_OK;
-	if (r->prepare_position > INT64_MAX || r->commit_position > INT64_MAX)
-		return pv_error_set(err, PV_ERR_PROTOCOL, "kurrentdb: a $all position over 2^63");
+	/* The next page starts at the last position + 1. */
+	if (r->prepare_position >= INT64_MAX || r->commit_position >= INT64_MAX)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "kurrentdb: a $all position at 2^63 - 1 or over");
+	/* The skip above and the pages' positions rely on it (see the top). */
+	if (a->count > 0 && r->prepare_position <= a->recs[a->count - 1].prepare)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "kurrentdb: $all positions out of order (%" PRIu64
+				    " after %" PRIu64 ")",
+				    r->prepare_position, a->recs[a->count - 1].prepare);
 	if (a->count == a->cap) {
 		a->cap = a->cap ? a->cap * 2 : 64;
 		a->recs = pv_xreallocarray(a->recs, a->cap, sizeof *a->recs);
@@ -782,6 +848,15 @@ static enum pv_err on_all_message(void *ctx, const ReadResp *resp, struct pv_err
 		enum pv_err rc = recorded_event(r, (int64_t)r->prepare_position, &rec->ev, err);
 		if (rc != PV_OK)
 			return rc;
+		/* The server's filter is trusted no further than this: another
+		 * category's events must not reach this one's readers. */
+		if (a->prefix && strncmp(rec->ev.stream, a->prefix, strlen(a->prefix)) != 0) {
+			event_free(&rec->ev);
+			return pv_error_set(err, PV_ERR_PROTOCOL,
+					    "kurrentdb: a read of the streams %s... holds an event "
+					    "of another stream",
+					    a->prefix);
+		}
 	}
 	a->count++;
 	return PV_OK;
@@ -805,6 +880,7 @@ static enum pv_err read_all(struct kdb *k, const char *prefix, uint64_t commit, 
 	char what[300];
 
 	a->unfiltered = !prefix;
+	a->prefix = prefix;
 
 	if (commit == 0 && prepare == 0) {
 		all.all_option_case =
@@ -1175,4 +1251,9 @@ enum pv_err pv_es_kurrentdb_open(const struct pv_es_options *opts, struct pv_es 
 	k->base.ops = &kdb_ops;
 	*out = &k->base;
 	return PV_OK;
+}
+
+void pv_es_kurrentdb_set_transport(struct pv_es *es, pv_grpc_transport_fn *fn, void *ctx)
+{
+	pv_grpc_set_transport(((struct kdb *)es)->grpc, fn, ctx);
 }

@@ -21,6 +21,26 @@ struct fuzz_answers {
 void fuzz_answers_init(struct fuzz_answers *a, const uint8_t *data, size_t size, char *op,
 		       size_t opsize);
 
+/* The operation line of the event-store targets, "WORD A B": A is 0 and B
+ * 1 when absent, B is brought into 1..5000 (a page size, a count). */
+struct fuzz_op {
+	char line[64];
+	char word[16];
+	long long a, b;
+};
+/* fuzz_answers_init with the line parsed; false when it names nothing. */
+bool fuzz_answers_op(struct fuzz_answers *a, const uint8_t *data, size_t size, struct fuzz_op *op);
+
+/* The next answer's bytes [*p, *stop); false when none is left. */
+bool fuzz_answers_take(struct fuzz_answers *a, const char **p, const char **stop);
+/* The status of the status line at p ("HTTP/1.1 200 OK", "HTTP/2 200"),
+ * -1 when there is none that libcurl would take. */
+long fuzz_answers_status(const char *p, const char *stop);
+/* Hands fn each line from p (with its line end), up to and with the first
+ * empty one; returns what follows it (stop when there is none). */
+typedef void fuzz_line_fn(void *ctx, const char *line, size_t len);
+const char *fuzz_answers_lines(const char *p, const char *stop, fuzz_line_fn *fn, void *ctx);
+
 /* Delivers the next answer to resp as libcurl's callbacks would (the
  * status line and each header line, then the status, then the body).
  * 0: delivered; -1: none left; -2: no parseable status line (libcurl

@@ -2,14 +2,15 @@
 # Fuzzes every target (or the ones named) for a longer time, one after the
 # other on one core, and records what each did:
 #
-#   tests/fuzz/fuzz-all.sh [-t SECONDS | -r RUNS] [-b BUILD] [-o LOG] [NAME...]
+#   tests/fuzz/fuzz-all.sh [-t SECONDS] [-r RUNS] [-b BUILD] [-o LOG] [NAME...]
 #
-#   -t SECONDS  per target (default 600); -r RUNS: stop after RUNS inputs instead
+#   -t SECONDS  per target (default 600); -r RUNS: stop after RUNS inputs instead,
+#               or whichever comes first when both are given
 #   -b BUILD    a build configured with --enable-fuzzer CC=clang (default
 #               _build-fuzz at the top of the tree, configured and built when
 #               missing)
 #   -o LOG      where the table rows go as well (default _build-fuzz/fuzz-all.log)
-#   NAME        event request esdb cosmos amqp config (default: all)
+#   NAME        event request esdb cosmos amqp config kurrentdb (default: all)
 #
 # Each target runs on a copy of its corpus tests/fuzz/corpus-NAME with its
 # dictionary, under ASan, UBSan and LeakSanitizer, niced.  A finding (crash,
@@ -19,10 +20,10 @@
 # into the tree's corpora.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-seconds=600 runs= build=$top/_build-fuzz log= merge=no
+seconds=600 timed=no runs= build=$top/_build-fuzz log= merge=no
 while getopts "t:r:b:o:m" opt; do
 	case $opt in
-	t) seconds=$OPTARG ;;
+	t) seconds=$OPTARG timed=yes ;;
 	r) runs=$OPTARG ;;
 	b) build=$OPTARG ;;
 	o) log=$OPTARG ;;
@@ -31,10 +32,10 @@ while getopts "t:r:b:o:m" opt; do
 	esac
 done
 shift $((OPTIND - 1))
-names=${*:-event request esdb cosmos amqp config}
+names=${*:-event request esdb cosmos amqp config kurrentdb}
 log=${log:-$build/fuzz-all.log}
 
-if [[ ! -x $build/tests/fuzz/fuzz-config ]]; then
+if [[ ! -x $build/tests/fuzz/fuzz-config || ! -x $build/tests/fuzz/fuzz-kurrentdb ]]; then
 	command -v clang >/dev/null || { echo "fuzz-all: clang is needed" >&2; exit 2; }
 	mkdir -p "$build"
 	(cd "$build" && { [[ -f Makefile ]] || "$top/configure" --enable-fuzzer CC=clang; } &&
@@ -53,7 +54,8 @@ for n in $names; do
 	cp -r "$top/tests/fuzz/corpus-$n/." "$work/"
 	args=(-print_final_stats=1 -artifact_prefix="$art/" -rss_limit_mb=1024 -timeout=10)
 	[[ -s $top/tests/fuzz/$n.dict ]] && args+=(-dict="$top/tests/fuzz/$n.dict")
-	if [[ -n $runs ]]; then args+=(-runs="$runs"); else args+=(-max_total_time="$seconds"); fi
+	[[ -n $runs ]] && args+=(-runs="$runs")
+	[[ -z $runs || $timed == yes ]] && args+=(-max_total_time="$seconds")
 	start=$(date +%s)
 	# A slow-unit-* file is libFuzzer's note of an input that took 10 s
 	# or more (on a loaded machine, often the scheduler): kept, not counted.

@@ -16,6 +16,7 @@
 
 #include "answers.h"
 #include "fuzz.h"
+#include "store.h"
 #include "eventstore.h"
 #include "eventstore/esdb.h"
 #include "log.h"
@@ -54,73 +55,37 @@ static void check_page(const char *op, const struct pv_es_page *page, int64_t fr
 		FAIL("%s: next %" PRId64 " before from %" PRId64, op, page->next, from);
 }
 
+static void check_append(enum pv_err rc, int64_t expected, size_t count, int64_t version,
+			 const char *msg)
+{
+	(void)expected;
+	(void)msg;
+	if (rc == PV_OK && version < (int64_t)count - 1)
+		FAIL("append of %zu: version %" PRId64, count, version);
+}
+
+static void check_list(const struct pv_es_stream_list *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		if (!list->streams[i].name || list->streams[i].version < 0)
+			FAIL("list: stream %zu without a name or version", i);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const ids[] = {"3f1c2a9e-8b7d-4c6e-9a5b-1d2e3f4a5b6c",
-					  "4a2d3b0f-9c8e-4d7f-8b6c-2e3f4a5b6c7d"};
+	static const struct fuzz_store_checks checks = {check_page, check_append, check_list};
 	struct pv_es_options opts = {.backend = "esdb", .url = "http://127.0.0.1:1"};
 	struct fuzz_answers answers;
-	struct pv_es_page page;
-	struct pv_es_stream_list list;
 	struct pv_error err = {PV_OK, ""};
 	struct pv_es *es;
-	char op[64], word[16] = "";
-	long long a = 0, b = 1;
-	enum pv_err rc;
+	struct fuzz_op op;
 
 	pv_log_set_level(PV_LOG_ERROR);
-	fuzz_answers_init(&answers, data, size, op, sizeof op);
-	if (sscanf(op, "%15s %lld %lld", word, &a, &b) < 1)
+	if (!fuzz_answers_op(&answers, data, size, &op))
 		return 0;
-	if (b < 1 || b > 5000)
-		b = 1 + (b < 0 ? -(b % 5000) : b % 5000);
 	if (pv_es_esdb_open(&opts, &es, &err) != PV_OK)
 		FAIL("open: %s", err.msg);
 	pv_es_esdb_set_transport(es, fuzz_answers_transport, &answers);
-	memset(&page, 0, sizeof page);
-	if (strcmp(word, "forward") == 0 || strcmp(word, "backward") == 0) {
-		bool backward = word[0] == 'b';
-
-		rc = pv_es_read_stream(es, "Election-01ARZ3NDEKTSV4RRFFQ69G5FAV", a, (size_t)b,
-				       backward, &page, &err);
-		if (rc == PV_OK)
-			check_page(word, &page, a, (size_t)b);
-		pv_es_page_clear(&page);
-	} else if (strcmp(word, "category") == 0) {
-		rc = pv_es_read_category(es, "Election", a, (size_t)b, 0, &page, &err);
-		if (rc == PV_OK)
-			check_page(word, &page, a, (size_t)b);
-		pv_es_page_clear(&page);
-	} else if (strcmp(word, "append") == 0) {
-		json_t *d = json_pack("{s:s}", "election_id", "01ARZ3NDEKTSV4RRFFQ69G5FAV");
-		struct pv_es_new_event evs[2] = {{ids[0], "ElectionCreated", d, NULL},
-						 {ids[1], "ElectionOpened", d, NULL}};
-		size_t count = b > 1 ? 2 : 1;
-		int64_t version = -5;
-
-		rc = pv_es_append(es, "Election-01ARZ3NDEKTSV4RRFFQ69G5FAV", a, evs, count,
-				  &version, &err);
-		if (rc == PV_OK && version < (int64_t)count - 1)
-			FAIL("append of %zu: version %" PRId64, count, version);
-		json_decref(d);
-	} else if (strcmp(word, "list") == 0) {
-		rc = pv_es_list_streams(es, "Election", &list, &err);
-		if (rc == PV_OK) {
-			for (size_t i = 0; i < list.count; i++)
-				if (!list.streams[i].name || list.streams[i].version < 0)
-					FAIL("list: stream %zu without a name or version", i);
-			pv_es_stream_list_clear(&list);
-		}
-	} else if (strcmp(word, "delete") == 0) {
-		rc = pv_es_delete_stream(es, "Election-01ARZ3NDEKTSV4RRFFQ69G5FAV", a, b > 1, &err);
-	} else {
-		pv_es_close(es);
-		return 0;
-	}
-	if (rc != PV_OK)
-		fuzz_check_message("fuzz-esdb", err.msg);
-	if (getenv("PV_FUZZ_VERBOSE")) /* what a corpus file does, for its author */
-		fprintf(stderr, "%s: %s\n", op, rc == PV_OK ? "ok" : err.msg);
-	pv_es_close(es);
+	fuzz_store_run(es, &op, "fuzz-esdb", &checks);
 	return 0;
 }

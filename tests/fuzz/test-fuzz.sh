@@ -5,7 +5,7 @@
 # private --enable-fuzzer build.  The long runs are tests/fuzz/fuzz-all.sh's.
 : "${top_srcdir:?run from make check or set top_srcdir}"
 : "${top_builddir:?run from make check or set top_builddir}"
-names="event request esdb cosmos amqp config"
+names="event request esdb cosmos amqp config kurrentdb"
 seconds=${PV_FUZZ_SECONDS:-4}
 t=0 failed=0
 result()

@@ -641,6 +641,25 @@ static bool any_parts(const size_t n[PV_DOC__COUNT])
 }
 
 /* Writes the documents of e->state: changed parts, stale parts, head. */
+/* The head replaced with If-Match on the ETag read.  A head deleted since
+ * (a rebuild or the projector writing the election's deletion meanwhile)
+ * answers 404: the same as another writer's head (412), a conflict, so the
+ * caller reads again and replays rather than failing. */
+static enum pv_err head_replace(struct pv_projection *p, struct entry *e, json_t *head, char **etag,
+				struct pv_error *err)
+{
+	enum pv_err rc = pv_cosmos_replace(p->cosmos, e->id, head, e->etag, NULL, etag, err);
+
+	if (rc == PV_ERR_NOT_FOUND) {
+		char *was = pv_xstrdup(err->msg);
+
+		rc = pv_error_set(err, PV_ERR_CONFLICT,
+				  "%s (the head was deleted since it was read)", was);
+		free(was);
+	}
+	return rc;
+}
+
 static enum pv_err write_docs(struct pv_projection *p, struct entry *e, struct pv_error *err)
 {
 	json_t *docs, *digests, *head, *stored = NULL, *part;
@@ -726,7 +745,7 @@ static enum pv_err write_docs(struct pv_projection *p, struct entry *e, struct p
 		goto out;
 	}
 	if (e->etag)
-		rc = pv_cosmos_replace(p->cosmos, e->id, head, e->etag, NULL, &etag, err);
+		rc = head_replace(p, e, head, &etag, err);
 	else
 		rc = pv_cosmos_create(p->cosmos, e->id, head, NULL, &etag, err);
 	refused(p, rc);

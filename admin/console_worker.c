@@ -58,15 +58,10 @@ void pv_cw_wake(int fd)
 	errno = saved;
 }
 
-static void close_pipe(struct pv_cw *w)
+static void destroy(struct pv_cw *w)
 {
 	close(w->pipe[0]);
 	close(w->pipe[1]);
-}
-
-static void destroy(struct pv_cw *w)
-{
-	close_pipe(w);
 	pthread_cond_destroy(&w->idle);
 	pthread_cond_destroy(&w->more);
 	pthread_mutex_destroy(&w->lock);

@@ -54,6 +54,20 @@ enum pv_err pv_error_set(struct pv_error *err, enum pv_err code, const char *fmt
 	return code;
 }
 
+enum pv_err pv_error_suffix(struct pv_error *err, const char *fmt, ...)
+{
+	size_t used;
+	va_list ap;
+
+	if (!err)
+		return PV_OK;
+	used = strlen(err->msg);
+	va_start(ap, fmt);
+	vsnprintf(err->msg + used, sizeof err->msg - used, fmt, ap);
+	va_end(ap);
+	return err->code;
+}
+
 enum pv_err pv_error_prefix(struct pv_error *err, const char *fmt, ...)
 {
 	char head[256], old[sizeof err->msg];

@@ -51,6 +51,10 @@ enum pv_err pv_error_set(struct pv_error *err, enum pv_err code, const char *fmt
  * (which fmt leaves out). */
 enum pv_err pv_error_prefix(struct pv_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Appends to the message already in *err (fmt gives its own separator,
+ * e.g. "; ..." or " (...)"); the end is cut when it does not fit. */
+enum pv_err pv_error_suffix(struct pv_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void pv_error_clear(struct pv_error *err);
 
 #endif

@@ -651,11 +651,8 @@ static enum pv_err head_replace(struct pv_projection *p, struct entry *e, json_t
 	enum pv_err rc = pv_cosmos_replace(p->cosmos, e->id, head, e->etag, NULL, etag, err);
 
 	if (rc == PV_ERR_NOT_FOUND) {
-		char *was = pv_xstrdup(err->msg);
-
-		rc = pv_error_set(err, PV_ERR_CONFLICT,
-				  "%s (the head was deleted since it was read)", was);
-		free(was);
+		err->code = PV_ERR_CONFLICT;
+		rc = pv_error_suffix(err, " (the head was deleted since it was read)");
 	}
 	return rc;
 }

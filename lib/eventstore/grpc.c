@@ -442,14 +442,8 @@ static bool fresh_handle(struct pv_grpc *g)
  * connection string's own words. */
 static enum pv_err certificate_hint(struct pv_error *err)
 {
-	char *was = pv_xstrdup(err->msg);
-
-	pv_error_set(err, err->code,
-		     "%s (tlsCAFile=FILE names the CA that signed the server's certificate; "
-		     "tlsVerifyCert=false skips the check)",
-		     was);
-	free(was);
-	return err->code;
+	return pv_error_suffix(err, " (tlsCAFile=FILE names the CA that signed the server's "
+				    "certificate; tlsVerifyCert=false skips the check)");
 }
 
 /* What an answer that came says: an error for an HTTP status other than

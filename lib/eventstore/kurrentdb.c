@@ -128,24 +128,16 @@ static const struct {
 static enum pv_err credentials_hint(const struct kdb *k, struct pv_error *err)
 {
 	const char *user = k->user;
-	char *was;
 
 	if (err->code != PV_ERR_FORBIDDEN && err->code != PV_ERR_UNAUTHORIZED)
 		return err->code;
-	was = pv_xstrdup(err->msg);
 	if (!user)
-		pv_error_set(err, err->code,
-			     "%s; no credentials went out, so the call is anonymous (they go "
-			     "over TLS only: kurrentdb://USER:PASSWORD@host)",
-			     was);
-	else if (err->code == PV_ERR_UNAUTHORIZED)
-		pv_error_set(err, err->code, "%s; the server refused the password of user %s", was,
-			     user);
-	else
-		pv_error_set(err, err->code, "%s; user %s may not do this (the stream's ACL)", was,
-			     user);
-	free(was);
-	return err->code;
+		return pv_error_suffix(err,
+				       "; no credentials went out, so the call is anonymous "
+				       "(they go over TLS only: kurrentdb://USER:PASSWORD@host)");
+	if (err->code == PV_ERR_UNAUTHORIZED)
+		return pv_error_suffix(err, "; the server refused the password of user %s", user);
+	return pv_error_suffix(err, "; user %s may not do this (the stream's ACL)", user);
 }
 
 /* The error of a call that answered a status other than OK. */

@@ -20,9 +20,11 @@
 
 #define GRPC_UPKEEP_MS 10000L /* an idle connection older than this is pinged */
 #define GRPC_DEADLINE_SLACK_MS 250L
+#define GRPC_POLL_MS 1000
 
 struct pv_grpc {
 	CURL *curl;
+	CURLM *multi; /* pv_grpc_call_many's, made on first use */
 	char *host;
 	int port;
 	bool tls;
@@ -126,6 +128,8 @@ void pv_grpc_close(struct pv_grpc *g)
 	if (!g)
 		return;
 	curl_easy_cleanup(g->curl);
+	if (g->multi)
+		curl_multi_cleanup(g->multi);
 	free(g->host);
 	free(g->ca_file);
 	free(g->username);
@@ -380,10 +384,10 @@ oom:
 	pv_oom("curl_slist_append", 0);
 }
 
-static CURLcode setup(struct pv_grpc *g, const char *url, const struct pv_buf *request,
-		      struct curl_slist *headers, long deadline_ms, struct pv_grpc_reply *reply)
+static CURLcode setup(const struct pv_grpc *g, CURL *c, char *errbuf, const char *url,
+		      const struct pv_buf *request, struct curl_slist *headers, long deadline_ms,
+		      struct pv_grpc_reply *reply)
 {
-	CURL *c = g->curl;
 	CURLcode rc = CURLE_OK;
 
 	curl_easy_reset(c);
@@ -394,7 +398,7 @@ static CURLcode setup(struct pv_grpc *g, const char *url, const struct pv_buf *r
 	} while (0)
 	SET(CURLOPT_URL, url);
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_ERRORBUFFER, g->curl_err);
+	SET(CURLOPT_ERRORBUFFER, errbuf);
 	SET(CURLOPT_HTTP_VERSION,
 	    g->tls ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 	SET(CURLOPT_POST, 1L);
@@ -489,6 +493,48 @@ static enum pv_err hooked_call(struct pv_grpc *g, const char *path, const struct
 	return answer_result(g, path, status, reply, err);
 }
 
+static char *call_url(const struct pv_grpc *g, const char *path)
+{
+	bool v6 = strchr(g->host, ':') != NULL;
+
+	return pv_xasprintf("%s://%s%s%s:%d%s", g->tls ? "https" : "http", v6 ? "[" : "", g->host,
+			    v6 ? "]" : "", g->port, path);
+}
+
+/* What a finished transfer on c (libcurl's rc, its error buffer) gives. */
+static enum pv_err transfer_result(const struct pv_grpc *g, CURL *c, CURLcode rc,
+				   const char *errbuf, const char *path, long deadline_ms,
+				   struct pv_grpc_reply *reply, struct pv_error *err)
+{
+	enum pv_err code;
+	long status = 0, version = 0;
+
+	if (rc != CURLE_OK) {
+		if (reply->too_large)
+			code = too_large(g, path, reply->max_body, err);
+		else if (rc == CURLE_OPERATION_TIMEDOUT)
+			code = pv_error_set(
+				err, PV_ERR_TIMEOUT,
+				"gRPC %s at %s: no answer within the deadline of %ld ms", path,
+				g->target, deadline_ms);
+		else
+			code = pv_http_client_curl_error(err, rc, errbuf, NULL,
+							 "gRPC %s at %s", path, g->target);
+		if (rc == CURLE_PEER_FAILED_VERIFICATION)
+			code = certificate_hint(err);
+		return code;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &version);
+	if (version != CURL_HTTP_VERSION_2_0)
+		code = pv_error_set(err, PV_ERR_PROTOCOL,
+				    "gRPC %s at %s: the server did not speak HTTP/2%s", path,
+				    g->target, g->tls ? " (ALPN chose another protocol)" : "");
+	else
+		code = answer_result(g, path, status, reply, err);
+	return code;
+}
+
 enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_buf *request,
 			 const char *const *headers, long deadline_ms, size_t max_body,
 			 struct pv_grpc_reply *reply, struct pv_error *err)
@@ -496,9 +542,7 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 	struct curl_slist *h;
 	char *url;
 	CURLcode rc;
-	long version = 0;
-	enum pv_err code = PV_OK;
-	bool v6 = strchr(g->host, ':') != NULL;
+	enum pv_err code;
 
 	memset(reply, 0, sizeof *reply);
 	reply->status = -1;
@@ -517,8 +561,7 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 	/* Pings the connection when it has been idle: a dead one is found
 	 * before a call is sent on it. */
 	curl_easy_upkeep(g->curl);
-	url = pv_xasprintf("%s://%s%s%s:%d%s", g->tls ? "https" : "http", v6 ? "[" : "", g->host,
-			   v6 ? "]" : "", g->port, path);
+	url = call_url(g, path);
 	h = request_headers(deadline_ms, headers);
 	for (int attempt = 0;; attempt++) {
 		long fresh_connections = -1;
@@ -527,7 +570,7 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 		reply->status = -1;
 		reply->max_body = max_body;
 		g->curl_err[0] = '\0';
-		rc = setup(g, url, request, h, deadline_ms, reply);
+		rc = setup(g, g->curl, g->curl_err, url, request, h, deadline_ms, reply);
 		if (rc == CURLE_OK)
 			rc = curl_easy_perform(g->curl);
 		curl_easy_getinfo(g->curl, CURLINFO_NUM_CONNECTS, &fresh_connections);
@@ -551,32 +594,169 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 			return pv_error_set(err, PV_ERR_NOMEM, "libcurl: curl_easy_init failed");
 		}
 	}
-	if (rc != CURLE_OK) {
-		if (reply->too_large)
-			code = too_large(g, path, max_body, err);
-		else if (rc == CURLE_OPERATION_TIMEDOUT)
-			code = pv_error_set(
-				err, PV_ERR_TIMEOUT,
-				"gRPC %s at %s: no answer within the deadline of %ld ms", path,
-				g->target, deadline_ms);
-		else
-			code = pv_http_client_curl_error(err, rc, g->curl_err, NULL,
-							 "gRPC %s at %s", path, g->target);
-		if (rc == CURLE_PEER_FAILED_VERIFICATION)
-			code = certificate_hint(err);
-		goto out;
-	}
-	long status = 0;
-	curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(g->curl, CURLINFO_HTTP_VERSION, &version);
-	if (version != CURL_HTTP_VERSION_2_0)
-		code = pv_error_set(err, PV_ERR_PROTOCOL,
-				    "gRPC %s at %s: the server did not speak HTTP/2%s", path,
-				    g->target, g->tls ? " (ALPN chose another protocol)" : "");
-	else
-		code = answer_result(g, path, status, reply, err);
-out:
+	code = transfer_result(g, g->curl, rc, g->curl_err, path, deadline_ms, reply, err);
 	curl_slist_free_all(h);
 	free(url);
 	return code;
+}
+
+/* ---- concurrent calls ---------------------------------------------------------- */
+
+struct transfer {
+	CURL *curl;
+	struct pv_grpc_job *job;
+	char err[CURL_ERROR_SIZE];
+};
+
+static void job_start(struct pv_grpc_job *job, size_t max_body)
+{
+	memset(&job->reply, 0, sizeof job->reply);
+	job->reply.status = -1;
+	job->reply.max_body = max_body;
+	job->code = PV_OK;
+	job->err = (struct pv_error){PV_OK, ""};
+}
+
+static bool multi_ready(struct pv_grpc *g)
+{
+	if (!g->multi && !(g->multi = curl_multi_init()))
+		return false;
+	/* Over TLS the calls are streams of one connection; without TLS
+	 * libcurl 7.88 cannot send a second request on a prior-knowledge
+	 * connection (see pv_grpc_call), so each call has its own. */
+	return curl_multi_setopt(g->multi, CURLMOPT_PIPELINING,
+				 CURLPIPE_NOTHING) == CURLM_OK;
+}
+
+/* Adds the job's transfer to the multi handle; false (the job's error set)
+ * when it cannot be. */
+static bool transfer_start(struct pv_grpc *g, struct transfer *t, struct pv_grpc_job *job,
+			   const char *url, struct curl_slist *h, long deadline_ms)
+{
+	CURLcode rc;
+
+	t->job = job;
+	t->err[0] = '\0';
+	if (!(t->curl = curl_easy_init())) {
+		job->code = pv_error_set(&job->err, PV_ERR_NOMEM, "libcurl: curl_easy_init failed");
+		return false;
+	}
+	rc = setup(g, t->curl, t->err, url, job->request, h, deadline_ms, &job->reply);
+	if (rc == CURLE_OK && g->tls)
+		rc = curl_easy_setopt(t->curl, CURLOPT_PIPEWAIT, 1L);
+	if (rc == CURLE_OK && !g->tls)
+		rc = curl_easy_setopt(t->curl, CURLOPT_FORBID_REUSE, 1L);
+	if (rc == CURLE_OK && curl_multi_add_handle(g->multi, t->curl) != CURLM_OK)
+		rc = CURLE_OUT_OF_MEMORY;
+	if (rc != CURLE_OK) {
+		job->code = pv_http_client_curl_error(&job->err, rc, t->err, NULL, "gRPC %s at %s",
+						      job->path, g->target);
+		curl_easy_cleanup(t->curl);
+		t->curl = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* The transfer ended: the job's outcome, and whether it should go again
+ * (the framing failure of a kept connection, as in pv_grpc_call). */
+static bool transfer_done(struct pv_grpc *g, struct transfer *t, CURLcode rc, long deadline_ms)
+{
+	long fresh_connections = -1;
+	bool again;
+
+	curl_easy_getinfo(t->curl, CURLINFO_NUM_CONNECTS, &fresh_connections);
+	again = fresh_connections == 0 && (rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM);
+	if (!again)
+		t->job->code = transfer_result(g, t->curl, rc, t->err, t->job->path, deadline_ms,
+					       &t->job->reply, &t->job->err);
+	curl_multi_remove_handle(g->multi, t->curl);
+	curl_easy_cleanup(t->curl);
+	t->curl = NULL;
+	t->job = NULL;
+	return again;
+}
+
+void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
+		       const char *const *headers, long deadline_ms, size_t max_body)
+{
+	struct transfer slots[PV_GRPC_IN_FLIGHT];
+	struct pv_grpc_job **again = NULL;
+	struct curl_slist *h = NULL;
+	char *url = NULL;
+	size_t next = 0, busy = 0, n_again = 0;
+	CURLMcode mrc = CURLM_OK;
+
+	for (size_t i = 0; i < n; i++)
+		job_start(&jobs[i], max_body);
+	if (deadline_ms <= 0)
+		deadline_ms = 10000;
+	if (g->transport || n == 1 || !multi_ready(g)) {
+		for (size_t i = 0; i < n; i++)
+			jobs[i].code = pv_grpc_call(g, jobs[i].path, jobs[i].request, headers,
+						    deadline_ms, max_body, &jobs[i].reply,
+						    &jobs[i].err);
+		return;
+	}
+	memset(slots, 0, sizeof slots);
+	again = pv_xcalloc(n, sizeof *again);
+	h = request_headers(deadline_ms, headers);
+	while (next < n || busy > 0) {
+		CURLMsg *msg;
+		int still = 0, queued;
+
+		for (size_t s = 0; s < PV_GRPC_IN_FLIGHT && next < n; s++) {
+			if (slots[s].curl)
+				continue;
+			free(url);
+			url = call_url(g, jobs[next].path);
+			if (transfer_start(g, &slots[s], &jobs[next], url, h, deadline_ms))
+				busy++;
+			next++;
+		}
+		mrc = curl_multi_perform(g->multi, &still);
+		while (mrc == CURLM_OK && (msg = curl_multi_info_read(g->multi, &queued))) {
+			for (size_t s = 0; msg->msg == CURLMSG_DONE && s < PV_GRPC_IN_FLIGHT; s++) {
+				struct pv_grpc_job *job = slots[s].job;
+
+				if (slots[s].curl != msg->easy_handle)
+					continue;
+				if (transfer_done(g, &slots[s], msg->data.result, deadline_ms))
+					again[n_again++] = job;
+				busy--;
+				break;
+			}
+		}
+		if (mrc == CURLM_OK && busy > 0 && still > 0)
+			mrc = curl_multi_poll(g->multi, NULL, 0, GRPC_POLL_MS, NULL);
+		if (mrc != CURLM_OK)
+			break;
+	}
+	/* The multi handle failed: every call not finished fails with it. */
+	for (size_t s = 0; s < PV_GRPC_IN_FLIGHT; s++) {
+		if (!slots[s].curl)
+			continue;
+		slots[s].job->code = pv_error_set(&slots[s].job->err, PV_ERR_UNAVAILABLE,
+						  "gRPC %s at %s: libcurl: %s", slots[s].job->path,
+						  g->target, curl_multi_strerror(mrc));
+		curl_multi_remove_handle(g->multi, slots[s].curl);
+		curl_easy_cleanup(slots[s].curl);
+	}
+	for (; next < n; next++)
+		jobs[next].code = pv_error_set(&jobs[next].err, PV_ERR_UNAVAILABLE,
+					       "gRPC %s at %s: libcurl: %s", jobs[next].path,
+					       g->target, curl_multi_strerror(mrc));
+	for (size_t i = 0; i < n_again; i++) {
+		struct pv_grpc_job *job = again[i];
+
+		pv_log_info("grpc",
+			    "%s at %s: the kept HTTP/2 connection failed; sending the call again",
+			    job->path, g->target);
+		pv_grpc_reply_clear(&job->reply);
+		job->code = pv_grpc_call(g, job->path, job->request, headers, deadline_ms,
+					 max_body, &job->reply, &job->err);
+	}
+	free(again);
+	free(url);
+	curl_slist_free_all(h);
 }

@@ -107,6 +107,24 @@ enum pv_err pv_grpc_call(struct pv_grpc *g, const char *path, const struct pv_bu
 			 struct pv_grpc_reply *reply, struct pv_error *err);
 void pv_grpc_reply_clear(struct pv_grpc_reply *reply);
 
+/* One of pv_grpc_call_many's calls and its outcome. */
+struct pv_grpc_job {
+	const char *path;
+	const struct pv_buf *request;
+	struct pv_grpc_reply reply; /* out: clear it, whatever the code */
+	enum pv_err code;           /* out: as pv_grpc_call's */
+	struct pv_error err;
+};
+
+#define PV_GRPC_IN_FLIGHT 16 /* pv_grpc_call_many's calls at once */
+
+/* Makes the n calls concurrently, PV_GRPC_IN_FLIGHT at a time: over TLS as
+ * streams of one HTTP/2 connection, without TLS each on a connection of
+ * its own.  Each job's code, err and reply are what pv_grpc_call would
+ * have given it; a call the kept connection failed goes again once. */
+void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
+		       const char *const *headers, long deadline_ms, size_t max_body);
+
 /* A stand-in for the HTTP/2 exchange, for the fuzz target
  * (tests/fuzz/fuzz-kurrentdb.c): every call of g is answered by fn instead
  * of a server.  fn feeds the answer as libcurl's callbacks do, through

@@ -176,6 +176,14 @@ static void next_host(struct kdb *k)
 	pv_grpc_retarget(k->grpc, k->conn.hosts[k->host].host, k->conn.hosts[k->host].port);
 }
 
+static const char *const *node_headers(const struct kdb *k)
+{
+	static const char *const leader[] = {"requires-leader: true", NULL};
+	static const char *const any_node[] = {"requires-leader: false", NULL};
+
+	return k->conn.node_preference == PV_KDB_NODE_LEADER ? leader : any_node;
+}
+
 /* Makes a call, following "not leader" answers to the leader they name.
  * PV_OK: the reply holds the answer of status OK; any other status is
  * turned into the error (the reply is cleared then). */
@@ -183,10 +191,7 @@ static enum pv_err call(struct kdb *k, const char *path, const struct pv_buf *re
 			long deadline_ms, const char *what, struct pv_grpc_reply *reply,
 			struct pv_error *err)
 {
-	static const char *const leader[] = {"requires-leader: true", NULL};
-	static const char *const any_node[] = {"requires-leader: false", NULL};
-	const char *const *headers =
-		k->conn.node_preference == PV_KDB_NODE_LEADER ? leader : any_node;
+	const char *const *headers = node_headers(k);
 
 	for (int hop = 0;; hop++) {
 		enum pv_err rc = pv_grpc_call(k->grpc, path, request, headers,
@@ -514,21 +519,17 @@ static enum pv_err append_answer(struct pv_grpc_reply *r, const char *stream, in
 	return rc;
 }
 
-static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expected,
-			      const struct pv_es_new_event *events, size_t count, int64_t *version,
-			      struct pv_error *err)
+/* The framed AppendReq messages of one stream's append. */
+static enum pv_err append_body(const char *stream, int64_t expected,
+			       const struct pv_es_new_event *events, size_t count,
+			       struct pv_buf *body, struct pv_error *err)
 {
-	struct kdb *k = (struct kdb *)es;
-	struct pv_buf body = PV_BUF_INIT;
-	struct pv_grpc_reply reply;
 	AppendReq req = EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__INIT;
 	AppendOptions options = EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__OPTIONS__INIT;
 	StreamId id;
 	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
 	enum pv_err rc;
-	char what[300];
 
-	*version = -1;
 	if (!stream || !*stream)
 		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: append: empty stream name");
 	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
@@ -546,7 +547,7 @@ static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expe
 	set_expected(&f, expected, &empty);
 	req.content_case = EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__CONTENT_OPTIONS;
 	req.options = &options;
-	pv_grpc_frame(&body, &req.base);
+	pv_grpc_frame(body, &req.base);
 
 	for (size_t i = 0; i < count; i++) {
 		Proposed p = EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__PROPOSED_MESSAGE__INIT;
@@ -579,15 +580,20 @@ static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expe
 		req.content_case =
 			EVENT_STORE__CLIENT__STREAMS__APPEND_REQ__CONTENT_PROPOSED_MESSAGE;
 		req.proposed_message = &p;
-		pv_grpc_frame(&body, &req.base);
+		pv_grpc_frame(body, &req.base);
 		free(data);
 		free(metadata);
 	}
 
-	snprintf(what, sizeof what, "append to %.250s", stream);
-	k->actual_version = -1;
-	rc = call(k, PATH_APPEND, &body, 0, what, &reply, err);
-	pv_buf_free(&body);
+	return PV_OK;
+}
+
+/* What an append's call gave (rc, and the reply when PV_OK): the stream's
+ * version, or the error. */
+static enum pv_err append_outcome(struct kdb *k, enum pv_err rc, struct pv_grpc_reply *reply,
+				  const char *stream, int64_t expected, size_t count,
+				  int64_t *version, struct pv_error *err)
+{
 	if (rc == PV_ERR_CONFLICT) {
 		/* In the trailers ("exception: wrong-expected-version"), not in an AppendResp. */
 		*version = k->actual_version;
@@ -595,9 +601,32 @@ static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expe
 	}
 	if (rc != PV_OK)
 		return rc;
-	rc = append_answer(&reply, stream, expected, count, version, err);
-	pv_grpc_reply_clear(&reply);
+	rc = append_answer(reply, stream, expected, count, version, err);
+	pv_grpc_reply_clear(reply);
 	return rc;
+}
+
+static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expected,
+			      const struct pv_es_new_event *events, size_t count, int64_t *version,
+			      struct pv_error *err)
+{
+	struct kdb *k = (struct kdb *)es;
+	struct pv_buf body = PV_BUF_INIT;
+	struct pv_grpc_reply reply;
+	enum pv_err rc;
+	char what[300];
+
+	*version = -1;
+	rc = append_body(stream, expected, events, count, &body, err);
+	if (rc != PV_OK) {
+		pv_buf_free(&body);
+		return rc;
+	}
+	snprintf(what, sizeof what, "append to %.250s", stream);
+	k->actual_version = -1;
+	rc = call(k, PATH_APPEND, &body, 0, what, &reply, err);
+	pv_buf_free(&body);
+	return append_outcome(k, rc, &reply, stream, expected, count, version, err);
 }
 
 /* ---- reads ---------------------------------------------------------------------- */
@@ -605,32 +634,35 @@ static enum pv_err kdb_append(struct pv_es *es, const char *stream, int64_t expe
 /* One Read call: the messages of the answer decoded in turn by fn. */
 typedef enum pv_err read_fn(void *ctx, const ReadResp *resp, struct pv_error *err);
 
-static enum pv_err read_call(struct kdb *k, ReadOptions *options, long deadline_ms,
-			     const char *what, read_fn *fn, void *ctx, struct pv_error *err)
+/* The framed ReadReq of options. */
+static void read_body(ReadOptions *options, struct pv_buf *body)
 {
 	ReadReq req = EVENT_STORE__CLIENT__STREAMS__READ_REQ__INIT;
 	UuidOption uuid = EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__UUIDOPTION__INIT;
 	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
-	struct pv_buf body = PV_BUF_INIT;
-	struct pv_grpc_reply reply;
-	enum pv_err rc;
 
 	uuid.content_case =
 		EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__UUIDOPTION__CONTENT_STRING;
 	uuid.string = &empty;
 	options->uuid_option = &uuid;
 	req.options = options;
-	pv_grpc_frame(&body, &req.base);
-	rc = call(k, PATH_READ, &body, deadline_ms, what, &reply, err);
-	pv_buf_free(&body);
-	if (rc != PV_OK)
-		return rc;
+	pv_grpc_frame(body, &req.base);
+	options->uuid_option = NULL;
+}
+
+/* The ReadResp messages of a Read's answer, each decoded in turn by fn;
+ * clears the reply. */
+static enum pv_err read_messages(struct pv_grpc_reply *reply, const char *what, read_fn *fn,
+				 void *ctx, struct pv_error *err)
+{
+	enum pv_err rc;
+
 	for (;;) {
 		const uint8_t *msg;
 		size_t len;
 		ReadResp *resp;
 
-		rc = pv_grpc_reply_next(&reply, &msg, &len, err);
+		rc = pv_grpc_reply_next(reply, &msg, &len, err);
 		if (rc != PV_OK || !msg)
 			break;
 		resp = event_store__client__streams__read_resp__unpack(NULL, len, msg);
@@ -645,8 +677,23 @@ static enum pv_err read_call(struct kdb *k, ReadOptions *options, long deadline_
 		if (rc != PV_OK)
 			break;
 	}
-	pv_grpc_reply_clear(&reply);
+	pv_grpc_reply_clear(reply);
 	return rc;
+}
+
+static enum pv_err read_call(struct kdb *k, ReadOptions *options, long deadline_ms,
+			     const char *what, read_fn *fn, void *ctx, struct pv_error *err)
+{
+	struct pv_buf body = PV_BUF_INIT;
+	struct pv_grpc_reply reply;
+	enum pv_err rc;
+
+	read_body(options, &body);
+	rc = call(k, PATH_READ, &body, deadline_ms, what, &reply, err);
+	pv_buf_free(&body);
+	if (rc != PV_OK)
+		return rc;
+	return read_messages(&reply, what, fn, ctx, err);
 }
 
 static void event_free(struct pv_es_event *e)
@@ -705,26 +752,17 @@ static enum pv_err on_stream_message(void *ctx, const ReadResp *resp, struct pv_
 	return PV_OK;
 }
 
-static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t from, size_t max,
-				   bool backward, struct pv_es_page *page, struct pv_error *err)
+/* The framed Read of up to max events of stream from `from` (see
+ * pv_es_read_stream). */
+static void stream_read_body(const char *stream, int64_t from, size_t max, bool backward,
+			     struct pv_buf *body)
 {
-	struct kdb *k = (struct kdb *)es;
 	ReadOptions options = EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__INIT;
 	ReadStreamOptions so =
 		EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__STREAM_OPTIONS__INIT;
 	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
 	StreamId id;
-	struct stream_read s = {.page = page, .stream = stream};
-	enum pv_err rc;
-	char what[300], shown[256];
 
-	*page = (struct pv_es_page){.next = -1};
-	if (!stream || !*stream)
-		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: read: empty stream name");
-	if (max == 0 || max > KDB_PAGE_MAX)
-		max = KDB_PAGE_MAX;
-	if (from < 0 && !backward)
-		from = 0;
 	stream_id(&id, stream);
 	so.stream_identifier = &id;
 	if (from < 0 && backward) {
@@ -749,12 +787,20 @@ static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t
 	options.filter_option_case =
 		EVENT_STORE__CLIENT__STREAMS__READ_REQ__OPTIONS__FILTER_OPTION_NO_FILTER;
 	options.no_filter = &empty;
+	read_body(&options, body);
+}
 
-	/* The stream list reads the heads of streams the server named. */
-	pv_log_escape(shown, sizeof shown, stream, strlen(stream));
-	s.shown = shown;
-	snprintf(what, sizeof what, "read %s %s", shown, backward ? "backwards" : "forwards");
-	rc = read_call(k, &options, 0, what, on_stream_message, &s, err);
+/* The page a stream read's answer gives (rc: the call's; the reply holds
+ * the answer when PV_OK), as pv_es_read_stream answers it. */
+static enum pv_err stream_read_page(enum pv_err rc, struct pv_grpc_reply *reply,
+				    const char *stream, const char *shown, const char *what,
+				    int64_t from, size_t max, bool backward,
+				    struct pv_es_page *page, struct pv_error *err)
+{
+	struct stream_read s = {.page = page, .stream = stream, .shown = shown};
+
+	if (rc == PV_OK)
+		rc = read_messages(reply, what, on_stream_message, &s, err);
 	if (rc == PV_OK && s.not_found)
 		rc = pv_error_set(err, PV_ERR_NOT_FOUND, "kurrentdb: %s: no such stream", what);
 	if (rc != PV_OK) {
@@ -772,6 +818,201 @@ static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t
 	rc = pv_es_check_stream_page("kurrentdb", page, shown, from, max, backward, err);
 	if (rc != PV_OK)
 		pv_es_page_clear(page);
+	return rc;
+}
+
+static enum pv_err kdb_read_stream(struct pv_es *es, const char *stream, int64_t from, size_t max,
+				   bool backward, struct pv_es_page *page, struct pv_error *err)
+{
+	struct kdb *k = (struct kdb *)es;
+	struct pv_buf body = PV_BUF_INIT;
+	struct pv_grpc_reply reply;
+	enum pv_err rc;
+	char what[300], shown[256];
+
+	*page = (struct pv_es_page){.next = -1};
+	if (!stream || !*stream)
+		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: read: empty stream name");
+	if (max == 0 || max > KDB_PAGE_MAX)
+		max = KDB_PAGE_MAX;
+	if (from < 0 && !backward)
+		from = 0;
+	stream_read_body(stream, from, max, backward, &body);
+	/* The stream list reads the heads of streams the server named. */
+	pv_log_escape(shown, sizeof shown, stream, strlen(stream));
+	snprintf(what, sizeof what, "read %s %s", shown, backward ? "backwards" : "forwards");
+	rc = call(k, PATH_READ, &body, 0, what, &reply, err);
+	pv_buf_free(&body);
+	return stream_read_page(rc, &reply, stream, shown, what, from, max, backward, page, err);
+}
+
+/* ---- the unit's calls, concurrently ---------------------------------------------- */
+
+/* A job of pv_grpc_call_many as call() would have answered it: PV_OK with
+ * the OK answer moved into reply, or the error.  A "not leader" answer
+ * makes the call again through call(), which follows it to the leader. */
+static enum pv_err job_outcome(struct kdb *k, struct pv_grpc_job *job, const char *what,
+			       struct pv_grpc_reply *reply, struct pv_error *err)
+{
+	const char *exception;
+	enum pv_err rc;
+
+	memset(reply, 0, sizeof *reply);
+	if (job->code != PV_OK) {
+		*err = job->err;
+		pv_grpc_reply_clear(&job->reply);
+		if (job->code == PV_ERR_UNAVAILABLE)
+			next_host(k);
+		return pv_error_prefix(err, "kurrentdb: %s", what);
+	}
+	if (job->reply.status == PV_GRPC_OK) {
+		*reply = job->reply;
+		memset(&job->reply, 0, sizeof job->reply);
+		return PV_OK;
+	}
+	exception = pv_grpc_reply_meta(&job->reply, "exception");
+	if (exception && strcmp(exception, "not-leader") == 0) {
+		pv_grpc_reply_clear(&job->reply);
+		return call(k, job->path, job->request, 0, what, reply, err);
+	}
+	rc = status_error(k, &job->reply, what, err);
+	pv_grpc_reply_clear(&job->reply);
+	return rc;
+}
+
+/* A unit's calls of one kind, made at once: their framed requests and
+ * their outcomes. */
+struct call_set {
+	struct pv_buf *bodies;
+	struct pv_grpc_job *jobs;
+	size_t n;
+};
+
+static void call_set_init(struct call_set *set, const char *path, size_t n)
+{
+	set->bodies = pv_xcalloc(n, sizeof *set->bodies);
+	set->jobs = pv_xcalloc(n, sizeof *set->jobs);
+	set->n = n;
+	for (size_t i = 0; i < n; i++) {
+		set->jobs[i].path = path;
+		set->jobs[i].request = &set->bodies[i];
+	}
+}
+
+static void call_set_send(struct kdb *k, struct call_set *set)
+{
+	pv_grpc_call_many(k->grpc, set->jobs, set->n, node_headers(k), k->deadline_ms,
+			  KDB_ANSWER_MAX);
+}
+
+/* Frees the requests and the answers not taken. */
+static void call_set_free(struct call_set *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		pv_grpc_reply_clear(&set->jobs[i].reply);
+		pv_buf_free(&set->bodies[i]);
+	}
+	free(set->bodies);
+	free(set->jobs);
+}
+
+/* The unit's appends (eventstore.h): one Append call per stream, the calls
+ * at once (pv_grpc_call_many).  Each stream's append is atomic on its own,
+ * as the server makes it; the first failure in request order is the
+ * unit's answer. */
+static enum pv_err kdb_append_many(struct pv_es *es, struct pv_es_append_req *reqs, size_t n,
+				   size_t *failed, struct pv_error *err)
+{
+	struct kdb *k = (struct kdb *)es;
+	struct call_set set;
+	enum pv_err rc = PV_OK;
+
+	call_set_init(&set, PATH_APPEND, n);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		reqs[i].continued = false;
+		reqs[i].version = -1;
+		rc = append_body(reqs[i].stream, reqs[i].expected, reqs[i].events, reqs[i].count,
+				 &set.bodies[i], err);
+		if (rc != PV_OK)
+			*failed = i;
+	}
+	if (rc == PV_OK)
+		call_set_send(k, &set);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		struct pv_es_append_req *r = &reqs[i];
+		struct pv_grpc_reply reply;
+		char what[300];
+
+		snprintf(what, sizeof what, "append to %.250s", r->stream);
+		k->actual_version = -1;
+		rc = job_outcome(k, &set.jobs[i], what, &reply, err);
+		rc = append_outcome(k, rc, &reply, r->stream, r->expected, r->count, &r->version,
+				    err);
+		if (rc != PV_OK)
+			*failed = i;
+		else
+			r->continued = r->expected == PV_ES_NO_STREAM &&
+				       r->version != (int64_t)r->count - 1;
+	}
+	call_set_free(&set);
+	return rc;
+}
+
+/* The version of a stream that a backward read of one gave (rc, reply):
+ * -1 for none; a stream deleted for good is a conflict. */
+static enum pv_err head_version(enum pv_err rc, struct pv_grpc_reply *reply, const char *stream,
+				int64_t *now, struct pv_error *err)
+{
+	struct pv_es_page page = {.next = -1};
+	char what[300], shown[256];
+
+	*now = -1;
+	pv_log_escape(shown, sizeof shown, stream, strlen(stream));
+	snprintf(what, sizeof what, "read %s backwards", shown);
+	rc = stream_read_page(rc, reply, stream, shown, what, -1, 1, true, &page, err);
+	if (rc == PV_ERR_GONE)
+		rc = pv_error_set(err, PV_ERR_CONFLICT, "%s is deleted for good", shown);
+	else if (rc == PV_ERR_NOT_FOUND)
+		rc = PV_OK;
+	else if (rc == PV_OK && page.count > 0)
+		*now = page.events[0].number;
+	pv_es_page_clear(&page);
+	return rc;
+}
+
+/* Each stream's head, read at once (a backward page of one). */
+static enum pv_err kdb_check_versions(struct pv_es *es, const struct pv_es_expect *x, size_t n,
+				      size_t *failed, struct pv_error *err)
+{
+	struct kdb *k = (struct kdb *)es;
+	struct call_set set;
+	enum pv_err rc = PV_OK;
+
+	call_set_init(&set, PATH_READ, n);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		*failed = i;
+		if (!x[i].stream || !*x[i].stream)
+			rc = pv_error_set(err, PV_ERR_INVALID, "kurrentdb: read: empty stream name");
+		else
+			stream_read_body(x[i].stream, -1, 1, true, &set.bodies[i]);
+	}
+	if (rc == PV_OK)
+		call_set_send(k, &set);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		struct pv_grpc_reply reply;
+		int64_t now;
+		char what[300];
+
+		*failed = i;
+		snprintf(what, sizeof what, "read %.250s backwards", x[i].stream);
+		rc = job_outcome(k, &set.jobs[i], what, &reply, err);
+		rc = head_version(rc, &reply, x[i].stream, &now, err);
+		if (rc == PV_OK && now != x[i].version)
+			rc = pv_error_set(err, PV_ERR_CONFLICT,
+					  "%s is no longer at version %" PRId64 " (now %" PRId64 ")",
+					  x[i].stream, x[i].version, now);
+	}
+	call_set_free(&set);
 	return rc;
 }
 
@@ -1196,6 +1437,8 @@ static const struct pv_es_ops kdb_ops = {
 	.list_streams = kdb_list_streams,
 	.delete_stream = kdb_delete_stream,
 	.close = kdb_close,
+	.append_many = kdb_append_many,
+	.check_versions = kdb_check_versions,
 };
 
 enum pv_err pv_es_kurrentdb_open(const struct pv_es_options *opts, struct pv_es **out,

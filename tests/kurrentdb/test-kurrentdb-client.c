@@ -381,6 +381,91 @@ static void many_calls_on_one_connection(void **state)
 	free(q);
 }
 
+/* A unit's appends and checks go out at once (HTTP/2 streams over TLS, a
+ * connection each without), and each stream's verdict stays its own: a
+ * wrong expected version among 200 streams is that stream's conflict, with
+ * its current version, and every other stream is appended; the same unit
+ * sent again is answered as the first (idempotent); a check names the
+ * stream that moved. */
+static void unit_at_once(const char *url)
+{
+	struct pv_es_options o = {.backend = "kurrentdb", .url = url, .timeout_ms = 5000};
+	enum { N = 200, TAKEN = 137 };
+	struct pv_es_append_req reqs[N];
+	struct pv_es_expect x[N];
+	struct pv_es_new_event evs[N][2];
+	char *streams[N], ids[N][2][PV_UUID_LEN + 1];
+	json_t *data[N][2];
+	struct pv_es *es;
+	struct pv_error err;
+	size_t failed = 0;
+	int64_t v;
+
+	if (pv_es_open(&o, &es, &err) != PV_OK)
+		fail_msg("open %s: %s", url, err.msg);
+	for (int i = 0; i < N; i++) {
+		streams[i] = fresh_stream();
+		for (int j = 0; j < 2; j++)
+			one_event(&evs[i][j], ids[i][j], &data[i][j]);
+		reqs[i] = (struct pv_es_append_req){streams[i], PV_ES_NO_STREAM, evs[i], 2, 0, 0};
+	}
+	/* Someone else wrote to one of them first. */
+	if (pv_es_append(es, streams[TAKEN], PV_ES_NO_STREAM, &evs[TAKEN][1], 1, &v, &err) != PV_OK)
+		fail_msg("the first writer: %s", err.msg);
+	assert_int_equal(pv_es_append_many(es, reqs, N, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, TAKEN);
+	assert_int_equal(reqs[TAKEN].version, 0);
+	assert_non_null(strstr(err.msg, streams[TAKEN]));
+	for (int i = 0; i < N; i++) {
+		struct pv_es_page page;
+
+		if (i == TAKEN)
+			continue;
+		if (pv_es_read_stream(es, streams[i], 0, 10, false, &page, &err) != PV_OK)
+			fail_msg("read %s: %s", streams[i], err.msg);
+		assert_int_equal(page.count, 2);
+		assert_string_equal(page.events[0].id, ids[i][0]);
+		assert_string_equal(page.events[1].id, ids[i][1]);
+		pv_es_page_clear(&page);
+	}
+	/* Sent again without the conflict: the 199 are recognised, the one is appended. */
+	reqs[TAKEN].expected = 0;
+	if (pv_es_append_many(es, reqs, N, &failed, &err) != PV_OK)
+		fail_msg("the unit again: %s (request %zu)", err.msg, failed);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(reqs[i].version, i == TAKEN ? 2 : 1);
+		x[i] = (struct pv_es_expect){streams[i], reqs[i].version};
+	}
+	if (pv_es_check_versions(es, x, N, &failed, &err) != PV_OK)
+		fail_msg("check: %s (stream %zu)", err.msg, failed);
+	x[42].version = 0;
+	assert_int_equal(pv_es_check_versions(es, x, N, &failed, &err), PV_ERR_CONFLICT);
+	assert_int_equal(failed, 42);
+	assert_non_null(strstr(err.msg, "now 1"));
+	for (int i = 0; i < N; i++) {
+		json_decref(data[i][0]);
+		json_decref(data[i][1]);
+		free(streams[i]);
+	}
+	pv_es_close(es);
+}
+
+static void unit_at_once_h2c(void **state)
+{
+	(void)state;
+	unit_at_once(getenv("PV_TEST_KDB_LEADER"));
+}
+
+static void unit_at_once_tls(void **state)
+{
+	char *q = ca_query(), *url = tls_url("admin:changeit@", q);
+
+	(void)state;
+	unit_at_once(url);
+	free(url);
+	free(q);
+}
+
 /* A wrong password is UNAUTHENTICATED and says so, without the password;
  * no credentials at all are the anonymous user's, refused PERMISSION_DENIED. */
 static void credentials_refused(void **state)
@@ -457,6 +542,8 @@ int main(void)
 		cmocka_unit_test(category_pages_keep_appends_whole),
 		cmocka_unit_test(tls_with_credentials),
 		cmocka_unit_test(many_calls_on_one_connection),
+		cmocka_unit_test(unit_at_once_h2c),
+		cmocka_unit_test(unit_at_once_tls),
 		cmocka_unit_test(credentials_refused),
 		cmocka_unit_test(tls_verification),
 	};

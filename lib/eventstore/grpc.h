@@ -118,9 +118,8 @@ struct pv_grpc_job {
 
 #define PV_GRPC_IN_FLIGHT 16 /* pv_grpc_call_many's calls at once */
 
-/* Makes the n calls concurrently, PV_GRPC_IN_FLIGHT at a time: over TLS as
- * streams of one HTTP/2 connection, without TLS each on a connection of
- * its own.  Each job's code, err and reply are what pv_grpc_call would
+/* Makes the n calls concurrently, PV_GRPC_IN_FLIGHT at a time, each on a
+ * connection of its own (kept for the next calls over TLS; see grpc.c).  Each job's code, err and reply are what pv_grpc_call would
  * have given it; a call the kept connection failed goes again once. */
 void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
 		       const char *const *headers, long deadline_ms, size_t max_body);

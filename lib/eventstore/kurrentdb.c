@@ -30,12 +30,16 @@
  * transport failure; every call carries requires-leader when
  * nodePreference is leader, and a "not leader" answer names the leader, to
  * which the call goes again (writes are refused by a follower before they
- * are written, so that repeat is safe).  Gossip (+discover) is not read:
- * the seeds are used as nodes, the redirects find the leader. */
+ * are written, so that repeat is safe).  With +discover the hosts are
+ * gossip seeds: before the first call, and again after a transport
+ * failure, a seed's Gossip.Read names the cluster's members, and the calls
+ * go to a live one in the state nodePreference asks for (the leader by
+ * default); the redirects still follow a leader that changed since. */
 #include "eventstore/kurrentdb.h"
 
 #include "eventstore/grpc.h"
 #include "eventstore/kurrentdb_conn.h"
+#include "lib/eventstore/proto/gossip.pb-c.h"
 #include "lib/eventstore/proto/shared.pb-c.h"
 #include "lib/eventstore/proto/streams.pb-c.h"
 #include "log.h"
@@ -57,6 +61,7 @@
 #define PATH_READ "/event_store.client.streams.Streams/Read"
 #define PATH_DELETE "/event_store.client.streams.Streams/Delete"
 #define PATH_TOMBSTONE "/event_store.client.streams.Streams/Tombstone"
+#define PATH_GOSSIP "/event_store.client.gossip.Gossip/Read"
 
 typedef EventStore__Client__Empty Empty;
 typedef EventStore__Client__StreamIdentifier StreamId;
@@ -89,6 +94,7 @@ struct kdb {
 	long deadline_ms;
 	char *user;             /* whose credentials go out (only over TLS); NULL: anonymous */
 	int64_t actual_version; /* the last wrong-expected-version answer's, -1: none */
+	bool discovered;        /* +discover: the node in use came from gossip */
 };
 
 /* A record read from $all, with its place in the log. */
@@ -167,9 +173,160 @@ static enum pv_err status_error(struct kdb *k, const struct pv_grpc_reply *r, co
 	return credentials_hint(k, err);
 }
 
-/* The next host of the connection string, after a transport failure. */
+/* ---- nodes ------------------------------------------------------------------ */
+
+typedef EventStore__Client__Gossip__ClusterInfo ClusterInfo;
+typedef EventStore__Client__Gossip__MemberInfo MemberInfo;
+
+#define VNODE(name) EVENT_STORE__CLIENT__GOSSIP__MEMBER_INFO__VNODE_STATE__##name
+
+/* The member states each node preference takes, best first; a member in
+ * none of them (catching up, shutting down, ...) is never used. */
+static const struct {
+	enum pv_kdb_node_preference preference;
+	const char *name;
+	int states[3];
+	size_t n;
+} wanted[] = {
+	{PV_KDB_NODE_LEADER, "leader", {VNODE(Leader)}, 1},
+	{PV_KDB_NODE_FOLLOWER,
+	 "follower",
+	 {VNODE(Follower), VNODE(Leader), VNODE(ReadOnlyReplica)},
+	 3},
+	{PV_KDB_NODE_READ_ONLY_REPLICA,
+	 "read-only replica",
+	 {VNODE(ReadOnlyReplica), VNODE(Follower), VNODE(Leader)},
+	 3},
+	{PV_KDB_NODE_RANDOM, "any", {VNODE(Leader), VNODE(Follower), VNODE(ReadOnlyReplica)}, 3},
+};
+
+static const char *preference_name(enum pv_kdb_node_preference p)
+{
+	for (size_t w = 0; w < sizeof wanted / sizeof wanted[0]; w++)
+		if (wanted[w].preference == p)
+			return wanted[w].name;
+	return "?";
+}
+
+/* A member's address as it may go into a URL: a host name or an IP
+ * address, nothing else (the answer is the network's). */
+static bool plain_address(const char *a)
+{
+	size_t n = strlen(a);
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(a[i] >= 'a' && a[i] <= 'z') && !(a[i] >= 'A' && a[i] <= 'Z') &&
+		    !(a[i] >= '0' && a[i] <= '9') && !strchr(".-:", a[i]))
+			return false;
+	return true;
+}
+
+/* The member of info that the connection's node preference picks: the
+ * first live one in the first of its states that any member is in; NULL
+ * when none is. */
+static const MemberInfo *pick_member(const struct kdb *k, const ClusterInfo *info)
+{
+	for (size_t w = 0; w < sizeof wanted / sizeof wanted[0]; w++) {
+		if (wanted[w].preference != k->conn.node_preference)
+			continue;
+		for (size_t s = 0; s < wanted[w].n; s++)
+			for (size_t i = 0; i < info->n_members; i++) {
+				const MemberInfo *m = info->members[i];
+
+				if (m->is_alive && (int)m->state == wanted[w].states[s] &&
+				    m->http_end_point && m->http_end_point->address &&
+				    plain_address(m->http_end_point->address) &&
+				    m->http_end_point->port > 0 && m->http_end_point->port < 65536)
+					return m;
+			}
+	}
+	return NULL;
+}
+
+/* Asks the seed in use for the cluster's members and moves to the member
+ * picked; PV_OK with the target unchanged when none fits. */
+static enum pv_err gossip_from_seed(struct kdb *k, bool *moved, struct pv_error *err)
+{
+	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
+	struct pv_buf body = PV_BUF_INIT;
+	struct pv_grpc_reply reply;
+	ClusterInfo *info;
+	const MemberInfo *m;
+	const uint8_t *msg = NULL;
+	size_t len = 0;
+	enum pv_err rc;
+	char what[300];
+
+	*moved = false;
+	pv_grpc_frame(&body, &empty.base);
+	/* A failed call names the seed already; the rest say which seed. */
+	rc = pv_grpc_call(k->grpc, PATH_GOSSIP, &body, NULL, k->deadline_ms, KDB_ANSWER_MAX,
+			  &reply, err);
+	pv_buf_free(&body);
+	if (rc != PV_OK) {
+		pv_grpc_reply_clear(&reply);
+		return rc;
+	}
+	snprintf(what, sizeof what, "gossip from %s", pv_grpc_target(k->grpc));
+	if (reply.status != PV_GRPC_OK)
+		rc = pv_grpc_status_error(&reply, what, err);
+	else if ((rc = pv_grpc_reply_next(&reply, &msg, &len, err)) != PV_OK)
+		pv_error_prefix(err, "%s", what);
+	else if (!msg)
+		rc = pv_error_set(err, PV_ERR_PROTOCOL, "%s: no ClusterInfo in the answer", what);
+	info = rc == PV_OK ? event_store__client__gossip__cluster_info__unpack(NULL, len, msg)
+			   : NULL;
+	pv_grpc_reply_clear(&reply);
+	if (rc != PV_OK)
+		return rc;
+	if (!info)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "%s: protobuf-c cannot unpack the ClusterInfo", what);
+	if ((m = pick_member(k, info))) {
+		pv_log_info("kurrentdb", "%s: %zu member(s); using %s:%" PRIu32, what,
+			    info->n_members, m->http_end_point->address, m->http_end_point->port);
+		pv_grpc_retarget(k->grpc, m->http_end_point->address,
+				 (int)m->http_end_point->port);
+		*moved = true;
+	} else {
+		rc = pv_error_set(err, PV_ERR_UNAVAILABLE,
+				  "%s: none of the %zu member(s) is a live node of the kind "
+				  "nodePreference=%s takes",
+				  what, info->n_members, preference_name(k->conn.node_preference));
+	}
+	event_store__client__gossip__cluster_info__free_unpacked(info, NULL);
+	return rc;
+}
+
+/* +discover: each seed in turn until one names a node to use. */
+static enum pv_err discover(struct kdb *k, struct pv_error *err)
+{
+	for (size_t i = 0; i < k->conn.host_count; i++) {
+		size_t at = (k->host + i) % k->conn.host_count;
+		bool moved;
+
+		pv_grpc_retarget(k->grpc, k->conn.hosts[at].host, k->conn.hosts[at].port);
+		if (gossip_from_seed(k, &moved, err) == PV_OK && moved) {
+			k->host = at;
+			k->discovered = true;
+			return PV_OK;
+		}
+		if (i + 1 < k->conn.host_count)
+			pv_log_warnx("kurrentdb", "%s; trying the next gossip seed", err->msg);
+	}
+	return pv_error_prefix(err, "no node found through %zu gossip seed(s)", k->conn.host_count);
+}
+
+/* The next host of the connection string, after a transport failure; with
+ * +discover, gossip is asked again before the next call. */
 static void next_host(struct kdb *k)
 {
+	if (k->conn.discover) {
+		k->discovered = false;
+		return;
+	}
 	if (k->conn.host_count < 2)
 		return;
 	k->host = (k->host + 1) % k->conn.host_count;
@@ -193,6 +350,8 @@ static enum pv_err call(struct kdb *k, const char *path, const struct pv_buf *re
 {
 	const char *const *headers = node_headers(k);
 
+	if (k->conn.discover && !k->discovered && discover(k, err) != PV_OK)
+		return pv_error_prefix(err, "kurrentdb: %s", what);
 	for (int hop = 0;; hop++) {
 		enum pv_err rc = pv_grpc_call(k->grpc, path, request, headers,
 					      deadline_ms > 0 ? deadline_ms : k->deadline_ms,
@@ -901,6 +1060,15 @@ static void call_set_init(struct call_set *set, const char *path, size_t n)
 
 static void call_set_send(struct kdb *k, struct call_set *set)
 {
+	struct pv_error err;
+
+	if (k->conn.discover && !k->discovered && discover(k, &err) != PV_OK) {
+		for (size_t i = 0; i < set->n; i++) {
+			set->jobs[i].code = err.code;
+			set->jobs[i].err = err;
+		}
+		return;
+	}
 	pv_grpc_call_many(k->grpc, set->jobs, set->n, node_headers(k), k->deadline_ms,
 			  KDB_ANSWER_MAX);
 }
@@ -1459,10 +1627,6 @@ enum pv_err pv_es_kurrentdb_open(const struct pv_es_options *opts, struct pv_es 
 		free(k);
 		return rc;
 	}
-	if (k->conn.discover)
-		pv_log_info("kurrentdb",
-			    "+discover: the seeds are used as nodes (gossip is not read); a "
-			    "follower's answer leads to the leader");
 	k->deadline_ms = k->conn.deadline_ms > 0 ? k->conn.deadline_ms
 			 : opts->timeout_ms > 0  ? opts->timeout_ms
 						 : KDB_DEFAULT_DEADLINE_MS;

@@ -48,11 +48,17 @@
 //    answered NOT_FOUND "exception: not-leader" with leader-endpoint-host/port;
 //  - deadlines (grpc-timeout) are grpc-js's: an expired call ends with
 //    DEADLINE_EXCEEDED; --append-delay-ms N holds each append N ms first.
-// Not done: client certificates, gossip (Gossip.Read), BatchAppend and the v2 multi-stream
+//  - Gossip.Read (allowed to the anonymous user, as on the server) names
+//    this node, Leader, or with --follower a Follower and its leader;
+//    --gossip-state STATE makes this node another VNodeState (CatchingUp,
+//    ShuttingDown, ...); --gossip-member HOST:PORT:STATE[:dead] names the
+//    other members instead of the --follower leader.
+// Not done: client certificates, BatchAppend and the v2 multi-stream
 // appends (ServerFeatures does not offer them, so clients do not use them),
 // links and resolve_links, stream metadata other than soft deletes, ACLs.
 //
 // Usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT]
+//                             [--gossip-state STATE] [--gossip-member HOST:PORT:STATE[:dead]]...
 //                             [--append-delay-ms N] [--stats FILE]
 //                             [--tls CERT KEY [--user NAME:PASSWORD]...] PORT
 // (--stats: the Append and Read calls answered, as JSON, for benchmarks.)
@@ -75,6 +81,8 @@ const streamsGrpc = require(path.join(gen, 'streams_grpc_pb'));
 const sharedPb = require(path.join(gen, 'shared_pb'));
 const featuresPb = require(path.join(gen, 'serverfeatures_pb'));
 const featuresGrpc = require(path.join(gen, 'serverfeatures_grpc_pb'));
+const gossipPb = require(path.join(gen, 'gossip_pb'));
+const gossipGrpc = require(path.join(gen, 'gossip_grpc_pb'));
 
 const {ReadReq, ReadResp, AppendReq, AppendResp, DeleteResp, TombstoneResp} = streamsPb;
 const {Empty, UUID, StreamIdentifier} = sharedPb;
@@ -86,11 +94,13 @@ const ANY = -2n, NO_STREAM = -1n, STREAM_EXISTS = -4n;
 
 // ---- options ----------------------------------------------------------
 const opts = {data: null, follower: null, appendDelayMs: 0, stats: null, port: null, tls: null,
-	users: []};
+	users: [], gossipState: null, gossipMembers: []};
 for (let i = 2; i < process.argv.length; i++) {
 	const a = process.argv[i];
 	if (a === '--data') opts.data = process.argv[++i];
 	else if (a === '--follower') opts.follower = process.argv[++i];
+	else if (a === '--gossip-state') opts.gossipState = process.argv[++i];
+	else if (a === '--gossip-member') opts.gossipMembers.push(process.argv[++i]);
 	else if (a === '--append-delay-ms') opts.appendDelayMs = Number(process.argv[++i]);
 	else if (a === '--stats') opts.stats = process.argv[++i];
 	else if (a === '--tls') {
@@ -104,7 +114,26 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (opts.port === null) {
 	process.stderr.write('usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT] ' +
-		'[--append-delay-ms N] [--stats FILE] [--tls CERT KEY [--user NAME:PASSWORD]...] PORT\n');
+		'[--gossip-state STATE] [--gossip-member HOST:PORT:STATE[:dead]]... [--append-delay-ms N] [--stats FILE] [--tls CERT KEY [--user NAME:PASSWORD]...] PORT\n');
+	process.exit(2);
+}
+// A VNodeState's number from its name, any case (null: no such state).
+function vnodeState(name) {
+	const v = gossipPb.MemberInfo.VNodeState[String(name).toUpperCase()];
+	return v === undefined ? null : v;
+}
+const members = [];
+for (const m of opts.gossipMembers) {
+	const [host, port, state, dead] = m.split(':');
+	if (!host || !/^[0-9]+$/.test(port || '') || vnodeState(state) === null ||
+	    (dead !== undefined && dead !== 'dead')) {
+		process.stderr.write(`kurrentdb-standin: --gossip-member ${m} is not HOST:PORT:STATE[:dead]\n`);
+		process.exit(2);
+	}
+	members.push({address: `${host}:${port}`, state: vnodeState(state), alive: dead === undefined});
+}
+if (opts.gossipState !== null && vnodeState(opts.gossipState) === null) {
+	process.stderr.write(`kurrentdb-standin: --gossip-state ${opts.gossipState} is no VNodeState\n`);
 	process.exit(2);
 }
 if (opts.tls && opts.users.length === 0) opts.users = ['admin:changeit', 'ops:changeit'];
@@ -728,6 +757,48 @@ function getSupportedMethods(call, callback) {
 	callback(null, resp);
 }
 
+// ---- Gossip -------------------------------------------------------------------
+// The client-facing gossip (Gossip.cs): every member with its state, liveness
+// and HTTP end point.  A wrong password is still refused; no credentials are
+// the anonymous user's, which may read it (Operations.Node.Gossip.ClientRead).
+const {ClusterInfo, MemberInfo, EndPoint} = gossipPb;
+const instanceId = crypto.randomUUID();
+let boundPort = 0;
+
+function member(address, state, alive, id) {
+	const m = new MemberInfo();
+	const at = address.lastIndexOf(':');
+	const ep = new EndPoint();
+	ep.setAddress(address.slice(0, at));
+	ep.setPort(Number(address.slice(at + 1)));
+	m.setInstanceId(uuidMessage(id, true));
+	m.setTimeStamp((BigInt(Date.now()) * TICKS_PER_MS).toString());
+	m.setState(state);
+	m.setIsAlive(alive);
+	m.setHttpEndPoint(ep);
+	return m;
+}
+
+function gossipRead(call, callback) {
+	const who = authenticate(call);
+	if (who && who.code) {
+		callback(who);
+		return;
+	}
+	const S = MemberInfo.VNodeState;
+	const own = opts.gossipState !== null ? vnodeState(opts.gossipState)
+		: opts.follower ? S.FOLLOWER : S.LEADER;
+	const info = new ClusterInfo();
+	info.addMembers(member(`127.0.0.1:${boundPort}`, own, true, instanceId));
+	if (members.length > 0) {
+		for (const m of members)
+			info.addMembers(member(m.address, m.state, m.alive, crypto.randomUUID()));
+	} else if (opts.follower) {
+		info.addMembers(member(opts.follower, S.LEADER, true, crypto.randomUUID()));
+	}
+	callback(null, info);
+}
+
 // ---- the server ---------------------------------------------------------------
 const server = new grpc.Server();
 server.addService(streamsGrpc.StreamsService, {
@@ -736,6 +807,7 @@ server.addService(streamsGrpc.StreamsService, {
 		'BatchAppend is not offered by this stand-in')),
 });
 server.addService(featuresGrpc.ServerFeaturesService, {getSupportedMethods});
+server.addService(gossipGrpc.GossipService, {read: gossipRead});
 // grpc-js offers h2 by ALPN on TLS, as the server's Kestrel does.
 const credentials = opts.tls
 	? grpc.ServerCredentials.createSsl(null, [{cert_chain: fs.readFileSync(opts.tls.cert),
@@ -747,6 +819,7 @@ server.bindAsync(`127.0.0.1:${opts.port}`, credentials,
 			process.stderr.write(`kurrentdb-standin: ${err.message}\n`);
 			process.exit(1);
 		}
+		boundPort = port;
 		process.stdout.write(`listening on 127.0.0.1:${port}\n`);
 	});
 // A graceful stop waits for the calls in progress, and a client that keeps

@@ -4,7 +4,10 @@
 // client no one here wrote) against the stand-in at the connection string in
 // argv[2], checking what the client's documentation says each call gives;
 // given two more connection strings to the same secure server (a wrong
-// password, no credentials), that it refuses both.  Prints TAP.
+// password, no credentials), that it refuses both; with PV_KDB_DISCOVER set
+// (a kurrentdb+discover:// string whose seed's gossip names the stand-in as
+// its leader, and whose own "not leader" answers lead nowhere), that the
+// client finds the leader through the stand-ins' gossip.  Prints TAP.
 'use strict';
 
 const path = require('path');
@@ -136,6 +139,20 @@ async function main() {
 	'filtered $all subscription: the past, then a live event, no other stream', subErr || seen.length);
 
 	if (process.argv.length > 3) await refusals(client, process.argv[3], process.argv[4], run);
+	if (process.env.PV_KDB_DISCOVER) await discovery(client, process.env.PV_KDB_DISCOVER, run);
+	await client.dispose();
+}
+
+// The official client's own discovery reads the seed's Gossip.Read, picks the
+// leader it names and appends there: the stand-in's gossip is what a client expects.
+async function discovery(leader, url, run) {
+	const client = KurrentDBClient.connectionString(url);
+	const s = `Test${run}-discovered`;
+	const e = ev('Voted', {through: 'gossip'});
+	let r = await rejects(client.appendToStream(s, e, {streamState: NO_STREAM}));
+	ok(r === null, 'kurrentdb+discover://: the append finds the leader through gossip', r);
+	const got = await collect(leader.readStream(s));
+	ok(got.length === 1 && got[0].event.id === e.id, 'the event is on the leader', got.length);
 	await client.dispose();
 }
 

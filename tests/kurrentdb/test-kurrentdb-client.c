@@ -7,6 +7,11 @@
  *   PV_TEST_KDB_FOLLOWER  the same for a stand-in run with --follower <leader>
  *   PV_TEST_KDB_SLOW      a stand-in run with --append-delay-ms 2000
  *   PV_TEST_KDB_DEAD      a port nothing listens on
+ *   PV_TEST_KDB_DISCOVER  kurrentdb+discover:// with the dead port and a seed: a
+ *                         follower whose "not leader" answers name the dead
+ *                         port, whose gossip names a dead leader, then the leader
+ *   PV_TEST_KDB_NO_NODE   kurrentdb+discover:// of a node whose gossip names only
+ *                         itself, catching up
  *   PV_TEST_KDB_TLS       127.0.0.1:P of a stand-in run with --tls (users admin
  *                         and ops, password changeit)
  *   PV_TEST_KDB_TLS_CA    the CA file that signed its certificate */
@@ -466,6 +471,59 @@ static void unit_at_once_tls(void **state)
 	free(q);
 }
 
+/* +discover: the dead seed is passed over, the live seed's gossip is read,
+ * its dead leader passed over and the live one used.  The seed's own "not
+ * leader" answers lead nowhere, so the append lands on the leader only
+ * through gossip. */
+static void discover_finds_the_leader(void **state)
+{
+	struct pv_es *es = open_url("PV_TEST_KDB_DISCOVER"), *leader = open_url("PV_TEST_KDB_LEADER");
+	char *stream = fresh_stream(), id[PV_UUID_LEN + 1];
+	struct pv_es_new_event ev;
+	struct pv_es_page page;
+	struct pv_error err;
+	json_t *data;
+	int64_t v;
+
+	(void)state;
+	one_event(&ev, id, &data);
+	if (pv_es_append(es, stream, PV_ES_NO_STREAM, &ev, 1, &v, &err) != PV_OK)
+		fail_msg("append through gossip: %s", err.msg);
+	if (pv_es_read_stream(leader, stream, 0, 10, false, &page, &err) != PV_OK)
+		fail_msg("read on the leader: %s", err.msg);
+	assert_int_equal(page.count, 1);
+	assert_string_equal(page.events[0].id, id);
+	pv_es_page_clear(&page);
+	json_decref(data);
+	pv_es_close(leader);
+	pv_es_close(es);
+	free(stream);
+}
+
+/* No seed names a live node of the kind wanted: the call fails at once,
+ * unavailable, and says why. */
+static void discover_without_a_node(void **state)
+{
+	struct pv_es *es = open_url("PV_TEST_KDB_NO_NODE");
+	char *stream = fresh_stream(), id[PV_UUID_LEN + 1];
+	struct pv_es_new_event ev;
+	struct pv_error err;
+	json_t *data;
+	int64_t v;
+
+	(void)state;
+	one_event(&ev, id, &data);
+	assert_int_equal(pv_es_append(es, stream, PV_ES_NO_STREAM, &ev, 1, &v, &err),
+			 PV_ERR_UNAVAILABLE);
+	print_message("# %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "no node found through 1 gossip seed(s)"));
+	assert_non_null(strstr(err.msg, "none of the 1 member(s) is a live node of the kind "
+					"nodePreference=leader takes"));
+	json_decref(data);
+	pv_es_close(es);
+	free(stream);
+}
+
 /* A wrong password is UNAUTHENTICATED and says so, without the password;
  * no credentials at all are the anonymous user's, refused PERMISSION_DENIED. */
 static void credentials_refused(void **state)
@@ -542,6 +600,8 @@ int main(void)
 		cmocka_unit_test(category_pages_keep_appends_whole),
 		cmocka_unit_test(tls_with_credentials),
 		cmocka_unit_test(many_calls_on_one_connection),
+		cmocka_unit_test(discover_finds_the_leader),
+		cmocka_unit_test(discover_without_a_node),
 		cmocka_unit_test(unit_at_once_h2c),
 		cmocka_unit_test(unit_at_once_tls),
 		cmocka_unit_test(credentials_refused),

@@ -1,8 +1,9 @@
 #!/bin/bash
-# The kurrentdb backend's own cases (tests/kurrentdb/test-kurrentdb-client.c) against four
+# The kurrentdb backend's own cases (tests/kurrentdb/test-kurrentdb-client.c) against six
 # KurrentDB gRPC stand-ins on 127.0.0.1: a leader, a follower that names it, one that holds
-# each append 2 s (deadlines), and a secure one (TLS with a certificate from a CA made for
-# the run, users with passwords); and a port nothing listens on.  Prints TAP.
+# each append 2 s (deadlines), a gossip seed and a node still catching up (+discover), and a
+# secure one (TLS with a certificate from a CA made for the run, users with passwords); and
+# a port nothing listens on.  Prints TAP.
 set -u
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 prog=${top_builddir:-.}/tests/kurrentdb/test-kurrentdb-client
@@ -36,14 +37,23 @@ start --follower "127.0.0.1:$leader"
 follower=$pv_kdb_port
 start --append-delay-ms 2000
 slow=$pv_kdb_port
+dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# A gossip seed: a follower whose own "not leader" answers name a dead node, and whose
+# gossip names a dead leader first, then the live one.
+start --follower "127.0.0.1:$dead" --gossip-member "127.0.0.1:$dead:Leader:dead" \
+	--gossip-member "127.0.0.1:$leader:Leader"
+seed=$pv_kdb_port
+start --gossip-state CatchingUp
+catching_up=$pv_kdb_port
 pv_test_certs "$certs" || { echo "Bail out! openssl: $(tail -n 3 "$certs/openssl.log")"; exit 1; }
 start --tls "$certs/server.pem" "$certs/server.key"
 secure=$pv_kdb_port
-dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 PV_TEST_KDB_LEADER="kurrentdb://127.0.0.1:$leader?tls=false" \
 	PV_TEST_KDB_FOLLOWER="kurrentdb://127.0.0.1:$follower?tls=false" \
 	PV_TEST_KDB_SLOW="kurrentdb://127.0.0.1:$slow?tls=false" \
 	PV_TEST_KDB_DEAD="kurrentdb://127.0.0.1:$dead?tls=false" \
+	PV_TEST_KDB_DISCOVER="kurrentdb+discover://127.0.0.1:$dead,127.0.0.1:$seed?tls=false" \
+	PV_TEST_KDB_NO_NODE="kurrentdb+discover://127.0.0.1:$catching_up?tls=false" \
 	PV_TEST_KDB_TLS="127.0.0.1:$secure" PV_TEST_KDB_TLS_CA="$certs/ca.pem" \
 	"$prog"

@@ -127,7 +127,7 @@ static const struct key_spec key_table[] = {
 	INT("eventstore", "timeout_ms", "10000", 100, 600000,
 	    "per-request timeout (kurrentdb: the gRPC deadline, unless defaultDeadline is set)"),
 	INT("eventstore", "requests_in_flight", "8", 1, 256,
-	    "most requests of one appender batch sent at once, one per stream (esdb)"),
+	    "most requests of one appender batch sent at once, one per stream (esdb, kurrentdb)"),
 
 	STR("cosmos", "endpoint", "https://127.0.0.1:8081", "Cosmos DB account endpoint"),
 	SECRET("cosmos", "key", "", "Cosmos DB master key (base64)"),

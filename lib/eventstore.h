@@ -202,7 +202,7 @@ struct pv_es_options {
 	const char *password;
 	const char *ca_file;     /* esdb: CA bundle for TLS, NULL = system */
 	long timeout_ms;         /* per request */
-	long in_flight;          /* esdb: most requests of a unit at once (<= 0: 8) */
+	long in_flight;          /* esdb, kurrentdb: most requests of a unit at once (<= 0: 8) */
 	const char *pg_conninfo; /* postgres: libpq connection string */
 };
 

@@ -680,9 +680,10 @@ static bool transfer_done(struct pv_grpc *g, struct transfer *t, CURLcode rc, lo
 }
 
 void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
-		       const char *const *headers, long deadline_ms, size_t max_body)
+		       const char *const *headers, long deadline_ms, size_t max_body,
+		       size_t in_flight)
 {
-	struct transfer slots[PV_GRPC_IN_FLIGHT];
+	struct transfer *slots;
 	struct pv_grpc_job **again = NULL;
 	struct curl_slist *h = NULL;
 	char *url = NULL;
@@ -700,14 +701,16 @@ void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
 						    &jobs[i].err);
 		return;
 	}
-	memset(slots, 0, sizeof slots);
+	if (in_flight == 0)
+		in_flight = 1;
+	slots = pv_xcalloc(in_flight, sizeof *slots);
 	again = pv_xcalloc(n, sizeof *again);
 	h = request_headers(deadline_ms, headers);
 	while (next < n || busy > 0) {
 		CURLMsg *msg;
 		int still = 0, queued;
 
-		for (size_t s = 0; s < PV_GRPC_IN_FLIGHT && next < n; s++) {
+		for (size_t s = 0; s < in_flight && next < n; s++) {
 			if (slots[s].curl)
 				continue;
 			free(url);
@@ -718,7 +721,7 @@ void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
 		}
 		mrc = curl_multi_perform(g->multi, &still);
 		while (mrc == CURLM_OK && (msg = curl_multi_info_read(g->multi, &queued))) {
-			for (size_t s = 0; msg->msg == CURLMSG_DONE && s < PV_GRPC_IN_FLIGHT; s++) {
+			for (size_t s = 0; msg->msg == CURLMSG_DONE && s < in_flight; s++) {
 				struct pv_grpc_job *job = slots[s].job;
 
 				if (slots[s].curl != msg->easy_handle)
@@ -735,7 +738,7 @@ void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
 			break;
 	}
 	/* The multi handle failed: every call not finished fails with it. */
-	for (size_t s = 0; s < PV_GRPC_IN_FLIGHT; s++) {
+	for (size_t s = 0; s < in_flight; s++) {
 		if (!slots[s].curl)
 			continue;
 		slots[s].job->code = pv_error_set(&slots[s].job->err, PV_ERR_UNAVAILABLE,
@@ -759,6 +762,7 @@ void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
 					 max_body, &job->reply, &job->err);
 	}
 	free(again);
+	free(slots);
 	free(url);
 	curl_slist_free_all(h);
 }

@@ -116,13 +116,12 @@ struct pv_grpc_job {
 	struct pv_error err;
 };
 
-#define PV_GRPC_IN_FLIGHT 16 /* pv_grpc_call_many's calls at once */
-
-/* Makes the n calls concurrently, PV_GRPC_IN_FLIGHT at a time, each on a
- * connection of its own (kept for the next calls over TLS; see grpc.c).  Each job's code, err and reply are what pv_grpc_call would
+/* Makes the n calls concurrently, in_flight (at least 1) at a time, each on
+ * a connection of its own (kept for the next calls over TLS; see grpc.c).  Each job's code, err and reply are what pv_grpc_call would
  * have given it; a call the kept connection failed goes again once. */
 void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
-		       const char *const *headers, long deadline_ms, size_t max_body);
+		       const char *const *headers, long deadline_ms, size_t max_body,
+		       size_t in_flight);
 
 /* A stand-in for the HTTP/2 exchange, for the fuzz target
  * (tests/fuzz/fuzz-kurrentdb.c): every call of g is answered by fn instead

@@ -95,6 +95,7 @@ struct kdb {
 	char *user;             /* whose credentials go out (only over TLS); NULL: anonymous */
 	int64_t actual_version; /* the last wrong-expected-version answer's, -1: none */
 	bool discovered;        /* +discover: the node in use came from gossip */
+	size_t in_flight;       /* a unit's calls at once */
 };
 
 /* A record read from $all, with its place in the log. */
@@ -1070,7 +1071,7 @@ static void call_set_send(struct kdb *k, struct call_set *set)
 		return;
 	}
 	pv_grpc_call_many(k->grpc, set->jobs, set->n, node_headers(k), k->deadline_ms,
-			  KDB_ANSWER_MAX);
+			  KDB_ANSWER_MAX, k->in_flight);
 }
 
 /* Frees the requests and the answers not taken. */
@@ -1630,6 +1631,7 @@ enum pv_err pv_es_kurrentdb_open(const struct pv_es_options *opts, struct pv_es 
 	k->deadline_ms = k->conn.deadline_ms > 0 ? k->conn.deadline_ms
 			 : opts->timeout_ms > 0  ? opts->timeout_ms
 						 : KDB_DEFAULT_DEADLINE_MS;
+	k->in_flight = opts->in_flight > 0 ? (size_t)opts->in_flight : 8;
 	g.host = k->conn.hosts[0].host;
 	g.port = k->conn.hosts[0].port;
 	g.tls = k->conn.tls;

@@ -518,8 +518,8 @@ static enum pv_err transfer_result(const struct pv_grpc *g, CURL *c, CURLcode rc
 				"gRPC %s at %s: no answer within the deadline of %ld ms", path,
 				g->target, deadline_ms);
 		else
-			code = pv_http_client_curl_error(err, rc, errbuf, NULL,
-							 "gRPC %s at %s", path, g->target);
+			code = pv_http_client_curl_error(err, rc, errbuf, NULL, "gRPC %s at %s",
+							 path, g->target);
 		if (rc == CURLE_PEER_FAILED_VERIFICATION)
 			code = certificate_hint(err);
 		return code;
@@ -626,8 +626,7 @@ static bool multi_ready(struct pv_grpc *g)
 	 * handed over some answers without their trailers (no grpc-status, in
 	 * 2 of 5 batches of 500 calls).  Over TLS the connections are kept for
 	 * the next calls; without TLS each call has a new one (pv_grpc_call). */
-	return curl_multi_setopt(g->multi, CURLMOPT_PIPELINING,
-				 CURLPIPE_NOTHING) == CURLM_OK;
+	return curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING) == CURLM_OK;
 }
 
 /* Adds the job's transfer to the multi handle; false (the job's error set)
@@ -696,9 +695,9 @@ void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
 		deadline_ms = 10000;
 	if (g->transport || n == 1 || !multi_ready(g)) {
 		for (size_t i = 0; i < n; i++)
-			jobs[i].code = pv_grpc_call(g, jobs[i].path, jobs[i].request, headers,
-						    deadline_ms, max_body, &jobs[i].reply,
-						    &jobs[i].err);
+			jobs[i].code =
+				pv_grpc_call(g, jobs[i].path, jobs[i].request, headers, deadline_ms,
+					     max_body, &jobs[i].reply, &jobs[i].err);
 		return;
 	}
 	if (in_flight == 0)
@@ -758,8 +757,8 @@ void pv_grpc_call_many(struct pv_grpc *g, struct pv_grpc_job *jobs, size_t n,
 			    "%s at %s: the kept HTTP/2 connection failed; sending the call again",
 			    job->path, g->target);
 		pv_grpc_reply_clear(&job->reply);
-		job->code = pv_grpc_call(g, job->path, job->request, headers, deadline_ms,
-					 max_body, &job->reply, &job->err);
+		job->code = pv_grpc_call(g, job->path, job->request, headers, deadline_ms, max_body,
+					 &job->reply, &job->err);
 	}
 	free(again);
 	free(slots);

@@ -263,8 +263,8 @@ static enum pv_err gossip_from_seed(struct kdb *k, bool *moved, struct pv_error 
 	*moved = false;
 	pv_grpc_frame(&body, &empty.base);
 	/* A failed call names the seed already; the rest say which seed. */
-	rc = pv_grpc_call(k->grpc, PATH_GOSSIP, &body, NULL, k->deadline_ms, KDB_ANSWER_MAX,
-			  &reply, err);
+	rc = pv_grpc_call(k->grpc, PATH_GOSSIP, &body, NULL, k->deadline_ms, KDB_ANSWER_MAX, &reply,
+			  err);
 	pv_buf_free(&body);
 	if (rc != PV_OK) {
 		pv_grpc_reply_clear(&reply);
@@ -288,8 +288,7 @@ static enum pv_err gossip_from_seed(struct kdb *k, bool *moved, struct pv_error 
 	if ((m = pick_member(k, info))) {
 		pv_log_info("kurrentdb", "%s: %zu member(s); using %s:%" PRIu32, what,
 			    info->n_members, m->http_end_point->address, m->http_end_point->port);
-		pv_grpc_retarget(k->grpc, m->http_end_point->address,
-				 (int)m->http_end_point->port);
+		pv_grpc_retarget(k->grpc, m->http_end_point->address, (int)m->http_end_point->port);
 		*moved = true;
 	} else {
 		rc = pv_error_set(err, PV_ERR_UNAVAILABLE,
@@ -952,10 +951,9 @@ static void stream_read_body(const char *stream, int64_t from, size_t max, bool 
 
 /* The page a stream read's answer gives (rc: the call's; the reply holds
  * the answer when PV_OK), as pv_es_read_stream answers it. */
-static enum pv_err stream_read_page(enum pv_err rc, struct pv_grpc_reply *reply,
-				    const char *stream, const char *shown, const char *what,
-				    int64_t from, size_t max, bool backward,
-				    struct pv_es_page *page, struct pv_error *err)
+static enum pv_err stream_read_page(enum pv_err rc, struct pv_grpc_reply *reply, const char *stream,
+				    const char *shown, const char *what, int64_t from, size_t max,
+				    bool backward, struct pv_es_page *page, struct pv_error *err)
 {
 	struct stream_read s = {.page = page, .stream = stream, .shown = shown};
 
@@ -1161,7 +1159,8 @@ static enum pv_err kdb_check_versions(struct pv_es *es, const struct pv_es_expec
 	for (size_t i = 0; i < n && rc == PV_OK; i++) {
 		*failed = i;
 		if (!x[i].stream || !*x[i].stream)
-			rc = pv_error_set(err, PV_ERR_INVALID, "kurrentdb: read: empty stream name");
+			rc = pv_error_set(err, PV_ERR_INVALID,
+					  "kurrentdb: read: empty stream name");
 		else
 			stream_read_body(x[i].stream, -1, 1, true, &set.bodies[i]);
 	}
@@ -1178,7 +1177,8 @@ static enum pv_err kdb_check_versions(struct pv_es *es, const struct pv_es_expec
 		rc = head_version(rc, &reply, x[i].stream, &now, err);
 		if (rc == PV_OK && now != x[i].version)
 			rc = pv_error_set(err, PV_ERR_CONFLICT,
-					  "%s is no longer at version %" PRId64 " (now %" PRId64 ")",
+					  "%s is no longer at version %" PRId64 " (now %" PRId64
+					  ")",
 					  x[i].stream, x[i].version, now);
 	}
 	call_set_free(&set);

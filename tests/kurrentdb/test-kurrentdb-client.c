@@ -477,7 +477,8 @@ static void unit_at_once_tls(void **state)
  * through gossip. */
 static void discover_finds_the_leader(void **state)
 {
-	struct pv_es *es = open_url("PV_TEST_KDB_DISCOVER"), *leader = open_url("PV_TEST_KDB_LEADER");
+	struct pv_es *es = open_url("PV_TEST_KDB_DISCOVER"),
+		     *leader = open_url("PV_TEST_KDB_LEADER");
 	char *stream = fresh_stream(), id[PV_UUID_LEN + 1];
 	struct pv_es_new_event ev;
 	struct pv_es_page page;

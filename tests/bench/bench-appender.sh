@@ -50,9 +50,10 @@ ACTIVE=${ACTIVE:-$ELECTIONS}
 ONE_EVENTS=${ONE_EVENTS:-$((EVENTS / 10))}
 ESDB_EVENTS=${ESDB_EVENTS:-$((EVENTS / 20))}
 KDB_EVENTS=${KDB_EVENTS:-$((EVENTS / 20))}
-PV_KDB_STANDIN_STATS=$(mktemp "${TMPDIR:-/tmp}/bench-kdb-stats.XXXXXX") || exit 1
-export PV_KDB_STANDIN_STATS
-trap 'rm -f "$PV_KDB_STANDIN_STATS"' EXIT
+# Each run's stand-in writes its own stats file: an earlier run's stand-in lives on until the
+# script exits, and still writes its own.
+kdb_stats=$(mktemp -d "${TMPDIR:-/tmp}/bench-kdb-stats.XXXXXX") || exit 1
+trap 'rm -rf "$kdb_stats"' EXIT
 RUNS=${BENCH_RUNS:-broker postgres postgres-one esdb}
 if ((EVENTS < ELECTIONS * 10)); then
 	echo "bench-appender: at least 10 events per election" >&2
@@ -158,6 +159,7 @@ run()
 {
 	local name=$1 backend=$2 batch=$3 events=$4 elections=$ELECTIONS t0 t1 n secs rate db last
 	((events / elections >= 10)) || elections=$((events / 10))
+	export PV_KDB_STANDIN_STATS=$kdb_stats/$name.json
 	if ! PVA_BACKEND=$backend pva_setup "bench_${name//-/_}"; then
 		echo "# servers unavailable"
 		exit 1

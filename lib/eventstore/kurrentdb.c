@@ -3,6 +3,9 @@
  * Calls (event_store.client.streams.Streams): Append (the options, then one
  * message per event, in one request body), Read (a stream or $all, with a
  * count: the answer ends by itself), Delete (soft) and Tombstone (hard).
+ * A unit of work's appends, one Append per stream, and its version checks
+ * go out at once, [eventstore] requests_in_flight at a time
+ * (pv_grpc_call_many); each stream's append is atomic on its own.
  *
  * Events: data is the JSON text with content-type application/json, the
  * metadata JSON goes in custom_metadata; ids are sent and asked for as UUID

@@ -28,6 +28,13 @@ for cmd in lighttpd curl jq psql node flock setsid; do
 done
 [[ -x $top_builddir/workers/photovote-projector ]] ||
 	{ echo "1..0 # SKIP photovote-projector not built"; exit 0; }
+# One run-local test at a time: run-local's RabbitMQ has fixed distribution ports, and two
+# run-locals starting at once race for the same free ones.  flock -o: run-local's servers
+# do not inherit the lock.
+if [[ -z ${PV_RUN_LOCAL_LOCKED:-} ]]; then
+	PV_RUN_LOCAL_LOCKED=1 exec flock -o -w 1200 "${TMPDIR:-/tmp}/pv-run-local-tests.lock" \
+		bash "$0" "$@"
+fi
 # shellcheck source=tests/kurrentdb/standin.sh
 . "$top_srcdir/tests/kurrentdb/standin.sh"
 
@@ -48,7 +55,8 @@ cleanup()
 trap cleanup EXIT
 pv_kdb_start || { echo "Bail out! the KurrentDB stand-in did not start"; exit 1; }
 dir=$(pv_kdb_dir) || { echo "Bail out! npm ci of the stand-in failed"; exit 1; }
-export PHOTOVOTE_LOCAL_VAR=$var PHOTOVOTE_LOCAL_BUILDDIR=$(cd "$top_builddir" && pwd)
+builddir=$(cd "$top_builddir" && pwd)
+export PHOTOVOTE_LOCAL_VAR=$var PHOTOVOTE_LOCAL_BUILDDIR=$builddir
 export PHOTOVOTE_LOCAL_HTTP_PORT=18090
 export PHOTOVOTE_ESDB_URL="kurrentdb+discover://127.0.0.1:$pv_kdb_port?tls=false"
 unset PHOTOVOTE_LOCAL_EXIT

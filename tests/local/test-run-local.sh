@@ -54,6 +54,13 @@ for cmd in lighttpd curl jq psql node flock setsid; do
 done
 [[ -x $top_builddir/workers/photovote-projector ]] || skip_all "photovote-projector not built"
 
+# One run-local test at a time: run-local's RabbitMQ has fixed distribution ports, and two
+# run-locals starting at once race for the same free ones.  flock -o: run-local's servers
+# do not inherit the lock.
+if [[ -z ${PV_RUN_LOCAL_LOCKED:-} ]]; then
+	PV_RUN_LOCAL_LOCKED=1 exec flock -o -w 1200 "${TMPDIR:-/tmp}/pv-run-local-tests.lock" \
+		bash "$0" "$@"
+fi
 run_local=$top_srcdir/run-local
 var=$(mktemp -d "${TMPDIR:-/tmp}/pv-run-local.XXXXXX") || exit 1
 chmod 755 "$var"

@@ -68,8 +68,10 @@ start()
 		grep -q listening "$WORK/listener.out" && break
 		sleep 0.1
 	done
-	grep -q listening "$WORK/listener.out" ||
-		echo "# the notify listener did not start within 60 s"
+	if ! grep -q listening "$WORK/listener.out"; then
+		echo "# the notify listener did not start within 60 s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+		sed 's/^/# listener: /' "$WORK/listener.out"
+	fi
 	NOTIFY_SOCKET=$WORK/notify.sock "$@" >>"$WORK/program.log" 2>&1 &
 	prog=$!
 }

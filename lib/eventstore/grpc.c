@@ -619,14 +619,20 @@ static void job_start(struct pv_grpc_job *job, size_t max_body)
 
 static bool multi_ready(struct pv_grpc *g)
 {
-	if (!g->multi && !(g->multi = curl_multi_init()))
+	if (g->multi)
+		return true;
+	if (!(g->multi = curl_multi_init()))
 		return false;
 	/* A connection per call in flight, never two calls on one at once:
 	 * multiplexed on one TLS connection, libcurl 7.88 against grpc-js
 	 * handed over some answers without their trailers (no grpc-status, in
 	 * 2 of 5 batches of 500 calls).  Over TLS the connections are kept for
 	 * the next calls; without TLS each call has a new one (pv_grpc_call). */
-	return curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING) == CURLM_OK;
+	if (curl_multi_setopt(g->multi, CURLMOPT_PIPELINING, CURLPIPE_NOTHING) == CURLM_OK)
+		return true;
+	curl_multi_cleanup(g->multi);
+	g->multi = NULL;
+	return false;
 }
 
 /* Adds the job's transfer to the multi handle; false (the job's error set)

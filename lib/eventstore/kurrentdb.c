@@ -1129,16 +1129,15 @@ static enum pv_err kdb_append_many(struct pv_es *es, struct pv_es_append_req *re
 }
 
 /* The version of a stream that a backward read of one gave (rc, reply):
- * -1 for none; a stream deleted for good is a conflict. */
+ * -1 for none; a stream deleted for good is a conflict.  shown: the
+ * stream's name escaped; what: the read, for messages. */
 static enum pv_err head_version(enum pv_err rc, struct pv_grpc_reply *reply, const char *stream,
-				int64_t *now, struct pv_error *err)
+				const char *shown, const char *what, int64_t *now,
+				struct pv_error *err)
 {
 	struct pv_es_page page = {.next = -1};
-	char what[300], shown[256];
 
 	*now = -1;
-	pv_log_escape(shown, sizeof shown, stream, strlen(stream));
-	snprintf(what, sizeof what, "read %s backwards", shown);
 	rc = stream_read_page(rc, reply, stream, shown, what, -1, 1, true, &page, err);
 	if (rc == PV_ERR_GONE)
 		rc = pv_error_set(err, PV_ERR_CONFLICT, "%s is deleted for good", shown);
@@ -1172,17 +1171,18 @@ static enum pv_err kdb_check_versions(struct pv_es *es, const struct pv_es_expec
 	for (size_t i = 0; i < n && rc == PV_OK; i++) {
 		struct pv_grpc_reply reply;
 		int64_t now;
-		char what[300];
+		char what[300], shown[256];
 
 		*failed = i;
-		snprintf(what, sizeof what, "read %.250s backwards", x[i].stream);
+		pv_log_escape(shown, sizeof shown, x[i].stream, strlen(x[i].stream));
+		snprintf(what, sizeof what, "read %s backwards", shown);
 		rc = job_outcome(k, &set.jobs[i], what, &reply, err);
-		rc = head_version(rc, &reply, x[i].stream, &now, err);
+		rc = head_version(rc, &reply, x[i].stream, shown, what, &now, err);
 		if (rc == PV_OK && now != x[i].version)
 			rc = pv_error_set(err, PV_ERR_CONFLICT,
 					  "%s is no longer at version %" PRId64 " (now %" PRId64
 					  ")",
-					  x[i].stream, x[i].version, now);
+					  shown, x[i].version, now);
 	}
 	call_set_free(&set);
 	return rc;

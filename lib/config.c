@@ -128,6 +128,10 @@ static const struct key_spec key_table[] = {
 	    "per-request timeout (kurrentdb: the gRPC deadline, unless defaultDeadline is set)"),
 	INT("eventstore", "requests_in_flight", "8", 1, 256,
 	    "most requests of one appender batch sent at once, one per stream (esdb, kurrentdb)"),
+	BOOL("eventstore", "append_sessions", "true",
+	     "kurrentdb: a batch's appends to several streams in multi-stream AppendSession "
+	     "calls where the server offers them (KurrentDB 25.1 and later); false: one Append "
+	     "call per stream"),
 
 	STR("cosmos", "endpoint", "https://127.0.0.1:8081", "Cosmos DB account endpoint"),
 	SECRET("cosmos", "key", "", "Cosmos DB master key (base64)"),

@@ -200,9 +200,11 @@ struct pv_es_options {
 	const char *url;      /* esdb: base URL, e.g. https://127.0.0.1:2113 */
 	const char *username; /* esdb: Basic auth */
 	const char *password;
-	const char *ca_file;     /* esdb: CA bundle for TLS, NULL = system */
-	long timeout_ms;         /* per request */
-	long in_flight;          /* esdb, kurrentdb: most requests of a unit at once (<= 0: 8) */
+	const char *ca_file; /* esdb: CA bundle for TLS, NULL = system */
+	long timeout_ms;     /* per request */
+	long in_flight;      /* esdb, kurrentdb: most requests of a unit at once (<= 0: 8) */
+	/* kurrentdb: never a multi-stream AppendSession, even where offered */
+	bool one_call_per_stream;
 	const char *pg_conninfo; /* postgres: libpq connection string */
 };
 

@@ -47,5 +47,6 @@ void pv_es_options_from_config(const struct pv_config *cfg, struct pv_es_options
 	o->ca_file = *ca ? ca : NULL;
 	o->timeout_ms = (long)pv_config_int(cfg, "eventstore", "timeout_ms");
 	o->in_flight = (long)pv_config_int(cfg, "eventstore", "requests_in_flight");
+	o->one_call_per_stream = !pv_config_bool(cfg, "eventstore", "append_sessions");
 	o->pg_conninfo = pv_config_str(cfg, "postgres", "conninfo");
 }

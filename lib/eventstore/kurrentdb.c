@@ -3,12 +3,18 @@
  * Calls (event_store.client.streams.Streams): Append (the options, then one
  * message per event, in one request body), Read (a stream or $all, with a
  * count: the answer ends by itself), Delete (soft) and Tombstone (hard).
- * A unit of work's appends, one Append per stream, and its version checks
- * go out at once, [eventstore] requests_in_flight at a time
- * (pv_grpc_call_many); each stream's append is atomic on its own.
+ * A unit of work's appends go in multi-stream AppendSession calls
+ * (kurrentdb.protocol.v2.streams, KurrentDB 25.1 and later) where the
+ * node's ServerFeatures offer it and [eventstore] append_sessions allows:
+ * up to KDB_SESSION_MAX bytes of streams per call, each session atomic; a
+ * session refused writes nothing, and its streams go again one Append each
+ * for their own verdicts.  Otherwise, one Append per stream; those and the
+ * unit's version checks go out at once, [eventstore] requests_in_flight at
+ * a time (pv_grpc_call_many); each stream's append is atomic on its own.
  *
  * Events: data is the JSON text with content-type application/json, the
- * metadata JSON goes in custom_metadata; ids are sent and asked for as UUID
+ * metadata JSON goes in custom_metadata (in a session, as the records'
+ * properties: kurrentdb_props.h); ids are sent and asked for as UUID
  * strings.  An event whose content type is not JSON reads with data null.
  *
  * The category feed is $all read forwards with the server-side filter
@@ -42,15 +48,19 @@
 
 #include "eventstore/grpc.h"
 #include "eventstore/kurrentdb_conn.h"
+#include "eventstore/kurrentdb_props.h"
 #include "lib/eventstore/proto/gossip.pb-c.h"
+#include "lib/eventstore/proto/serverfeatures.pb-c.h"
 #include "lib/eventstore/proto/shared.pb-c.h"
 #include "lib/eventstore/proto/streams.pb-c.h"
+#include "lib/eventstore/proto/v2streams.pb-c.h"
 #include "log.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define KDB_DEFAULT_DEADLINE_MS 10000L
@@ -99,6 +109,9 @@ struct kdb {
 	int64_t actual_version; /* the last wrong-expected-version answer's, -1: none */
 	bool discovered;        /* +discover: the node in use came from gossip */
 	size_t in_flight;       /* a unit's calls at once */
+	int last_status;        /* grpc-status of call()'s last answer; -1: none came */
+	bool sessions_off;      /* [eventstore] append_sessions = false */
+	int sessions;           /* the node offers AppendSession: 1, 0; -1: not asked yet */
 };
 
 /* A record read from $all, with its place in the log. */
@@ -312,6 +325,7 @@ static enum pv_err discover(struct kdb *k, struct pv_error *err)
 
 		pv_grpc_retarget(k->grpc, k->conn.hosts[at].host, k->conn.hosts[at].port);
 		if (gossip_from_seed(k, &moved, err) == PV_OK && moved) {
+			k->sessions = -1;
 			k->host = at;
 			k->discovered = true;
 			return PV_OK;
@@ -326,6 +340,7 @@ static enum pv_err discover(struct kdb *k, struct pv_error *err)
  * +discover, gossip is asked again before the next call. */
 static void next_host(struct kdb *k)
 {
+	k->sessions = -1; /* another node may be another version */
 	if (k->conn.discover) {
 		k->discovered = false;
 		return;
@@ -353,6 +368,7 @@ static enum pv_err call(struct kdb *k, const char *path, const struct pv_buf *re
 {
 	const char *const *headers = node_headers(k);
 
+	k->last_status = -1;
 	if (k->conn.discover && !k->discovered && discover(k, err) != PV_OK)
 		return pv_error_prefix(err, "kurrentdb: %s", what);
 	for (int hop = 0;; hop++) {
@@ -365,6 +381,7 @@ static enum pv_err call(struct kdb *k, const char *path, const struct pv_buf *re
 				next_host(k);
 			return pv_error_prefix(err, "kurrentdb: %s", what);
 		}
+		k->last_status = reply->status;
 		if (reply->status == PV_GRPC_OK)
 			return PV_OK;
 		const char *exception = pv_grpc_reply_meta(reply, "exception");
@@ -379,6 +396,7 @@ static enum pv_err call(struct kdb *k, const char *path, const struct pv_buf *re
 					    "%s is not the leader; the leader is %s:%ld",
 					    pv_grpc_target(k->grpc), host, p);
 				pv_grpc_retarget(k->grpc, host, (int)p);
+				k->sessions = -1;
 				pv_grpc_reply_clear(reply);
 				continue;
 			}
@@ -494,6 +512,12 @@ static enum pv_err recorded_event(const Recorded *r, int64_t position, struct pv
 			      ? json_loadb((const char *)r->custom_metadata.data,
 					   r->custom_metadata.len, JSON_DECODE_ANY, NULL)
 			      : NULL;
+	/* Appended through AppendSession: the schema the server adds goes. */
+	if (json_is_object(e->metadata) && pv_kdb_props_strip(e->metadata, e->type) &&
+	    json_object_size(e->metadata) == 0) {
+		json_decref(e->metadata);
+		e->metadata = NULL;
+	}
 	if (!e->metadata)
 		e->metadata = json_null();
 	return PV_OK;
@@ -1086,14 +1110,12 @@ static void call_set_free(struct call_set *set)
 	free(set->jobs);
 }
 
-/* The unit's appends (eventstore.h): one Append call per stream, the calls
- * at once (pv_grpc_call_many).  Each stream's append is atomic on its own,
- * as the server makes it; the first failure in request order is the
- * unit's answer. */
-static enum pv_err kdb_append_many(struct pv_es *es, struct pv_es_append_req *reqs, size_t n,
-				   size_t *failed, struct pv_error *err)
+/* Appends to n streams, one Append call per stream, the calls at once
+ * (pv_grpc_call_many).  Each stream's append is atomic on its own, as the
+ * server makes it; the first failure in request order is the answer. */
+static enum pv_err append_each(struct kdb *k, struct pv_es_append_req *reqs, size_t n,
+			       size_t *failed, struct pv_error *err)
 {
-	struct kdb *k = (struct kdb *)es;
 	struct call_set set;
 	enum pv_err rc = PV_OK;
 
@@ -1126,6 +1148,286 @@ static enum pv_err kdb_append_many(struct pv_es *es, struct pv_es_append_req *re
 	}
 	call_set_free(&set);
 	return rc;
+}
+
+/* ---- multi-stream appends (AppendSession) ---------------------------------------- */
+
+#define PATH_SESSION "/kurrentdb.protocol.v2.streams.StreamsService/AppendSession"
+#define PATH_FEATURES "/event_store.client.server_features.ServerFeatures/GetSupportedMethods"
+/* Framed bytes of one session: MaxAppendSize's default before 25.1 (1 MiB),
+ * the lowest a server that offers sessions may have been left at.  The
+ * server counts data, properties and type, a little less than the frames. */
+#define KDB_SESSION_MAX (1024u * 1024u)
+
+typedef EventStore__Client__ServerFeatures__SupportedMethods SupportedMethods;
+typedef Kurrentdb__Protocol__V2__Streams__AppendRequest SessionReq;
+typedef Kurrentdb__Protocol__V2__Streams__AppendRecord SessionRecord;
+typedef Kurrentdb__Protocol__V2__Streams__SchemaInfo SchemaInfo;
+typedef Kurrentdb__Protocol__V2__Streams__AppendSessionResponse SessionResp;
+typedef Kurrentdb__Protocol__V2__Streams__AppendResponse SessionOut;
+
+/* Whether the node in use offers AppendSession, as its ServerFeatures say
+ * (asked once per node; the official clients ask the same). */
+static bool offers_sessions(struct kdb *k)
+{
+	struct pv_buf body = PV_BUF_INIT;
+	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
+	struct pv_grpc_reply reply;
+	struct pv_error err;
+	const uint8_t *msg;
+	size_t len;
+	SupportedMethods *m;
+	enum pv_err rc;
+
+	if (k->sessions_off)
+		return false;
+	if (k->sessions >= 0)
+		return k->sessions == 1;
+	pv_grpc_frame(&body, &empty.base);
+	rc = call(k, PATH_FEATURES, &body, 0, "its server features", &reply, &err);
+	pv_buf_free(&body);
+	if (rc == PV_OK && pv_grpc_reply_next(&reply, &msg, &len, &err) == PV_OK && msg &&
+	    (m = event_store__client__server_features__supported_methods__unpack(NULL, len, msg))) {
+		k->sessions = 0;
+		for (size_t i = 0; i < m->n_methods; i++)
+			if (m->methods[i]->service_name && m->methods[i]->method_name &&
+			    strcasecmp(m->methods[i]->service_name,
+				       "kurrentdb.protocol.v2.streams.streamsservice") == 0 &&
+			    strcasecmp(m->methods[i]->method_name, "appendsession") == 0)
+				k->sessions = 1;
+		event_store__client__server_features__supported_methods__free_unpacked(m, NULL);
+		pv_log_info("kurrentdb", "%s %s", pv_grpc_target(k->grpc),
+			    k->sessions ? "offers AppendSession: a batch's streams go in one call"
+					: "offers no AppendSession: one Append call per stream");
+	} else {
+		if (rc == PV_OK)
+			pv_error_set(&err, PV_ERR_PROTOCOL,
+				     "kurrentdb: its server features: no SupportedMethods");
+		/* Refused (an answer came): asked again on another node only. */
+		if (k->last_status > 0 || rc == PV_OK)
+			k->sessions = 0;
+		pv_log_warnx("kurrentdb", "%s; one Append call per stream", err.msg);
+	}
+	pv_grpc_reply_clear(&reply);
+	return k->sessions == 1;
+}
+
+/* Sessions can carry the unit: more than one stream, and metadata that
+ * comes back the same from properties (kurrentdb_props.h). */
+static bool session_fits(const struct pv_es_append_req *reqs, size_t n)
+{
+	if (n < 2)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		for (size_t e = 0; e < reqs[i].count; e++)
+			if (!pv_kdb_props_exact(reqs[i].events[e].metadata))
+				return false;
+	return true;
+}
+
+/* The framed AppendRequest of one stream's share of a session. */
+static enum pv_err session_frame(const struct pv_es_append_req *r, struct pv_buf *out,
+				 struct pv_error *err)
+{
+	SessionReq req = KURRENTDB__PROTOCOL__V2__STREAMS__APPEND_REQUEST__INIT;
+	struct pv_kdb_props mem = {0};
+	SessionRecord *records;
+	SchemaInfo *schemas;
+	char **datas;
+	enum pv_err rc;
+
+	if (!r->stream || !*r->stream)
+		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: append: empty stream name");
+	if (r->expected < PV_ES_STREAM_EXISTS || r->expected == -3)
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "kurrentdb: append to %s: expected version %" PRId64
+				    " is not one",
+				    r->stream, r->expected);
+	rc = check_events(r->events, r->count, err);
+	if (rc != PV_OK)
+		return rc;
+
+	records = pv_xcalloc(r->count, sizeof *records);
+	schemas = pv_xcalloc(r->count, sizeof *schemas);
+	datas = pv_xcalloc(r->count, sizeof *datas);
+	req.records = pv_xcalloc(r->count, sizeof *req.records);
+	req.stream = (char *)r->stream;
+	/* The v2 constants are the same numbers: -1 no stream, -2 any, -4 exists. */
+	req.has_expected_revision = 1;
+	req.expected_revision = r->expected;
+	for (size_t i = 0; i < r->count; i++) {
+		SessionRecord *rec = &records[i];
+		size_t len;
+
+		kurrentdb__protocol__v2__streams__append_record__init(rec);
+		kurrentdb__protocol__v2__streams__schema_info__init(&schemas[i]);
+		schemas[i].has_format = 1;
+		schemas[i].format =
+			KURRENTDB__PROTOCOL__V2__STREAMS__SCHEMA_FORMAT__SCHEMA_FORMAT_JSON;
+		schemas[i].name = (char *)r->events[i].type;
+		datas[i] = dump(r->events[i].data, &len);
+		rec->record_id = (char *)r->events[i].id;
+		rec->schema = &schemas[i];
+		rec->has_data = 1;
+		rec->data.data = (uint8_t *)datas[i];
+		rec->data.len = len;
+		rec->properties =
+			pv_kdb_props_build(r->events[i].metadata, &rec->n_properties, &mem);
+		req.records[req.n_records++] = rec;
+	}
+	pv_grpc_frame(out, &req.base);
+	for (size_t i = 0; i < r->count; i++)
+		free(datas[i]);
+	free(datas);
+	free(schemas);
+	free(records);
+	free(req.records);
+	pv_kdb_props_free(&mem);
+	return PV_OK;
+}
+
+/* A session's answer: each stream's revision, in the order sent. */
+static enum pv_err session_answer(struct pv_grpc_reply *reply, struct pv_es_append_req *reqs,
+				  size_t n, size_t *failed, struct pv_error *err)
+{
+	const uint8_t *msg;
+	size_t len;
+	SessionResp *resp;
+	enum pv_err rc = pv_grpc_reply_next(reply, &msg, &len, err);
+
+	*failed = 0;
+	if (rc != PV_OK)
+		return pv_error_prefix(err, "kurrentdb: append session");
+	if (!msg)
+		return pv_error_set(err, PV_ERR_PROTOCOL, "kurrentdb: append session: no answer");
+	resp = kurrentdb__protocol__v2__streams__append_session_response__unpack(NULL, len, msg);
+	if (!resp)
+		return pv_error_set(err, PV_ERR_PROTOCOL,
+				    "kurrentdb: append session: protobuf-c cannot unpack the "
+				    "AppendSessionResponse");
+	if (resp->n_output != n)
+		rc = pv_error_set(err, PV_ERR_PROTOCOL,
+				  "kurrentdb: append session: %zu streams answered for %zu sent",
+				  resp->n_output, n);
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		const SessionOut *o = resp->output[i];
+		struct pv_es_append_req *r = &reqs[i];
+		/* proto3 leaves a revision of 0 out */
+		int64_t rev = o->has_stream_revision ? o->stream_revision : 0;
+
+		if (!o->stream || strcmp(o->stream, r->stream) != 0 || rev < 0 ||
+		    !revision_fits((uint64_t)rev, r->expected, r->count)) {
+			*failed = i;
+			rc = pv_error_set(err, PV_ERR_PROTOCOL,
+					  "kurrentdb: append session: the answer for %s (stream "
+					  "%zu) names another stream or a revision that does not "
+					  "fit the %zu events appended",
+					  r->stream, i, r->count);
+			break;
+		}
+		r->version = rev;
+		r->continued = r->expected == PV_ES_NO_STREAM && rev != (int64_t)r->count - 1;
+	}
+	kurrentdb__protocol__v2__streams__append_session_response__free_unpacked(resp, NULL);
+	return rc;
+}
+
+/* Statuses with which a server refuses a session before it writes any of it
+ * (a conflict, a tombstone, a size, a request it does not take): the
+ * streams can go again one call each, which gives each its own verdict.
+ * Any other (a deadline, unavailable, internal) leaves the outcome open. */
+static const int session_refusals[] = {
+	PV_GRPC_INVALID_ARGUMENT,  PV_GRPC_NOT_FOUND,          PV_GRPC_ALREADY_EXISTS,
+	PV_GRPC_PERMISSION_DENIED, PV_GRPC_RESOURCE_EXHAUSTED, PV_GRPC_FAILED_PRECONDITION,
+	PV_GRPC_ABORTED,           PV_GRPC_OUT_OF_RANGE,       PV_GRPC_UNIMPLEMENTED,
+	PV_GRPC_UNAUTHENTICATED,
+};
+
+static bool session_refused(int status)
+{
+	for (size_t i = 0; i < sizeof session_refusals / sizeof session_refusals[0]; i++)
+		if (session_refusals[i] == status)
+			return true;
+	return false;
+}
+
+/* One session: the n streams' frames in one AppendSession call. */
+static enum pv_err one_session(struct kdb *k, struct pv_es_append_req *reqs,
+			       const struct pv_buf *frames, size_t n, size_t *failed,
+			       struct pv_error *err)
+{
+	struct pv_buf body = PV_BUF_INIT;
+	struct pv_grpc_reply reply;
+	char what[300];
+	enum pv_err rc;
+
+	for (size_t i = 0; i < n; i++)
+		pv_buf_append(&body, frames[i].data, frames[i].len);
+	snprintf(what, sizeof what, "append session of %zu streams (%.200s, ...)", n,
+		 reqs[0].stream);
+	rc = call(k, PATH_SESSION, &body, 0, what, &reply, err);
+	pv_buf_free(&body);
+	if (rc == PV_OK) {
+		rc = session_answer(&reply, reqs, n, failed, err);
+		pv_grpc_reply_clear(&reply);
+		return rc;
+	}
+	*failed = 0;
+	if (!session_refused(k->last_status))
+		return rc;
+	if (k->last_status == PV_GRPC_UNIMPLEMENTED)
+		k->sessions = 0;
+	pv_log_info("kurrentdb", "%s; the %zu streams go again one call each", err->msg, n);
+	return append_each(k, reqs, n, failed, err);
+}
+
+/* The streams in sessions of at most KDB_SESSION_MAX bytes, in order; a
+ * stream is in a session once (the server's rule). */
+static enum pv_err append_sessions(struct kdb *k, struct pv_es_append_req *reqs, size_t n,
+				   size_t *failed, struct pv_error *err)
+{
+	struct pv_buf *frames = pv_xcalloc(n, sizeof *frames);
+	enum pv_err rc = PV_OK;
+
+	for (size_t i = 0; i < n && rc == PV_OK; i++) {
+		reqs[i].continued = false;
+		reqs[i].version = -1;
+		rc = session_frame(&reqs[i], &frames[i], err);
+		if (rc != PV_OK)
+			*failed = i;
+	}
+	for (size_t i = 0, j; i < n && rc == PV_OK; i = j) {
+		size_t size = frames[i].len, sub;
+
+		for (j = i + 1; j < n && size + frames[j].len <= KDB_SESSION_MAX; j++) {
+			bool again = false;
+			for (size_t x = i; x < j && !again; x++)
+				again = strcasecmp(reqs[x].stream, reqs[j].stream) == 0;
+			if (again)
+				break;
+			size += frames[j].len;
+		}
+		rc = one_session(k, reqs + i, frames + i, j - i, &sub, err);
+		if (rc != PV_OK)
+			*failed = i + sub;
+	}
+	for (size_t i = 0; i < n; i++)
+		pv_buf_free(&frames[i]);
+	free(frames);
+	return rc;
+}
+
+/* The unit's appends (eventstore.h): in AppendSession calls where the node
+ * offers them, each atomic over its streams; otherwise one Append call per
+ * stream.  The first failure in request order is the unit's answer. */
+static enum pv_err kdb_append_many(struct pv_es *es, struct pv_es_append_req *reqs, size_t n,
+				   size_t *failed, struct pv_error *err)
+{
+	struct kdb *k = (struct kdb *)es;
+
+	if (session_fits(reqs, n) && offers_sessions(k))
+		return append_sessions(k, reqs, n, failed, err);
+	return append_each(k, reqs, n, failed, err);
 }
 
 /* The version of a stream that a backward read of one gave (rc, reply):
@@ -1635,6 +1937,9 @@ enum pv_err pv_es_kurrentdb_open(const struct pv_es_options *opts, struct pv_es 
 			 : opts->timeout_ms > 0  ? opts->timeout_ms
 						 : KDB_DEFAULT_DEADLINE_MS;
 	k->in_flight = opts->in_flight > 0 ? (size_t)opts->in_flight : 8;
+	k->sessions_off = opts->one_call_per_stream;
+	k->sessions = -1;
+	k->last_status = -1;
 	g.host = k->conn.hosts[0].host;
 	g.port = k->conn.hosts[0].port;
 	g.tls = k->conn.tls;

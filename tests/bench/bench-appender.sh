@@ -13,16 +13,21 @@
 #                     election of a batch, [eventstore] requests_in_flight at a time; it gets
 #                     ESDB_EVENTS commands (default: EVENTS / 20)
 #   kurrentdb         the kurrentdb backend (gRPC) against the KurrentDB stand-in (Node,
-#                     @grpc/grpc-js), batches of BATCH: one Append call per election of a
-#                     batch, one after the other (the generic unit of work); it gets KDB_EVENTS
-#                     commands (default: EVENTS / 20)
+#                     @grpc/grpc-js), batches of BATCH: the elections of a batch in
+#                     multi-stream AppendSession calls (up to 1 MiB each), as the stand-in
+#                     offers them like KurrentDB 25.1; it gets KDB_EVENTS commands (default:
+#                     EVENTS / 20)
 #   kurrentdb-tls     the same against the stand-in run with --tls (HTTP/2 over TLS by ALPN,
-#                     Basic credentials): the deployment KurrentDB defaults to, and the one
-#                     where libcurl 7.88 reuses the HTTP/2 connection (KDB_EVENTS commands)
+#                     Basic credentials): the deployment KurrentDB defaults to (KDB_EVENTS)
+#   kurrentdb-each, kurrentdb-tls-each
+#                     the same two with [eventstore] append_sessions = false: one Append
+#                     call per election of a batch, requests_in_flight at a time, as with a
+#                     server before 25.1
 #
 # Each appender run also prints its batches and stream appends (its own count, logged at
-# exit) and, for esdb and kurrentdb, the append requests the stand-in answered: requests per stream per
-# batch, 1 when every election of a batch went in one request.
+# exit) and, for esdb and kurrentdb, the append requests the stand-in answered (Append and
+# AppendSession calls): requests per stream per batch, 1 when every election of a batch went
+# in a request of its own, near 0 when a batch's elections share a session.
 #
 # Every run gets a fresh database and queue on the same throwaway PostgreSQL and RabbitMQ
 # (tests/servers), publishes everything first (with confirms), then starts the appender and
@@ -34,7 +39,7 @@
 #   from the build folder (or with top_srcdir and top_builddir set).
 #   Environment: BATCH (default 1000, as [appender] batch_size), ACTIVE, ONE_EVENTS,
 #   ESDB_EVENTS, KDB_EVENTS, BENCH_RUNS (default "broker postgres postgres-one esdb";
-#   kurrentdb and kurrentdb-tls are two more).
+#   kurrentdb, kurrentdb-tls, kurrentdb-each and kurrentdb-tls-each are four more).
 set -u
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
@@ -134,14 +139,15 @@ standin_appends()
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["appends"])'
 }
 
-# kdb_appends: the Append calls the KurrentDB stand-in answered (its --stats file, written
-# twice a second: read after a pause).
+# kdb_appends: the Append and AppendSession calls the KurrentDB stand-in answered (its
+# --stats file, written twice a second: read after a pause).
 kdb_appends()
 {
 	sleep 0.6
 	python3 -c 'import json, sys
 try:
-    print(json.load(open(sys.argv[1]))["appends"])
+    s = json.load(open(sys.argv[1]))
+    print(s["appends"] + s.get("sessions", 0))
 except (OSError, ValueError):
     print(0)' "$PV_KDB_STANDIN_STATS"
 }
@@ -200,6 +206,7 @@ run()
 	t0=$(date +%s.%N)
 	pva_start PHOTOVOTE_APPENDER_BATCH_SIZE="$batch" \
 		PHOTOVOTE_AMQP_PREFETCH=$((batch * 2 > 65535 ? 65535 : batch * 2)) \
+		PHOTOVOTE_EVENTSTORE_APPEND_SESSIONS="${KDB_SESSIONS:-true}" \
 		PHOTOVOTE_LOG_LEVEL=${BENCH_LOG_LEVEL:-info}
 	# One appender takes the queue in order and commits batch after batch, so the last
 	# command's verdict comes last: poll for it by key (the count below checks the rest),
@@ -236,8 +243,8 @@ run()
 	if [[ $backend == esdb || $backend == kurrentdb ]]; then
 		if [[ $backend == esdb ]]; then posts1=$(standin_appends); else posts1=$(kdb_appends); fi
 		[[ -n $judged && ${judged#* } -gt 0 ]] &&
-			per=$(printf '%.2f' "$(echo "($posts1 - $posts0) / ${judged#* }" | bc -l)")
-		echo "# $name: the stand-in answered $((posts1 - posts0)) appends:" \
+			per=$(printf '%.3f' "$(echo "($posts1 - $posts0) / ${judged#* }" | bc -l)")
+		echo "# $name: the stand-in answered $((posts1 - posts0)) append calls:" \
 			"$per request(s) per stream per batch"
 	fi
 	results+=("$(printf '%-18s %-9s %6s %9s %9.2f %10.0f %8s' "$name" "$backend" "$batch" \
@@ -257,6 +264,9 @@ for r in $RUNS; do
 	esdb) run esdb esdb "$BATCH" "$ESDB_EVENTS" ;;
 	kurrentdb) run kurrentdb kurrentdb "$BATCH" "$KDB_EVENTS" ;;
 	kurrentdb-tls) PV_KDB_TLS=yes run kurrentdb-tls kurrentdb "$BATCH" "$KDB_EVENTS" ;;
+	kurrentdb-each) KDB_SESSIONS=false run kurrentdb-each kurrentdb "$BATCH" "$KDB_EVENTS" ;;
+	kurrentdb-tls-each)
+		PV_KDB_TLS=yes KDB_SESSIONS=false run kurrentdb-tls-each kurrentdb "$BATCH" "$KDB_EVENTS" ;;
 	*) echo "bench-appender: unknown run $r" >&2; exit 2 ;;
 	esac
 done

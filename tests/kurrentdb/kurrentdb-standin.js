@@ -53,13 +53,28 @@
 //    --gossip-state STATE makes this node another VNodeState (CatchingUp,
 //    ShuttingDown, ...); --gossip-member HOST:PORT:STATE[:dead] names the
 //    other members instead of the --follower leader.
-// Not done: client certificates, BatchAppend and the v2 multi-stream
-// appends (ServerFeatures does not offer them, so clients do not use them),
-// links and resolve_links, stream metadata other than soft deletes, ACLs.
+//  - the v2 multi-stream append (kurrentdb.protocol.v2.streams.StreamsService
+//    AppendSession, the server's src/KurrentDB.Api.V2/Modules/Streams/
+//    StreamsService.cs and Validators/, and the storage writer's commit
+//    checks): one AppendRequest per stream, all written in one transaction
+//    (the records share one commit position) or none; a stream twice is
+//    ABORTED, an invalid request INVALID_ARGUMENT "The 'AppendRequest' is
+//    invalid: ...", a tombstoned stream or a wrong expected revision (the
+//    first) FAILED_PRECONDITION, over MaxAppendSize ABORTED, each with the
+//    google.rpc.Status in grpc-status-details-bin (an ErrorInfo, then the
+//    streams error's details).  A session sent again whose every stream finds
+//    its records where it expected them succeeds with their revisions
+//    (idempotent); some found and some new is a wrong expected revision.
+//    Properties are kept as the metadata a v1 read gives: their JSON with
+//    "$schema.name" (the type) and "$schema.format" ("Json") added.
+//    ServerFeatures offers AppendSession; --no-sessions acts as a server
+//    before 25.1, which neither offers nor serves it (UNIMPLEMENTED);
+// Not done: client certificates, BatchAppend, AppendRecords (26.1), links
+// and resolve_links, stream metadata other than soft deletes, ACLs.
 //
 // Usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT]
 //                             [--gossip-state STATE] [--gossip-member HOST:PORT:STATE[:dead]]...
-//                             [--append-delay-ms N] [--stats FILE]
+//                             [--append-delay-ms N] [--stats FILE] [--no-sessions]
 //                             [--tls CERT KEY [--user NAME:PASSWORD]...] PORT
 // (--stats: the Append and Read calls answered, as JSON, for benchmarks.)
 // Prints "listening on 127.0.0.1:PORT" once it serves (PORT 0: a free one).
@@ -83,6 +98,13 @@ const featuresPb = require(path.join(gen, 'serverfeatures_pb'));
 const featuresGrpc = require(path.join(gen, 'serverfeatures_grpc_pb'));
 const gossipPb = require(path.join(gen, 'gossip_pb'));
 const gossipGrpc = require(path.join(gen, 'gossip_grpc_pb'));
+const genV2 = path.join(gen, '../v2/streams');
+const v2Pb = require(path.join(genV2, 'streams_pb'));
+const v2Grpc = require(path.join(genV2, 'streams_grpc_pb'));
+const v2ErrorsPb = require(path.join(genV2, 'errors_pb'));
+const jspb = need('google-protobuf');
+const {Struct} = need('google-protobuf/google/protobuf/struct_pb.js');
+const {Any} = need('google-protobuf/google/protobuf/any_pb.js');
 
 const {ReadReq, ReadResp, AppendReq, AppendResp, DeleteResp, TombstoneResp} = streamsPb;
 const {Empty, UUID, StreamIdentifier} = sharedPb;
@@ -94,7 +116,7 @@ const ANY = -2n, NO_STREAM = -1n, STREAM_EXISTS = -4n;
 
 // ---- options ----------------------------------------------------------
 const opts = {data: null, follower: null, appendDelayMs: 0, stats: null, port: null, tls: null,
-	users: [], gossipState: null, gossipMembers: []};
+	users: [], gossipState: null, gossipMembers: [], sessions: true};
 for (let i = 2; i < process.argv.length; i++) {
 	const a = process.argv[i];
 	if (a === '--data') opts.data = process.argv[++i];
@@ -103,6 +125,7 @@ for (let i = 2; i < process.argv.length; i++) {
 	else if (a === '--gossip-member') opts.gossipMembers.push(process.argv[++i]);
 	else if (a === '--append-delay-ms') opts.appendDelayMs = Number(process.argv[++i]);
 	else if (a === '--stats') opts.stats = process.argv[++i];
+	else if (a === '--no-sessions') opts.sessions = false;
 	else if (a === '--tls') {
 		opts.tls = {cert: process.argv[++i], key: process.argv[++i]};
 	} else if (a === '--user') opts.users.push(process.argv[++i]);
@@ -114,7 +137,7 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 if (opts.port === null) {
 	process.stderr.write('usage: kurrentdb-standin.js [--data FILE] [--follower HOST:PORT] ' +
-		'[--gossip-state STATE] [--gossip-member HOST:PORT:STATE[:dead]]... [--append-delay-ms N] [--stats FILE] [--tls CERT KEY [--user NAME:PASSWORD]...] PORT\n');
+		'[--gossip-state STATE] [--gossip-member HOST:PORT:STATE[:dead]]... [--append-delay-ms N] [--stats FILE] [--no-sessions] [--tls CERT KEY [--user NAME:PASSWORD]...] PORT\n');
 	process.exit(2);
 }
 // A VNodeState's number from its name, any case (null: no such state).
@@ -172,7 +195,7 @@ function record(stream, type, contentType, data, meta, id, commit, created) {
 	return r;
 }
 
-function writeEvents(name, events, created) {
+function writeEvents(name, events, created, commit = null) {
 	const s = streams.get(name);
 	if (s && s.soft) {
 		// Recreating a soft-deleted stream: numbering goes on, what was
@@ -180,7 +203,6 @@ function writeEvents(name, events, created) {
 		s.soft = false;
 		s.tb = s.events.length;
 	}
-	let commit = null;
 	const out = [];
 	for (const e of events) {
 		const r = record(name, e.type, e.contentType, Buffer.from(e.data, 'base64'),
@@ -211,6 +233,15 @@ function tombstone(name, id, created) {
 
 function apply(op, created) {
 	if (op.op === 'append') return writeEvents(op.stream, op.events, created);
+	if (op.op === 'session') {
+		// One transaction: every record has the commit position of its first.
+		let commit = null;
+		return op.appends.map((a) => {
+			const out = writeEvents(a.stream, a.events, created, commit);
+			if (commit === null) commit = out[0].commit;
+			return out;
+		});
+	}
 	if (op.op === 'delete') return softDelete(op.stream, op.id, created);
 	return tombstone(op.stream, op.id, created);
 }
@@ -460,9 +491,13 @@ function append(call, callback) {
 }
 
 // Calls answered, for the benchmark (--stats FILE: written twice a second).
-const stats = {appends: 0, reads: 0};
+const stats = {appends: 0, sessions: 0, reads: 0};
 if (opts.stats) {
-	setInterval(() => fs.writeFileSync(opts.stats, JSON.stringify(stats) + '\n'), 500).unref();
+	// Whole or not at all: a reader never meets the file half written.
+	setInterval(() => {
+		fs.writeFileSync(opts.stats + '.tmp', JSON.stringify(stats) + '\n');
+		fs.renameSync(opts.stats + '.tmp', opts.stats);
+	}, 500).unref();
 }
 
 function finishAppend(call, callback, failed, options, proposed) {
@@ -521,6 +556,204 @@ function wrongVersion(resp, current, expected) {
 	setExpected(w, expected, true);
 	resp.setWrongExpectedVersion(w);
 	return resp;
+}
+
+// ---- AppendSession (v2) ---------------------------------------------------------
+// The server's errors (RpcExceptions.Create in src/KurrentDB.Api.V2): the
+// google.rpc.Status in grpc-status-details-bin holds a google.rpc.ErrorInfo
+// (reason, domain) and then the error's details.
+function anyOf(typeName, bytes) {
+	const a = new Any();
+	a.setTypeUrl('type.googleapis.com/' + typeName);
+	a.setValue(bytes);
+	return a;
+}
+
+function v2Error(code, message, reason, domain, details) {
+	const info = new jspb.BinaryWriter();
+	info.writeString(1, reason);
+	info.writeString(2, domain);
+	const all = [anyOf('google.rpc.ErrorInfo', info.getResultBuffer())];
+	if (details) all.push(details);
+	const w = new jspb.BinaryWriter();
+	w.writeInt32(1, code);
+	w.writeString(2, message);
+	for (const a of all) w.writeMessage(3, a, Any.serializeBinaryToWriter);
+	const md = new grpc.Metadata();
+	md.set('grpc-status-details-bin', Buffer.from(w.getResultBuffer()));
+	return {code, details: message, metadata: md};
+}
+
+const E2 = v2ErrorsPb;
+const v2errors = {
+	invalid: (msg) => v2Error(grpc.status.INVALID_ARGUMENT,
+		`The 'AppendRequest' is invalid: ${msg}`, 'BAD_REQUEST', 'server', null),
+	revisionConflict: (stream, expected, actual) => {
+		const d = new E2.StreamRevisionConflictErrorDetails();
+		d.setStream(stream);
+		d.setExpectedRevision(expected.toString());
+		d.setActualRevision(actual.toString());
+		return v2Error(grpc.status.FAILED_PRECONDITION,
+			`Append failed due to a revision conflict on stream '${stream}'. Expected revision: ` +
+			`${expected}. Actual revision: ${actual}.`, 'STREAM_REVISION_CONFLICT', 'streams',
+			anyOf('kurrentdb.protocol.v2.streams.errors.StreamRevisionConflictErrorDetails',
+				d.serializeBinary()));
+	},
+	tombstoned: (stream) => {
+		const d = new E2.StreamTombstonedErrorDetails();
+		d.setStream(stream);
+		return v2Error(grpc.status.FAILED_PRECONDITION,
+			`Stream '${stream}' has been tombstoned. It has been permanently removed from the ` +
+			'system and cannot be restored.', 'STREAM_TOMBSTONED', 'streams',
+			anyOf('kurrentdb.protocol.v2.streams.errors.StreamTombstonedErrorDetails',
+				d.serializeBinary()));
+	},
+	alreadyInSession: (stream) => {
+		const d = new E2.StreamAlreadyInAppendSessionErrorDetails();
+		d.setStream(stream);
+		return v2Error(grpc.status.ABORTED,
+			`Stream '${stream}' is already in the append session.`,
+			'STREAM_ALREADY_IN_APPEND_SESSION', 'streams',
+			anyOf('kurrentdb.protocol.v2.streams.errors.StreamAlreadyInAppendSessionErrorDetails',
+				d.serializeBinary()));
+	},
+	tooLarge: (size) => {
+		const d = new E2.AppendTransactionSizeExceededErrorDetails();
+		d.setSize(size);
+		d.setMaxSize(MAX_APPEND_SIZE);
+		return v2Error(grpc.status.ABORTED,
+			`Transaction size (${size} bytes) exceeded the maximum allowed size of ` +
+			`${MAX_APPEND_SIZE} bytes by ${size - MAX_APPEND_SIZE} bytes.`,
+			'APPEND_TRANSACTION_SIZE_EXCEEDED', 'streams',
+			anyOf('kurrentdb.protocol.v2.streams.errors.AppendTransactionSizeExceededErrorDetails',
+				d.serializeBinary()));
+	},
+	noRequests: () => v2Error(grpc.status.FAILED_PRECONDITION,
+		'An append session was started, but no append requests were sent.',
+		'APPEND_SESSION_NO_REQUESTS', 'streams', null),
+};
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SCHEMA_NAME = /^[\p{L}\p{N}_.$:-]+$/u;
+const FORMATS = {1: 'Json', 2: 'Protobuf', 3: 'Avro', 4: 'Bytes'};
+
+function valueKindSet(v) {
+	const k = v.getKindCase();
+	if (k === 0) return false;
+	if (v.hasStructValue()) {
+		const m = v.getStructValue().getFieldsMap();
+		return m.getEntryList().every(([k]) => valueKindSet(m.get(k)));
+	}
+	if (v.hasListValue()) return v.getListValue().getValuesList().every(valueKindSet);
+	return true;
+}
+
+// One AppendRequest as the stand-in keeps it, or the error that refuses
+// the session (AppendRequestValidator, AppendRecordValidator).
+function sessionRequest(req, seen, size) {
+	const stream = req.getStream();
+	if (stream === '') return {error: v2errors.invalid('Stream must not be empty.')};
+	if (stream === '$$') return {error: v2errors.invalid("Stream must not be '$$'.")};
+	const expected = req.hasExpectedRevision() ? BigInt(req.getExpectedRevision()) : ANY;
+	if (expected < 0n && expected !== ANY && expected !== NO_STREAM && expected !== STREAM_EXISTS)
+		return {error: v2errors.invalid('Expected revision must be positive or one of the allowed ' +
+			'constants: NoStream (-1), Any (-2) or Exists (-4).')};
+	if (req.getRecordsList().length === 0)
+		return {error: v2errors.invalid('Stream append request must contain at least one record')};
+	if (seen.has(stream.toLowerCase())) return {error: v2errors.alreadyInSession(stream)};
+	seen.add(stream.toLowerCase());
+	const events = [];
+	for (const rec of req.getRecordsList()) {
+		const id = rec.hasRecordId() ? rec.getRecordId() : crypto.randomUUID();
+		if (!GUID.test(id) || /^[0-]+$/.test(id))
+			return {error: v2errors.invalid('Record ID must be a valid and non-empty UUID.')};
+		const schema = rec.getSchema();
+		const name = schema ? schema.getName() : '';
+		if (name === '') return {error: v2errors.invalid('Schema name must not be empty')};
+		if (!SCHEMA_NAME.test(name) || name.normalize('NFC') !== name)
+			return {error: v2errors.invalid('Schema name can only contain unicode letters, digits, ' +
+				`underscores, dashes, periods, colons, and dollar signs. Attempted Value: ${name}`)};
+		const format = schema.getFormat();
+		if (!FORMATS[format]) return {error: v2errors.invalid("'Format' must not be equal to 'Unspecified'.")};
+		const props = new Struct();
+		const fields = props.getFieldsMap();
+		const given = rec.getPropertiesMap();
+		for (const [k] of given.getEntryList()) {
+			const v = given.get(k);
+			if (k === '') return {error: v2errors.invalid('Property keys must not be empty.')};
+			if (!valueKindSet(v)) return {error: v2errors.invalid('Property values must have a type set.')};
+			fields.set(k, v);
+		}
+		const data = Buffer.from(rec.getData_asU8());
+		size.total += data.length + props.serializeBinary().length + Buffer.byteLength(name);
+		if (size.total > MAX_APPEND_SIZE) return {error: v2errors.tooLarge(size.total)};
+		// What a v1 read gives (EventRecord.SynthesizeMetadataFromProperties).
+		const meta = props.toJavaScript();
+		meta['$schema.name'] = name;
+		meta['$schema.format'] = FORMATS[format];
+		events.push({
+			id: id.toLowerCase(), type: name,
+			contentType: format === 1 ? 'application/json' : 'application/octet-stream',
+			data: data.toString('base64'), meta: Buffer.from(JSON.stringify(meta)).toString('base64'),
+		});
+	}
+	return {stream, expected, events};
+}
+
+function appendSession(call, callback) {
+	const denied = gate(call, true);
+	const reqs = [];
+	const seen = new Set();
+	const size = {total: 0};
+	let failed = null;
+	call.on('data', (req) => {
+		if (failed || denied) return;
+		const r = sessionRequest(req, seen, size);
+		if (r.error) failed = r.error;
+		else reqs.push(r);
+	});
+	call.on('error', () => {});
+	call.on('end', () => {
+		setTimeout(() => finishSession(call, callback, denied || failed, reqs), opts.appendDelayMs);
+	});
+}
+
+function finishSession(call, callback, failed, reqs) {
+	if (call.cancelled) return;
+	stats.sessions++;
+	if (failed) return callback(failed);
+	if (reqs.length === 0) return callback(v2errors.noRequests());
+	const verdicts = reqs.map((r) => judgeAppend(r.stream, r.expected, r.events.map((e) => e.id)));
+	for (let i = 0; i < reqs.length; i++) {
+		if (verdicts[i].deleted) return callback(v2errors.tombstoned(reqs[i].stream));
+		if (verdicts[i].wrong !== undefined)
+			return callback(v2errors.revisionConflict(reqs[i].stream, reqs[i].expected, verdicts[i].wrong));
+	}
+	const found = verdicts.filter((v) => v.ok).length;
+	const resp = new v2Pb.AppendSessionResponse();
+	let records;
+	if (found === reqs.length) {
+		records = verdicts.map((v) => v.ok); // all there already: idempotent
+	} else if (found > 0) {
+		// Some there, some not: the storage writer's commit checks fail.
+		const i = verdicts.findIndex((v) => v.ok);
+		return callback(v2errors.revisionConflict(reqs[i].stream, reqs[i].expected,
+			version(streamOf(reqs[i].stream))));
+	} else {
+		records = commit({op: 'session',
+			appends: reqs.map((r) => ({stream: r.stream, events: r.events}))});
+	}
+	let position = 0n;
+	reqs.forEach((r, i) => {
+		const last = records[i][records[i].length - 1];
+		const o = new v2Pb.AppendResponse();
+		o.setStream(r.stream);
+		o.setStreamRevision(last.number.toString());
+		resp.addOutput(o);
+		if (last.prepare > position) position = last.prepare;
+	});
+	resp.setPosition((found === reqs.length ? position : records[0][0].commit).toString());
+	return callback(null, resp);
 }
 
 // ---- Delete and Tombstone ------------------------------------------------
@@ -753,7 +986,13 @@ function getSupportedMethods(call, callback) {
 		sm.setServiceName('event_store.client.streams.streams');
 		resp.addMethods(sm);
 	}
-	resp.setEventStoreServerVersion('25.0.0');
+	if (opts.sessions) {
+		const sm = new featuresPb.SupportedMethod();
+		sm.setMethodName('appendsession');
+		sm.setServiceName('kurrentdb.protocol.v2.streams.streamsservice');
+		resp.addMethods(sm);
+	}
+	resp.setEventStoreServerVersion(opts.sessions ? '25.1.0' : '25.0.0');
 	callback(null, resp);
 }
 
@@ -807,6 +1046,7 @@ server.addService(streamsGrpc.StreamsService, {
 		'BatchAppend is not offered by this stand-in')),
 });
 server.addService(featuresGrpc.ServerFeaturesService, {getSupportedMethods});
+if (opts.sessions) server.addService(v2Grpc.StreamsServiceService, {appendSession});
 server.addService(gossipGrpc.GossipService, {read: gossipRead});
 // grpc-js offers h2 by ALPN on TLS, as the server's Kestrel does.
 const credentials = opts.tls

@@ -138,9 +138,57 @@ async function main() {
 		seen.every((x) => x.streamId.startsWith(prefix)),
 	'filtered $all subscription: the past, then a live event, no other stream', subErr || seen.length);
 
+	await sessions(client, run);
 	if (process.argv.length > 3) await refusals(client, process.argv[3], process.argv[4], run);
 	if (process.env.PV_KDB_DISCOVER) await discovery(client, process.env.PV_KDB_DISCOVER, run);
 	await client.dispose();
+}
+
+// multiStreamAppend (KurrentDB 25.1's AppendSession, which the client uses
+// when ServerFeatures offers it): several streams in one call, atomically;
+// the revisions it answers; a wrong expected revision is the client's
+// WrongExpectedVersionError, read from the details the server sends
+// (grpc-status-details-bin), and nothing of the session is written; the
+// same session again is recognised; a v1 read gives the properties as JSON
+// metadata with the schema added.
+async function sessions(client, run) {
+	const a = `Test${run}-msa`, b = `Test${run}-msb`;
+	const first = [
+		{streamName: a, expectedState: NO_STREAM,
+			events: [jsonEvent({type: 'Voted', data: {n: 1}, metadata: {user: 'alice'},
+				id: crypto.randomUUID()})]},
+		{streamName: b, expectedState: NO_STREAM,
+			events: [ev('Created', {n: 1}), ev('Voted', {n: 2})]},
+	];
+	let r = await client.multiStreamAppend(first);
+	ok(r.responses.length === 2 && r.responses[0].streamName === a &&
+		r.responses[0].revision === 0n && r.responses[1].revision === 1n &&
+		typeof r.position === 'bigint',
+	'multiStreamAppend: each stream\'s revision, and a position', show(r));
+	r = await client.multiStreamAppend(first);
+	ok(r.responses.length === 2 && r.responses[1].revision === 1n,
+		'multiStreamAppend again with the same ids: recognised, the same revisions', show(r));
+	const c = `Test${run}-msc`;
+	const e = await rejects(client.multiStreamAppend([
+		{streamName: c, expectedState: NO_STREAM, events: [ev('Created', {})]},
+		{streamName: b, expectedState: 0n, events: [ev('Voted', {n: 3})]},
+	]));
+	ok(e && e.type === 'wrong-expected-version' && e.streamName === b &&
+		e.expectedState === 0n && e.actualState === 1n,
+	'multiStreamAppend at a stale revision: WrongExpectedVersionError, expected 0, actual 1', e);
+	const none = await rejects(collect(client.readStream(c)));
+	ok(none && none.type === 'stream-not-found',
+		'the refused session wrote nothing (its other stream does not exist)', none);
+	const twice = await rejects(client.multiStreamAppend([
+		{streamName: c, expectedState: ANY, events: [ev('Voted', {})]},
+		{streamName: c, expectedState: ANY, events: [ev('Voted', {})]},
+	]));
+	ok(twice && twice.code === 10, 'a stream twice in one session is ABORTED', twice);
+	const got = await collect(client.readStream(a));
+	const meta = got.length === 1 ? got[0].event.metadata : null;
+	ok(meta && meta.user === 'alice' && meta['$schema.name'] === 'Voted' &&
+		meta['$schema.format'] === 'Json',
+	'a v1 read: the properties as metadata, with $schema.name and $schema.format', show(meta));
 }
 
 // The official client's own discovery reads the seed's Gossip.Read, picks the

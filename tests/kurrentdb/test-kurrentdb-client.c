@@ -14,7 +14,10 @@
  *                         itself, catching up
  *   PV_TEST_KDB_TLS       127.0.0.1:P of a stand-in run with --tls (users admin
  *                         and ops, password changeit)
- *   PV_TEST_KDB_TLS_CA    the CA file that signed its certificate */
+ *   PV_TEST_KDB_TLS_CA    the CA file that signed its certificate
+ *   PV_TEST_KDB_STATS     the leader's --stats file (its calls answered)
+ *   PV_TEST_KDB_OLD       a stand-in run with --no-sessions (a server before
+ *                         25.1: no AppendSession), and PV_TEST_KDB_OLD_STATS */
 #include "pv_test.h"
 
 #include "eventstore.h"
@@ -26,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- connection strings ---------------------------------------------------- */
 
@@ -590,6 +594,240 @@ static void tls_verification(void **state)
 	free(to_plain);
 }
 
+/* ---- multi-stream appends (AppendSession) ---------------------------------------- */
+
+/* The calls a stand-in answered, from its --stats file, once it has caught
+ * up with ours (it writes the file twice a second). */
+struct calls {
+	json_int_t appends, sessions;
+};
+
+static struct calls calls_of(const char *var)
+{
+	const char *file = getenv(var);
+	struct calls c = {-1, -1};
+	json_t *j;
+
+	if (!file)
+		fail_msg("%s is not set", var);
+	usleep(1100 * 1000);
+	j = json_load_file(file, 0, NULL);
+	if (!j || json_unpack(j, "{s:I,s:I}", "appends", &c.appends, "sessions", &c.sessions) != 0)
+		fail_msg("%s: no appends and sessions in it", file);
+	json_decref(j);
+	return c;
+}
+
+/* A unit of n fresh streams, each with `per` events of the given data and
+ * metadata; freed by unit_free. */
+struct unit {
+	size_t n, per;
+	struct pv_es_append_req *reqs;
+	struct pv_es_new_event *evs;
+	char **streams;
+	char (*ids)[PV_UUID_LEN + 1];
+};
+
+static void unit_make(struct unit *u, size_t n, size_t per, json_t *data, json_t *meta)
+{
+	u->n = n;
+	u->per = per;
+	u->reqs = pv_xcalloc(n, sizeof *u->reqs);
+	u->evs = pv_xcalloc(n * per, sizeof *u->evs);
+	u->streams = pv_xcalloc(n, sizeof *u->streams);
+	u->ids = pv_xcalloc(n * per, sizeof *u->ids);
+	for (size_t i = 0; i < n; i++) {
+		u->streams[i] = fresh_stream();
+		for (size_t e = 0; e < per; e++) {
+			pv_uuid_new(u->ids[i * per + e]);
+			u->evs[i * per + e] =
+				(struct pv_es_new_event){u->ids[i * per + e], "Voted", data, meta};
+		}
+		u->reqs[i] = (struct pv_es_append_req){
+			u->streams[i], PV_ES_NO_STREAM, &u->evs[i * per], per, 0, 0};
+	}
+}
+
+static void unit_free(struct unit *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		free(u->streams[i]);
+	free(u->streams);
+	free(u->reqs);
+	free(u->evs);
+	free(u->ids);
+}
+
+/* Each stream holds the unit's events, data and metadata as sent. */
+static void unit_reads_back(struct pv_es *es, const struct unit *u)
+{
+	for (size_t i = 0; i < u->n; i++) {
+		struct pv_es_page page;
+		struct pv_error err;
+
+		if (pv_es_read_stream(es, u->streams[i], 0, 100, false, &page, &err) != PV_OK)
+			fail_msg("read %s: %s", u->streams[i], err.msg);
+		assert_int_equal(page.count, u->per);
+		for (size_t e = 0; e < u->per; e++) {
+			const struct pv_es_new_event *sent = &u->evs[i * u->per + e];
+			const struct pv_es_event *got = &page.events[e];
+			assert_string_equal(got->id, sent->id);
+			assert_string_equal(got->type, "Voted");
+			assert_true(json_equal(got->data, sent->data));
+			if (sent->metadata)
+				assert_true(json_equal(got->metadata, sent->metadata));
+			else
+				assert_true(json_is_null(got->metadata));
+		}
+		pv_es_page_clear(&page);
+	}
+}
+
+/* The unit is appended (each stream from nothing) with the calls the
+ * stand-in whose stats are in stats_var answered: `sessions` AppendSession
+ * and `appends` Append calls; then it reads back as sent. */
+static void unit_goes_in(struct pv_es *es, struct unit *u, const char *stats_var,
+			 json_int_t sessions, json_int_t appends)
+{
+	struct calls before = calls_of(stats_var), after;
+	struct pv_error err;
+	size_t failed = 0;
+
+	if (pv_es_append_many(es, u->reqs, u->n, &failed, &err) != PV_OK)
+		fail_msg("append_many: %s (request %zu)", err.msg, failed);
+	for (size_t i = 0; i < u->n; i++)
+		assert_int_equal(u->reqs[i].version, (int64_t)u->per - 1);
+	after = calls_of(stats_var);
+	assert_int_equal(after.sessions - before.sessions, sessions);
+	assert_int_equal(after.appends - before.appends, appends);
+	unit_reads_back(es, u);
+}
+
+/* A unit goes in one AppendSession where the server offers it: one call,
+ * no Append; its metadata (strings, booleans, integers, null, nested)
+ * reads back as sent, without the schema keys the server adds.  Sent again
+ * it is recognised (idempotent) in one call. */
+static void unit_in_one_session(void **state)
+{
+	struct pv_es *es = open_url("PV_TEST_KDB_LEADER");
+	json_t *data = json_pack("{s:s,s:i}", "candidate", "c1", "rating", 4);
+	json_t *meta = json_pack("{s:s,s:b,s:s,s:s,s:I,s:{s:[i,s,n,b]}}", "user", "alice", "admin",
+				 0, "at", "2026-12-07T02:00:00.000Z", "source", "api", "n",
+				 (json_int_t)999999999999999LL, "more", "a", -7, "x", 1);
+	struct unit u;
+
+	(void)state;
+	unit_make(&u, 30, 2, data, meta);
+	unit_goes_in(es, &u, "PV_TEST_KDB_STATS", 1, 0);
+	unit_goes_in(es, &u, "PV_TEST_KDB_STATS", 1, 0);
+	unit_free(&u);
+	json_decref(data);
+	json_decref(meta);
+	pv_es_close(es);
+}
+
+/* Metadata that would not come back the same from properties (a real
+ * number: 2.0 would read as 2) goes in one Append call per stream. */
+static void inexact_metadata_goes_per_stream(void **state)
+{
+	struct pv_es *es = open_url("PV_TEST_KDB_LEADER");
+	json_t *data = json_pack("{s:i}", "n", 1);
+	json_t *meta = json_pack("{s:s,s:f}", "user", "bob", "score", 2.0);
+	struct unit u;
+
+	(void)state;
+	unit_make(&u, 5, 1, data, meta);
+	unit_goes_in(es, &u, "PV_TEST_KDB_STATS", 0, 5);
+	unit_free(&u);
+	json_decref(data);
+	json_decref(meta);
+	pv_es_close(es);
+}
+
+/* A unit over a session's 1 MiB goes in two sessions. */
+static void a_large_unit_in_two_sessions(void **state)
+{
+	struct pv_es *es = open_url("PV_TEST_KDB_LEADER");
+	char *big = pv_xcalloc(200 * 1024 + 1, 1);
+	json_t *data;
+	struct unit u;
+
+	(void)state;
+	memset(big, 'p', 200 * 1024);
+	data = json_pack("{s:s}", "photo", big);
+	unit_make(&u, 8, 1, data, NULL);
+	unit_goes_in(es, &u, "PV_TEST_KDB_STATS", 2, 0);
+	unit_free(&u);
+	json_decref(data);
+	free(big);
+	pv_es_close(es);
+}
+
+/* A session the server refuses (a tombstoned stream in it) writes nothing;
+ * its streams go again one call each, which gives each its own verdict:
+ * the tombstoned one is gone, the others are appended. */
+static void a_refused_session_gives_each_stream_its_verdict(void **state)
+{
+	struct pv_es *es = open_url("PV_TEST_KDB_LEADER");
+	json_t *data = json_pack("{s:i}", "n", 1);
+	json_t *meta = json_pack("{s:s}", "user", "carol");
+	struct pv_error err;
+	struct calls before, after;
+	struct unit u;
+	size_t failed = 0;
+	int64_t v;
+
+	(void)state;
+	unit_make(&u, 5, 1, data, meta);
+	/* Stream 3 was written and deleted for good by someone else. */
+	if (pv_es_append(es, u.streams[3], PV_ES_NO_STREAM, &u.evs[3], 1, &v, &err) != PV_OK ||
+	    pv_es_delete_stream(es, u.streams[3], 0, true, &err) != PV_OK)
+		fail_msg("tombstone %s: %s", u.streams[3], err.msg);
+	before = calls_of("PV_TEST_KDB_STATS");
+	assert_int_equal(pv_es_append_many(es, u.reqs, u.n, &failed, &err), PV_ERR_GONE);
+	assert_int_equal(failed, 3);
+	after = calls_of("PV_TEST_KDB_STATS");
+	assert_int_equal(after.sessions - before.sessions, 1);
+	assert_int_equal(after.appends - before.appends, 5);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(u.reqs[i].version, 0);
+	unit_free(&u);
+	json_decref(data);
+	json_decref(meta);
+	pv_es_close(es);
+}
+
+/* A server that offers no AppendSession (before 25.1), and the option
+ * that turns sessions off: one Append call per stream. */
+static void no_sessions_where_not_offered_or_turned_off(void **state)
+{
+	struct pv_es_options o = {.backend = "kurrentdb",
+				  .url = getenv("PV_TEST_KDB_LEADER"),
+				  .timeout_ms = 5000,
+				  .one_call_per_stream = true};
+	struct pv_es *es = open_url("PV_TEST_KDB_OLD"), *off = NULL;
+	json_t *data = json_pack("{s:i}", "n", 1);
+	json_t *meta = json_pack("{s:s}", "user", "dave");
+	struct pv_error err;
+	struct unit u, w;
+
+	(void)state;
+	unit_make(&u, 5, 1, data, meta);
+	unit_goes_in(es, &u, "PV_TEST_KDB_OLD_STATS", 0, 5);
+	assert_int_equal(calls_of("PV_TEST_KDB_OLD_STATS").sessions, 0);
+
+	if (pv_es_open(&o, &off, &err) != PV_OK)
+		fail_msg("open: %s", err.msg);
+	unit_make(&w, 5, 1, data, meta);
+	unit_goes_in(off, &w, "PV_TEST_KDB_STATS", 0, 5);
+	unit_free(&u);
+	unit_free(&w);
+	json_decref(data);
+	json_decref(meta);
+	pv_es_close(es);
+	pv_es_close(off);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -607,6 +845,11 @@ int main(void)
 		cmocka_unit_test(unit_at_once_tls),
 		cmocka_unit_test(credentials_refused),
 		cmocka_unit_test(tls_verification),
+		cmocka_unit_test(unit_in_one_session),
+		cmocka_unit_test(inexact_metadata_goes_per_stream),
+		cmocka_unit_test(a_large_unit_in_two_sessions),
+		cmocka_unit_test(a_refused_session_gives_each_stream_its_verdict),
+		cmocka_unit_test(no_sessions_where_not_offered_or_turned_off),
 	};
 	return PV_RUN_TESTS(tests);
 }

@@ -1,6 +1,7 @@
 #!/bin/bash
-# The kurrentdb backend's own cases (tests/kurrentdb/test-kurrentdb-client.c) against six
-# KurrentDB gRPC stand-ins on 127.0.0.1: a leader, a follower that names it, one that holds
+# The kurrentdb backend's own cases (tests/kurrentdb/test-kurrentdb-client.c) against seven
+# KurrentDB gRPC stand-ins on 127.0.0.1: a leader, one that offers no AppendSession (a
+# server before 25.1), both with --stats, a follower that names it, one that holds
 # each append 2 s (deadlines), a gossip seed and a node still catching up (+discover), and a
 # secure one (TLS with a certificate from a CA made for the run, users with passwords); and
 # a port nothing listens on.  Prints TAP.
@@ -31,8 +32,13 @@ start()
 	pids+=("$pv_kdb_pid")
 	outs+=("$pv_kdb_out")
 }
-start
+stats=$(mktemp "${TMPDIR:-/tmp}/pv-kdb-stats.XXXXXX") || exit 1
+old_stats=$(mktemp "${TMPDIR:-/tmp}/pv-kdb-stats.XXXXXX") || exit 1
+outs+=("$stats" "$old_stats" "$stats.tmp" "$old_stats.tmp")
+start --stats "$stats"
 leader=$pv_kdb_port
+start --no-sessions --stats "$old_stats"
+old=$pv_kdb_port
 start --follower "127.0.0.1:$leader"
 follower=$pv_kdb_port
 start --append-delay-ms 2000
@@ -56,4 +62,6 @@ PV_TEST_KDB_LEADER="kurrentdb://127.0.0.1:$leader?tls=false" \
 	PV_TEST_KDB_DISCOVER="kurrentdb+discover://127.0.0.1:$dead,127.0.0.1:$seed?tls=false" \
 	PV_TEST_KDB_NO_NODE="kurrentdb+discover://127.0.0.1:$catching_up?tls=false" \
 	PV_TEST_KDB_TLS="127.0.0.1:$secure" PV_TEST_KDB_TLS_CA="$certs/ca.pem" \
+	PV_TEST_KDB_STATS="$stats" PV_TEST_KDB_OLD="kurrentdb://127.0.0.1:$old?tls=false" \
+	PV_TEST_KDB_OLD_STATS="$old_stats" \
 	"$prog"

@@ -32,12 +32,20 @@ const gen = path.join(path.dirname(require.resolve('@kurrent/kurrentdb-client/pa
 	{paths: [standinDir, process.cwd()]})), 'generated/kurrentdb/protocols/v1');
 const {AppendReq, ReadReq, ReadResp, DeleteReq, TombstoneReq} = require(path.join(gen, 'streams_pb'));
 const {Empty, UUID, StreamIdentifier} = require(path.join(gen, 'shared_pb'));
+const v2 = require(path.join(gen, '../v2/streams/streams_pb'));
+const {Value} = need('google-protobuf/google/protobuf/struct_pb.js');
 need('@grpc/grpc-js'); // the stand-in's packages are there
 
 const ELECTION = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 const STREAM = 'Election-' + ELECTION;
 const OTHER = 'Election-01ARZ3NDEKTSV4RRFFQ69G5FAW';
 const SVC = '/event_store.client.streams.Streams/';
+const FEATURES = '/event_store.client.server_features.ServerFeatures/GetSupportedMethods';
+const SESSION = '/kurrentdb.protocol.v2.streams.StreamsService/AppendSession';
+// The "many" unit's streams and ids (tests/fuzz/store.c).
+const MANY = [STREAM, 'Election-01ARZ3NDEKTSV4RRFFQ69G5FB2', 'Election-01ARZ3NDEKTSV4RRFFQ69G5FB3',
+	'Election-01ARZ3NDEKTSV4RRFFQ69G5FB4'];
+const MANY_IDS = [1, 2, 3, 4].map((i) => `5b1c2a9e-8b7d-4c6e-9a5b-00000000000${i}`);
 
 // ---- the stand-in ---------------------------------------------------------
 function start(args) {
@@ -79,7 +87,7 @@ function call(port, method, msgs, leader = true) {
 		const client = http2.connect(`http://127.0.0.1:${port}`);
 		client.on('error', reject);
 		const req = client.request({
-			':method': 'POST', ':path': SVC + method,
+			':method': 'POST', ':path': method.startsWith('/') ? method : SVC + method,
 			'content-type': 'application/grpc', 'te': 'trailers',
 			'grpc-accept-encoding': 'identity', 'grpc-timeout': '10000m',
 			'requires-leader': leader ? 'true' : 'false',
@@ -143,6 +151,33 @@ function append(stream, expected, n, ids, size = 0) {
 		msgs.push(r);
 	}
 	return msgs;
+}
+
+// A session as kurrentdb.c sends it: one AppendRequest per stream, each
+// with one record (the metadata as properties).
+function session(n, expected) {
+	return MANY.slice(0, n).map((stream, i) => {
+		const r = new v2.AppendRequest();
+		r.setStream(stream);
+		r.setExpectedRevision(String(expected));
+		const rec = new v2.AppendRecord();
+		rec.setRecordId(MANY_IDS[i]);
+		const schema = new v2.SchemaInfo();
+		schema.setFormat(v2.SchemaFormat.SCHEMA_FORMAT_JSON);
+		schema.setName('ElectionCreated');
+		rec.setSchema(schema);
+		rec.setData(Buffer.from(JSON.stringify({election_id: ELECTION})));
+		const user = new Value();
+		user.setStringValue('alice@example.org');
+		rec.getPropertiesMap().set('user', user);
+		r.addRecords(rec);
+		return r;
+	});
+}
+
+// The v1 Appends the backend sends after a refused session: one per stream.
+function perStream(n, expected) {
+	return MANY.slice(0, n).map((stream, i) => append(stream, expected, 1, [MANY_IDS[i]]));
 }
 
 function readOptions(count) {
@@ -240,8 +275,26 @@ async function main() {
 	fs.mkdirSync(dir, {recursive: true});
 	const leader = await start([]);
 	const follower = await start(['--follower', `127.0.0.1:${leader.port}`]);
+	const old = await start(['--no-sessions']);
 	const P = leader.port;
 	try {
+		// "many": the server features, then the session (or the Appends).
+		const features = await call(P, FEATURES, [new Empty()]);
+		write(dir, 'many-session', 'many -1 3', [features, await call(P, SESSION, session(3, -1))]);
+		write(dir, 'many-session-idempotent', 'many -1 3',
+			[features, await call(P, SESSION, session(3, -1))]);
+		const refused = await call(P, SESSION, session(4, -1));
+		const each = [];
+		for (const msgs of perStream(4, -1)) each.push(await call(P, 'Append', msgs));
+		write(dir, 'many-session-refused', 'many -1 4', [features, refused, ...each]);
+		const oldFeatures = await call(old.port, FEATURES, [new Empty()]);
+		const oldEach = [];
+		for (const msgs of perStream(2, -1)) oldEach.push(await call(old.port, 'Append', msgs));
+		write(dir, 'many-no-sessions', 'many -1 2', [oldFeatures, ...oldEach]);
+		write(dir, 'many-session-not-leader', 'many 0 2',
+			[await call(follower.port, FEATURES, [new Empty()]),
+				await call(follower.port, SESSION, session(2, 0)),
+				await call(P, SESSION, session(2, 0))]);
 		write(dir, 'forward-missing-stream', 'forward 0 20', [await call(P, 'Read', readStream(STREAM, 0, 20, false))]);
 		write(dir, 'category-empty', 'category 0 100', [await call(P, 'Read', readAll(0n, 0n, 100))]);
 		const ids = [newId(), newId()];
@@ -297,6 +350,8 @@ async function main() {
 	} finally {
 		leader.proc.removeAllListeners('exit');
 		follower.proc.removeAllListeners('exit');
+		old.proc.removeAllListeners('exit');
+		old.proc.kill();
 		leader.proc.kill();
 		follower.proc.kill();
 	}

@@ -2,11 +2,13 @@
  * reads them (lib/eventstore/kurrentdb.c over lib/eventstore/grpc.c): the
  * HTTP/2 status and headers, the trailers (grpc-status, grpc-message, the
  * server's "exception" metadata), a trailers-only answer, the 5-byte
- * message frames and the protobuf messages in them (AppendResp, ReadResp).
+ * message frames and the protobuf messages in them (AppendResp, ReadResp,
+ * SupportedMethods, AppendSessionResponse).
  *
  * The input names an operation (first line: "forward FROM MAX", "backward
- * FROM MAX", "category FROM MAX", "append EXPECTED COUNT", "list", "delete
- * EXPECTED HARD"), then the server's answers to the calls it makes, in
+ * FROM MAX", "category FROM MAX", "append EXPECTED COUNT", "many EXPECTED
+ * COUNT" (a unit over several streams: the server features, then a session
+ * or one Append per stream), "list", "delete EXPECTED HARD"), then the server's answers to the calls it makes, in
  * order, separated by lines "--" (answers.h).  Each answer is the status
  * line ("HTTP/2 200") and header lines, an empty line, the trailer lines,
  * an empty line, then the body (the framed messages, binary) up to the

@@ -9,6 +9,9 @@
 #include "eventstore.h"
 
 #define FUZZ_STREAM "Election-01ARZ3NDEKTSV4RRFFQ69G5FAV"
+#define FUZZ_STREAM_2 "Election-01ARZ3NDEKTSV4RRFFQ69G5FB2" /* "many": the unit's others */
+#define FUZZ_STREAM_3 "Election-01ARZ3NDEKTSV4RRFFQ69G5FB3"
+#define FUZZ_STREAM_4 "Election-01ARZ3NDEKTSV4RRFFQ69G5FB4"
 
 struct fuzz_store_checks {
 	/* A page read by "forward"/"backward" (a stream) or "category" from `from`. */
@@ -20,7 +23,7 @@ struct fuzz_store_checks {
 };
 
 /* Runs op on es (forward FROM MAX, backward FROM MAX, category FROM MAX,
- * append EXPECTED COUNT, list, delete EXPECTED HARD) with the checks, checks
+ * append EXPECTED COUNT, many EXPECTED COUNT, list, delete EXPECTED HARD) with the checks, checks
  * an error's message for raw control characters (as `target`), and closes
  * es. */
 void fuzz_store_run(struct pv_es *es, const struct fuzz_op *op, const char *target,

@@ -726,6 +726,24 @@ static void unit_in_one_session(void **state)
 	pv_es_close(es);
 }
 
+/* A follower answers a session "not leader" too: it goes to the leader
+ * named, in one call there. */
+static void a_session_through_the_follower(void **state)
+{
+	struct pv_es *es = open_url("PV_TEST_KDB_FOLLOWER");
+	json_t *data = json_pack("{s:i}", "n", 1);
+	json_t *meta = json_pack("{s:s}", "user", "erin");
+	struct unit u;
+
+	(void)state;
+	unit_make(&u, 3, 1, data, meta);
+	unit_goes_in(es, &u, "PV_TEST_KDB_STATS", 1, 0);
+	unit_free(&u);
+	json_decref(data);
+	json_decref(meta);
+	pv_es_close(es);
+}
+
 /* Metadata that would not come back the same from properties (a real
  * number: 2.0 would read as 2) goes in one Append call per stream. */
 static void inexact_metadata_goes_per_stream(void **state)
@@ -846,6 +864,7 @@ int main(void)
 		cmocka_unit_test(credentials_refused),
 		cmocka_unit_test(tls_verification),
 		cmocka_unit_test(unit_in_one_session),
+		cmocka_unit_test(a_session_through_the_follower),
 		cmocka_unit_test(inexact_metadata_goes_per_stream),
 		cmocka_unit_test(a_large_unit_in_two_sessions),
 		cmocka_unit_test(a_refused_session_gives_each_stream_its_verdict),

@@ -227,7 +227,8 @@ run()
 	# The appender's own CPU time (user + system, all threads): the figure the machine's
 	# other load does not change much.
 	cpu=$(proc_cpu "$APPENDER_PID")
-	echo "# $name: the appender used ${cpu:-?} CPU-s ($(cut -d' ' -f1 /proc/loadavg) load)"
+	echo "# $name: the appender used ${cpu:-?} CPU-s ($(cut -d' ' -f1 /proc/loadavg) load)," \
+		"peak RSS $(awk '/^VmHWM:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$APPENDER_PID/status")"
 	if [[ $backend == kurrentdb ]]; then
 		# The stand-in is one Node thread: near 1 CPU-s per second of the run, it is
 		# what sets the pace.

@@ -3,7 +3,7 @@
 # 100, 500 and 1,000 requests/s for 20 s each; the rate never drops when answers are slow, and
 # latencies count from each request's scheduled time, tests/bench/open-loop.py) through nginx
 # and photovote.fcgi, with photovote-appender and photovote-projector running.  For each rate:
-#   answer   p50/p90/p99 of the 202s;
+#   answer   p50/p90/p99/p99.9 of the 202s;
 #   visible  (a) client side: one request in 50 reads its election back (GET until 200, checks
 #            2 ms, or 5 % of the time since the send, apart), timed from the scheduled send;
 #            (b) the projector's own histogram
@@ -14,7 +14,8 @@
 #            an answer on this machine in this run.
 # Each rate first runs PV_BENCH_WARMUP seconds (default 5) unmeasured: a fresh stack is cold
 # (connections, the stand-in's JIT, empty tables), and its first seconds are not the steady state
-# the target is about.  The load average is printed with each figure.  A script, not a test: run it from a build
+# the target is about.  The load average is printed with each figure, and at the end the peak
+# resident memory (VmHWM) of photovote.fcgi and of each worker over the whole run.  A script, not a test: run it from a build
 # folder after `make check`:
 #
 #   top_srcdir=.. top_builddir=. ../tests/bench/bench-latency.sh [SECONDS [RATE...]]
@@ -47,8 +48,10 @@ for f in "$top_srcdir"/sql/0*.sql; do
 	psql "$PG_CONNINFO" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null || exit 1
 done
 "$top_builddir/workers/photovote-appender" >>"$WORK/appender.log" 2>&1 &
+APPENDER_PID=$!
 pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
 "$top_builddir/workers/photovote-projector" >>"$WORK/projector.log" 2>&1 &
+PROJECTOR_PID=$!
 pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
 pv_web_start_fcgi "$WORK/fcgi.sock"
 pv_web_nginx "$WORK/fcgi.sock"
@@ -92,7 +95,7 @@ print(" ".join(out), int(total))
 PY
 }
 
-echo "| rate (req/s) | load before | answer p50 / p90 / p99 (ms) | visible, client p50 / p90 / p99 (ms, n) | visible, projector histogram since accepted p50 / p90 / p99 (ms, n) | of which since stored p50 / p90 / p99 (ms) | baseline GET /livez p50 / p90 / p99 (ms) | statuses |"
+echo "| rate (req/s) | load before | answer p50 / p90 / p99 / p99.9 (ms) | visible, client p50 / p90 / p99 (ms, n) | visible, projector histogram since accepted p50 / p90 / p99 (ms, n) | of which since stored p50 / p90 / p99 (ms) | baseline GET /livez p50 / p90 / p99 (ms) | statuses |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for rate in "${RATES[@]}"; do
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -108,7 +111,7 @@ for rate in "${RATES[@]}"; do
 	python3 "$top_srcdir/tests/bench/open-loop.py" "$BASE" "$rate" "$SECONDS_EACH" get "" 50 \
 		"$WARMUP" >"$WORK/get-$rate.json"
 	jq -r --arg load "$load" --arg hist "$h50 / $h90 / $h99 ($hn)" --arg st "$s50 / $s90 / $s99" --slurpfile g "$WORK/get-$rate.json" \
-		'"| \(.rate) | \($load) | \(.answer_ms.p50) / \(.answer_ms.p90) / \(.answer_ms.p99) | \(.visible_ms.p50) / \(.visible_ms.p90) / \(.visible_ms.p99) (\(.visible_ms.n)) | \($hist) | \($st) | \($g[0].answer_ms.p50) / \($g[0].answer_ms.p90) / \($g[0].answer_ms.p99) | \(.statuses | tostring) sent \(.sent), errors \(.errors), schedule lag \(.schedule_lag_ms) ms |"' \
+		'"| \(.rate) | \($load) | \(.answer_ms.p50) / \(.answer_ms.p90) / \(.answer_ms.p99) / \(.answer_ms["p99.9"]) | \(.visible_ms.p50) / \(.visible_ms.p90) / \(.visible_ms.p99) (\(.visible_ms.n)) | \($hist) | \($st) | \($g[0].answer_ms.p50) / \($g[0].answer_ms.p90) / \($g[0].answer_ms.p99) | \(.statuses | tostring) sent \(.sent), errors \(.errors), schedule lag \(.schedule_lag_ms) ms |"' \
 		"$WORK/post-$rate.json"
 done
 echo
@@ -124,4 +127,11 @@ for w in appender projector; do
 	echo "$w log: $(wc -l <"$WORK/$w.log") lines"
 	tail -n 5 "$WORK/$w.log"
 done
+# Peak resident memory over the run (the kernel's high-water mark, VmHWM).
+hwm()
+{
+	awk '/^VmHWM:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo "?"
+}
+echo "peak RSS: photovote.fcgi $(hwm "$FCGI_PID"), photovote-appender $(hwm "$APPENDER_PID")," \
+	"photovote-projector $(hwm "$PROJECTOR_PID")"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); machine: $(nproc) CPUs"

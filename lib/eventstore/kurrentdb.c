@@ -573,6 +573,22 @@ static enum pv_err check_events(const struct pv_es_new_event *events, size_t cou
 	return PV_OK;
 }
 
+/* One stream's append, before anything goes out: a name, an expected
+ * version that is one, and events check_events takes. */
+static enum pv_err check_append(const char *stream, int64_t expected,
+				const struct pv_es_new_event *events, size_t count,
+				struct pv_error *err)
+{
+	if (!stream || !*stream)
+		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: append: empty stream name");
+	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
+		return pv_error_set(err, PV_ERR_INVALID,
+				    "kurrentdb: append to %s: expected version %" PRId64
+				    " is not one",
+				    stream, expected);
+	return check_events(events, count, err);
+}
+
 static char *dump(const json_t *j, size_t *len)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
@@ -716,14 +732,7 @@ static enum pv_err append_body(const char *stream, int64_t expected,
 	Empty empty = EVENT_STORE__CLIENT__EMPTY__INIT;
 	enum pv_err rc;
 
-	if (!stream || !*stream)
-		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: append: empty stream name");
-	if (expected < PV_ES_STREAM_EXISTS || expected == -3)
-		return pv_error_set(err, PV_ERR_INVALID,
-				    "kurrentdb: append to %s: expected version %" PRId64
-				    " is not one",
-				    stream, expected);
-	rc = check_events(events, count, err);
+	rc = check_append(stream, expected, events, count, err);
 	if (rc != PV_OK)
 		return rc;
 
@@ -1236,14 +1245,7 @@ static enum pv_err session_frame(const struct pv_es_append_req *r, struct pv_buf
 	char **datas;
 	enum pv_err rc;
 
-	if (!r->stream || !*r->stream)
-		return pv_error_set(err, PV_ERR_INVALID, "kurrentdb: append: empty stream name");
-	if (r->expected < PV_ES_STREAM_EXISTS || r->expected == -3)
-		return pv_error_set(err, PV_ERR_INVALID,
-				    "kurrentdb: append to %s: expected version %" PRId64
-				    " is not one",
-				    r->stream, r->expected);
-	rc = check_events(r->events, r->count, err);
+	rc = check_append(r->stream, r->expected, r->events, r->count, err);
 	if (rc != PV_OK)
 		return rc;
 

@@ -46,14 +46,24 @@ wait_log()
 # Part 1: one queue, an active appender and a standby.
 pva_generate 20
 total=$(wc -l <"$pva_work/messages")
-# The active one kills itself (SIGKILL) before its second ack, the standby takes over.
-pva_start PHOTOVOTE_FAULT=before_ack:2
+# The active one kills itself (SIGKILL) before its second ack, the standby takes over.  Its
+# batches are small, so that there is a second ack: with the default batch_size, a queue
+# published before its first batch went in one batch and one ack, and it never died.
+pva_start PHOTOVOTE_FAULT=before_ack:2 PHOTOVOTE_APPENDER_BATCH_SIZE=20
 wait_log "$pva_work/appender.log" consuming
 start_second
 wait_log "$pva_work/appender2.log" consuming
 pva_publish
+# 60 s at most: an appender that does not die fails the check below, it does not hang the run.
+for _ in $(seq 600); do
+	kill -0 "$APPENDER_PID" 2>/dev/null || break
+	sleep 0.1
+done
+hung=no
+kill -KILL "$APPENDER_PID" 2>/dev/null && hung=yes
 wait "$APPENDER_PID" 2>/dev/null
 rc=$?
+[[ $hung == yes ]] && rc="alive after 60 s (killed by the test)"
 APPENDER_PID=
 echo "# 1 partition: the active appender died (status $rc) after $(pva_verdicts) of $total verdicts"
 pva_check "1 partition: the active appender was killed before its second ack" test "$rc" = 137

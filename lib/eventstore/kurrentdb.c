@@ -1119,6 +1119,13 @@ static void call_set_free(struct call_set *set)
 	free(set->jobs);
 }
 
+/* An append expecting no stream that did not start at 0 went on from a
+ * soft-deleted stream's numbering (eventstore.h); r->version is set. */
+static bool continued(const struct pv_es_append_req *r)
+{
+	return r->expected == PV_ES_NO_STREAM && r->version != (int64_t)r->count - 1;
+}
+
 /* Appends to n streams, one Append call per stream, the calls at once
  * (pv_grpc_call_many).  Each stream's append is atomic on its own, as the
  * server makes it; the first failure in request order is the answer. */
@@ -1152,8 +1159,7 @@ static enum pv_err append_each(struct kdb *k, struct pv_es_append_req *reqs, siz
 		if (rc != PV_OK)
 			*failed = i;
 		else
-			r->continued = r->expected == PV_ES_NO_STREAM &&
-				       r->version != (int64_t)r->count - 1;
+			r->continued = continued(r);
 	}
 	call_set_free(&set);
 	return rc;
@@ -1328,7 +1334,7 @@ static enum pv_err session_answer(struct pv_grpc_reply *reply, struct pv_es_appe
 			break;
 		}
 		r->version = rev;
-		r->continued = r->expected == PV_ES_NO_STREAM && rev != (int64_t)r->count - 1;
+		r->continued = continued(r);
 	}
 	kurrentdb__protocol__v2__streams__append_session_response__free_unpacked(resp, NULL);
 	return rc;

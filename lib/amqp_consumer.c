@@ -109,11 +109,14 @@ void pv_amqp_delivery_clear(struct pv_amqp_delivery *d)
 {
 	if (!d)
 		return;
-	if (d->held)
-		amqp_destroy_envelope(&d->envelope);
+	free(d->body);
 	free(d->routing_key);
 	free(d->queue);
 	free(d->message_id);
+	free(d->content_type.bytes);
+	free(d->type.bytes);
+	free(d->correlation_id.bytes);
+	free(d->message_id_bytes.bytes);
 	memset(d, 0, sizeof *d);
 }
 
@@ -148,16 +151,27 @@ static enum pv_err other_frame(struct pv_amqp_consumer *c, struct pv_error *err)
 	}
 }
 
+/* A copy of b that outlives its envelope (never NULL, even when empty). */
+static amqp_bytes_t bytes_dup(amqp_bytes_t b)
+{
+	amqp_bytes_t out = {.len = b.len, .bytes = pv_xmalloc(b.len ? b.len : 1)};
+
+	if (b.len)
+		memcpy(out.bytes, b.bytes, b.len);
+	return out;
+}
+
 enum pv_err pv_amqp_consumer_next(struct pv_amqp_consumer *c, int timeout_ms,
 				  struct pv_amqp_delivery *d, struct pv_error *err)
 {
 	struct timeval tv = ms_to_tv(timeout_ms);
+	amqp_envelope_t env;
 	amqp_rpc_reply_t r;
-	amqp_basic_properties_t *p;
+	const amqp_basic_properties_t *p;
 
 	memset(d, 0, sizeof *d);
 	amqp_maybe_release_buffers(c->conn);
-	r = amqp_consume_message(c->conn, &d->envelope, &tv, 0);
+	r = amqp_consume_message(c->conn, &env, &tv, 0);
 	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
 		if (r.library_error == AMQP_STATUS_TIMEOUT)
 			return pv_error_set(err, PV_ERR_TIMEOUT, "no message");
@@ -169,22 +183,33 @@ enum pv_err pv_amqp_consumer_next(struct pv_amqp_consumer *c, int timeout_ms,
 	if (r.reply_type != AMQP_RESPONSE_NORMAL)
 		return pv_amqp_reply_check(r, "basic.consume", err);
 	d->held = true;
-	d->tag = d->envelope.delivery_tag;
-	d->redelivered = d->envelope.redelivered;
-	d->body = d->envelope.message.body.bytes;
-	d->body_len = d->envelope.message.body.len;
-	d->routing_key = pv_amqp_bytes_strdup(d->envelope.routing_key);
+	d->tag = env.delivery_tag;
+	d->redelivered = env.redelivered;
+	d->body_len = env.message.body.len;
+	d->body = bytes_dup(env.message.body).bytes;
+	d->routing_key = pv_amqp_bytes_strdup(env.routing_key);
 	for (size_t i = 0; i < c->ntags; i++) {
 		const char *t = c->tags[i].tag;
-		if (strlen(t) == d->envelope.consumer_tag.len &&
-		    memcmp(t, d->envelope.consumer_tag.bytes, strlen(t)) == 0)
+		if (strlen(t) == env.consumer_tag.len &&
+		    memcmp(t, env.consumer_tag.bytes, strlen(t)) == 0)
 			d->queue = pv_xstrdup(c->tags[i].queue);
 	}
 	if (!d->queue)
 		d->queue = pv_xstrdup(c->params->queue);
-	p = &d->envelope.message.properties;
-	if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+	p = &env.message.properties;
+	d->flags = p->_flags;
+	if (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
 		d->message_id = pv_amqp_bytes_strdup(p->message_id);
+		d->message_id_bytes = bytes_dup(p->message_id);
+	}
+	if (p->_flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
+		d->content_type = bytes_dup(p->content_type);
+	if (p->_flags & AMQP_BASIC_TYPE_FLAG)
+		d->type = bytes_dup(p->type);
+	if (p->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)
+		d->correlation_id = bytes_dup(p->correlation_id);
+	d->timestamp = p->timestamp;
+	amqp_destroy_envelope(&env);
 	return PV_OK;
 }
 
@@ -222,7 +247,6 @@ static enum pv_err dl_open(struct pv_amqp_consumer *c, struct pv_error *err)
 static enum pv_err dl_publish(struct pv_amqp_consumer *c, const struct pv_amqp_delivery *d,
 			      const char *reason, struct pv_error *err)
 {
-	const amqp_basic_properties_t *orig = &d->envelope.message.properties;
 	amqp_basic_properties_t props;
 	amqp_table_entry_t headers[3];
 	enum pv_err rc;
@@ -232,14 +256,14 @@ static enum pv_err dl_publish(struct pv_amqp_consumer *c, const struct pv_amqp_d
 	props.delivery_mode = 2; /* persistent */
 	/* Keep what identifies the message; the original headers are dropped
 	 * (they came from whoever published the poison). */
-	props._flags |= orig->_flags & (AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
-					AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG |
-					AMQP_BASIC_TIMESTAMP_FLAG);
-	props.content_type = orig->content_type;
-	props.message_id = orig->message_id;
-	props.type = orig->type;
-	props.correlation_id = orig->correlation_id;
-	props.timestamp = orig->timestamp;
+	props._flags |= d->flags & (AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+				    AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG |
+				    AMQP_BASIC_TIMESTAMP_FLAG);
+	props.content_type = d->content_type;
+	props.message_id = d->message_id_bytes;
+	props.type = d->type;
+	props.correlation_id = d->correlation_id;
+	props.timestamp = d->timestamp;
 	headers[0].key = amqp_cstring_bytes("x-photovote-reason");
 	headers[0].value.kind = AMQP_FIELD_KIND_UTF8;
 	headers[0].value.value.bytes = amqp_cstring_bytes(reason);
@@ -253,7 +277,8 @@ static enum pv_err dl_publish(struct pv_amqp_consumer *c, const struct pv_amqp_d
 	props.headers.entries = headers;
 	rc = pv_amqp_publish_confirmed(
 		c->dlconn, CHANNEL, c->params->dead_letter_exchange,
-		d->routing_key ? d->routing_key : "", &props, d->envelope.message.body,
+		d->routing_key ? d->routing_key : "", &props,
+		(amqp_bytes_t){.len = d->body_len, .bytes = d->body},
 		1000 * (c->params->connect_timeout > 0 ? c->params->connect_timeout : 5), err);
 	return rc == PV_OK ? PV_OK : pv_error_prefix(err, "dead letter");
 }

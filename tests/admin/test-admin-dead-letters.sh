@@ -15,7 +15,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/admin/lib.sh"
 
-echo "1..74"
+echo "1..75"
 if ! adm_setup dlq; then
 	echo "# servers unavailable"
 	exit 77
@@ -116,6 +116,16 @@ for line in open(sys.argv[1]):
     keys = [h[0] for h in o["headers"]]
     assert "x-photovote-reason" in keys and "user" not in keys, o
     assert "app_id" not in o["properties"], o' "$w/dead"
+pvp_check "the dead letters kept the message id, type, correlation id, content type and timestamp" python3 -c '
+import json, sys
+kept = ("message_id", "type", "correlation_id", "content_type", "timestamp")
+orig = [json.loads(l) for l in open(sys.argv[1])]
+dead = [json.loads(l) for l in open(sys.argv[2])]
+assert len(orig) == len(dead) == 4, (len(orig), len(dead))
+for o, d in zip(orig, dead):
+    for k in kept:
+        assert k in o["properties"] and d["properties"].get(k) == o["properties"][k], (k, o, d)' \
+	"$w/orig" "$w/dead"
 
 adm_run "requeue --id: exit 0" 0 "$adm" dead-letters requeue --id "$(evid 2)"
 pvp_check "requeue --id: says one requeued, three left" \

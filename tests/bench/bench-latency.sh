@@ -1,8 +1,12 @@
 #!/bin/bash
-# End-to-end latency benchmark (issue 13): POST /elections at fixed open-loop rates (default
-# 100, 500 and 1,000 requests/s for 20 s each; the rate never drops when answers are slow, and
-# latencies count from each request's scheduled time, tests/bench/open-loop.py) through nginx
-# and photovote.fcgi, with photovote-appender and photovote-projector running.  For each rate:
+# End-to-end latency benchmark (issues 13 and 19): POST /elections at fixed open-loop rates
+# (default 100, 500 and 1,000 requests/s for 20 s each; the rate never drops when answers are
+# slow, and latencies count from each request's scheduled time, tests/bench/open-loop.c) through
+# nginx and photovote.fcgi, with photovote-appender and photovote-projector running.
+# PV_BENCH_PIPELINE=api runs the command API alone (photovote.fcgi, nginx and RabbitMQ; the
+# commands stay in the queue, nothing reads them back): the answer's latency without the
+# workers' share of the two CPUs.  PV_BENCH_THREADS sets photovote.fcgi's request threads
+# (default: the product's default).  For each rate:
 #   answer   p50/p90/p99/p99.9 of the 202s;
 #   visible  (a) client side: one request in 50 reads its election back (GET until 200, checks
 #            2 ms, or 5 % of the time since the send, apart), timed from the scheduled send;
@@ -22,6 +26,7 @@
 : "${top_srcdir:?set top_srcdir (the source tree)}"
 : "${top_builddir:?set top_builddir (the build tree)}"
 . "$top_srcdir/tests/fcgi/web.sh"
+. "$top_srcdir/tests/bench/cpu.sh"
 
 SECONDS_EACH=${1:-20}
 WARMUP=${PV_BENCH_WARMUP:-5}
@@ -32,6 +37,11 @@ command -v nginx >/dev/null || { echo "nginx missing" >&2; exit 1; }
 pv_servers_need postgres rabbitmq cosmos || exit 1
 pv_web_setup latency token >/dev/null
 sed -i 's/^level = info/level = warning/' "$WORK/pv.conf"
+PIPELINE=${PV_BENCH_PIPELINE:-full}
+[[ $PIPELINE == full || $PIPELINE == api ]] || { echo "PV_BENCH_PIPELINE: full or api" >&2; exit 2; }
+[[ -z ${PV_BENCH_THREADS:-} ]] || sed -i "s/^threads = .*/threads = $PV_BENCH_THREADS/" "$WORK/pv.conf"
+LOAD=$top_builddir/tests/bench/open-loop
+[[ -x $LOAD ]] || { echo "$LOAD missing: make check (or make tests/bench/open-loop) first" >&2; exit 1; }
 mport=$(free_port)
 cat >>"$WORK/pv.conf" <<EOF
 [cosmos]
@@ -47,20 +57,35 @@ for f in "$top_srcdir"/sql/0*.sql; do
 	[[ $f == */002_* || $f == */008_* ]] && continue # pv_web_setup applied them
 	psql "$PG_CONNINFO" -q -v ON_ERROR_STOP=1 -f "$f" >/dev/null || exit 1
 done
-"$top_builddir/workers/photovote-appender" >>"$WORK/appender.log" 2>&1 &
-APPENDER_PID=$!
-pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
-"$top_builddir/workers/photovote-projector" >>"$WORK/projector.log" 2>&1 &
-PROJECTOR_PID=$!
-pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+SAMPLE=50
+APPENDER_PID= PROJECTOR_PID=
+: >"$WORK/appender.log"
+: >"$WORK/projector.log"
+if [[ $PIPELINE == full ]]; then
+	"$top_builddir/workers/photovote-appender" >>"$WORK/appender.log" 2>&1 &
+	APPENDER_PID=$!
+	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+	"$top_builddir/workers/photovote-projector" >>"$WORK/projector.log" 2>&1 &
+	PROJECTOR_PID=$!
+	pv_on_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+fi
 pv_web_start_fcgi "$WORK/fcgi.sock"
 pv_web_nginx "$WORK/fcgi.sock"
 BASE=$NGINX_BASE/api
-pv_web_wait_ready "$BASE" >/dev/null || { echo "not ready" >&2; exit 1; }
-for _ in $(seq 100); do
-	[[ $(curl -s "$BASE/healthz" | jq -r .status) == ok ]] && break
-	sleep 0.2
-done
+if [[ $PIPELINE == full ]]; then
+	pv_web_wait_ready "$BASE" >/dev/null || { echo "not ready" >&2; exit 1; }
+	for _ in $(seq 100); do
+		[[ $(curl -s "$BASE/healthz" | jq -r .status) == ok ]] && break
+		sleep 0.2
+	done
+else
+	# Without the projector /readyz says "not ready"; the API needs the broker only.
+	SAMPLE=0
+	for _ in $(seq 100); do
+		[[ $(curl -s "$BASE/healthz" | jq -r .broker.status) == ok ]] && break
+		sleep 0.2
+	done
+fi
 
 # quantiles BEFORE AFTER SINCE: p50 p90 p99 in ms of the projector's delay since SINCE
 # (accepted, stored) between two scrapes, interpolated linearly inside the buckets, and the count.
@@ -100,21 +125,27 @@ echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for rate in "${RATES[@]}"; do
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	# The projector's histogram counts from the end of the warm-up.
-	(sleep "$WARMUP" && curl -s "http://127.0.0.1:$mport/metrics" >"$WORK/before") &
-	python3 "$top_srcdir/tests/bench/open-loop.py" "$BASE" "$rate" "$SECONDS_EACH" post "$TOKEN" 50 \
+	(sleep "$WARMUP" && cpu_snapshot "$WORK/cpu.before" &&
+		curl -s "http://127.0.0.1:$mport/metrics" >"$WORK/before") &
+	"$LOAD" "$BASE" "$rate" "$SECONDS_EACH" post "$TOKEN" "$SAMPLE" \
 		"$WARMUP" >"$WORK/post-$rate.json"
+	cpu_snapshot "$WORK/cpu.after"
 	wait $!
+	echo "$rate requests/s: CPU ms per request: $(cpu_report "$WORK/cpu.before" "$WORK/cpu.after" \
+		"$(jq .sent "$WORK/post-$rate.json")")" >>"$WORK/cpu.lines"
 	sleep 2 # the last events reach the documents
 	curl -s "http://127.0.0.1:$mport/metrics" >"$WORK/after"
 	read -r h50 h90 h99 hn <<<"$(quantiles "$WORK/before" "$WORK/after" accepted)"
 	read -r s50 s90 s99 _ <<<"$(quantiles "$WORK/before" "$WORK/after" stored)"
-	python3 "$top_srcdir/tests/bench/open-loop.py" "$BASE" "$rate" "$SECONDS_EACH" get "" 50 \
+	"$LOAD" "$BASE" "$rate" "$SECONDS_EACH" get "" 0 \
 		"$WARMUP" >"$WORK/get-$rate.json"
 	jq -r --arg load "$load" --arg hist "$h50 / $h90 / $h99 ($hn)" --arg st "$s50 / $s90 / $s99" --slurpfile g "$WORK/get-$rate.json" \
-		'"| \(.rate) | \($load) | \(.answer_ms.p50) / \(.answer_ms.p90) / \(.answer_ms.p99) / \(.answer_ms["p99.9"]) | \(.visible_ms.p50) / \(.visible_ms.p90) / \(.visible_ms.p99) (\(.visible_ms.n)) | \($hist) | \($st) | \($g[0].answer_ms.p50) / \($g[0].answer_ms.p90) / \($g[0].answer_ms.p99) | \(.statuses | tostring) sent \(.sent), errors \(.errors), schedule lag \(.schedule_lag_ms) ms |"' \
+		'"| \(.rate) | \($load) | \(.answer_ms.p50) / \(.answer_ms.p90) / \(.answer_ms.p99) / \(.answer_ms["p99.9"]) | \(.visible_ms.p50) / \(.visible_ms.p90) / \(.visible_ms.p99) (\(.visible_ms.n)) | \($hist) | \($st) | \($g[0].answer_ms.p50) / \($g[0].answer_ms.p90) / \($g[0].answer_ms.p99) | \(.statuses | tostring) sent \(.sent), errors \(.errors)\(if .errors > 0 then " " + (.error_kinds | tostring) else "" end), schedule lag \(.schedule_lag_ms) ms |"' \
 		"$WORK/post-$rate.json"
 done
 echo
+# Where the CPU went while each rate was measured (the read-backs included), by process.
+cat "$WORK/cpu.lines"
 # Where the projector's time went during the rates above: its pages, events, page time and
 # Cosmos DB requests by status (counters since its start; the page times' buckets, cumulative,
 # on one line).

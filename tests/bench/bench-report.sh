@@ -14,7 +14,8 @@
 #   rebuild       bench-rebuild.sh (postgres): rebuild and blue-green next to the live
 #                 projector's rate
 #   latency       bench-latency.sh at 500, 1,000 and 2,000 requests/s, open loop, next to
-#                 GET /livez at the same rate
+#                 GET /livez at the same rate; then at 1,000 and 2,000 with the command API
+#                 alone (no workers)
 #
 # A script, not a test.  From a build folder after `make check`:
 #
@@ -49,6 +50,7 @@ if [[ $quick == yes ]]; then
 		"projector|Projector (5 elections)|$bench/bench-projector.sh 5 10"
 		"rebuild|Rebuild|$bench/bench-rebuild.sh 50 10 postgres"
 		"latency|Latency at fixed rates|PV_BENCH_WARMUP=1 $bench/bench-latency.sh 3 100"
+		"latency-api|Latency at fixed rates, the command API alone|PV_BENCH_PIPELINE=api PV_BENCH_WARMUP=1 $bench/bench-latency.sh 3 200"
 	)
 else
 	steps=(
@@ -58,6 +60,7 @@ else
 		"projector-200|Projector, 200 active elections|$bench/bench-projector.sh 200 50"
 		"rebuild|Rebuild|$bench/bench-rebuild.sh 1000 18 postgres"
 		"latency|Latency at fixed rates|$bench/bench-latency.sh 20 500 1000 2000"
+		"latency-api|Latency at fixed rates, the command API alone|PV_BENCH_PIPELINE=api $bench/bench-latency.sh 20 1000 2000"
 	)
 fi
 

@@ -15,7 +15,9 @@
  *                                 (prefetch from PHOTOVOTE_AMQP_PREFETCH,
  *                                 batches of up to BATCH, one multiple ack
  *                                 each) and does nothing else: the broker's
- *                                 share of the appender benchmark
+ *                                 share of the appender benchmark.  N = 0:
+ *                                 until killed (bench-latency's command API
+ *                                 alone, its queue kept short as in use)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -194,22 +196,24 @@ static int drain(const char *count, const char *batch_size)
 	struct pv_amqp_delivery *d;
 	struct pv_error err;
 
-	if (want < 1 || batch < 1) {
-		fprintf(stderr, "pv-appender-tool: drain N BATCH: numbers >= 1\n");
+	if (want < 0 || batch < 1) {
+		fprintf(stderr, "pv-appender-tool: drain N BATCH: N >= 0, BATCH >= 1\n");
 		return 2;
 	}
 	d = pv_xcalloc((size_t)batch, sizeof *d);
 	if (pv_amqp_consumer_open(&params, (int)pv_config_int(cfg, "amqp", "prefetch"), &c, &err) !=
 	    PV_OK)
 		die("drain", &err);
-	while (got < want) {
+	while (!want || got < want) {
 		/* As the appender: wait for one, then take what is already there. */
 		long n = 0;
 		enum pv_err rc = pv_amqp_consumer_next(c, 10000, &d[0], &err);
 
+		if (rc == PV_ERR_TIMEOUT && !want)
+			continue;
 		if (rc != PV_OK)
 			die("drain: first of a batch", &err);
-		for (n = 1; n < batch && got + n < want; n++)
+		for (n = 1; n < batch && (!want || got + n < want); n++)
 			if (pv_amqp_consumer_next(c, 0, &d[n], &err) != PV_OK)
 				break;
 		if (pv_amqp_consumer_ack_upto(c, d[n - 1].tag, &err) != PV_OK)

@@ -61,7 +61,7 @@ static const struct key_spec key_table[] = {
 	    "how long a write waits for a connection to the broker (the first one after start, "
 	    "or a new one after an outage; it is retried at once, then every 50 ms doubling to "
 	    "250 ms) before answering 503 (the command not published)"),
-	INT("http", "threads", "4", 1, 256, "request threads per photovote.fcgi process"),
+	INT("http", "threads", "8", 1, 256, "request threads per photovote.fcgi process"),
 	INT("http", "max_wait", "30", 0, 300, "cap in seconds for Prefer: wait=N"),
 	STR("http", "admins", "",
 	    "in remote_user mode: user names (separated by commas or spaces) that are "

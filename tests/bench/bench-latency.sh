@@ -5,8 +5,9 @@
 # nginx and photovote.fcgi, with photovote-appender and photovote-projector running.
 # PV_BENCH_PIPELINE=api runs the command API alone (photovote.fcgi, nginx and RabbitMQ; a
 # consumer that only acks keeps the queue short, as the appender does, and nothing is read
-# back): the answer's latency without the workers' share of the two CPUs.  PV_BENCH_THREADS sets photovote.fcgi's request threads
-# (default: the product's default).  For each rate:
+# back): the answer's latency without the workers' share of the two CPUs.  PV_BENCH_THREADS
+# sets photovote.fcgi's request threads (default: the product's, [http] threads).  For each
+# rate:
 #   answer   p50/p90/p99/p99.9 of the 202s;
 #   visible  (a) client side: one request in 50 reads its election back (GET until 200, checks
 #            2 ms, or 5 % of the time since the send, apart), timed from the scheduled send;
@@ -39,7 +40,12 @@ pv_web_setup latency token >/dev/null
 sed -i 's/^level = info/level = warning/' "$WORK/pv.conf"
 PIPELINE=${PV_BENCH_PIPELINE:-full}
 [[ $PIPELINE == full || $PIPELINE == api ]] || { echo "PV_BENCH_PIPELINE: full or api" >&2; exit 2; }
-[[ -z ${PV_BENCH_THREADS:-} ]] || sed -i "s/^threads = .*/threads = $PV_BENCH_THREADS/" "$WORK/pv.conf"
+# The tests' configuration sets threads; the benchmark runs the product's default unless told.
+if [[ -n ${PV_BENCH_THREADS:-} ]]; then
+	sed -i "s/^threads = .*/threads = $PV_BENCH_THREADS/" "$WORK/pv.conf"
+else
+	sed -i "/^threads = /d" "$WORK/pv.conf"
+fi
 LOAD=$top_builddir/tests/bench/open-loop
 [[ -x $LOAD ]] || { echo "$LOAD missing: make check (or make tests/bench/open-loop) first" >&2; exit 1; }
 mport=$(free_port)

@@ -523,7 +523,7 @@ else
 	}
 	check "installed: user, configuration root:photovote 0640, Apache's conf enabled, lighttpd's not" \
 		installed_ok
-	sed -i 's/^#threads = 4$/threads = 3/' $C
+	sed -i 's/^#threads = 8$/threads = 3/' $C
 	upgrade_ok()
 	{
 		grep -qx 'threads = 3' $C || return 1

@@ -35,10 +35,10 @@
 
 struct pv_amqp_consumer;
 
-/* One delivery; body and strings are valid until pv_amqp_delivery_clear(). */
-/* A delivery holds its own copies of what it needs, the envelope gone at
- * once: librabbitmq gives each envelope a pool of at least a 4 KB page, and
- * a batch holds a thousand deliveries (4 MB of the appender's peak for
+/* One delivery; body and strings are valid until pv_amqp_delivery_clear().
+ * It holds its own copies of what it needs, the envelope freed at once:
+ * librabbitmq gives each envelope a pool of at least a 4 KB page, and a
+ * batch holds a thousand deliveries (4 MB of the appender's peak for
  * bodies of a few hundred bytes). */
 struct pv_amqp_delivery {
 	uint64_t tag;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/bench/open-loop, the load generator of bench-latency.sh, against a stand-in of the
-# command API (stub-api.py: 202s after 30 ms in chunked bodies, elections visible 100 ms
+# command API (api-standin.py: 202s after 30 ms in chunked bodies, elections visible 100 ms
 # after their POST, every seventh answer closing its connection): the figures the benchmark
 # publishes are only as good as this tool.
 #   - every scheduled request is sent and answered once, none counted as an error, through
@@ -32,11 +32,11 @@ echo "1..8"
 
 w=$(mktemp -d) || exit 1
 port=$(pv_free_port) || exit 1
-python3 "$top_srcdir/tests/bench/stub-api.py" "$port" 30 100 >"$w/stub.out" 2>&1 &
-stub=$!
-trap 'kill $stub 2>/dev/null; wait $stub 2>/dev/null; rm -rf "$w"' EXIT
+python3 "$top_srcdir/tests/bench/api-standin.py" "$port" 30 100 >"$w/standin.out" 2>&1 &
+standin=$!
+trap 'kill $standin 2>/dev/null; wait $standin 2>/dev/null; rm -rf "$w"' EXIT
 for _ in $(seq 50); do
-	grep -q ready "$w/stub.out" && break
+	grep -q ready "$w/standin.out" && break
 	sleep 0.1
 done
 

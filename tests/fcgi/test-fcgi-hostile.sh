@@ -11,10 +11,7 @@ command -v python3 >/dev/null || skip_all "python3 missing"
 pv_web_setup hostile token
 port=$(free_port) || bail "no free port"
 pv_web_start_fcgi "127.0.0.1:$port"
-for _ in $(seq 100); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-	sleep 0.1
-done
+pv_wait_port "$port" 10 || true
 out=$(python3 "$top_srcdir/tests/fcgi/hostile.py" 127.0.0.1 "$port" "$TOKEN")
 status=$?
 echo "$out"

@@ -427,9 +427,5 @@ CONF
 	NGINX_BASE=http://127.0.0.1:$port
 	# Until nginx listens (10 s at most): on a loaded machine a request sent at once met a
 	# refused connection, which is nginx's start, not what a test looks at.
-	for _ in $(seq 1000); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-		kill -0 "$NGINX_PID" 2>/dev/null || return 0
-		sleep 0.01
-	done
+	pv_wait_port "$port" 10 "$NGINX_PID" || true
 }

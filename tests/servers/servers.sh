@@ -907,6 +907,20 @@ CONF
 	return 1
 }
 
+# pv_wait_port PORT [SECONDS [PID]]: until 127.0.0.1:PORT accepts a connection, for SECONDS
+# (default 10), or until process PID (the server that should listen) is gone; 1 when it never
+# did.
+pv_wait_port()
+{
+	local port=$1 pid=${3:-} deadline=$((SECONDS + ${2:-10}))
+	while ((SECONDS < deadline)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		[[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.01
+	done
+	return 1
+}
+
 # pv_wait_ready BASE OUT [PID]: until BASE/readyz answers 200 (photovote.fcgi's servers up),
 # for 30 s, or until process PID (the web server in front) is gone; OUT holds the last answer.
 # On failure prints "# not ready; the last /readyz answered CODE: BODY" and returns 1.

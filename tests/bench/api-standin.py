@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A stand-in for the command API, for test-open-loop.sh: what open-loop needs to meet.
 
-    stub-api.py PORT DELAY_MS VISIBLE_MS
+    api-standin.py PORT DELAY_MS VISIBLE_MS
 
 POST /api/elections answers 202 after DELAY_MS with {"election_id": "<ULID-like>"} in a
 chunked body; GET /api/elections/ID answers 404 until VISIBLE_MS after its POST, then 200;

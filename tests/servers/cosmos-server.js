@@ -4,7 +4,10 @@
 //
 //   NODE_PATH=tests/cosmos/node_modules node cosmos-server.js HOST PORT
 //
-// Everything else is the stand-in unchanged (its own cli.js --no-ssl, plus the gate).
+// Everything else is the stand-in unchanged (its own cli.js --no-ssl, plus the gate), except that
+// connections stay open between requests, as the service's do (the stand-in's default answers
+// every request with `connection: close`, a TCP connection per request that the service never
+// costs a client); Node closes one idle for 5 s, which clients must then survive.
 const { createHttpServer } = require('@vercel/cosmosdb-server');
 const limits = require('./cosmos-limits');
 
@@ -15,7 +18,7 @@ if (!host || !Number.isInteger(port) || port <= 0 || port > 65535) {
 	process.exit(2);
 }
 
-const server = limits.enforce(createHttpServer());
+const server = limits.enforce(createHttpServer({ keepAlive: true }));
 server.on('error', (err) => {
 	console.error(`cosmos-server: ${err.code || ''} ${err.message}`);
 	process.exit(1);

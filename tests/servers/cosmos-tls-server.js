@@ -6,7 +6,7 @@
 // The stand-in's own command line only serves the certificate bundled with it, which expired in
 // January 2021 and names no IP address, so no client that verifies certificates accepts it.
 // Everything else is the stand-in unchanged, with the service's size limits enforced
-// (cosmos-limits.js).
+// (cosmos-limits.js) and connections kept open between requests, as in cosmos-server.js.
 const fs = require('fs');
 const { createHttpsServer } = require('@vercel/cosmosdb-server');
 const limits = require('./cosmos-limits');
@@ -22,6 +22,7 @@ const server = limits.enforce(createHttpsServer({
 	cert: fs.readFileSync(certFile),
 	key: fs.readFileSync(keyFile),
 	minVersion: 'TLSv1.2',
+	keepAlive: true,
 }));
 server.on('error', (err) => {
 	console.error(`cosmos-tls-server: ${err.code || ''} ${err.message}`);

@@ -88,6 +88,19 @@ static const char *const answer_headers[] = {"etag", "x-ms-continuation", "x-ms-
 /* ------------------------------------------------------------------ */
 
 static const char *const day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+void pv_cosmos_strip_system(json_t *doc)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(doc, tmp, key, v)
+	{
+		if (key[0] == '_')
+			json_object_del(doc, key);
+	}
+}
+
 static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 

@@ -149,6 +149,10 @@ enum pv_err pv_cosmos_query(struct pv_cosmos *c, const char *sql, json_t *params
 			    int max_items, const char *continuation, json_t **documents,
 			    char **next, struct pv_error *err);
 
+/* Removes the system properties the service adds to a stored document
+ * (_rid, _self, _etag, _attachments, _ts: every key starting with '_'). */
+void pv_cosmos_strip_system(json_t *doc);
+
 /* ---- signing (exposed for tests) ---- */
 
 /* The x-ms-date form of `t`: "Thu, 27 Apr 2017 00:51:12 GMT" (always

@@ -89,20 +89,6 @@ static void jappend(json_t *a, json_t *v)
 		pv_oom("json_array_append_new", 0);
 }
 
-/* Removes Cosmos DB's system properties (_rid, _etag, _ts, ...). */
-static void strip_system(json_t *doc)
-{
-	const char *key;
-	json_t *v;
-	void *tmp;
-
-	json_object_foreach_safe(doc, tmp, key, v)
-	{
-		if (key[0] == '_')
-			json_object_del(doc, key);
-	}
-}
-
 static int digest_chunk(const char *buffer, size_t size, void *ctx)
 {
 	return EVP_DigestUpdate(ctx, buffer, size) ? 0 : -1;
@@ -347,7 +333,7 @@ static enum pv_err read_parts(struct pv_cosmos *c, const json_t *head, unsigned 
 				json_decref(out);
 				return rc;
 			}
-			strip_system(part);
+			pv_cosmos_strip_system(part);
 			digest_of(part, d);
 			if (!want || strcmp(want, d) != 0) {
 				json_decref(part);
@@ -1030,7 +1016,7 @@ enum pv_err pv_projection_read_head_etag(struct pv_cosmos *c, const char *electi
 		return pv_error_set(err, PV_ERR_PROTOCOL, "election document %s is not a head",
 				    election_id);
 	}
-	strip_system(*head);
+	pv_cosmos_strip_system(*head);
 	return PV_OK;
 }
 
@@ -1232,7 +1218,7 @@ enum pv_err pv_projection_list(struct pv_cosmos *c, int limit, const char *conti
 	rc = pv_cosmos_query(c, sql, NULL, NULL, limit, continuation, &docs, next, err);
 	if (rc != PV_OK)
 		return rc;
-	json_array_foreach(docs, i, d) strip_system(d);
+	json_array_foreach(docs, i, d) pv_cosmos_strip_system(d);
 	*elections = docs;
 	return PV_OK;
 }

@@ -6,7 +6,12 @@
 #            election's events folded together and written once (changed parts, then the head
 #            with If-Match), elections kept in an LRU cache of their last written state;
 #   naive    photovote-projector --naive: one event per page and no cache, so every event reads
-#            its election's documents (head and parts), folds one event and writes them back.
+#            its election's documents (head and parts), folds one event and writes them back;
+#   upsert loop  the baseline of the projector's Cosmos DB requests per second: the documents the
+#            batched projection wrote, upserted into an empty database by as many threads as the
+#            projector has writers ([projector] writers), each with a client of its own and
+#            nothing else to do (pv-projector-tool upsert-loop): what the stand-in serves when
+#            it is the only limit.
 #
 # A script, not a test: run it from a build folder after `make check` (or
 # `make workers/photovote-projector tests/projector/pv-projector-tool`):
@@ -22,6 +27,8 @@
 set -u
 # shellcheck source=../projector/lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
+# shellcheck source=cpu.sh
+. "$top_srcdir/tests/bench/cpu.sh"
 
 ELECTIONS=${1:-20}
 VOTERS=${2:-50}
@@ -29,6 +36,29 @@ pvp_setup bench >/dev/null || { echo "servers unavailable" >&2; exit 1; }
 pvp_generate bench --elections "$ELECTIONS" --voters "$VOTERS" --seed 1
 events=$(wc -l <"$pvp_work/bench.events")
 pvp_append "$pvp_work/bench.events" 2>/dev/null || exit 1
+
+# timed NAME COMMAND...: runs COMMAND with the machine's CPU snapshots around it
+# ($pvp_work/NAME.cpu0, .cpu1) and its own user + system CPU seconds in $pvp_work/NAME.time
+# (it has exited by the second snapshot, which counts only the living).
+timed()
+{
+	local name=$1 TIMEFORMAT='%U %S' rc
+	shift
+	cpu_snapshot "$pvp_work/$name.cpu0"
+	{ time "$@" 2>&3; } 3>&2 2>"$pvp_work/$name.time"
+	rc=$?
+	cpu_snapshot "$pvp_work/$name.cpu1"
+	return $rc
+}
+
+# cpu_line NAME WHAT COUNT: "WHAT: CPU ms per request: ..." for a timed run and COUNT requests.
+cpu_line()
+{
+	local own
+	own=$(awk -v n="$3" '{ printf "%.3f", ($1 + $2) * 1000 / n }' "$pvp_work/$1.time")
+	echo "$2: CPU ms per Cosmos DB request: $2 itself $own;" \
+		"$(cpu_report "$pvp_work/$1.cpu0" "$pvp_work/$1.cpu1" "$3")"
+}
 
 # run NAME [projector options]: one projection into a Cosmos DB database of its own; prints
 # "seconds events requests".
@@ -38,7 +68,7 @@ run()
 	shift
 	: >"$pvp_work/$name.log"
 	start=$(date +%s.%N)
-	PHOTOVOTE_COSMOS_DATABASE=pvb-$name-$$ "$pvp_projector" --once "$@" \
+	PHOTOVOTE_COSMOS_DATABASE=pvb-$name-$$ timed "$name" "$pvp_projector" --once "$@" \
 		>>"$pvp_work/$name.log" 2>&1 || return 1
 	end=$(date +%s.%N)
 	line=$(grep 'events folded' "$pvp_work/$name.log" | tail -n 1)
@@ -49,6 +79,9 @@ run()
 
 read -r bs bn br < <(run batched) || exit 1
 read -r ns nn nr < <(run naive --naive) || exit 1
+PHOTOVOTE_COSMOS_DATABASE=pvb-loop-$$ timed loop "$pvp_tool" upsert-loop "pvb-batched-$$" \
+	>"$pvp_work/loop.out" 2>>"$pvp_work/loop.log" || { cat "$pvp_work/loop.log" >&2; exit 1; }
+read -r lr _ _ ls _ writers _ <"$pvp_work/loop.out"
 echo "Projector: $ELECTIONS elections x $VOTERS voters = $events events," \
 	"postgres event store, Cosmos DB stand-in over HTTP, $(nproc) CPUs"
 echo
@@ -59,3 +92,12 @@ for r in "batched $bn $bs $br" "naive $nn $ns $nr"; do
 	printf '| %s | %d | %.2f | %.0f | %d | %.3f |\n' "$name" "$n" "$s" \
 		"$(echo "$n / $s" | bc -l)" "$q" "$(echo "$q / $n" | bc -l)"
 done
+echo
+echo "| Cosmos DB requests/s | batched projection | upsert loop, $writers threads ($lr documents) | ratio |"
+echo "| --- | ---: | ---: | ---: |"
+printf '| | %.0f | %.0f | %.2f |\n' "$(echo "$br / $bs" | bc -l)" "$(echo "$lr / $ls" | bc -l)" \
+	"$(echo "($br / $bs) / ($lr / $ls)" | bc -l)"
+echo
+# Where each one's CPU went (the loop's figure counts its read of the documents, a few queries).
+cpu_line batched photovote-projector "$br"
+cpu_line loop pv-projector-tool "$lr"

@@ -16,6 +16,14 @@
  *                                    properties, sorted by id, one a line
  *   pv-projector-tool rebuild ID     rebuilds the election's documents by
  *                                    replaying its stream
+ *   pv-projector-tool upsert-loop FROM [THREADS]
+ *                                    the benchmark's baseline: reads every
+ *                                    document of database FROM's container,
+ *                                    then upserts them into the configured
+ *                                    database from THREADS threads (default:
+ *                                    [projector] writers), each with a client
+ *                                    of its own and nothing else to do;
+ *                                    prints "N requests in S s, T threads"
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -26,13 +34,16 @@
 #include "eventstore.h"
 #include "log.h"
 #include "projection.h"
+#include "thread.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define APPEND_MAX 2000
 
@@ -55,17 +66,25 @@ static struct pv_es *open_store(void)
 	return es;
 }
 
-static struct pv_cosmos *open_cosmos(void)
+/* database: NULL for the configured one. */
+static struct pv_cosmos *open_cosmos_db(const char *database)
 {
 	struct pv_cosmos_options o;
 	struct pv_cosmos *c;
 	struct pv_error err;
 
 	pv_cosmos_options_from_config(cfg, &o);
+	if (database)
+		o.database = database;
 	o.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	if (pv_cosmos_open(&o, &c, &err) != PV_OK)
 		die("cosmos", &err);
 	return c;
+}
+
+static struct pv_cosmos *open_cosmos(void)
+{
+	return open_cosmos_db(NULL);
 }
 
 struct pending {
@@ -230,6 +249,35 @@ static int view(const char *eid, const char *word)
 	return 0;
 }
 
+/* Every document a query finds, system properties stripped.  eid: the
+ * election's partition (@e in sql), or NULL for the whole container. */
+static json_t *query_all(struct pv_cosmos *c, const char *sql, const char *eid)
+{
+	json_t *params = eid ? json_pack("{s:s}", "@e", eid) : NULL, *all = json_array(), *d;
+	char *cont = NULL;
+	struct pv_error err;
+	size_t i;
+
+	if (!all || (eid && !params)) {
+		fprintf(stderr, "pv-projector-tool: out of memory\n");
+		exit(1);
+	}
+	do {
+		json_t *page;
+		char *next = NULL;
+
+		if (pv_cosmos_query(c, sql, params, eid, 0, cont, &page, &next, &err) != PV_OK)
+			die(eid ? eid : "read the documents", &err);
+		free(cont);
+		cont = next;
+		json_array_extend(all, page);
+		json_decref(page);
+	} while (cont);
+	json_decref(params);
+	json_array_foreach(all, i, d) pv_cosmos_strip_system(d);
+	return all;
+}
+
 static int by_id(const void *a, const void *b)
 {
 	const char *x = json_string_value(json_object_get(*(json_t *const *)a, "id"));
@@ -241,45 +289,17 @@ static int by_id(const void *a, const void *b)
 static int docs(const char *eid)
 {
 	struct pv_cosmos *c = open_cosmos();
-	json_t *params = json_pack("{s:s}", "@e", eid), *all = json_array(), *d;
+	json_t *all = query_all(c, "SELECT * FROM c WHERE c.election_id = @e", eid), *d;
 	json_t **v;
-	char *cont = NULL;
-	struct pv_error err;
-	size_t i, n;
+	size_t i, n = json_array_size(all);
 
-	do {
-		json_t *page;
-		char *next = NULL;
-
-		if (pv_cosmos_query(c, "SELECT * FROM c WHERE c.election_id = @e", params, eid, 0,
-				    cont, &page, &next, &err) != PV_OK)
-			die(eid, &err);
-		free(cont);
-		cont = next;
-		json_array_extend(all, page);
-		json_decref(page);
-	} while (cont);
-	n = json_array_size(all);
 	v = pv_xcalloc(n ? n : 1, sizeof *v);
-	json_array_foreach(all, i, d)
-	{
-		const char *key;
-		json_t *x;
-		void *tmp;
-
-		json_object_foreach_safe(d, tmp, key, x)
-		{
-			if (key[0] == '_')
-				json_object_del(d, key);
-		}
-		v[i] = d;
-	}
+	json_array_foreach(all, i, d) v[i] = d;
 	qsort(v, n, sizeof *v, by_id);
 	for (i = 0; i < n; i++)
 		print(v[i]);
 	free(v);
 	json_decref(all);
-	json_decref(params);
 	pv_cosmos_close(c);
 	return 0;
 }
@@ -300,6 +320,97 @@ static int rebuild(const char *eid)
 	return 0;
 }
 
+struct upserter {
+	json_t *docs; /* borrowed; this thread writes every n-th from first */
+	size_t first, n;
+	struct pv_cosmos *c;
+	struct pv_error err;
+	bool ok;
+	pthread_t thread;
+};
+
+static void *upsert_some(void *arg)
+{
+	struct upserter *u = arg;
+	size_t i;
+
+	u->ok = true;
+	for (i = u->first; i < json_array_size(u->docs); i += u->n) {
+		json_t *d = json_array_get(u->docs, i);
+		const char *pk = json_string_value(json_object_get(d, "election_id"));
+
+		if (pv_cosmos_upsert(u->c, pk ? pk : "", d, NULL, NULL, NULL, &u->err) != PV_OK) {
+			u->ok = false;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int upsert_loop(const char *from, const char *threads_s)
+{
+	struct pv_cosmos *src = open_cosmos_db(from);
+	json_t *docs = query_all(src, "SELECT * FROM c", NULL);
+	struct upserter *u;
+	unsigned long requests = 0;
+	char *end = "";
+	long threads = threads_s ? strtol(threads_s, &end, 10)
+				 : pv_config_int(cfg, "projector", "writers");
+	double started, elapsed;
+	size_t i;
+	int rc = 0;
+
+	pv_cosmos_close(src);
+	if (json_array_size(docs) == 0) {
+		fprintf(stderr, "pv-projector-tool: database %s has no documents to upsert\n",
+			from);
+		json_decref(docs);
+		return 1;
+	}
+	if (*end || threads < 1 || threads > 64) {
+		fprintf(stderr, "pv-projector-tool: THREADS: 1 to 64, not \"%s\"\n",
+			threads_s ? threads_s : "");
+		json_decref(docs);
+		return 2;
+	}
+	u = pv_xcalloc((size_t)threads, sizeof *u);
+	for (i = 0; i < (size_t)threads; i++)
+		u[i] = (struct upserter){
+			.docs = docs, .first = i, .n = (size_t)threads, .c = open_cosmos()};
+	started = now_s();
+	for (i = 0; i < (size_t)threads; i++)
+		pv_thread_start(&u[i].thread, upsert_some, &u[i], "pv-projector-tool",
+				"an upserter");
+	for (i = 0; i < (size_t)threads; i++)
+		pthread_join(u[i].thread, NULL);
+	elapsed = now_s() - started;
+	for (i = 0; i < (size_t)threads; i++) {
+		if (!u[i].ok) {
+			fprintf(stderr, "pv-projector-tool: upsert: %s\n", u[i].err.msg);
+			rc = 1;
+		}
+		requests += pv_cosmos_request_count(u[i].c);
+		pv_cosmos_close(u[i].c);
+	}
+	if (rc == 0)
+		printf("%lu requests in %.3f s, %ld threads\n",
+		       (unsigned long)json_array_size(docs), elapsed, threads);
+	fprintf(stderr,
+		"pv-projector-tool: %lu Cosmos DB requests sent, retries and opening included\n",
+		requests);
+	free(u);
+	json_decref(docs);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct pv_error err;
@@ -318,9 +429,11 @@ int main(int argc, char **argv)
 		rc = docs(argv[2]);
 	else if (argc == 3 && strcmp(argv[1], "rebuild") == 0)
 		rc = rebuild(argv[2]);
+	else if ((argc == 3 || argc == 4) && strcmp(argv[1], "upsert-loop") == 0)
+		rc = upsert_loop(argv[2], argc == 4 ? argv[3] : NULL);
 	else
 		fprintf(stderr, "usage: pv-projector-tool append | fold ID VIEW | view ID VIEW | "
-				"docs ID | rebuild ID\n");
+				"docs ID | rebuild ID | upsert-loop FROM [THREADS]\n");
 	pv_config_free(cfg);
 	return rc;
 }

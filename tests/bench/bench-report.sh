@@ -10,7 +10,8 @@
 #                 hello-world FastCGI responder and raw confirmed publishing
 #   appender      bench-appender.sh: the broker alone, then postgres, esdb and kurrentdb
 #                 (h2c and TLS) draining the same commands
-#   projector     bench-projector.sh with 20 and 200 elections: batched next to naive
+#   projector     bench-projector.sh with 20, 200 and 1,000 elections: batched next to naive,
+#                 and its Cosmos DB requests/s next to a plain concurrent upsert loop
 #   rebuild       bench-rebuild.sh (postgres): rebuild and blue-green next to the live
 #                 projector's rate
 #   latency       bench-latency.sh at 500, 1,000 and 2,000 requests/s, open loop, next to
@@ -58,6 +59,7 @@ else
 		"appender|Appender|BENCH_RUNS='broker postgres esdb kurrentdb kurrentdb-tls' KDB_EVENTS=20000 $bench/bench-appender.sh 100000 1000"
 		"projector-20|Projector, 20 active elections|$bench/bench-projector.sh 20 50"
 		"projector-200|Projector, 200 active elections|$bench/bench-projector.sh 200 50"
+		"projector-1000|Projector, 1,000 active elections|$bench/bench-projector.sh 1000 10"
 		"rebuild|Rebuild|$bench/bench-rebuild.sh 1000 18 postgres"
 		"latency|Latency at fixed rates|$bench/bench-latency.sh 20 500 1000 2000"
 		"latency-api|Latency at fixed rates, the command API alone|PV_BENCH_PIPELINE=api $bench/bench-latency.sh 20 1000 2000"

@@ -21,7 +21,8 @@
 # ELECTIONS (default 20) elections of VOTERS (default 50) voters each are generated
 # (tests/projector/gen-events.py, interleaved) straight into the postgres event store; both
 # projections start from an empty Cosmos DB database.  PostgreSQL and the Cosmos DB stand-in
-# (HTTP) are the test servers (tests/servers).  Prints a Markdown table.
+# (HTTP) are the test servers (tests/servers).  Prints Markdown tables and a line of CPU per
+# request for the projector and the loop.
 : "${top_srcdir:?set top_srcdir (the source tree)}"
 : "${top_builddir:?set top_builddir (the build tree)}"
 set -u
@@ -51,7 +52,8 @@ timed()
 	return $rc
 }
 
-# cpu_line NAME WHAT COUNT: "WHAT: CPU ms per request: ..." for a timed run and COUNT requests.
+# cpu_line NAME WHAT COUNT: "WHAT: CPU ms per Cosmos DB request: ..." for a timed run that sent
+# COUNT requests.
 cpu_line()
 {
 	local own

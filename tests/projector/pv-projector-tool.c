@@ -38,8 +38,8 @@
 #include "xalloc.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +259,7 @@ static json_t *query_all(struct pv_cosmos *c, const char *sql, const char *eid)
 	size_t i;
 
 	if (!all || (eid && !params)) {
-		fprintf(stderr, "pv-projector-tool: out of memory\n");
+		fprintf(stderr, "pv-projector-tool: json_array or json_pack: out of memory\n");
 		exit(1);
 	}
 	do {
@@ -270,7 +270,10 @@ static json_t *query_all(struct pv_cosmos *c, const char *sql, const char *eid)
 			die(eid ? eid : "read the documents", &err);
 		free(cont);
 		cont = next;
-		json_array_extend(all, page);
+		if (json_array_extend(all, page) != 0) {
+			fprintf(stderr, "pv-projector-tool: json_array_extend: out of memory\n");
+			exit(1);
+		}
 		json_decref(page);
 	} while (cont);
 	json_decref(params);

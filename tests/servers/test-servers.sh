@@ -155,6 +155,19 @@ ok "cosmos-tls: the certificate also verifies for localhost" \
 	test "$(http_code --cacert "$PV_TEST_COSMOS_CA" "https://localhost:$tls_port/dbs/pvtls")" = 200
 ok "cosmos-tls: without the CA the certificate is refused" \
 	eval '! curl -s --max-time 10 -o /dev/null "$PV_TEST_COSMOS_TLS_URL/"'
+# The service keeps a client's connection open between requests; the stand-in's default closes
+# each one (a TCP connection per request), so the launchers ask it not to.
+reuses_connection()
+{
+	local out
+	out=$(curl -sv --max-time 10 "$@" -o /dev/null -o /dev/null 2>&1) || return 1
+	grep -qi '^< connection: keep-alive' <<<"$out" && grep -qi 'Re-using existing connection' <<<"$out"
+}
+ok "cosmos: two requests go over one connection (keep-alive)" \
+	reuses_connection "$PV_TEST_COSMOS_URL/dbs/pvhttp" "$PV_TEST_COSMOS_URL/dbs/pvhttp"
+ok "cosmos-tls: two requests go over one connection (keep-alive)" \
+	reuses_connection --cacert "$PV_TEST_COSMOS_CA" "$PV_TEST_COSMOS_TLS_URL/dbs/pvtls" \
+	"$PV_TEST_COSMOS_TLS_URL/dbs/pvtls"
 
 # --- Stop and start on the same port ----------------------------------------------------------
 

@@ -147,6 +147,9 @@ static const struct key_spec key_table[] = {
 	INT("appender", "batch_size", "1000", 1, 65535,
 	    "events judged per unit of work of the event store (a batch holds at most "
 	    "amqp.prefetch)"),
+	INT("appender", "batch_wait_ms", "5", 0, 1000,
+	    "how long a batch waits for more messages after its first (0: only what has "
+	    "already arrived)"),
 	INT("appender", "cache_elections", "10000", 0, 10000000, "elections kept in memory"),
 	STR("appender", "metrics_listen", "",
 	    "HOST:PORT where the appender serves Prometheus metrics at /metrics (empty: off; "

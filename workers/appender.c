@@ -9,8 +9,9 @@
  *     were accepted even with several appenders.  Manual acks, a prefetch
  *     window of [amqp] prefetch messages.
  *   - Verdicts: the judge (lib/judge.h), the same for every event store.
- *     Up to [appender] batch_size messages that are already waiting
- *     (never waiting for more) are judged as one unit of work of the
+ *     Up to [appender] batch_size messages, those already waiting and
+ *     those arriving within [appender] batch_wait_ms of the first (fewer,
+ *     larger units cost the store less), are judged as one unit of work of the
  *     store, appends and audit rows together, then acked with one
  *     multiple ack; dead letters first, each on its own.  A batch that
  *     fails is judged again one message at a time, which keeps per-event
@@ -140,6 +141,7 @@ struct appender {
 	struct pv_amqp_params amqp;
 	int prefetch;
 	size_t batch_size;
+	int batch_wait_ms;              /* how long a batch waits for more after its first */
 	struct pv_amqp_delivery *batch; /* batch_size deliveries */
 	struct pv_judge_msg *msgs;
 	struct pv_amqp_consumer *consumer;
@@ -281,12 +283,18 @@ static void run(struct appender *a)
 			pv_outage_fail(&a->broker, &err);
 			continue;
 		}
-		/* Then whatever is already waiting, without waiting for more. */
+		/* Then whatever is already waiting, or arrives within batch_wait_ms. */
 		started = pv_prom_now();
 		size_t n = 1;
-		while (n < a->batch_size &&
-		       (rc = pv_amqp_consumer_next(a->consumer, 0, &a->batch[n], &err)) == PV_OK)
+		while (n < a->batch_size) {
+			double left = a->batch_wait_ms - (pv_prom_now() - started) * 1000.0;
+
+			rc = pv_amqp_consumer_next(a->consumer, left > 0 ? (int)left + 1 : 0,
+						   &a->batch[n], &err);
+			if (rc != PV_OK)
+				break;
 			n++;
+		}
 		if (rc != PV_OK && rc != PV_ERR_TIMEOUT)
 			pv_log_debug("appender", "%s", err.msg); /* the next call tells again */
 		deliver_batch(a, n);
@@ -359,6 +367,7 @@ int main(int argc, char **argv)
 	pv_amqp_params_from_config(&a.amqp, cfg);
 	a.prefetch = (int)pv_config_int(cfg, "amqp", "prefetch");
 	a.batch_size = (size_t)pv_config_int(cfg, "appender", "batch_size");
+	a.batch_wait_ms = (int)pv_config_int(cfg, "appender", "batch_wait_ms");
 	a.batch = pv_xcalloc(a.batch_size, sizeof *a.batch);
 	a.msgs = pv_xcalloc(a.batch_size, sizeof *a.msgs);
 	pv_outage_init(&a.broker, "appender", "broker", &pv_daemon_stop);

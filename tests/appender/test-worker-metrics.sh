@@ -8,7 +8,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/appender/lib.sh"
 
-echo "1..17"
+echo "1..19"
 if ! pva_setup metrics || ! pv_servers_need cosmos; then
 	echo "# servers unavailable"
 	exit 77
@@ -76,6 +76,25 @@ pva_check "appender: batch sizes and append and audit latencies observed" \
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$A/other")
 pva_check "appender: another path answers 404" test "$code" = 404
 pva_stop
+
+# [appender] batch_wait_ms: two messages 0.2 s apart are one batch when a batch waits 1 s for
+# more, and two batches when it takes only what has arrived.
+for wait in 1000 0; do
+	port=$(free_port) || exit 1
+	A=http://127.0.0.1:$port
+	pva_start PHOTOVOTE_APPENDER_METRICS_LISTEN=127.0.0.1:$port PHOTOVOTE_APPENDER_BATCH_WAIT_MS=$wait
+	pva_eventually 30 metric_is "$A" photovote_appender_messages_total 0 >/dev/null
+	echo 'first { not json' | "$pva_tool" publish >/dev/null
+	sleep 0.2
+	echo 'second { not json' | "$pva_tool" publish >/dev/null
+	want=1
+	((wait == 0)) && want=2
+	pva_check "appender: batch_wait_ms $wait: two messages 0.2 s apart make $want batch(es)" \
+		eval 'pva_eventually 30 metric_is "$A" photovote_appender_messages_total 2 &&
+			metric_is "$A" photovote_appender_batch_size_messages_count $want &&
+			metric_is "$A" photovote_appender_batch_size_messages_sum 2'
+	pva_stop
+done
 
 # The projector projects what was appended.
 export PHOTOVOTE_COSMOS_ENDPOINT=$PV_TEST_COSMOS_URL

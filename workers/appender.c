@@ -284,10 +284,10 @@ static void run(struct appender *a)
 			continue;
 		}
 		/* Then whatever is already waiting, or arrives within batch_wait_ms. */
-		started = pv_prom_now();
+		double first = pv_prom_now();
 		size_t n = 1;
 		while (n < a->batch_size) {
-			double left = a->batch_wait_ms - (pv_prom_now() - started) * 1000.0;
+			double left = a->batch_wait_ms - (pv_prom_now() - first) * 1000.0;
 
 			rc = pv_amqp_consumer_next(a->consumer, left > 0 ? (int)left + 1 : 0,
 						   &a->batch[n], &err);
@@ -297,6 +297,7 @@ static void run(struct appender *a)
 		}
 		if (rc != PV_OK && rc != PV_ERR_TIMEOUT)
 			pv_log_debug("appender", "%s", err.msg); /* the next call tells again */
+		started = pv_prom_now(); /* the batch's duration counts from here, not the wait */
 		deliver_batch(a, n);
 		pv_appender_metrics_batch(a->metrics, n, pv_prom_now() - started);
 		for (size_t i = 0; i < n; i++)

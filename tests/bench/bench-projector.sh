@@ -39,11 +39,11 @@ events=$(wc -l <"$pvp_work/bench.events")
 pvp_append "$pvp_work/bench.events" 2>/dev/null || exit 1
 
 # timed NAME COMMAND...: runs COMMAND with the machine's CPU snapshots around it
-# ($pvp_work/NAME.cpu0, .cpu1) and its own user + system CPU seconds in $pvp_work/NAME.time
+# ($pvp_work/NAME.cpu0, .cpu1) and its wall, user and system seconds in $pvp_work/NAME.time
 # (it has exited by the second snapshot, which counts only the living).
 timed()
 {
-	local name=$1 TIMEFORMAT='%U %S' rc
+	local name=$1 TIMEFORMAT='%R %U %S' rc
 	shift
 	cpu_snapshot "$pvp_work/$name.cpu0"
 	{ time "$@" 2>&3; } 3>&2 2>"$pvp_work/$name.time"
@@ -57,7 +57,7 @@ timed()
 cpu_line()
 {
 	local own
-	own=$(awk -v n="$3" '{ printf "%.3f", ($1 + $2) * 1000 / n }' "$pvp_work/$1.time")
+	own=$(awk -v n="$3" '{ printf "%.3f", ($2 + $3) * 1000 / n }' "$pvp_work/$1.time")
 	echo "$2: CPU ms per Cosmos DB request: $2 itself $own;" \
 		"$(cpu_report "$pvp_work/$1.cpu0" "$pvp_work/$1.cpu1" "$3")"
 }
@@ -66,15 +66,13 @@ cpu_line()
 # "seconds events requests".
 run()
 {
-	local name=$1 start end line
+	local name=$1 line
 	shift
 	: >"$pvp_work/$name.log"
-	start=$(date +%s.%N)
 	PHOTOVOTE_COSMOS_DATABASE=pvb-$name-$$ timed "$name" "$pvp_projector" --once "$@" \
 		>>"$pvp_work/$name.log" 2>&1 || return 1
-	end=$(date +%s.%N)
 	line=$(grep 'events folded' "$pvp_work/$name.log" | tail -n 1)
-	printf '%s %s %s\n' "$(echo "$end - $start" | bc -l)" \
+	printf '%s %s %s\n' "$(cut -d' ' -f1 "$pvp_work/$name.time")" \
 		"$(sed -n 's/.*: \([0-9]*\) events folded.*/\1/p' <<<"$line")" \
 		"$(sed -n 's/.*; \([0-9]*\) Cosmos DB requests.*/\1/p' <<<"$line")"
 }

@@ -303,9 +303,12 @@ expect "a write" apache=503:backend_unavailable lighttpd=503:backend_unavailable
 expect "%00 in the query" apache=503:backend_unavailable nginx=502:backend_failed
 expect "..%2F in the path" apache=503:backend_unavailable
 expect "unknown HTTP version" apache=503:backend_unavailable
-# lighttpd connects to the program before it reads the body, nginx after.
+# lighttpd picks the program when it has the headers: if another request of the batch has
+# already found the socket refused, the program is marked down and the answer is 503 at once;
+# if not, lighttpd waits for the body like when the program is up, and closes.  Both were seen
+# (the second in a run under ASan); nginx always reads the body first.
 expect "body shorter than its Content-Length" apache=503:backend_unavailable \
-	lighttpd=503:backend_unavailable nginx=0
+	lighttpd=503:backend_unavailable/0 nginx=0
 # Apache reads the body before it connects, or after: seen both (it is a race with the EOF).
 expect "body shorter than its Content-Length, then EOF" \
 	apache=400:invalid_request/503:backend_unavailable lighttpd=503:backend_unavailable nginx=0

@@ -164,6 +164,7 @@ struct projector {
 	struct pv_outage pg_out, es_out, cosmos_out, apply_out;
 	bool waiting_logged;
 	unsigned long pages;
+	double applying; /* seconds spent folding and writing pages */
 	time_t reported;
 	struct pv_projector_metrics *metrics;
 	int64_t head;                /* last feed position known (-1: none) */
@@ -431,10 +432,10 @@ static void report(struct projector *p, bool force)
 		    "at position %" PRId64 ": %lu events folded, %lu skipped, %lu refused; "
 		    "%lu head writes, %lu part writes, %lu deletes, %lu rebuilds, %lu conflicts; "
 		    "%zu elections parked (%lu parked by this run, %lu of their events skipped); "
-		    "%lu pages; %lu Cosmos DB requests",
+		    "%lu pages; %lu Cosmos DB requests; %.2f s folding and writing",
 		    p->next, s.events, s.skipped, s.refused, s.elections, s.parts, s.deletes,
 		    s.rebuilds, s.conflicts, pv_writers_parked_count(p->writers), s.parked,
-		    s.parked_skipped, p->pages, pv_writers_request_count(p->writers));
+		    s.parked_skipped, p->pages, pv_writers_request_count(p->writers), p->applying);
 }
 
 /* Opens what is not open yet; false (after a backoff) while something is
@@ -535,7 +536,7 @@ static bool step(struct projector *p)
 	struct pv_error err;
 	bool complete = false, any;
 	size_t max = p->naive ? 1 : p->batch, got;
-	double started;
+	double started, took;
 	int64_t last;
 	enum pv_err rc;
 	char *active;
@@ -591,9 +592,10 @@ static bool step(struct projector *p)
 	started = pv_prom_now();
 	rc = pv_writers_apply(p->writers, page.events, page.count, &pv_daemon_stop, &complete,
 			      &err);
+	took = pv_prom_now() - started;
+	p->applying += took;
 	if (rc == PV_OK && complete)
-		pv_projector_metrics_page(p->metrics, page.events, page.count,
-					  pv_prom_now() - started);
+		pv_projector_metrics_page(p->metrics, page.events, page.count, took);
 	pv_es_page_clear(&page);
 	if (rc != PV_OK && p->park_failed) {
 		p->park_failed = false;

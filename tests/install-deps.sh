@@ -13,7 +13,7 @@ libncurses-dev libinih-dev uuid-dev libssl-dev libcmocka-dev libsystemd-dev
 libprotobuf-c-dev protobuf-c-compiler
 postgresql postgresql-client rabbitmq-server amqp-tools
 lighttpd apache2 nginx libapache2-mod-fcgid
-curl jq python3 procps clang-format iproute2 tmux wrk
+curl jq python3 procps clang-format iproute2 tmux wrk bc time
 dpkg-dev debhelper devscripts lintian autopkgtest debootstrap
 "
 

@@ -24,6 +24,11 @@
 #                     call per election of a batch, requests_in_flight at a time, as with a
 #                     server before 25.1
 #
+# The broker and postgres runs print the CPU milliseconds each process spent per message
+# (tests/bench/cpu.sh: RabbitMQ, PostgreSQL, the appender, the kernel, the machine), and the
+# postgres run the budget: the machine's CPU per event at half the broker's rate, the target
+# of issue 19, next to what it spent.
+#
 # Each appender run also prints its batches and stream appends (its own count, logged at
 # exit) and, for esdb and kurrentdb, the append requests the stand-in answered (Append and
 # AppendSession calls): requests per stream per batch, 1 when every election of a batch went
@@ -57,6 +62,9 @@ ESDB_EVENTS=${ESDB_EVENTS:-$((EVENTS / 20))}
 KDB_EVENTS=${KDB_EVENTS:-$((EVENTS / 20))}
 # Each run's stand-in writes its own stats file: an earlier run's stand-in lives on until the
 # script exits, and still writes its own.
+# shellcheck source=cpu.sh
+. "$top_srcdir/tests/bench/cpu.sh"
+broker_rate=
 kdb_stats=$(mktemp -d "${TMPDIR:-/tmp}/bench-kdb-stats.XXXXXX") || exit 1
 trap 'rm -rf "$kdb_stats"' EXIT
 RUNS=${BENCH_RUNS:-broker postgres postgres-one esdb}
@@ -187,22 +195,27 @@ run()
 		"$(printf '%.1f' "$(echo "$t1 - $t0" | bc -l)") s"
 	if [[ $name == broker ]]; then
 		# The ceiling: the same consumption and acks with no work at all.
+		cpu_snapshot "$pva_work/cpu0"
 		t0=$(date +%s.%N)
 		PHOTOVOTE_AMQP_PREFETCH=$((batch * 2 > 65535 ? 65535 : batch * 2)) \
 			"$pva_tool" drain "$events" "$batch" || { echo "# drain failed"; exit 1; }
 		t1=$(date +%s.%N)
+		cpu_snapshot "$pva_work/cpu1"
 		secs=$(echo "$t1 - $t0" | bc -l)
 		rate=$(echo "$events / $secs" | bc -l)
 		results+=("$(printf '%-18s %-9s %6s %9s %9.2f %10.0f %8s' "$name" "(none)" "$batch" \
 			"$events/$events" "$secs" "$rate" "-")")
 		echo "# $name: $events consumed and acked in $(printf '%.2f' "$secs") s" \
 			"($(printf '%.0f' "$rate") messages/s)"
+		echo "# $name: CPU ms per message: $(cpu_report "$pva_work/cpu0" "$pva_work/cpu1" "$events")"
+		broker_rate=$rate
 		return
 	fi
 	local posts0=0 posts1=0 per="-" judged
 	[[ $backend == esdb ]] && posts0=$(standin_appends)
 	local kcpu0=0
 	[[ $backend == kurrentdb ]] && posts0=$(kdb_appends) kcpu0=$(proc_cpu "$pv_kdb_pid")
+	cpu_snapshot "$pva_work/cpu0"
 	t0=$(date +%s.%N)
 	pva_start PHOTOVOTE_APPENDER_BATCH_SIZE="$batch" \
 		PHOTOVOTE_AMQP_PREFETCH=$((batch * 2 > 65535 ? 65535 : batch * 2)) \
@@ -218,6 +231,7 @@ run()
 		sleep 0.2
 	done
 	t1=$(date +%s.%N)
+	cpu_snapshot "$pva_work/cpu1"
 	n=$(pva_verdicts)
 	secs=$(echo "$t1 - $t0" | bc -l)
 	rate=$(echo "$n / $secs" | bc -l)
@@ -229,6 +243,13 @@ run()
 	cpu=$(proc_cpu "$APPENDER_PID")
 	echo "# $name: the appender used ${cpu:-?} CPU-s ($(cut -d' ' -f1 /proc/loadavg) load)," \
 		"peak RSS $(awk '/^VmHWM:/ { printf "%.1f MB", $2 / 1024 }' "/proc/$APPENDER_PID/status")"
+	echo "# $name: CPU ms per event: $(cpu_report "$pva_work/cpu0" "$pva_work/cpu1" "$n")"
+	if [[ $name == postgres && -n $broker_rate ]]; then
+		# Half the broker's rate leaves this much of the machine's CPUs to each event.
+		echo "# $name: at half the broker's rate ($(printf '%.0f' "$(echo "$broker_rate / 2" |
+			bc -l)") events/s) $(nproc) CPUs leave $(printf '%.3f' "$(echo \
+			"$(nproc) * 1000 / ($broker_rate / 2)" | bc -l)") CPU ms per event"
+	fi
 	if [[ $backend == kurrentdb ]]; then
 		# The stand-in is one Node thread: near 1 CPU-s per second of the run, it is
 		# what sets the pace.

@@ -109,7 +109,7 @@ for step in "${steps[@]}"; do
 			grep '^|' "$out/$name.txt"
 			echo
 			echo '```'
-			grep -v -e '^|' -e '^pv-servers:' -e '^$' "$out/$name.txt" | tail -n 40
+			grep -v -e '^|' -e '^pv-servers:' -e '^$' "$out/$name.txt" | tail -n 60
 			echo '```'
 		fi
 		echo

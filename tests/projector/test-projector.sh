@@ -11,7 +11,7 @@ set -u
 # shellcheck source=lib.sh
 . "$top_srcdir/tests/projector/lib.sh"
 
-echo "1..22"
+echo "1..23"
 if ! pvp_setup main; then
 	echo "# servers unavailable"
 	exit 77
@@ -38,6 +38,10 @@ pvp_check "a replay of the whole feed changes no document" \
 	cmp -s "$pvp_work/docs-1" "$pvp_work/docs-2"
 pvp_check "a replay writes no document" \
 	grep -q "; 0 head writes, 0 part writes" \
+	"$pvp_work/projector.log"
+# bench-projector.sh reads these two figures from the report line.
+pvp_check "the report line counts Cosmos DB requests and the seconds spent folding and writing" \
+	grep -Eq "; [0-9]+ Cosmos DB requests; [0-9]+\.[0-9]{2} s folding and writing$" \
 	"$pvp_work/projector.log"
 # One writer ([projector] writers = 1, each election after the other) into a database of its
 # own: the same documents as the default four.

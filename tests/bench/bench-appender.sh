@@ -60,11 +60,11 @@ ACTIVE=${ACTIVE:-$ELECTIONS}
 ONE_EVENTS=${ONE_EVENTS:-$((EVENTS / 10))}
 ESDB_EVENTS=${ESDB_EVENTS:-$((EVENTS / 20))}
 KDB_EVENTS=${KDB_EVENTS:-$((EVENTS / 20))}
-# Each run's stand-in writes its own stats file: an earlier run's stand-in lives on until the
-# script exits, and still writes its own.
 # shellcheck source=cpu.sh
 . "$top_srcdir/tests/bench/cpu.sh"
-broker_rate=
+broker_rate= # messages/s of the broker run, for the postgres run's budget
+# Each run's stand-in writes its own stats file: an earlier run's stand-in lives on until the
+# script exits, and still writes its own.
 kdb_stats=$(mktemp -d "${TMPDIR:-/tmp}/bench-kdb-stats.XXXXXX") || exit 1
 trap 'rm -rf "$kdb_stats"' EXIT
 RUNS=${BENCH_RUNS:-broker postgres postgres-one esdb}

@@ -37,11 +37,7 @@ pvp_setup bench >/dev/null || { echo "servers unavailable" >&2; exit 1; }
 pvp_generate bench --elections "$ELECTIONS" --voters "$VOTERS" --seed 1
 events=$(wc -l <"$pvp_work/bench.events")
 pvp_append "$pvp_work/bench.events" 2>/dev/null || exit 1
-# The events went in a moment ago, in bulk: PostgreSQL has no statistics of them yet, and
-# without any it sorts every event after a page's start to read each page (150 ms instead of
-# 1.5 ms a page of 4,096 here).  A store that grew by its appends has them: autovacuum
-# analyzes a table each time a tenth of it is new.
-pvp_sql "ANALYZE es_events, es_streams" >/dev/null || exit 1
+pvp_analyze || exit 1
 
 # timed NAME COMMAND...: runs COMMAND with the machine's CPU snapshots around it
 # ($pvp_work/NAME.cpu0, .cpu1) and its wall, user and system seconds and peak resident

@@ -87,6 +87,7 @@ while any(k < len(v) for v in runs.values()):
         sys.stdout.writelines(v[k:k + 25])
     k += 25' "$pvp_work/bench.events" >"$pvp_work/blocks.events"
 		pvp_append "$pvp_work/blocks.events" 2>/dev/null || exit 1
+		pvp_analyze || exit 1
 		read -r s n q < <(live live) || exit 1
 		row "live projector (baseline)" "$s" "$n" "$q" -
 		read -r s n q d < <(rebuild scratch "pvb-scratch-$$") || exit 1

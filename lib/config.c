@@ -159,6 +159,9 @@ static const struct key_spec key_table[] = {
 	INT("projector", "writers", "4", 1, 64,
 	    "elections whose documents are written at the same time, each writer with a Cosmos DB "
 	    "client and an event-store connection of its own (1: one after the other)"),
+	INT("projector", "cache_elections", "1024", 1, 1000000,
+	    "elections whose written state the projector keeps in memory (each writer its share); "
+	    "catching up a backlog it may also hold twice as many folded and not yet written"),
 	INT("projector", "poll_wait_ms", "5000", 0, 600000,
 	    "long-poll wait for new events (at most heartbeat_ms)"),
 	INT("projector", "heartbeat_ms", "2000", 100, 60000,

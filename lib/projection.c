@@ -20,6 +20,11 @@
 #define READ_PAGE 1024
 /* A head write refused by If-Match reloads and folds again, this often. */
 #define WRITE_ATTEMPTS 3
+/* Pending elections a projection may hold, per election its cache keeps
+ * (pending entries are pinned, past the cache's size): a backlog spread
+ * over about as many elections as the cache holds is still written once
+ * per flush. */
+#define PENDING_PER_CACHED 2
 /* A reader meeting a half-done write (parts newer than the head) retries. */
 #define READ_ATTEMPTS 5
 #define DIGEST_HEX 64
@@ -45,6 +50,11 @@ struct entry {
 	size_t parts[PV_DOC__COUNT]; /* parts the documents have (to delete stale ones) */
 	bool dirty;                  /* documents differ from state (rebuilt) */
 	bool unread;                 /* head never read, taken as absent (see load) */
+	/* Folded by pv_projection_fold and not yet written: pinned in the
+	 * cache until pv_projection_flush writes it; `since` is its first
+	 * event not yet written (the one a parking names). */
+	bool pending;
+	struct pv_es_event since;
 };
 
 struct pv_projection {
@@ -64,6 +74,8 @@ struct pv_projection {
 	bool for_good;                     /* the last failure is the election's own */
 	long refused_status;               /* Cosmos DB's status for it, 0: none */
 	const struct pv_es_event *culprit; /* the event a fold refused, or NULL */
+	size_t npending;                   /* entries pending (see struct entry) */
+	struct pv_es_event unwritten;      /* the first event a failed write leaves out */
 };
 
 /* ---- small JSON helpers (allocation failures abort, as pv_x* do) ---- */
@@ -137,7 +149,31 @@ static void node_free(struct pv_lru_node *node)
 
 static void cache_drop(struct pv_projection *p, struct entry *e)
 {
+	if (e->pending)
+		p->npending--;
 	pv_lru_remove(p->cache, &e->node);
+}
+
+/* Marks e folded past its documents, from event `at` on. */
+static void pend(struct pv_projection *p, struct entry *e, const struct pv_es_event *at)
+{
+	if (e->pending)
+		return;
+	e->pending = true;
+	e->node.pinned = true;
+	e->since = (struct pv_es_event){.position = at->position, .number = at->number};
+	p->npending++;
+}
+
+/* e's documents are written. */
+static void written(struct pv_projection *p, struct entry *e)
+{
+	e->dirty = false;
+	if (e->pending) {
+		e->pending = false;
+		e->node.pinned = false;
+		p->npending--;
+	}
 }
 
 static struct entry *cache_find(struct pv_projection *p, const char *id)
@@ -167,6 +203,7 @@ struct pv_projection *pv_projection_new(struct pv_cosmos *cosmos, struct pv_es *
 void pv_projection_forget(struct pv_projection *p)
 {
 	pv_lru_clear(p->cache);
+	p->npending = 0;
 }
 
 void pv_projection_free(struct pv_projection *p)
@@ -748,34 +785,36 @@ out:
 	return rc;
 }
 
-/* Folds one election's events (in stream order) and writes it. */
-static enum pv_err project(struct pv_projection *p, const char *eid,
-			   const struct pv_es_event *const *evs, size_t n, struct pv_error *err)
+/* Writes e, which holds `eid`'s state (cached), after a load or a fold.
+ * A conflict (the head changed under us) reads the documents again and
+ * brings them to e's version from the stream.  On failure e is dropped. */
+static enum pv_err write_entry(struct pv_projection *p, struct entry *e, struct pv_error *err)
 {
+	char eid[PV_ULID_LEN + 1];
+	int64_t version = pv_election_version(e->state);
+	struct pv_es_event since = e->since;
+	bool was_pending = e->pending;
+
+	p->unwritten = since;
+	snprintf(eid, sizeof eid, "%s", e->id);
 	for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-		struct entry *e = cache_find(p, eid);
-		int64_t before;
 		enum pv_err rc;
 
-		if (!e) {
-			rc = load(p, eid, evs[0]->number, evs[n - 1]->number, attempt > 0, &e, err);
+		if (attempt > 0) {
+			/* Documents at or past `version` (another writer's) are
+			 * as good as ours; short of it, the stream fills in. */
+			rc = load(p, eid, version + 1, version, true, &e, err);
 			if (rc != PV_OK)
-				return rc;
+				return pv_error_prefix(err, "election %s", eid);
 			cache_insert(p, e);
+			if (pv_election_version(e->state) >= version && !e->dirty)
+				return PV_OK;
+			if (was_pending)
+				pend(p, e, &since);
 		}
-		before = pv_election_version(e->state);
-		rc = PV_OK;
-		for (size_t i = 0; i < n && rc == PV_OK; i++)
-			rc = fold(p, &e->state, evs[i], err);
-		if (rc != PV_OK) {
-			cache_drop(p, e);
-			return pv_error_prefix(err, "election %s", eid);
-		}
-		if (pv_election_version(e->state) == before && !e->dirty)
-			return PV_OK;
 		rc = write_docs(p, e, err);
 		if (rc == PV_OK) {
-			e->dirty = false;
+			written(p, e);
 			if (p->cap == 0)
 				cache_drop(p, e);
 			return PV_OK;
@@ -790,6 +829,43 @@ static enum pv_err project(struct pv_projection *p, const char *eid,
 	return pv_error_set(err, PV_ERR_CONFLICT,
 			    "election %s: its head kept changing under this projector (%d tries)",
 			    eid, WRITE_ATTEMPTS);
+}
+
+/* Folds one election's events (in stream order) and writes it, or with
+ * `defer` leaves it pending for pv_projection_flush. */
+static enum pv_err project(struct pv_projection *p, const char *eid,
+			   const struct pv_es_event *const *evs, size_t n, bool defer,
+			   struct pv_error *err)
+{
+	struct entry *e = cache_find(p, eid);
+	int64_t before;
+	enum pv_err rc;
+
+	if (!e) {
+		rc = load(p, eid, evs[0]->number, evs[n - 1]->number, false, &e, err);
+		if (rc != PV_OK)
+			return rc;
+		cache_insert(p, e);
+	}
+	before = pv_election_version(e->state);
+	rc = PV_OK;
+	for (size_t i = 0; i < n && rc == PV_OK; i++)
+		rc = fold(p, &e->state, evs[i], err);
+	if (rc != PV_OK) {
+		cache_drop(p, e);
+		return pv_error_prefix(err, "election %s", eid);
+	}
+	if (pv_election_version(e->state) == before && !e->dirty && !e->pending)
+		return PV_OK;
+	/* Without a cache nothing can wait. */
+	if (defer && p->cap > 0) {
+		pend(p, e, evs[0]);
+		return PV_OK;
+	}
+	if (!e->pending)
+		e->since = (struct pv_es_event){.position = evs[0]->position,
+						.number = evs[0]->number};
+	return write_entry(p, e, err);
 }
 
 /* ---- parking ---- */
@@ -867,9 +943,18 @@ static int by_stream(const void *a, const void *b)
 	return x->number < y->number ? -1 : x->number > y->number;
 }
 
-enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_event *events,
-				size_t count, const volatile sig_atomic_t *stop, bool *complete,
-				struct pv_error *err)
+/* Where a failure that is the election's own may park it. */
+static enum pv_err park_failed(struct pv_projection *p, const char *eid, enum pv_err rc,
+			       struct pv_error *err)
+{
+	if (rc != PV_OK && p->for_good && p->park)
+		rc = park(p, eid, p->culprit ? p->culprit : &p->unwritten, err);
+	return rc;
+}
+
+static enum pv_err apply(struct pv_projection *p, const struct pv_es_event *events, size_t count,
+			 bool defer, const volatile sig_atomic_t *stop, bool *complete,
+			 struct pv_error *err)
 {
 	const struct pv_es_event **v;
 	size_t n = 0, i = 0;
@@ -910,9 +995,7 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 		}
 		p->for_good = false;
 		p->culprit = NULL;
-		rc = project(p, eid, v + i, j - i, err);
-		if (rc != PV_OK && p->for_good && p->park)
-			rc = park(p, eid, p->culprit ? p->culprit : v[i], err);
+		rc = park_failed(p, eid, project(p, eid, v + i, j - i, defer, err), err);
 		if (rc != PV_OK)
 			goto out;
 		i = j;
@@ -921,6 +1004,57 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 out:
 	free(v);
 	return rc;
+}
+
+enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_event *events,
+				size_t count, const volatile sig_atomic_t *stop, bool *complete,
+				struct pv_error *err)
+{
+	return apply(p, events, count, false, stop, complete, err);
+}
+
+enum pv_err pv_projection_fold(struct pv_projection *p, const struct pv_es_event *events,
+			       size_t count, const volatile sig_atomic_t *stop, bool *complete,
+			       struct pv_error *err)
+{
+	return apply(p, events, count, true, stop, complete, err);
+}
+
+enum pv_err pv_projection_flush(struct pv_projection *p, const volatile sig_atomic_t *stop,
+				bool *complete, struct pv_error *err)
+{
+	*complete = false;
+	while (p->npending > 0) {
+		struct pv_lru_node *node = pv_lru_oldest(p->cache);
+		struct entry *e;
+		char eid[PV_ULID_LEN + 1];
+		enum pv_err rc;
+
+		if (stop && *stop)
+			return PV_OK;
+		/* Pending entries are pinned, so never evicted: one is there. */
+		while (node && !PV_LRU_ENTRY(node, struct entry, node)->pending)
+			node = pv_lru_newer(node);
+		e = PV_LRU_ENTRY(node, struct entry, node);
+		snprintf(eid, sizeof eid, "%s", e->id);
+		p->for_good = false;
+		p->culprit = NULL;
+		rc = park_failed(p, eid, write_entry(p, e, err), err);
+		if (rc != PV_OK)
+			return rc;
+	}
+	*complete = true;
+	return PV_OK;
+}
+
+size_t pv_projection_pending(const struct pv_projection *p)
+{
+	return p->npending;
+}
+
+bool pv_projection_pending_full(const struct pv_projection *p)
+{
+	return p->npending >= PENDING_PER_CACHED * p->cap;
 }
 
 /* Rebuilds an election; read_head: read its head (and ETag) first, else

@@ -138,6 +138,24 @@ enum pv_err pv_projection_apply(struct pv_projection *p, const struct pv_es_even
 				size_t count, const volatile sig_atomic_t *stop, bool *complete,
 				struct pv_error *err);
 
+/* Catching up: pv_projection_fold folds like pv_projection_apply but
+ * writes nothing; the elections it changes stay pending (held in the
+ * cache past its size) until pv_projection_flush writes each once.  So a
+ * backlog read page after page is written once per flush, while only one
+ * page of events is held.  The caller may checkpoint past the last event
+ * folded when the flush returns PV_OK with *complete true; a failure or a
+ * stop leaves the rest pending (folding the same events again is safe).
+ * A failure that is an election's own parks it, naming its first event
+ * not written.  Without a cache (cache_elections 0) folding writes. */
+enum pv_err pv_projection_fold(struct pv_projection *p, const struct pv_es_event *events,
+			       size_t count, const volatile sig_atomic_t *stop, bool *complete,
+			       struct pv_error *err);
+enum pv_err pv_projection_flush(struct pv_projection *p, const volatile sig_atomic_t *stop,
+				bool *complete, struct pv_error *err);
+/* Elections pending; full: as many as the cache's size (time to flush). */
+size_t pv_projection_pending(const struct pv_projection *p);
+bool pv_projection_pending_full(const struct pv_projection *p);
+
 /* Rebuilds one election's documents by replaying its whole stream
  * (deleting them if it ends deleted or does not exist). */
 enum pv_err pv_projection_rebuild(struct pv_projection *p, const char *election_id,

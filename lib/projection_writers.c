@@ -15,9 +15,11 @@ struct writer {
 	struct pv_cosmos *cosmos;
 	struct pv_es *es;
 	struct pv_projection *proj;
-	/* This page's share, and how it went. */
+	/* This round's work (the page's share, or a flush), and how it went. */
 	struct pv_es_event *events;
 	size_t count, cap;
+	bool busy;
+	enum pv_writers_mode mode;
 	const volatile sig_atomic_t *stop;
 	bool complete;
 	enum pv_err rc;
@@ -137,51 +139,44 @@ static void *writer_run(void *arg)
 {
 	struct writer *ln = arg;
 
-	ln->rc = pv_projection_apply(ln->proj, ln->events, ln->count, ln->stop, &ln->complete,
-				     &ln->err);
+	if (ln->mode == PV_WRITERS_FLUSH)
+		ln->rc = pv_projection_flush(ln->proj, ln->stop, &ln->complete, &ln->err);
+	else
+		ln->rc = (ln->mode == PV_WRITERS_FOLD ? pv_projection_fold : pv_projection_apply)(
+			ln->proj, ln->events, ln->count, ln->stop, &ln->complete, &ln->err);
 	return NULL;
 }
 
-enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *events, size_t count,
-			     const volatile sig_atomic_t *stop, bool *complete,
-			     struct pv_error *err)
+/* Runs the busy writers (one of them on the calling thread) and gathers
+ * how they went. */
+static enum pv_err run_busy(struct pv_writers *l, enum pv_writers_mode mode,
+			    const volatile sig_atomic_t *stop, bool *complete, struct pv_error *err)
 {
 	size_t busy = 0, last = 0;
 	enum pv_err rc = PV_OK;
 
-	for (size_t i = 0; i < l->n; i++)
-		l->writer[i].count = 0;
-	/* Shallow copies: the events stay the caller's. */
-	for (size_t k = 0; k < count; k++) {
-		struct writer *ln = &l->writer[writer_of(l, events[k].stream)];
-
-		if (ln->count == ln->cap) {
-			ln->cap = ln->cap ? 2 * ln->cap : 64;
-			ln->events = pv_xreallocarray(ln->events, ln->cap, sizeof *ln->events);
-		}
-		ln->events[ln->count++] = events[k];
-	}
 	for (size_t i = 0; i < l->n; i++) {
 		struct writer *ln = &l->writer[i];
 
+		ln->mode = mode;
 		ln->stop = stop;
-		ln->complete = ln->count == 0;
+		ln->complete = !ln->busy;
 		ln->rc = PV_OK;
-		if (ln->count) {
+		if (ln->busy) {
 			busy++;
 			last = i;
 		}
 	}
-	if (busy <= 1) {
+	if (busy == 1) {
 		writer_run(&l->writer[last]);
-	} else {
+	} else if (busy > 1) {
 		for (size_t i = 0; i < l->n; i++)
-			if (l->writer[i].count && i != last)
+			if (l->writer[i].busy && i != last)
 				pv_thread_start(&l->writer[i].thread, writer_run, &l->writer[i],
 						"projector", "a writer");
 		writer_run(&l->writer[last]);
 		for (size_t i = 0; i < l->n; i++)
-			if (l->writer[i].count && i != last)
+			if (l->writer[i].busy && i != last)
 				pthread_join(l->writer[i].thread, NULL);
 	}
 	*complete = true;
@@ -198,6 +193,43 @@ enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *eve
 	if (rc != PV_OK)
 		*complete = false;
 	return rc;
+}
+
+enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *events, size_t count,
+			     enum pv_writers_mode mode, const volatile sig_atomic_t *stop,
+			     bool *complete, struct pv_error *err)
+{
+	for (size_t i = 0; i < l->n; i++)
+		l->writer[i].count = 0;
+	/* Shallow copies: the events stay the caller's. */
+	for (size_t k = 0; k < count; k++) {
+		struct writer *ln = &l->writer[writer_of(l, events[k].stream)];
+
+		if (ln->count == ln->cap) {
+			ln->cap = ln->cap ? 2 * ln->cap : 64;
+			ln->events = pv_xreallocarray(ln->events, ln->cap, sizeof *ln->events);
+		}
+		ln->events[ln->count++] = events[k];
+	}
+	for (size_t i = 0; i < l->n; i++)
+		l->writer[i].busy = l->writer[i].count > 0;
+	return run_busy(l, mode == PV_WRITERS_FOLD ? mode : PV_WRITERS_WRITE, stop, complete, err);
+}
+
+enum pv_err pv_writers_flush(struct pv_writers *l, const volatile sig_atomic_t *stop,
+			     bool *complete, struct pv_error *err)
+{
+	for (size_t i = 0; i < l->n; i++)
+		l->writer[i].busy = pv_projection_pending(l->writer[i].proj) > 0;
+	return run_busy(l, PV_WRITERS_FLUSH, stop, complete, err);
+}
+
+bool pv_writers_pending_full(const struct pv_writers *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (pv_projection_pending_full(l->writer[i].proj))
+			return true;
+	return false;
 }
 
 void pv_writers_forget(struct pv_writers *l)

@@ -47,10 +47,23 @@ enum pv_err pv_writers_open(const struct pv_writers_options *opts,
 			    struct pv_writers **out, struct pv_error *err);
 void pv_writers_close(struct pv_writers *l);
 
-/* pv_projection_apply over the writers (same contract). */
+enum pv_writers_mode {
+	PV_WRITERS_WRITE, /* pv_projection_apply: fold and write */
+	PV_WRITERS_FOLD,  /* pv_projection_fold: fold, leave pending */
+	PV_WRITERS_FLUSH, /* pv_projection_flush: write what is pending */
+};
+
+/* pv_projection_apply (mode PV_WRITERS_WRITE) or pv_projection_fold
+ * (PV_WRITERS_FOLD) over the writers, same contracts. */
 enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *events, size_t count,
-			     const volatile sig_atomic_t *stop, bool *complete,
-			     struct pv_error *err);
+			     enum pv_writers_mode mode, const volatile sig_atomic_t *stop,
+			     bool *complete, struct pv_error *err);
+/* pv_projection_flush over the writers: each writes its pending elections. */
+enum pv_err pv_writers_flush(struct pv_writers *l, const volatile sig_atomic_t *stop,
+			     bool *complete, struct pv_error *err);
+/* True when a writer holds as many pending elections as its cache's share:
+ * flush before folding more. */
+bool pv_writers_pending_full(const struct pv_writers *l);
 
 /* What pv_projection_forget, _set_parked, _parked_count and _get_stats do,
  * over every writer.  The counts of writers never opened (NULL) are 0. */

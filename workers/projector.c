@@ -33,12 +33,15 @@
  *     PARKED_RELOAD_MS while it is not empty, so that `photovote-admin
  *     rebuild` un-parks an election without a restart.
  *   - Catching up: a read that brings CATCH_UP_MIN events or more means a
- *     backlog, and the projector reads on (without waiting) and folds and
- *     writes up to CATCH_UP_EVENTS events as one page: an election's
- *     documents are encoded once per page, so a large election behind by
- *     many events is written a few times instead of once per feed page
- *     (the store caps a read at 4,096 events).  A projector that keeps up
- *     reads small pages and writes each at once.
+ *     backlog, and the projector reads on (without waiting), up to
+ *     CATCH_UP_EVENTS events as one page: each read is folded into the
+ *     cached elections and let go (pv_projection_fold), and the elections
+ *     changed are written once at the end (pv_projection_flush), or sooner
+ *     when a writer's pending elections fill its share of the cache.  So a
+ *     large election behind by many events is written a few times instead
+ *     of once per feed page, and memory holds one read's events, not the
+ *     backlog's.  A projector that keeps up reads small pages and writes
+ *     each at once.
  *   - Blue-green (sql/011 read_model_containers, `photovote-admin rebuild
  *     --switch`): the projector writes the container whose row is
  *     'active' (else the configured one), and its feed name, checkpoint and
@@ -54,7 +57,8 @@
  *   - --once: stop when the feed has nothing more (benchmarks, tests);
  *     --naive: one event per page, no cache (the benchmark's baseline).
  *   - PHOTOVOTE_FAULT=after_write[:N]|after_checkpoint[:N]: SIGKILL after
- *     the N-th document write or checkpoint, for the crash tests. */
+ *     the N-th document write or checkpoint, for the crash tests;
+ *     term_after_write[:N]: SIGTERM after the N-th write (a stop mid-page). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "config.h"
@@ -84,7 +88,6 @@
 
 #define LOCK_POLL_MS 1000
 #define LOCK_CLASS "7031846"
-#define CACHE_ELECTIONS 1024
 #define REPORT_SECONDS 30
 #define PARKED_RELOAD_MS 1000
 #define CATCH_UP_MIN 256
@@ -92,25 +95,31 @@
 
 /* ---- crash points for the tests ---- */
 
-enum fault { FAULT_NONE, FAULT_AFTER_WRITE, FAULT_AFTER_CHECKPOINT };
+enum fault_point { AT_WRITE, AT_CHECKPOINT };
 
-static const char *const fault_names[] = {
-	[FAULT_AFTER_WRITE] = "after_write",
-	[FAULT_AFTER_CHECKPOINT] = "after_checkpoint",
+static const struct fault_kind {
+	const char *name;
+	enum fault_point at;
+	int signal;
+} fault_kinds[] = {
+	{"after_write", AT_WRITE, SIGKILL},
+	{"after_checkpoint", AT_CHECKPOINT, SIGKILL},
+	/* A stop (as systemd asks for one) at a known point. */
+	{"term_after_write", AT_WRITE, SIGTERM},
 };
-static enum fault fault_point = FAULT_NONE;
+static const struct fault_kind *fault_kind;
 static long fault_countdown;
 
 static enum pv_err fault_parse(const char *spec, struct pv_error *err)
 {
 	if (!spec || !*spec)
 		return PV_OK;
-	for (size_t i = 1; i < sizeof fault_names / sizeof fault_names[0]; i++) {
-		size_t n = strlen(fault_names[i]);
+	for (size_t i = 0; i < sizeof fault_kinds / sizeof fault_kinds[0]; i++) {
+		size_t n = strlen(fault_kinds[i].name);
 		char *end;
 		long count = 1;
 
-		if (strncmp(spec, fault_names[i], n) != 0 || (spec[n] && spec[n] != ':'))
+		if (strncmp(spec, fault_kinds[i].name, n) != 0 || (spec[n] && spec[n] != ':'))
 			continue;
 		if (spec[n] == ':') {
 			errno = 0;
@@ -118,26 +127,31 @@ static enum pv_err fault_parse(const char *spec, struct pv_error *err)
 			if (errno || *end || count < 1)
 				break;
 		}
-		fault_point = (enum fault)i;
+		fault_kind = &fault_kinds[i];
 		fault_countdown = count;
 		return PV_OK;
 	}
-	return pv_error_set(
-		err, PV_ERR_CONFIG,
-		"PHOTOVOTE_FAULT: \"%s\" is not after_write[:N] or after_checkpoint[:N]", spec);
+	return pv_error_set(err, PV_ERR_CONFIG,
+			    "PHOTOVOTE_FAULT: \"%s\" is not after_write[:N], "
+			    "after_checkpoint[:N] or term_after_write[:N]",
+			    spec);
 }
 
-static void fault(enum fault point)
+static void fault(enum fault_point point)
 {
-	if (point != fault_point || fault_point == FAULT_NONE || --fault_countdown > 0)
+	const struct fault_kind *k = fault_kind;
+
+	if (!k || point != k->at || --fault_countdown > 0)
 		return;
-	pv_log_warnx("fault", "PHOTOVOTE_FAULT: killing myself at %s", fault_names[point]);
-	kill(getpid(), SIGKILL);
+	fault_kind = NULL; /* once */
+	pv_log_warnx("fault", "PHOTOVOTE_FAULT: sending myself %s at %s",
+		     k->signal == SIGKILL ? "SIGKILL" : "SIGTERM", k->name);
+	kill(getpid(), k->signal);
 }
 
 static void after_write(void)
 {
-	fault(FAULT_AFTER_WRITE);
+	fault(AT_WRITE);
 }
 
 /* ---- outages ---- */
@@ -151,7 +165,7 @@ struct projector {
 	const char *configured;      /* [cosmos] container */
 	char *container;             /* the active container, written now */
 	char *name;                  /* checkpoint name (of container) */
-	size_t batch, max_bytes, nwriters;
+	size_t batch, max_bytes, nwriters, cache_elections;
 	int wait_ms;
 	int heartbeat_ms;
 	bool once, naive;
@@ -449,7 +463,7 @@ static bool ready(struct projector *p)
 		struct pv_writers_options wo = {
 			.writers = p->nwriters,
 			.max_bytes = p->max_bytes,
-			.cache_elections = p->naive ? 0 : CACHE_ELECTIONS,
+			.cache_elections = p->naive ? 0 : p->cache_elections,
 			.write_hook = after_write,
 			.park = park,
 			.park_ctx = p,
@@ -490,42 +504,50 @@ static bool ready(struct projector *p)
 	return true;
 }
 
-/* Moves the events of `more` to the end of `page`. */
-static void page_join(struct pv_es_page *page, struct pv_es_page *more)
+/* Projects the page just read and, while the reads bring a backlog
+ * (CATCH_UP_MIN events or more), the pages after it, up to CATCH_UP_EVENTS
+ * events or until a writer's pending elections fill its cache share: each
+ * page is folded as it comes and let go, so only one page of events is held,
+ * and each election changed is written once, at the end.  *got: the count
+ * of the last read; *last: the position of the last event folded;
+ * *reading: the seconds spent reading after the first.  A failed read ends
+ * the run (the next step meets the outage). */
+static enum pv_err project_pages(struct projector *p, struct pv_es_page *page, size_t max,
+				 size_t *got, int64_t *last, double *reading, bool *complete,
+				 struct pv_error *err)
 {
-	page->events =
-		pv_xreallocarray(page->events, page->count + more->count, sizeof *page->events);
-	memcpy(page->events + page->count, more->events, more->count * sizeof *more->events);
-	page->count += more->count;
-	page->end_of_stream = more->end_of_stream;
-	page->next = more->next;
-	free(more->events);
-	*more = (struct pv_es_page){.next = -1};
-}
+	size_t folded = 0;
+	enum pv_err rc;
+	bool read_ok;
 
-/* While the last read brought CATCH_UP_MIN events or more, reads on into
- * `page` up to CATCH_UP_EVENTS.  *got: the count of the last read.  A
- * failed read ends it (the next step meets the outage). */
-static void catch_up(struct projector *p, struct pv_es_page *page, size_t max, size_t *got)
-{
-	while (!p->naive && *got >= CATCH_UP_MIN && page->count < CATCH_UP_EVENTS &&
-	       !pv_daemon_stop) {
-		struct pv_es_page more = {0};
-		struct pv_error err;
+	*reading = 0;
+	for (;;) {
+		double started;
+		bool more;
 
-		if (pv_es_read_category(p->es, PV_ELECTION_CATEGORY,
-					page->events[page->count - 1].position + 1, max, 0, &more,
-					&err) != PV_OK) {
-			pv_es_page_clear(&more);
-			return;
+		folded += page->count;
+		*last = page->events[page->count - 1].position;
+		more = !p->naive && *got >= CATCH_UP_MIN && folded < CATCH_UP_EVENTS;
+		pv_projector_metrics_folded(p->metrics, page->events, page->count);
+		rc = pv_writers_apply(p->writers, page->events, page->count, PV_WRITERS_FOLD,
+				      &pv_daemon_stop, complete, err);
+		pv_es_page_clear(page);
+		if (rc != PV_OK || !*complete || !more || pv_writers_pending_full(p->writers) ||
+		    pv_daemon_stop)
+			break;
+		started = pv_prom_now();
+		read_ok = pv_es_read_category(p->es, PV_ELECTION_CATEGORY, *last + 1, max, 0, page,
+					      err) == PV_OK;
+		*reading += pv_prom_now() - started;
+		if (!read_ok || page->count == 0) {
+			pv_es_page_clear(page);
+			break;
 		}
-		*got = more.count;
-		if (!more.count) {
-			pv_es_page_clear(&more);
-			return;
-		}
-		page_join(page, &more);
+		*got = page->count;
 	}
+	if (rc == PV_OK && *complete)
+		rc = pv_writers_flush(p->writers, &pv_daemon_stop, complete, err);
+	return rc;
 }
 
 /* One page: read, fold and write, checkpoint.  False when the feed had
@@ -536,7 +558,7 @@ static bool step(struct projector *p)
 	struct pv_error err;
 	bool complete = false, any;
 	size_t max = p->naive ? 1 : p->batch, got;
-	double started, took;
+	double started, took, reading;
 	int64_t last;
 	enum pv_err rc;
 	char *active;
@@ -584,19 +606,17 @@ static bool step(struct projector *p)
 		return false;
 	}
 	got = page.count;
-	catch_up(p, &page, max, &got);
-	last = page.events[page.count - 1].position;
+	started = pv_prom_now();
+	rc = project_pages(p, &page, max, &got, &last, &reading, &complete, &err);
+	took = pv_prom_now() - started - reading;
+	p->applying += took;
 	/* A read shorter than asked for ends at the head. */
 	if (last > p->head || got < max)
 		p->head = last;
-	started = pv_prom_now();
-	rc = pv_writers_apply(p->writers, page.events, page.count, &pv_daemon_stop, &complete,
-			      &err);
-	took = pv_prom_now() - started;
-	p->applying += took;
 	if (rc == PV_OK && complete)
-		pv_projector_metrics_page(p->metrics, page.events, page.count, took);
-	pv_es_page_clear(&page);
+		pv_projector_metrics_page(p->metrics, took);
+	else
+		pv_projector_metrics_unwritten(p->metrics);
 	if (rc != PV_OK && p->park_failed) {
 		p->park_failed = false;
 		drop_pg(p);
@@ -616,7 +636,7 @@ static bool step(struct projector *p)
 		pv_outage_fail(&p->pg_out, &err);
 		return true;
 	}
-	fault(FAULT_AFTER_CHECKPOINT);
+	fault(AT_CHECKPOINT);
 	p->next = last + 1;
 	p->pages++;
 	if (heartbeat(p, &err) != PV_OK) {
@@ -663,6 +683,7 @@ static void options(struct projector *p, const struct pv_config *cfg)
 	p->co.emulator_quirks = pv_config_bool(cfg, "cosmos", "emulator_quirks");
 	p->batch = (size_t)pv_config_int(cfg, "projector", "batch_size");
 	p->nwriters = p->naive ? 1 : (size_t)pv_config_int(cfg, "projector", "writers");
+	p->cache_elections = (size_t)pv_config_int(cfg, "projector", "cache_elections");
 	p->heartbeat_ms = (int)pv_config_int(cfg, "projector", "heartbeat_ms");
 	/* The long poll is capped by the heartbeat, so an idle projector beats. */
 	p->max_bytes = (size_t)pv_config_int(cfg, "projector", "max_document_bytes");

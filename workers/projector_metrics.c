@@ -1,6 +1,7 @@
 #include "projector_metrics.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -16,6 +17,12 @@ struct pv_projector_metrics {
 	struct pv_prom_family *events, *pages, *page_seconds, *delay;
 	struct pv_prom_family *cosmos_requests, *cosmos_retries;
 	struct pv_prom_family *checkpoint, *head, *lag_events, *lag_seconds, *parked;
+	/* Events folded since the last page written: when each was accepted
+	 * and stored (seconds since the epoch; NAN: not known). */
+	struct folded_times {
+		double accepted, stored;
+	} * folded;
+	size_t nfolded, folded_cap;
 };
 
 struct pv_projector_metrics *pv_projector_metrics_new(const struct pv_config *cfg)
@@ -75,6 +82,7 @@ void pv_projector_metrics_free(struct pv_projector_metrics *m)
 	if (!m)
 		return;
 	pv_prom_free(m->prom);
+	free(m->folded);
 	free(m);
 }
 
@@ -92,38 +100,60 @@ void pv_projector_metrics_cosmos(void *ctx, long status, int attempt)
 		pv_prom_inc(m->cosmos_retries, NULL, 1);
 }
 
-/* Seconds from an RFC 3339 time to now; false when it does not parse. */
-static bool seconds_since(const char *when, const struct timespec *now, double *out)
+/* An RFC 3339 time in seconds since the epoch; NAN when it does not parse. */
+static double epoch_seconds(const char *when)
 {
 	int64_t sec;
 	long nsec;
 
 	if (!when || !pv_rfc3339_parse(when, &sec, &nsec))
-		return false;
-	*out = (double)(now->tv_sec - sec) + (double)(now->tv_nsec - nsec) / 1e9;
-	if (*out < 0)
-		*out = 0; /* clocks of other machines */
-	return true;
+		return NAN;
+	return (double)sec + (double)nsec / 1e9;
 }
 
-void pv_projector_metrics_page(struct pv_projector_metrics *m, const struct pv_es_event *events,
-			       size_t count, double seconds)
+void pv_projector_metrics_folded(struct pv_projector_metrics *m, const struct pv_es_event *events,
+				 size_t count)
 {
-	struct timespec now;
+	if (m->nfolded + count > m->folded_cap) {
+		m->folded_cap = m->nfolded + count > 2 * m->folded_cap ? m->nfolded + count
+								       : 2 * m->folded_cap;
+		m->folded = pv_xreallocarray(m->folded, m->folded_cap, sizeof *m->folded);
+	}
+	for (size_t i = 0; i < count; i++)
+		m->folded[m->nfolded++] = (struct folded_times){
+			.accepted = epoch_seconds(
+				json_string_value(json_object_get(events[i].metadata, "at"))),
+			.stored = epoch_seconds(events[i].created),
+		};
+}
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	pv_prom_inc(m->events, NULL, (double)count);
+/* Seconds from `then` to now, 0 if the clocks disagree (other machines'). */
+static void observe_since(struct pv_prom_family *h, const char *since, double then, double now)
+{
+	if (!isnan(then))
+		pv_prom_observe(h, since, now > then ? now - then : 0);
+}
+
+void pv_projector_metrics_page(struct pv_projector_metrics *m, double seconds)
+{
+	struct timespec ts;
+	double now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	pv_prom_inc(m->events, NULL, (double)m->nfolded);
 	pv_prom_inc(m->pages, NULL, 1);
 	pv_prom_observe(m->page_seconds, NULL, seconds);
-	for (size_t i = 0; i < count; i++) {
-		const json_t *at = json_object_get(events[i].metadata, "at");
-		double d;
-
-		if (seconds_since(json_string_value(at), &now, &d))
-			pv_prom_observe(m->delay, "accepted", d);
-		if (seconds_since(events[i].created, &now, &d))
-			pv_prom_observe(m->delay, "stored", d);
+	for (size_t i = 0; i < m->nfolded; i++) {
+		observe_since(m->delay, "accepted", m->folded[i].accepted, now);
+		observe_since(m->delay, "stored", m->folded[i].stored, now);
 	}
+	m->nfolded = 0;
+}
+
+void pv_projector_metrics_unwritten(struct pv_projector_metrics *m)
+{
+	m->nfolded = 0;
 }
 
 void pv_projector_metrics_state(struct pv_projector_metrics *m, int64_t checkpoint, int64_t head,

@@ -20,11 +20,17 @@ void pv_projector_metrics_free(struct pv_projector_metrics *m);
 /* A pv_cosmos_observer: requests by HTTP status, retries. */
 void pv_projector_metrics_cosmos(void *m, long status, int attempt);
 
-/* A page whose documents are written: its events, the seconds it took,
- * and each event's delay from its acceptance by the API and from its
- * storing to now (its documents are written). */
-void pv_projector_metrics_page(struct pv_projector_metrics *m, const struct pv_es_event *events,
-			       size_t count, double seconds);
+/* Events folded: when each was accepted by the API and stored, kept until
+ * their documents are written (a page may be folded read after read). */
+void pv_projector_metrics_folded(struct pv_projector_metrics *m, const struct pv_es_event *events,
+				 size_t count);
+/* The page folded since the last call is written and checkpointed: its
+ * events, the seconds it took, and each event's delay from its acceptance
+ * and from its storing to now. */
+void pv_projector_metrics_page(struct pv_projector_metrics *m, double seconds);
+/* The events folded since the last page were not written (a failure or a
+ * stop): they will be folded again. */
+void pv_projector_metrics_unwritten(struct pv_projector_metrics *m);
 
 /* State after a round: the checkpoint, the head of the feed as known, the
  * seconds since the projector last advanced or was idle, and the parked

@@ -55,7 +55,7 @@ pv_on_exit stop_all
 # NOTIFY_SOCKET set; its messages go to $WORK/NAME.notify.
 start()
 {
-	local name=$1 i
+	local name=$1 deadline
 	shift
 	rm -f "$WORK/notify.sock"
 	: >"$WORK/$name.notify"
@@ -64,12 +64,16 @@ start()
 	listener=$!
 	# Up to 60 s: on a loaded machine Python alone has taken over 10 s to
 	# start, and a program started before the socket exists cannot notify.
-	for ((i = 0; i < 600; i++)); do
-		grep -q listening "$WORK/listener.out" && break
+	# A deadline by the clock, not a count of naps: in one CI run under
+	# sanitizers the program started 0.3 s after the listener, with the
+	# count's "60 s" said to have passed.
+	deadline=$((SECONDS + 60))
+	while ! grep -q listening "$WORK/listener.out" && ((SECONDS < deadline)); do
 		sleep 0.1
 	done
 	if ! grep -q listening "$WORK/listener.out"; then
-		echo "# the notify listener did not start within 60 s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+		echo "# the notify listener did not start within 60 s (waited $((SECONDS - deadline + 60)) s;" \
+			"load: $(cut -d' ' -f1-3 /proc/loadavg))"
 		sed 's/^/# listener: /' "$WORK/listener.out"
 	fi
 	NOTIFY_SOCKET=$WORK/notify.sock "$@" >>"$WORK/program.log" 2>&1 &

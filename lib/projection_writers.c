@@ -19,7 +19,7 @@ struct writer {
 	struct pv_es_event *events;
 	size_t count, cap;
 	bool busy;
-	enum pv_writers_mode mode;
+	bool flush; /* pv_projection_flush, else pv_projection_fold */
 	const volatile sig_atomic_t *stop;
 	bool complete;
 	enum pv_err rc;
@@ -139,18 +139,18 @@ static void *writer_run(void *arg)
 {
 	struct writer *ln = arg;
 
-	if (ln->mode == PV_WRITERS_FLUSH)
+	if (ln->flush)
 		ln->rc = pv_projection_flush(ln->proj, ln->stop, &ln->complete, &ln->err);
 	else
-		ln->rc = (ln->mode == PV_WRITERS_FOLD ? pv_projection_fold : pv_projection_apply)(
-			ln->proj, ln->events, ln->count, ln->stop, &ln->complete, &ln->err);
+		ln->rc = pv_projection_fold(ln->proj, ln->events, ln->count, ln->stop,
+					    &ln->complete, &ln->err);
 	return NULL;
 }
 
 /* Runs the busy writers (one of them on the calling thread) and gathers
  * how they went. */
-static enum pv_err run_busy(struct pv_writers *l, enum pv_writers_mode mode,
-			    const volatile sig_atomic_t *stop, bool *complete, struct pv_error *err)
+static enum pv_err run_busy(struct pv_writers *l, bool flush, const volatile sig_atomic_t *stop,
+			    bool *complete, struct pv_error *err)
 {
 	size_t busy = 0, last = 0;
 	enum pv_err rc = PV_OK;
@@ -158,7 +158,7 @@ static enum pv_err run_busy(struct pv_writers *l, enum pv_writers_mode mode,
 	for (size_t i = 0; i < l->n; i++) {
 		struct writer *ln = &l->writer[i];
 
-		ln->mode = mode;
+		ln->flush = flush;
 		ln->stop = stop;
 		ln->complete = !ln->busy;
 		ln->rc = PV_OK;
@@ -195,9 +195,8 @@ static enum pv_err run_busy(struct pv_writers *l, enum pv_writers_mode mode,
 	return rc;
 }
 
-enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *events, size_t count,
-			     enum pv_writers_mode mode, const volatile sig_atomic_t *stop,
-			     bool *complete, struct pv_error *err)
+enum pv_err pv_writers_fold(struct pv_writers *l, const struct pv_es_event *events, size_t count,
+			    const volatile sig_atomic_t *stop, bool *complete, struct pv_error *err)
 {
 	for (size_t i = 0; i < l->n; i++)
 		l->writer[i].count = 0;
@@ -213,7 +212,7 @@ enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *eve
 	}
 	for (size_t i = 0; i < l->n; i++)
 		l->writer[i].busy = l->writer[i].count > 0;
-	return run_busy(l, mode == PV_WRITERS_FOLD ? mode : PV_WRITERS_WRITE, stop, complete, err);
+	return run_busy(l, false, stop, complete, err);
 }
 
 enum pv_err pv_writers_flush(struct pv_writers *l, const volatile sig_atomic_t *stop,
@@ -221,7 +220,7 @@ enum pv_err pv_writers_flush(struct pv_writers *l, const volatile sig_atomic_t *
 {
 	for (size_t i = 0; i < l->n; i++)
 		l->writer[i].busy = pv_projection_pending(l->writer[i].proj) > 0;
-	return run_busy(l, PV_WRITERS_FLUSH, stop, complete, err);
+	return run_busy(l, true, stop, complete, err);
 }
 
 bool pv_writers_pending_full(const struct pv_writers *l)

@@ -47,17 +47,11 @@ enum pv_err pv_writers_open(const struct pv_writers_options *opts,
 			    struct pv_writers **out, struct pv_error *err);
 void pv_writers_close(struct pv_writers *l);
 
-enum pv_writers_mode {
-	PV_WRITERS_WRITE, /* pv_projection_apply: fold and write */
-	PV_WRITERS_FOLD,  /* pv_projection_fold: fold, leave pending */
-	PV_WRITERS_FLUSH, /* pv_projection_flush: write what is pending */
-};
-
-/* pv_projection_apply (mode PV_WRITERS_WRITE) or pv_projection_fold
- * (PV_WRITERS_FOLD) over the writers, same contracts. */
-enum pv_err pv_writers_apply(struct pv_writers *l, const struct pv_es_event *events, size_t count,
-			     enum pv_writers_mode mode, const volatile sig_atomic_t *stop,
-			     bool *complete, struct pv_error *err);
+/* pv_projection_fold over the writers, same contract: each folds its
+ * elections' events and leaves them pending for pv_writers_flush. */
+enum pv_err pv_writers_fold(struct pv_writers *l, const struct pv_es_event *events, size_t count,
+			    const volatile sig_atomic_t *stop, bool *complete,
+			    struct pv_error *err);
 /* pv_projection_flush over the writers: each writes its pending elections. */
 enum pv_err pv_writers_flush(struct pv_writers *l, const volatile sig_atomic_t *stop,
 			     bool *complete, struct pv_error *err);

@@ -529,8 +529,8 @@ static enum pv_err project_pages(struct projector *p, struct pv_es_page *page, s
 		*last = page->events[page->count - 1].position;
 		more = !p->naive && *got >= CATCH_UP_MIN && folded < CATCH_UP_EVENTS;
 		pv_projector_metrics_folded(p->metrics, page->events, page->count);
-		rc = pv_writers_apply(p->writers, page->events, page->count, PV_WRITERS_FOLD,
-				      &pv_daemon_stop, complete, err);
+		rc = pv_writers_fold(p->writers, page->events, page->count, &pv_daemon_stop,
+				     complete, err);
 		pv_es_page_clear(page);
 		if (rc != PV_OK || !*complete || !more || pv_writers_pending_full(p->writers) ||
 		    pv_daemon_stop)

@@ -84,7 +84,6 @@ struct entry {
  * small free chunks each time (a tenth of the appender's time). */
 struct scratch {
 	size_t cap; /* messages the arrays have room for */
-	struct item *items;
 	struct group *groups;
 	struct entry **touched;
 	const char **ids;
@@ -98,6 +97,7 @@ struct pv_judge {
 	size_t cap;
 	struct pv_lru *cache;
 	struct scratch scratch;
+	struct pv_judge_decoded *own; /* pv_judge_batch's */
 	void (*hook)(enum pv_judge_point point);
 	struct pv_judge_stats stats;
 	struct pv_judge_observer obs;
@@ -176,7 +176,6 @@ static struct entry *cache_get(struct pv_judge *c, const char *id)
 
 static void scratch_free(struct scratch *s)
 {
-	free(s->items);
 	free(s->groups);
 	free(s->touched);
 	free(s->ids);
@@ -193,6 +192,7 @@ struct pv_judge *pv_judge_new(struct pv_es *es, struct pv_judge_log *log, size_t
 	c->log = log;
 	c->cap = cache_elections;
 	c->cache = pv_lru_new(cache_elections, entry_free);
+	c->own = pv_judge_decoded_new();
 	return c;
 }
 
@@ -202,6 +202,7 @@ void pv_judge_free(struct pv_judge *c)
 		return;
 	pv_lru_free(c->cache);
 	scratch_free(&c->scratch);
+	pv_judge_decoded_free(c->own);
 	free(c);
 }
 
@@ -338,7 +339,7 @@ static enum pv_judge_action store_failure(enum pv_err code)
 /* A message of the batch in hand. */
 struct item {
 	struct pv_judge_msg *m;
-	json_t *root;       /* the decoded body, NULL if not JSON */
+	json_t *root;       /* the decoded body while it is needed: a malformed one's */
 	struct pv_event ev; /* valid when decoded */
 	bool decoded;
 	const char *id; /* event id: ev.id, or the malformed body's, or NULL */
@@ -362,14 +363,22 @@ struct group {
 	int64_t shift;
 };
 
-struct batch {
+/* Messages decoded: what depends on no judge's state, so that a batch can
+ * be decoded on one thread while the judge works on another. */
+struct pv_judge_decoded {
 	struct item *items;
+	size_t n, cap;
+	char received[32]; /* when decoded: the verdicts' received time */
+};
+
+struct batch {
+	struct item *items; /* the decoded's */
 	size_t n;
 	struct group *groups;
 	size_t ngroups;
 	struct entry **touched; /* pinned entries, to unpin or drop at the end */
 	size_t ntouched;
-	char received[32];
+	const char *received;
 };
 
 static void batch_touch(struct batch *b, struct entry *e)
@@ -422,14 +431,50 @@ static void item_verdict(struct batch *b, struct item *it, int64_t number, enum 
 
 /* Decodes msgs into items; poison is settled here (dead letter, with a
  * "malformed" row when it names a valid event id). */
-static void batch_decode(struct batch *b)
+struct pv_judge_decoded *pv_judge_decoded_new(void)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		struct item *it = &b->items[i];
-		struct pv_judge_msg *m = it->m;
+	return pv_xcalloc(1, sizeof(struct pv_judge_decoded));
+}
+
+void pv_judge_decoded_clear(struct pv_judge_decoded *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		struct item *it = &d->items[i];
+
+		if (it->decoded)
+			pv_event_clear(&it->ev);
+		json_decref(it->meta);
+		json_decref(it->root);
+	}
+	d->n = 0;
+}
+
+void pv_judge_decoded_free(struct pv_judge_decoded *d)
+{
+	if (!d)
+		return;
+	pv_judge_decoded_clear(d);
+	free(d->items);
+	free(d);
+}
+
+void pv_judge_decode(struct pv_judge_decoded *d, struct pv_judge_msg *msgs, size_t n)
+{
+	pv_judge_decoded_clear(d);
+	if (n > d->cap) {
+		d->items = pv_xreallocarray(d->items, n, sizeof *d->items);
+		d->cap = n;
+	}
+	memset(d->items, 0, n * sizeof *d->items);
+	d->n = n;
+	pv_rfc3339_now(d->received);
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &d->items[i];
+		struct pv_judge_msg *m = &msgs[i];
 		json_error_t jerr;
 		struct pv_error why;
 
+		it->m = m;
 		m->reason[0] = '\0';
 		it->root = json_loadb(m->body, m->len, JSON_REJECT_DUPLICATES, &jerr);
 		if (!it->root) {
@@ -452,7 +497,7 @@ static void batch_decode(struct batch *b)
 			it->row.type = (char *)json_string_value(json_object_get(it->root, "type"));
 			it->row.data = json_object_get(it->root, "data");
 			it->row.metadata = json_object_get(it->root, "metadata");
-			it->row.received = b->received;
+			it->row.received = d->received;
 			it->row.status = PV_AUDIT_REJECTED;
 			it->row.kind = PV_AUDIT_KIND_MALFORMED;
 			it->row.rule = "malformed_message";
@@ -460,6 +505,10 @@ static void batch_decode(struct batch *b)
 			it->audit = true;
 			continue;
 		}
+		/* The event holds copies of what it needs: a batch decoded
+		 * ahead of its turn weighs half as much without the tree. */
+		json_decref(it->root);
+		it->root = NULL;
 		it->decoded = true;
 		it->id = it->ev.id;
 		it->meta = pv_event_meta_to_json(&it->ev.meta);
@@ -705,7 +754,6 @@ static enum pv_err batch_run(struct pv_judge *c, struct batch *b, struct pv_erro
 static void scratch_reserve(struct scratch *s, size_t n)
 {
 	if (n > s->cap) {
-		s->items = pv_xreallocarray(s->items, n, sizeof *s->items);
 		s->groups = pv_xreallocarray(s->groups, n, sizeof *s->groups);
 		s->touched = pv_xreallocarray(s->touched, n, sizeof *s->touched);
 		s->ids = pv_xreallocarray(s->ids, n, sizeof *s->ids);
@@ -714,7 +762,6 @@ static void scratch_reserve(struct scratch *s, size_t n)
 		s->rows = pv_xreallocarray(s->rows, n, sizeof *s->rows);
 		s->cap = n;
 	}
-	memset(s->items, 0, n * sizeof *s->items);
 	memset(s->groups, 0, n * sizeof *s->groups);
 	memset(s->touched, 0, n * sizeof *s->touched);
 	memset(s->ids, 0, n * sizeof *s->ids);
@@ -723,30 +770,26 @@ static void scratch_reserve(struct scratch *s, size_t n)
 	memset(s->rows, 0, n * sizeof *s->rows);
 }
 
-enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t n,
-			   struct pv_error *err)
+enum pv_err pv_judge_run(struct pv_judge *c, struct pv_judge_decoded *d, struct pv_error *err)
 {
 	struct batch b;
-	size_t appended = 0;
+	size_t n = d->n, appended = 0;
 	enum pv_err rc;
 
 	memset(&b, 0, sizeof b);
 	b.n = n;
+	b.items = d->items;
+	b.received = d->received;
 	scratch_reserve(&c->scratch, n);
-	b.items = c->scratch.items;
 	b.groups = c->scratch.groups;
 	b.touched = c->scratch.touched;
-	pv_rfc3339_now(b.received);
-	for (size_t i = 0; i < n; i++)
-		b.items[i].m = &msgs[i];
-	batch_decode(&b);
 	rc = batch_run(c, &b, err);
 	/* A store without transactions may have taken some of the appends,
 	 * which a read of their streams may fold into the cache before their
 	 * own turn comes: from now on each looks for itself first. */
 	if (rc != PV_OK)
 		for (size_t i = 0; i < n; i++)
-			msgs[i].suspect = true;
+			b.items[i].m->suspect = true;
 	for (size_t i = 0; i < b.ntouched; i++) {
 		const struct group *g = b.touched[i]->group;
 
@@ -768,10 +811,6 @@ enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t
 			pv_log_info("judge", "%s %s on %s rejected: %s: %s", it->id,
 				    pv_event_type_name(it->ev.type), it->stream, it->row.rule,
 				    it->m->reason);
-		if (it->decoded)
-			pv_event_clear(&it->ev);
-		json_decref(it->meta);
-		json_decref(it->root);
 		/* The verdict's reason is not a dead letter's. */
 		if (it->m->action != PV_JUDGE_DEAD_LETTER)
 			it->m->reason[0] = '\0';
@@ -784,6 +823,17 @@ enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t
 		c->stats.streams += b.ngroups;
 		c->stats.appended += appended;
 	}
+	return rc;
+}
+
+enum pv_err pv_judge_batch(struct pv_judge *c, struct pv_judge_msg *msgs, size_t n,
+			   struct pv_error *err)
+{
+	enum pv_err rc;
+
+	pv_judge_decode(c->own, msgs, n);
+	rc = pv_judge_run(c, c->own, err);
+	pv_judge_decoded_clear(c->own);
 	return rc;
 }
 

@@ -95,6 +95,19 @@ void pv_judge_get_stats(const struct pv_judge *j, struct pv_judge_stats *out);
 enum pv_err pv_judge_batch(struct pv_judge *j, struct pv_judge_msg *msgs, size_t n,
 			   struct pv_error *err);
 
+/* The same in two steps, for a caller that decodes the next batch while
+ * the judge works on this one.  pv_judge_decode needs no judge: it may run
+ * on another thread than the judge, on messages that stay borrowed until
+ * the decoded batch is cleared or decoded again.  pv_judge_run judges a
+ * decoded batch once, as pv_judge_batch does; then
+ * pv_judge_decoded_clear lets the decoded values go. */
+struct pv_judge_decoded;
+struct pv_judge_decoded *pv_judge_decoded_new(void);
+void pv_judge_decoded_free(struct pv_judge_decoded *d);
+void pv_judge_decode(struct pv_judge_decoded *d, struct pv_judge_msg *msgs, size_t n);
+enum pv_err pv_judge_run(struct pv_judge *j, struct pv_judge_decoded *d, struct pv_error *err);
+void pv_judge_decoded_clear(struct pv_judge_decoded *d);
+
 /* A batch of one, until it has its verdict: a version conflict (another
  * writer) is settled by reading on and judging again.  Sets m->action; for
  * PV_JUDGE_RETRY err says what failed. */

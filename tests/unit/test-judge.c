@@ -18,6 +18,7 @@
 #include "eventstore.h"
 #include "id.h"
 #include "judge.h"
+#include "judge_thread.h"
 #include "xalloc.h"
 
 #include "pv_test.h"
@@ -708,6 +709,55 @@ static void an_append_that_may_have_been_written(void **state)
 	msgs_free(&m, 1);
 }
 
+/* Two batches the way the appender takes them: the second decoded while
+ * the judge's thread judges the first, then handed over; verdicts as if
+ * judged one after the other.  A unit that fails comes back as the error,
+ * its messages suspect, nothing recorded. */
+static void batches_decoded_while_the_thread_judges(void **state)
+{
+	struct msg m[5];
+	struct pv_judge_msg jm[5];
+	struct pv_judge_decoded *first = pv_judge_decoded_new(), *second = pv_judge_decoded_new();
+	struct pv_judge_thread *t = pv_judge_thread_start(judge);
+	struct pv_error err;
+
+	(void)state;
+	msg_make(&m[0], "ElectionCreated", OWNER, "{\"name\": \"Photos\"}");
+	msg_make(&m[1], "ElectionNameChanged", STRANGER, "{\"name\": \"Mine\"}");
+	msg_make(&m[2], "ElectionCreated", OWNER, "{\"name\": \"Again\"}");
+	msg_make(&m[3], "ElectionNameChanged", OWNER, "{\"name\": \"Pictures\"}");
+	msg_make(&m[4], "ElectionNameChanged", OWNER, "{\"name\": \"Prints\"}");
+	for (size_t i = 0; i < 5; i++)
+		jm[i] = in(&m[i], false);
+	pv_judge_decode(first, &jm[0], 2);
+	pv_judge_thread_hand(t, first);
+	pv_judge_decode(second, &jm[2], 2);
+	assert_int_equal(pv_judge_thread_wait(t, &err), PV_OK);
+	pv_judge_thread_hand(t, second);
+	assert_int_equal(pv_judge_thread_wait(t, &err), PV_OK);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(jm[i].action, PV_JUDGE_ACK);
+	assert_appended(m[0].id, 0);
+	assert_rejected(m[1].id, "not_owner");
+	assert_rejected(m[2].id, "election_exists");
+	assert_appended(m[3].id, 1);
+	assert_stream(2, (const char *[]){m[0].id, m[3].id});
+
+	store->fail_before_write = 1;
+	pv_judge_decode(first, &jm[4], 1);
+	pv_judge_thread_hand(t, first);
+	assert_int_not_equal(pv_judge_thread_wait(t, &err), PV_OK);
+	assert_non_null(strstr(err.msg, "server down"));
+	assert_true(jm[4].suspect);
+	assert_null(log_find(verdicts, m[4].id));
+	pv_judge_thread_stop(t);
+	assert_int_equal(one(judge, &m[4], jm[4].suspect), PV_JUDGE_ACK);
+	assert_appended(m[4].id, 2);
+	pv_judge_decoded_free(first);
+	pv_judge_decoded_free(second);
+	msgs_free(m, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,6 +771,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_repeat_in_one_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_crash_between_append_and_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(an_append_that_may_have_been_written, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(batches_decoded_while_the_thread_judges, setup,
 						teardown),
 	};
 

@@ -16,6 +16,11 @@
  *     multiple ack; dead letters first, each on its own.  A batch that
  *     fails is judged again one message at a time, which keeps per-event
  *     verdicts and the retry rules below.
+ *   - Two threads: while the judge's thread (lib/judge_thread.h) judges
+ *     one batch, this one takes the next from the broker and decodes it,
+ *     which overlaps the decoding with the store's round trips.  A batch
+ *     is handed over only once the one before is settled: verdicts and
+ *     acks keep the order of the queue.  A batch of one is judged here.
  *   - Ack only after both are durable.
  *   - Poison (not JSON, not an event envelope, unknown type, no election
  *     id): published to the dead-letter exchange with the reason in the
@@ -43,6 +48,7 @@
 #include "daemon.h"
 #include "eventstore.h"
 #include "judge.h"
+#include "judge_thread.h"
 #include "log.h"
 #include "notify.h"
 #include "outage.h"
@@ -138,15 +144,27 @@ static void usage(FILE *out)
 		"  -h, --help          this text\n");
 }
 
+/* Deliveries taken together, their messages and, for a batch of several,
+ * the messages decoded. */
+struct batch {
+	struct pv_amqp_delivery *deliveries; /* batch_size */
+	struct pv_judge_msg *msgs;           /* batch_size */
+	struct pv_judge_decoded *decoded;
+	size_t n;
+	double started; /* when taken: its duration counts from here, not the wait */
+};
+
 struct appender {
 	struct pv_amqp_params amqp;
 	int prefetch;
 	size_t batch_size;
-	int batch_wait_ms;              /* how long a batch waits for more after its first */
-	struct pv_amqp_delivery *batch; /* batch_size deliveries */
-	struct pv_judge_msg *msgs;
+	int batch_wait_ms; /* how long a batch waits for more after its first */
+	/* One being taken from the broker and decoded while the other is with
+	 * the judge's thread. */
+	struct batch batches[2];
 	struct pv_amqp_consumer *consumer;
 	struct pv_judge *judge;
+	struct pv_judge_thread *judging;
 	struct pv_outage broker, work;
 	struct pv_appender_metrics *metrics;
 };
@@ -195,44 +213,28 @@ static void deliver(struct appender *a, struct pv_amqp_delivery *d, bool suspect
 		broker_lost(a, &err);
 }
 
-/* Handles the n deliveries of a->batch: as one unit when there are
- * several, else (or when that fails) one by one. */
-static void deliver_batch(struct appender *a, size_t n)
+/* Settles a batch its judge answered for: dead letters first, each on its
+ * own, then one ack for the rest. */
+static void settle(struct appender *a, struct batch *b)
 {
 	struct pv_error err;
 	uint64_t upto = 0; /* delivery tags start at 1 */
-	enum pv_err rc;
 
-	if (n == 1) {
-		if (a->consumer && !pv_daemon_stop)
-			deliver(a, &a->batch[0], a->batch[0].redelivered);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		a->msgs[i] = (struct pv_judge_msg){
-			.body = a->batch[i].body,
-			.len = a->batch[i].body_len,
-			.suspect = a->batch[i].redelivered,
-		};
-	if (pv_judge_batch(a->judge, a->msgs, n, &err) != PV_OK) {
-		pv_log_debug("appender", "batch of %zu: %s; one by one", n, err.msg);
-		for (size_t i = 0; i < n && a->consumer && !pv_daemon_stop; i++)
-			deliver(a, &a->batch[i], a->msgs[i].suspect);
-		return;
-	}
+	if (!a->consumer)
+		return; /* lost meanwhile: the broker delivers them again */
 	fault_at(FAULT_BEFORE_ACK);
-	for (size_t i = 0; i < n; i++) {
-		struct pv_amqp_delivery *d = &a->batch[i];
+	for (size_t i = 0; i < b->n; i++) {
+		struct pv_amqp_delivery *d = &b->deliveries[i];
 
-		if (a->msgs[i].action != PV_JUDGE_DEAD_LETTER) {
+		if (b->msgs[i].action != PV_JUDGE_DEAD_LETTER) {
 			upto = d->tag;
 			continue;
 		}
 		pv_log_warnx("appender", "dead letter (message %s from %s): %s",
 			     d->message_id ? d->message_id : "without id", d->queue,
-			     a->msgs[i].reason);
+			     b->msgs[i].reason);
 		pv_appender_metrics_dead_letter(a->metrics);
-		if (pv_amqp_consumer_dead_letter(a->consumer, d, a->msgs[i].reason, &err) !=
+		if (pv_amqp_consumer_dead_letter(a->consumer, d, b->msgs[i].reason, &err) !=
 		    PV_OK) {
 			broker_lost(a, &err);
 			return;
@@ -243,67 +245,147 @@ static void deliver_batch(struct appender *a, size_t n)
 	 * dead letters were acked already, and RabbitMQ closes the channel on a
 	 * multiple ack whose tag is no longer outstanding (406, unknown delivery
 	 * tag). */
-	if (upto == 0)
-		return;
-	rc = pv_amqp_consumer_ack_upto(a->consumer, upto, &err);
-	if (rc != PV_OK)
+	if (upto != 0 && pv_amqp_consumer_ack_upto(a->consumer, upto, &err) != PV_OK)
 		broker_lost(a, &err);
 }
 
-static void run(struct appender *a)
+/* Each message of b on its own, in order: a batch of one, or a batch whose
+ * unit failed. */
+static void deliver_each(struct appender *a, struct batch *b)
+{
+	for (size_t i = 0; i < b->n && a->consumer && !pv_daemon_stop; i++)
+		deliver(a, &b->deliveries[i], b->msgs[i].suspect);
+}
+
+/* Lets a handled batch go. */
+static void batch_done(struct appender *a, struct batch *b)
+{
+	pv_appender_metrics_batch(a->metrics, b->n, pv_prom_now() - b->started);
+	pv_judge_decoded_clear(b->decoded);
+	for (size_t i = 0; i < b->n; i++)
+		pv_amqp_delivery_clear(&b->deliveries[i]);
+	b->n = 0;
+}
+
+/* The judge's answer for the batch it has: settled, or on failure judged
+ * again one message at a time. */
+static void judged(struct appender *a, struct batch *b)
 {
 	struct pv_error err;
+
+	if (pv_judge_thread_wait(a->judging, &err) != PV_OK) {
+		pv_log_debug("appender", "batch of %zu: %s; one by one", b->n, err.msg);
+		deliver_each(a, b);
+	} else {
+		settle(a, b);
+	}
+	batch_done(a, b);
+}
+
+/* Takes into b what is waiting, the first within first_ms, the others
+ * within batch_wait_ms of it: the first receive's answer. */
+static enum pv_err take(struct appender *a, struct batch *b, int first_ms, struct pv_error *err)
+{
+	struct pv_error more;
 	enum pv_err rc;
-	double started;
+	double first;
+
+	b->n = 0;
+	rc = pv_amqp_consumer_next(a->consumer, first_ms, &b->deliveries[0], err);
+	if (rc != PV_OK)
+		return rc;
+	first = pv_prom_now();
+	b->n = 1;
+	while (b->n < a->batch_size) {
+		double left = a->batch_wait_ms - (pv_prom_now() - first) * 1000.0;
+
+		rc = pv_amqp_consumer_next(a->consumer, left > 0 ? (int)left + 1 : 0,
+					   &b->deliveries[b->n], &more);
+		if (rc != PV_OK)
+			break;
+		b->n++;
+	}
+	if (rc != PV_OK && rc != PV_ERR_TIMEOUT)
+		pv_log_debug("appender", "%s", more.msg); /* the next call tells again */
+	b->started = pv_prom_now();
+	for (size_t i = 0; i < b->n; i++)
+		b->msgs[i] = (struct pv_judge_msg){
+			.body = b->deliveries[i].body,
+			.len = b->deliveries[i].body_len,
+			.suspect = b->deliveries[i].redelivered,
+		};
+	return PV_OK;
+}
+
+static bool consumer_open(struct appender *a)
+{
+	struct pv_error err;
+
+	if (pv_amqp_consumer_open(&a->amqp, a->prefetch, &a->consumer, &err) != PV_OK) {
+		pv_outage_fail(&a->broker, &err);
+		return false;
+	}
+	pv_outage_ok(&a->broker);
+	pv_appender_metrics_broker(a->metrics, true);
+	pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)", a->amqp.queue,
+		    a->amqp.partitions, a->prefetch);
+	/* The event store was opened before: both connections are up. */
+	pv_notify_ready("consuming: the broker and the event store are connected");
+	return true;
+}
+
+/* Batch after batch: while the judge's thread judges one, the next is taken
+ * and decoded here; it is handed over once the one before is settled, so
+ * messages are judged and acked in the order they came. */
+static void run(struct appender *a)
+{
+	struct batch *with_judge = NULL;
+	unsigned next = 0;
 
 	while (!pv_daemon_stop) {
+		struct batch *b = &a->batches[next];
+		struct pv_error err;
+		enum pv_err rc;
+
 		if (pv_daemon_reopen) {
 			pv_daemon_reopen = 0;
 			pv_log_reopen();
 		}
-		if (!a->consumer) {
-			rc = pv_amqp_consumer_open(&a->amqp, a->prefetch, &a->consumer, &err);
-			if (rc != PV_OK) {
-				pv_outage_fail(&a->broker, &err);
-				continue;
-			}
-			pv_outage_ok(&a->broker);
-			pv_appender_metrics_broker(a->metrics, true);
-			pv_log_info("appender", "consuming %s (%d partition(s), prefetch %d)",
-				    a->amqp.queue, a->amqp.partitions, a->prefetch);
-			/* The event store was opened before: both connections are up. */
-			pv_notify_ready("consuming: the broker and the event store are connected");
-		}
-		rc = pv_amqp_consumer_next(a->consumer, POLL_MS, &a->batch[0], &err);
-		if (rc == PV_ERR_TIMEOUT)
+		if (!a->consumer && !consumer_open(a))
 			continue;
-		if (rc != PV_OK) {
+		/* With a batch at the judge, wait no longer than a batch waits
+		 * to fill, or its acks would wait for the next message. */
+		rc = take(a, b, with_judge ? a->batch_wait_ms : POLL_MS, &err);
+		if (b->n > 1)
+			pv_judge_decode(b->decoded, b->msgs, b->n);
+		if (with_judge)
+			judged(a, with_judge);
+		with_judge = NULL;
+		if (rc != PV_OK && rc != PV_ERR_TIMEOUT && a->consumer) {
 			pv_amqp_consumer_close(a->consumer);
 			a->consumer = NULL;
 			pv_appender_metrics_broker(a->metrics, false);
 			pv_outage_fail(&a->broker, &err);
+		}
+		if (b->n == 0)
 			continue;
+		if (!a->consumer || pv_daemon_stop) {
+			/* Not judged: back to the queue with the channel. */
+			pv_judge_decoded_clear(b->decoded);
+			for (size_t i = 0; i < b->n; i++)
+				pv_amqp_delivery_clear(&b->deliveries[i]);
+			b->n = 0;
+		} else if (b->n == 1) {
+			deliver_each(a, b);
+			batch_done(a, b);
+		} else {
+			pv_judge_thread_hand(a->judging, b->decoded);
+			with_judge = b;
+			next ^= 1;
 		}
-		/* Then whatever is already waiting, or arrives within batch_wait_ms. */
-		double first = pv_prom_now();
-		size_t n = 1;
-		while (n < a->batch_size) {
-			double left = a->batch_wait_ms - (pv_prom_now() - first) * 1000.0;
-
-			rc = pv_amqp_consumer_next(a->consumer, left > 0 ? (int)left + 1 : 0,
-						   &a->batch[n], &err);
-			if (rc != PV_OK)
-				break;
-			n++;
-		}
-		if (rc != PV_OK && rc != PV_ERR_TIMEOUT)
-			pv_log_debug("appender", "%s", err.msg); /* the next call tells again */
-		started = pv_prom_now(); /* the batch's duration counts from here, not the wait */
-		deliver_batch(a, n);
-		pv_appender_metrics_batch(a->metrics, n, pv_prom_now() - started);
-		for (size_t i = 0; i < n; i++)
-			pv_amqp_delivery_clear(&a->batch[i]);
 	}
+	if (with_judge)
+		judged(a, with_judge);
 }
 
 int main(int argc, char **argv)
@@ -379,8 +461,11 @@ int main(int argc, char **argv)
 	a.prefetch = (int)pv_config_int(cfg, "amqp", "prefetch");
 	a.batch_size = (size_t)pv_config_int(cfg, "appender", "batch_size");
 	a.batch_wait_ms = (int)pv_config_int(cfg, "appender", "batch_wait_ms");
-	a.batch = pv_xcalloc(a.batch_size, sizeof *a.batch);
-	a.msgs = pv_xcalloc(a.batch_size, sizeof *a.msgs);
+	for (size_t i = 0; i < 2; i++) {
+		a.batches[i].deliveries = pv_xcalloc(a.batch_size, sizeof *a.batches[i].deliveries);
+		a.batches[i].msgs = pv_xcalloc(a.batch_size, sizeof *a.batches[i].msgs);
+		a.batches[i].decoded = pv_judge_decoded_new();
+	}
 	pv_outage_init(&a.broker, "appender", "broker", &pv_daemon_stop);
 	pv_outage_set_backoff(&a.broker, PV_OUTAGE_BROKER_MIN_MS, PV_OUTAGE_BROKER_MAX_MS);
 	pv_outage_init(&a.work, "appender", "event store or audit log", &pv_daemon_stop);
@@ -388,8 +473,10 @@ int main(int argc, char **argv)
 	a.judge = pv_judge_new(es, log, (size_t)pv_config_int(cfg, "appender", "cache_elections"));
 	pv_judge_set_hook(a.judge, judge_point);
 	a.metrics = pv_appender_metrics_new(cfg, a.judge);
+	a.judging = pv_judge_thread_start(a.judge);
 	pv_log_info("appender", "started (event store: %s)", eso.backend);
 	run(&a);
+	pv_judge_thread_stop(a.judging);
 	{
 		struct pv_judge_stats st;
 
@@ -401,8 +488,11 @@ int main(int argc, char **argv)
 	}
 	pv_notify_stopping();
 	pv_amqp_consumer_close(a.consumer);
-	free(a.msgs);
-	free(a.batch);
+	for (size_t i = 0; i < 2; i++) {
+		free(a.batches[i].deliveries);
+		free(a.batches[i].msgs);
+		pv_judge_decoded_free(a.batches[i].decoded);
+	}
 	pv_appender_metrics_free(a.metrics);
 	pv_judge_free(a.judge);
 	pv_judge_audit_log_free(log);

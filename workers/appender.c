@@ -257,14 +257,19 @@ static void deliver_each(struct appender *a, struct batch *b)
 		deliver(a, &b->deliveries[i], b->msgs[i].suspect);
 }
 
-/* Lets a handled batch go. */
-static void batch_done(struct appender *a, struct batch *b)
+static void batch_clear(struct batch *b)
 {
-	pv_appender_metrics_batch(a->metrics, b->n, pv_prom_now() - b->started);
 	pv_judge_decoded_clear(b->decoded);
 	for (size_t i = 0; i < b->n; i++)
 		pv_amqp_delivery_clear(&b->deliveries[i]);
 	b->n = 0;
+}
+
+/* Lets a handled batch go. */
+static void batch_done(struct appender *a, struct batch *b)
+{
+	pv_appender_metrics_batch(a->metrics, b->n, pv_prom_now() - b->started);
+	batch_clear(b);
 }
 
 /* The judge's answer for the batch it has: settled, or on failure judged
@@ -371,10 +376,7 @@ static void run(struct appender *a)
 			continue;
 		if (!a->consumer || pv_daemon_stop) {
 			/* Not judged: back to the queue with the channel. */
-			pv_judge_decoded_clear(b->decoded);
-			for (size_t i = 0; i < b->n; i++)
-				pv_amqp_delivery_clear(&b->deliveries[i]);
-			b->n = 0;
+			batch_clear(b);
 		} else if (b->n == 1) {
 			deliver_each(a, b);
 			batch_done(a, b);

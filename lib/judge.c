@@ -429,8 +429,6 @@ static void item_verdict(struct batch *b, struct item *it, int64_t number, enum 
 	it->m->action = PV_JUDGE_ACK;
 }
 
-/* Decodes msgs into items; poison is settled here (dead letter, with a
- * "malformed" row when it names a valid event id). */
 struct pv_judge_decoded *pv_judge_decoded_new(void)
 {
 	return pv_xcalloc(1, sizeof(struct pv_judge_decoded));
@@ -458,6 +456,8 @@ void pv_judge_decoded_free(struct pv_judge_decoded *d)
 	free(d);
 }
 
+/* Decodes msgs into items; poison is settled here (dead letter, with a
+ * "malformed" row when it names a valid event id). */
 void pv_judge_decode(struct pv_judge_decoded *d, struct pv_judge_msg *msgs, size_t n)
 {
 	pv_judge_decoded_clear(d);

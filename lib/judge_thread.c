@@ -11,9 +11,8 @@ struct pv_judge_thread {
 	struct pv_judge *judge;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;           /* signalled on a hand-over, a verdict and the stop */
-	struct pv_judge_decoded *todo; /* handed over, not judged yet */
-	bool judged;                   /* the last one handed over is judged */
+	pthread_cond_t cond;             /* signalled on a hand-over, a verdict and the stop */
+	struct pv_judge_decoded *handed; /* in hand until judged; NULL: none */
 	bool quit;
 	enum pv_err rc;
 	struct pv_error err;
@@ -29,18 +28,17 @@ static void *judge_main(void *arg)
 		struct pv_error err = {0};
 		enum pv_err rc;
 
-		while (!t->todo && !t->quit)
+		while (!t->handed && !t->quit)
 			pthread_cond_wait(&t->cond, &t->lock);
-		if (!t->todo)
+		if (!t->handed)
 			break;
-		d = t->todo;
+		d = t->handed;
 		pthread_mutex_unlock(&t->lock);
 		rc = pv_judge_run(t->judge, d, &err);
 		pthread_mutex_lock(&t->lock);
 		t->rc = rc;
 		t->err = err;
-		t->todo = NULL;
-		t->judged = true;
+		t->handed = NULL;
 		pthread_cond_broadcast(&t->cond);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -53,7 +51,6 @@ struct pv_judge_thread *pv_judge_thread_start(struct pv_judge *j)
 	sigset_t all, old;
 
 	t->judge = j;
-	t->judged = true; /* nothing in hand */
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
 	/* A stop request must reach the owner's loop, not interrupt a store
@@ -82,8 +79,7 @@ void pv_judge_thread_stop(struct pv_judge_thread *t)
 void pv_judge_thread_hand(struct pv_judge_thread *t, struct pv_judge_decoded *d)
 {
 	pthread_mutex_lock(&t->lock);
-	t->todo = d;
-	t->judged = false;
+	t->handed = d;
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->lock);
 }
@@ -93,7 +89,7 @@ enum pv_err pv_judge_thread_wait(struct pv_judge_thread *t, struct pv_error *err
 	enum pv_err rc;
 
 	pthread_mutex_lock(&t->lock);
-	while (!t->judged)
+	while (t->handed)
 		pthread_cond_wait(&t->cond, &t->lock);
 	rc = t->rc;
 	if (rc != PV_OK && err)

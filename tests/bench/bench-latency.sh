@@ -16,7 +16,12 @@
 #            acceptance to the documents written), its quantiles interpolated from the buckets
 #            scraped before and after;
 #   baseline GET /livez at the same rate, same web server and program, no work: the floor of
-#            an answer on this machine in this run.
+#            an answer on this machine in this run;
+#   broker   (PV_BENCH_PIPELINE=api) the broker alone at the same rate: raw-publish -r sends
+#            messages of photovote.fcgi's shape on one connection on the same open-loop
+#            schedule, through the same exchange to the same drained queue, each timed from its
+#            scheduled send to its confirm.  photovote.fcgi answers only after that confirm, so
+#            this is the floor of the answer's latency that the broker sets.
 # Each rate first runs PV_BENCH_WARMUP seconds (default 5) unmeasured: a fresh stack is cold
 # (connections, the stand-in's JIT, empty tables), and its first seconds are not the steady state
 # the target is about.  The load average is printed with each figure, and at the end the peak
@@ -48,6 +53,8 @@ else
 fi
 LOAD=$top_builddir/tests/bench/open-loop
 [[ -x $LOAD ]] || { echo "$LOAD missing: make check (or make tests/bench/open-loop) first" >&2; exit 1; }
+RAW=$top_builddir/tests/bench/raw-publish
+[[ $PIPELINE == full || -x $RAW ]] || { echo "$RAW missing: make check first" >&2; exit 1; }
 mport=$(free_port)
 cat >>"$WORK/pv.conf" <<EOF
 [cosmos]
@@ -134,8 +141,29 @@ print(" ".join(out), int(total))
 PY
 }
 
-echo "| rate (req/s) | load before | answer p50 / p90 / p99 / p99.9 (ms) | visible, client p50 / p90 / p99 (ms, n) | visible, projector histogram since accepted p50 / p90 / p99 (ms, n) | of which since stored p50 / p90 / p99 (ms) | baseline GET /livez p50 / p90 / p99 (ms) | statuses |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+# broker_alone RATE: "p50 / p90 / p99 / p99.9" of the broker's confirms alone at RATE (see the
+# top), or "-" in the whole pipeline, where the appender would judge these messages.
+broker_alone()
+{
+	local out
+	[[ $PIPELINE == api ]] || { echo "-"; return; }
+	# 320 bytes: about the body of photovote.fcgi's message for open-loop's POSTs.  Its CPU
+	# counts the warm-up too: per message sent.
+	cpu_snapshot "$WORK/cpu.raw.before"
+	if ! out=$("$RAW" -r "$1" -w "$WARMUP" -x "$PREFIX.events" 127.0.0.1 "$PV_TEST_AMQP_PORT" \
+		"$SECONDS_EACH" 1 320 photovote 2>"$WORK/raw.err"); then
+		echo "failed: $(tail -n 1 "$WORK/raw.err")"
+		return
+	fi
+	cpu_snapshot "$WORK/cpu.raw.after"
+	echo "broker alone at $1 messages/s: CPU ms per message: $(cpu_report "$WORK/cpu.raw.before" \
+		"$WORK/cpu.raw.after" "$(awk -v r="$1" -v s="$SECONDS_EACH" -v w="$WARMUP" \
+		'BEGIN { print r * (s + w) }')")" >>"$WORK/cpu.lines"
+	awk '{ printf "%s / %s / %s / %s\n", $8, $10, $12, $14 }' <<<"$out"
+}
+
+echo "| rate (req/s) | load before | answer p50 / p90 / p99 / p99.9 (ms) | visible, client p50 / p90 / p99 (ms, n) | visible, projector histogram since accepted p50 / p90 / p99 (ms, n) | of which since stored p50 / p90 / p99 (ms) | baseline GET /livez p50 / p90 / p99 (ms) | broker alone, same rate: confirm p50 / p90 / p99 / p99.9 (ms) | statuses |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for rate in "${RATES[@]}"; do
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	# The projector's histogram counts from the end of the warm-up.
@@ -153,8 +181,9 @@ for rate in "${RATES[@]}"; do
 	read -r s50 s90 s99 _ <<<"$(quantiles "$WORK/before" "$WORK/after" stored)"
 	"$LOAD" "$BASE" "$rate" "$SECONDS_EACH" get "" 0 \
 		"$WARMUP" >"$WORK/get-$rate.json"
-	jq -r --arg load "$load" --arg hist "$h50 / $h90 / $h99 ($hn)" --arg st "$s50 / $s90 / $s99" --slurpfile g "$WORK/get-$rate.json" \
-		'"| \(.rate) | \($load) | \(.answer_ms.p50) / \(.answer_ms.p90) / \(.answer_ms.p99) / \(.answer_ms["p99.9"]) | \(.visible_ms.p50) / \(.visible_ms.p90) / \(.visible_ms.p99) (\(.visible_ms.n)) | \($hist) | \($st) | \($g[0].answer_ms.p50) / \($g[0].answer_ms.p90) / \($g[0].answer_ms.p99) | \(.statuses | tostring) sent \(.sent), errors \(.errors)\(if .errors > 0 then " " + (.error_kinds | tostring) else "" end), schedule lag \(.schedule_lag_ms) ms |"' \
+	broker=$(broker_alone "$rate")
+	jq -r --arg load "$load" --arg hist "$h50 / $h90 / $h99 ($hn)" --arg st "$s50 / $s90 / $s99" --arg broker "$broker" --slurpfile g "$WORK/get-$rate.json" \
+		'"| \(.rate) | \($load) | \(.answer_ms.p50) / \(.answer_ms.p90) / \(.answer_ms.p99) / \(.answer_ms["p99.9"]) | \(.visible_ms.p50) / \(.visible_ms.p90) / \(.visible_ms.p99) (\(.visible_ms.n)) | \($hist) | \($st) | \($g[0].answer_ms.p50) / \($g[0].answer_ms.p90) / \($g[0].answer_ms.p99) | \($broker) | \(.statuses | tostring) sent \(.sent), errors \(.errors)\(if .errors > 0 then " " + (.error_kinds | tostring) else "" end), schedule lag \(.schedule_lag_ms) ms |"' \
 		"$WORK/post-$rate.json"
 done
 echo

@@ -38,8 +38,9 @@
  * barrier), so connection set-up and teardown are not counted.
  *
  * usage: raw-publish [-r RATE [-w WARMUP]] [-x EXCHANGE] HOST PORT SECONDS PUBLISHERS BYTES [SHAPE]
- * Prints "confirms N seconds S rate R p50 A p90 B p99 C p99.9 D max E"
- * (latencies in milliseconds) on one line.  The queue
+ * Prints "confirms N seconds S rate R p50 A p90 B p99 C p99.9 D max E
+ * client_cpu_ms F" on one line: latencies in milliseconds, and F this
+ * program's own CPU per message it sent, set-up and warm-up included.  The queue
  * (photovote.bench.raw.<pid>) and the exchange of the same name are
  * deleted at the end.  Exits 1 when the broker fails or refuses a message. */
 #ifndef _GNU_SOURCE
@@ -467,8 +468,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "raw-publish: bad arguments\n");
 		return 2;
 	}
-	if (rate < 0 || rate > 100000 || warmup < 0 || warmup > 600 || (warmup > 0 && !rate) ||
-	    (rate > 0 && npub != 1) || (exchange_name && !photovote_shape)) {
+	if ((rate != 0 && rate < 1) || rate > 100000 || warmup < 0 || warmup > 600 ||
+	    (warmup > 0 && !rate) || (rate > 0 && npub != 1) ||
+	    (exchange_name && !photovote_shape)) {
 		fprintf(stderr, "raw-publish: -r needs RATE 1..100000 and one publisher, -w a "
 				"WARMUP of 0..600 s and -r, -x the photovote shape\n");
 		return 2;

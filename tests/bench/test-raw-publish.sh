@@ -54,8 +54,9 @@ raw -r 50 -x "pvtest.nosuch.$$" 127.0.0.1 "$PV_TEST_AMQP_PORT" 1 1 100 photovote
 check "no such exchange: exit 1, the broker's reply named" \
 	eval 'test "$(cat "$WORK/rc")" = 1 && grep -q "closed the channel: 404 NOT_FOUND" "$WORK/err"'
 
-for args in "-r 10 127.0.0.1 1 1 2 100" "-x amq.topic 127.0.0.1 1 1 1 100 bare" \
-	"-w 1 127.0.0.1 1 1 1 100" "127.0.0.1 1 1 1" "-r 10 127.0.0.1 1 1 1 100 odd"; do
+for args in "-r 10 127.0.0.1 1 1 2 100" "-r 0.5 127.0.0.1 1 1 1 100" \
+	"-x amq.topic 127.0.0.1 1 1 1 100 bare" "-w 1 127.0.0.1 1 1 1 100" "127.0.0.1 1 1 1" \
+	"-r 10 127.0.0.1 1 1 1 100 odd"; do
 	# shellcheck disable=SC2086  # the arguments are words
 	raw $args
 	check "bad usage ($args): exit 2, nothing printed on stdout" \

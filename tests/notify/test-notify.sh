@@ -59,14 +59,16 @@ start()
 	shift
 	rm -f "$WORK/notify.sock"
 	: >"$WORK/$name.notify"
+	# Emptied here, not by the background job's own redirection: that one
+	# runs when the job gets to it, and until then the loop below read the
+	# previous listener's "listening" and let the program start before the
+	# socket was bound (sd_notify: ENOENT, in a CI run under sanitizers).
+	: >"$WORK/listener.out"
 	python3 "$top_srcdir/tests/notify/notify-listen.py" "$WORK/notify.sock" \
-		"$WORK/$name.notify" >"$WORK/listener.out" &
+		"$WORK/$name.notify" >>"$WORK/listener.out" &
 	listener=$!
 	# Up to 60 s: on a loaded machine Python alone has taken over 10 s to
 	# start, and a program started before the socket exists cannot notify.
-	# A deadline by the clock, not a count of naps: in one CI run under
-	# sanitizers the program started 0.3 s after the listener, with the
-	# count's "60 s" said to have passed.
 	deadline=$((SECONDS + 60))
 	while ! grep -q listening "$WORK/listener.out" && ((SECONDS < deadline)); do
 		sleep 0.1

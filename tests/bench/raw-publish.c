@@ -273,20 +273,25 @@ static void *publish_loop(void *arg)
 	return NULL;
 }
 
-/* The open loop (-r): message i (tag i + 1) is due at start + i / rate.
+/* When message i of the open loop (tag i + 1) is due. */
+static double due(size_t i)
+{
+	return start + (double)i / rate;
+}
+
+/* The open loop (-r): message i (tag i + 1) is due at due(i).
  * Everything due is sent before the confirms are read, as a publisher
  * that falls behind its schedule would; confirms are read until the next
  * message is due. */
 static bool open_loop(struct publisher *p, amqp_connection_state_t conn)
 {
 	size_t total = (size_t)((warmup + (deadline - start)) * rate);
-	double *due = calloc(total ? total : 1, sizeof *due);
 	bool *confirmed = calloc(total ? total : 1, sizeof *confirmed);
 	size_t sent = 0, done = 0, lowest = 0; /* lowest: first tag - 1 not confirmed */
 	double measured_from = start + warmup, give_up = 0;
 	bool ok = true;
 
-	if (!due || !confirmed) {
+	if (!confirmed) {
 		fprintf(stderr, "raw-publish: out of memory\n");
 		abort();
 	}
@@ -296,8 +301,7 @@ static bool open_loop(struct publisher *p, amqp_connection_state_t conn)
 		amqp_frame_t f;
 		int rc;
 
-		while (sent < total && start + (double)sent / rate <= t) {
-			due[sent] = start + (double)sent / rate;
+		while (sent < total && due(sent) <= t) {
 			if (publish_one(conn, p->index, sent) != AMQP_STATUS_OK) {
 				fprintf(stderr, "raw-publish: basic.publish failed\n");
 				ok = false;
@@ -324,7 +328,7 @@ static bool open_loop(struct publisher *p, amqp_connection_state_t conn)
 			struct pollfd pfd = {.fd = amqp_get_sockfd(conn), .events = POLLIN};
 			struct timespec ts;
 
-			wait = sent < total ? start + (double)sent / rate - now() : give_up - now();
+			wait = (sent < total ? due(sent) : give_up) - now();
 			if (wait < 0)
 				wait = 0;
 			ts.tv_sec = (time_t)wait;
@@ -360,8 +364,8 @@ static bool open_loop(struct publisher *p, amqp_connection_state_t conn)
 					continue;
 				confirmed[k - 1] = true;
 				done++;
-				if (due[k - 1] >= measured_from)
-					record(p, t - due[k - 1]);
+				if (due(k - 1) >= measured_from)
+					record(p, t - due(k - 1));
 			}
 			while (lowest < sent && confirmed[lowest])
 				lowest++;
@@ -388,7 +392,6 @@ static bool open_loop(struct publisher *p, amqp_connection_state_t conn)
 		}
 		ok = false;
 	}
-	free(due);
 	free(confirmed);
 	return ok;
 }

@@ -14,15 +14,7 @@ set -u
 : "${top_srcdir:?run from make check or set top_srcdir}" "${top_builddir:?}"
 . "$top_srcdir/tests/servers/servers.sh"
 
-n=0
-failed=0
-check()
-{
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else failed=1 && echo "not ok $n - $name"; fi
-}
+. "$top_srcdir/tests/lib/tap.sh"
 jqe() { jq -e "$@" >/dev/null; }
 
 LOAD=$top_builddir/tests/bench/open-loop

@@ -13,15 +13,7 @@ set -u
 : "${top_srcdir:?run from make check or set top_srcdir}" "${top_builddir:?}"
 . "$top_srcdir/tests/servers/servers.sh"
 
-n=0
-failed=0
-check()
-{
-	local name=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then echo "ok $n - $name"; else failed=1 && echo "not ok $n - $name"; fi
-}
+. "$top_srcdir/tests/lib/tap.sh"
 
 RAW=$top_builddir/tests/bench/raw-publish
 [[ -x $RAW ]] || { echo "1..0 # SKIP $RAW not built" && exit 0; }

@@ -19,25 +19,7 @@
 set -u
 : "${top_srcdir:?run from make check or set top_srcdir}" "${top_builddir:?}"
 
-n=0
-failed=0
-ok()
-{
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-not_ok()
-{
-	n=$((n + 1))
-	failed=1
-	echo "not ok $n - $*"
-}
-check()
-{
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+. "$top_srcdir/tests/lib/tap.sh"
 # jqe FILTER [ARGS...]: jq -e, quietly.
 jqe()
 {

@@ -58,4 +58,4 @@ check "usage: an unknown mode exits 2" eval \
 check "usage: a host name instead of an address exits 2 and says so" eval \
 	'"$LOAD" "http://localhost:$port/api" 10 1 get 2>"$w/err" >/dev/null; [[ $? == 2 ]] &&
 	grep -q "an IPv4 address is needed" "$w/err"'
-exit $failed
+exit $((_failed > 0))

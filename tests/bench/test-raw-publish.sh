@@ -55,5 +55,5 @@ for args in "-r 10 127.0.0.1 1 1 2 100" "-r 0.5 127.0.0.1 1 1 1 100" \
 		eval 'test "$(cat "$WORK/rc")" = 2 && ! test -s "$WORK/out"'
 done
 
-echo "1..$n"
-exit $failed
+echo "1..$_t"
+exit $((_failed > 0))

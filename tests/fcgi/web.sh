@@ -18,25 +18,7 @@ FCGI=$top_builddir/fcgi/photovote.fcgi
 TOKEN_TOOL=$top_builddir/fcgi/photovote-token
 CONSUME=$top_builddir/tests/fcgi/pv-consume
 
-_t=0
-_failed=0
-ok()
-{
-	_t=$((_t + 1))
-	echo "ok $_t - $*"
-}
-not_ok()
-{
-	_t=$((_t + 1))
-	_failed=$((_failed + 1))
-	echo "not ok $_t - $*"
-}
-check()
-{
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
+. "$top_srcdir/tests/lib/tap.sh"
 bail()
 {
 	echo "Bail out! $*"

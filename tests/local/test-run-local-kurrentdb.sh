@@ -35,7 +35,7 @@ chmod 755 "$var"
 out=$var.out
 cleanup()
 {
-	if ((failed)); then
+	if ((_failed)); then
 		echo "# --- run-local output (last lines) ---"
 		tail -n 60 "$out" 2>/dev/null | sed 's/^/# /'
 	fi
@@ -73,4 +73,4 @@ check "the demo election's events are in KurrentDB (read with the official clien
 	echo "# $(head -c 600 <<<"$dump")"
 check "nothing is left running after --demo-and-exit" \
 	eval '! pgrep -f -- "$var/" >/dev/null || { sleep 2; ! pgrep -f -- "$var/" >/dev/null; }'
-exit "$failed"
+exit $((_failed > 0))

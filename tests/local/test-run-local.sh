@@ -54,7 +54,7 @@ cleanup()
 		kill -TERM "$bg_pid" 2>/dev/null
 		wait "$bg_pid" 2>/dev/null
 	fi
-	if ((failed)); then
+	if ((_failed)); then
 		echo "# --- run-local output (last lines) ---"
 		tail -n 60 "$out"* 2>/dev/null | sed 's/^/# /'
 	fi

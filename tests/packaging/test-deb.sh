@@ -9,29 +9,11 @@
 : "${top_srcdir:?run from make check or set top_srcdir}"
 set -u
 
-_t=0
-_failed=0
-ok()
-{
-	_t=$((_t + 1))
-	echo "ok $_t - $*"
-}
-not_ok()
-{
-	_t=$((_t + 1))
-	_failed=$((_failed + 1))
-	echo "not ok $_t - $*"
-}
+. "$top_srcdir/tests/lib/tap.sh"
 skip()
 {
 	_t=$((_t + 1))
 	echo "ok $_t - $1 # SKIP $2"
-}
-check()
-{
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
 diag()
 {

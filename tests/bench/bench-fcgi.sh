@@ -191,12 +191,6 @@ cat <<EOF
 | raw RabbitMQ, $CONNS publishers waiting for each confirm | $raw_rate | $raw_p50 | $raw_p90 | $raw_p99 |
 | the same, with photovote.fcgi's messages ($body_bytes-byte body, topic exchange, headers) | $shaped_rate | $shaped_p50 | $shaped_p90 | $shaped_p99 |
 EOF
-# cpu_of NAME GROUP: GROUP's CPU ms per request in run NAME's line (0 when absent); GROUP
-# "machine" is the whole machine's.
-cpu_of()
-{
-	sed -n "s/.*\(^\|, \|(\)$2 \([0-9.]*\).*/\2/p" "$WORK/$1.cpu" | grep . || echo 0
-}
 awk -v a="$app_rate" -v r="$raw_rate" -v s="$shaped_rate" 'BEGIN {
 	printf "photovote.fcgi / raw confirms: %.2f; / raw confirms of its own messages: %.2f" \
 		" (issue 19: 0.9, %s)\n", a / r, a / s, (a >= 0.9 * s ? "met" : "missed")
@@ -205,11 +199,15 @@ awk -v a="$app_rate" -v r="$raw_rate" -v s="$shaped_rate" 'BEGIN {
 # request that publishes: what hello-world costs the whole machine (wrk, lighttpd, libfcgi, the
 # responder), the broker's CPU for photovote.fcgi's message, and a confirmed publisher's own
 # CPU (raw-publish's, with the same messages).
-awk -v a="$app_rate" -v s="$shaped_rate" -v app_m="$(cpu_of photovote machine)" \
-	-v app_own="$(cpu_of photovote photovote.fcgi)" -v rmq="$(cpu_of photovote rabbitmq)" \
-	-v hello_m="$(cpu_of hello machine)" -v hello_own="$(cpu_of hello hello-fcgi)" \
+awk -v s="$shaped_rate" \
+	-v app_m="$(cpu_group "$WORK/photovote.cpu" machine)" \
+	-v app_own="$(cpu_group "$WORK/photovote.cpu" photovote.fcgi)" \
+	-v rmq="$(cpu_group "$WORK/photovote.cpu" rabbitmq)" \
+	-v hello_m="$(cpu_group "$WORK/hello.cpu" machine)" \
+	-v hello_own="$(cpu_group "$WORK/hello.cpu" hello-fcgi)" \
 	-v pub="$(awk '{ for (i = 1; i < NF; i++) if ($i == "client_cpu_ms") print $(i + 1) }' \
-		<<<"$shaped")" -v shaped_m="$(cpu_of raw-shaped machine)" -v cpus="$(nproc)" 'BEGIN {
+		<<<"$shaped")" \
+	-v shaped_m="$(cpu_group "$WORK/raw-shaped.cpu" machine)" -v cpus="$(nproc)" 'BEGIN {
 	t = 0.9 * s; floor = hello_m + rmq + pub
 	printf "budget at 0.9 of its own messages'"'"' raw rate (%.0f requests/s): hello-world'"'"'s" \
 		" %.3f machine CPU-ms + the broker'"'"'s %.3f + a publisher'"'"'s own %.3f = %.3f ms," \

@@ -55,22 +55,19 @@ timed()
 	return $rc
 }
 
-# machine_ms NAME COUNT: the machine's CPU milliseconds per unit of COUNT during the timed run NAME.
-machine_ms()
+# own_ms NAME COUNT: the timed run NAME's own CPU milliseconds (user + system) per unit of COUNT.
+own_ms()
 {
-	awk -v n="$2" -v hz="$(getconf CLK_TCK)" '$2 == "ALL" { t[FILENAME] = $3 }
-		END { printf "%.3f", (t[ARGV[2]] - t[ARGV[1]]) * 1000 / hz / n }' \
-		"$pvp_work/$1.cpu0" "$pvp_work/$1.cpu1"
+	awk -v n="$2" '{ printf "%.3f", ($2 + $3) * 1000 / n }' "$pvp_work/$1.time"
 }
 
 # cpu_line NAME WHAT COUNT: "WHAT: CPU ms per Cosmos DB request: ..." for a timed run that sent
-# COUNT requests.
+# COUNT requests; the other processes' share is kept in $pvp_work/NAME.cpu (cpu_report's line).
 cpu_line()
 {
-	local own
-	own=$(awk -v n="$3" '{ printf "%.3f", ($2 + $3) * 1000 / n }' "$pvp_work/$1.time")
-	echo "$2: CPU ms per Cosmos DB request: $2 itself $own;" \
-		"$(cpu_report "$pvp_work/$1.cpu0" "$pvp_work/$1.cpu1" "$3");" \
+	cpu_report "$pvp_work/$1.cpu0" "$pvp_work/$1.cpu1" "$3" >"$pvp_work/$1.cpu"
+	echo "$2: CPU ms per Cosmos DB request: $2 itself $(own_ms "$1" "$3");" \
+		"$(cat "$pvp_work/$1.cpu");" \
 		"peak RSS $(awk '{ printf "%.1f MB", $4 / 1024 }' "$pvp_work/$1.time")"
 }
 
@@ -124,10 +121,9 @@ cpu_line loop pv-projector-tool "$lr"
 # projector's own share (the stand-in, PostgreSQL, the kernel).  Over the machine's CPUs, the
 # target is out of reach with this work per request, and without the projector, whatever the
 # projector does.
-read -r target mach own < <(awk -v r="$lr" -v s="$ls" -v m="$(machine_ms batched "$br")" \
-	-v u="$(awk -v n="$br" '{ printf "%.3f", ($2 + $3) * 1000 / n }' "$pvp_work/batched.time")" \
-	'BEGIN { printf "%.0f %s %s\n", 0.7 * r / s, m, u }')
-awk -v t="$target" -v m="$mach" -v u="$own" -v c="$(nproc)" 'BEGIN {
-	printf "budget at 0.7 of the loop (%d requests/s): %.3f machine CPU-ms per request would" \
+awk -v r="$lr" -v s="$ls" -v m="$(cpu_group "$pvp_work/batched.cpu" machine)" \
+	-v u="$(own_ms batched "$br")" -v c="$(nproc)" 'BEGIN {
+	t = 0.7 * r / s
+	printf "budget at 0.7 of the loop (%.0f requests/s): %.3f machine CPU-ms per request would" \
 		" take %.2f CPUs of %d; without the projector'"'"'s own %.3f, %.2f\n",
 		t, m, t * m / 1000, c, u, t * (m - u) / 1000 }'

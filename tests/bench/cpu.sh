@@ -22,6 +22,13 @@ cpu_snapshot()
 	} >"$1"
 }
 
+# cpu_group FILE GROUP: GROUP's CPU milliseconds in FILE, a line cpu_report printed (0 when
+# the group is not in it); GROUP "machine" is the whole machine's.
+cpu_group()
+{
+	sed -n "s/.*\(^\|, \|(\)$2 \([0-9.]*\).*/\2/p" "$1" | grep . || echo 0
+}
+
 # cpu_report BEFORE AFTER COUNT: CPU milliseconds per unit of COUNT spent
 # between two snapshots, by process group, largest first, on one line.
 cpu_report()

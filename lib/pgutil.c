@@ -4,6 +4,7 @@
 #include "xalloc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* SQLSTATE classes and codes we tell apart; the first match wins, so
@@ -95,6 +96,25 @@ static enum pv_err session_defaults(PGconn *conn, struct pv_error *err)
 	return PV_OK;
 }
 
+/* libpq waits for a server's answer to a connection without end when the
+ * connection string sets no connect_timeout: a paused or hung PostgreSQL
+ * (one whose kernel still accepts) then held `photovote-admin status` and
+ * every program's reconnect for good.  This bound applies unless the
+ * connection string or PGCONNECT_TIMEOUT sets one; listed before the
+ * string, which is expanded after it and so overrides it. */
+#define PG_CONNECT_TIMEOUT "5"
+
+static PGconn *connect_bounded(const char *conninfo)
+{
+	const char *const keys[] = {"connect_timeout", "dbname", NULL};
+	const char *const vals[] = {PG_CONNECT_TIMEOUT, conninfo ? conninfo : "", NULL};
+	const char *env = getenv("PGCONNECT_TIMEOUT");
+
+	if (env && *env)
+		return PQconnectdb(conninfo ? conninfo : "");
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 enum pv_err pv_pg_connect(const char *conninfo, PGconn **out, struct pv_error *err)
 {
 	char msg[400];
@@ -110,7 +130,7 @@ enum pv_err pv_pg_connect(const char *conninfo, PGconn **out, struct pv_error *e
 		return pv_error_set(err, PV_ERR_CONFIG, "PostgreSQL connection string: %s", msg);
 	}
 	PQconninfoFree(parsed);
-	conn = PQconnectdb(conninfo);
+	conn = connect_bounded(conninfo);
 	if (!conn)
 		pv_oom("libpq connection", 0);
 	if (PQstatus(conn) != CONNECTION_OK) {

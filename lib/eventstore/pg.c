@@ -1443,10 +1443,10 @@ enum pv_err pv_es_pg_open(const struct pv_es_options *opts, struct pv_es **out,
 	*out = NULL;
 	if (!opts->pg_conninfo)
 		return pv_error_set(err, PV_ERR_CONFIG,
-				    "event store postgres: no connection string");
+				    "event store (postgres): no connection string");
 	rc = pv_pg_connect(opts->pg_conninfo, &conn, err);
 	if (rc != PV_OK)
-		return pv_error_prefix(err, "event store postgres");
+		return pv_error_prefix(err, "event store (postgres)");
 	pg = pv_xcalloc(1, sizeof *pg);
 	pg->base.ops = &pg_ops;
 	pg->conn = conn;
